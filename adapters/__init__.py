@@ -1,0 +1,1 @@
+"""Server adapters, installed as ``bridge.adapters``: one package per server."""

@@ -1,0 +1,235 @@
+"""YAML -> validated configuration models, with error messages that name the key path, the file line
+and the fix.  One definition produces both the validation and the JSON Schema (``bridge schema``)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model, field_validator
+
+from bridge.errors import ConfigError
+from bridge.redact import register_secret
+
+
+class Strict(BaseModel):
+    """A model that refuses unknown keys (a misspelt key is an error, never a silent default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretRef(Strict):
+    """Where a secret comes from: an environment variable or a file (first line). Never inline."""
+
+    env: str | None = Field(None, description="name of an environment variable holding the secret")
+    file: Path | None = Field(None, description="path of a file whose first line is the secret")
+
+    def model_post_init(self, __context: Any) -> None:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of 'env: VARIABLE' or 'file: PATH'")
+
+    def resolve(self, where: str) -> SecretStr:
+        """Read the secret now. ``where`` is the key path, used in the error message."""
+        if self.env is not None:
+            value = os.environ.get(self.env, "")
+            if not value:
+                raise ConfigError(f"{where}: environment variable {self.env} is not set or empty; "
+                                  f"export it (e.g. in the systemd unit's EnvironmentFile)")
+        else:
+            assert self.file is not None
+            path = self.file.expanduser()
+            try:
+                lines = path.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise ConfigError(f"{where}: cannot read secret file {path}: {exc.strerror}; "
+                                  f"create it (mode 600) with the secret on its first line") from None
+            value = lines[0].strip() if lines else ""
+            if not value:
+                raise ConfigError(f"{where}: secret file {path} is empty; put the secret on its first line")
+        register_secret(value)
+        return SecretStr(value)
+
+
+def _secret_from_yaml(value: Any) -> Any:
+    if isinstance(value, str):
+        raise ValueError("secrets are never written inline: use {env: VARIABLE} or {file: PATH}")
+    return value
+
+
+SecretField = Annotated[SecretRef, Field(description="{env: VARIABLE} or {file: PATH}")]
+
+
+class EngineConfig(Strict):
+    protocol: Literal["gtp", "uci", "line"] = Field("gtp", description="the engine's wire protocol")
+    command: list[str] = Field(description="the engine's command line: a list, or one string split like a shell")
+    cwd: Path | None = Field(None, description="working directory of the engine process")
+    env: dict[str, str] = Field(default_factory=dict, description="extra environment variables for the engine")
+    startup_timeout: float = Field(20.0, gt=0, le=600, description="seconds allowed to start and handshake")
+    move_margin: float = Field(5.0, ge=0, le=600,
+                               description="seconds beyond the move's time budget before the engine counts as hung")
+    max_move_time: float | None = Field(None, gt=0,
+                                        description="cap on the seconds the engine may think for one move")
+    quit_grace: float = Field(2.0, ge=0, le=60, description="seconds after 'quit' before SIGTERM, then SIGKILL")
+    options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="UCI options (Threads, Hash, ...)")
+    max_restarts: int = Field(3, ge=0, le=100,
+                              description="engine restarts allowed in one game before the bridge resigns it")
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return shlex.split(value)
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _exists(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("the command is empty; name the engine binary, e.g. [/usr/games/gnugo, --mode, gtp]")
+        binary = value[0]
+        found = shutil.which(binary) if os.sep not in binary else (binary if os.access(binary, os.X_OK) else None)
+        if found is None:
+            hint = " (Debian puts gnugo and stockfish in /usr/games, which is not on root's PATH)" \
+                if binary in ("gnugo", "stockfish") else ""
+            raise ValueError(f"engine binary {binary!r} not found or not executable{hint}; "
+                             f"give its full path or install it")
+        return value
+
+
+class GoConfig(Strict):
+    undo: Literal["accept", "reject"] = Field("reject", description="answer to the opponent's undo requests")
+    greeting: str = Field("", description="chat line posted when a game starts ('' = none)")
+    farewell: str = Field("", description="chat line posted when a game ends ('' = none)")
+    stderr_chat: list[Literal["MAIN", "DISCUSSION", "MALKOVICH"]] = Field(
+        default_factory=list, description="engine stderr lines with these prefixes are posted to the game chat")
+    sgf: bool = Field(True, description="write an SGF record of every finished game")
+
+
+class DaemonConfig(Strict):
+    max_concurrent_games: int = Field(2, ge=1, le=1000, description="games (and engines) running at once")
+    data_dir: Path = Field(Path("runs"), description="where transcripts/ and records/ are written")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_file: Path | None = Field(None, description="also log to this file")
+
+
+def _adapter_specs() -> dict[str, Any]:
+    from bridge.registry import adapter_specs
+
+    return adapter_specs()
+
+
+@lru_cache(maxsize=1)
+def config_model() -> type[BaseModel]:
+    """The top-level model; ``server`` is a union over every registered adapter's server model."""
+    models = tuple(spec.config_model for spec in _adapter_specs().values())
+    server_type: Any = models[0] if len(models) == 1 else Annotated[
+        models, Field(discriminator="kind")]  # type: ignore[valid-type]
+    if len(models) > 1:
+        from typing import Union
+
+        server_type = Annotated[Union[models], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
+    model: type[BaseModel] = create_model(
+        "BridgeConfig",
+        __base__=Strict,
+        server=(server_type, Field(description="which server to play on, and how")),
+        engine=(EngineConfig, Field(description="the engine process")),
+        go=(GoConfig, Field(default_factory=GoConfig, description="Go game behaviour")),
+        daemon=(DaemonConfig, Field(default_factory=DaemonConfig, description="the daemon itself")),
+    )
+    return model
+
+
+def json_schema() -> dict[str, Any]:
+    schema = config_model().model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "bridge configuration"
+    return schema
+
+
+# --- loading with line numbers --------------------------------------------------------------------
+def _line_index(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[(*path, key)] = key_node.start_mark.line + 1
+            _line_index(value_node, (*path, key), out)
+            out[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_index(item, (*path, i), out)
+
+
+def _format_errors(exc: ValidationError, lines: dict[tuple[Any, ...], int], source: str) -> str:
+    out = []
+    for err in exc.errors():
+        loc = tuple(part for part in err["loc"] if not (isinstance(part, str) and part in _union_tags()))
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        line = None
+        for cut in range(len(loc), -1, -1):
+            if loc[:cut] in lines:
+                line = lines[loc[:cut]]
+                break
+        where = f"{source}:{line}" if line else source
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = f"unknown key {loc[-1]!r}; check its spelling against `bridge schema` or the README's reference"
+        elif err["type"] == "missing":
+            msg = "this key is required"
+        elif err["type"] == "union_tag_invalid" or err["type"] == "union_tag_not_found":
+            msg = f"server.kind must be one of {sorted(_adapter_specs())}"
+        out.append(f"{where}: {key}: {msg}")
+    return "\n".join(out)
+
+
+def _union_tags() -> set[str]:
+    return set(_adapter_specs())
+
+
+def load_config_text(text: str, source: str = "<config>", base_dir: Path | None = None) -> BaseModel:
+    """Parse and validate a YAML document; raise :class:`ConfigError` with one line per problem."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}; fix the syntax") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the file must be a YAML mapping with at least 'server' and 'engine' keys")
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is not None:
+        _line_index(node, (), lines)
+    server = data.get("server")
+    if isinstance(server, dict) and "kind" not in server:
+        raise ConfigError(f"{source}:{lines.get(('server',), '?')}: server.kind: this key is required; "
+                          f"one of {sorted(_adapter_specs())}")
+    if isinstance(server, dict) and server.get("kind") not in _adapter_specs():
+        raise ConfigError(f"{source}:{lines.get(('server', 'kind'), '?')}: server.kind: unknown server "
+                          f"{server.get('kind')!r}; one of {sorted(_adapter_specs())}")
+    try:
+        if base_dir is not None:
+            cwd = os.getcwd()
+            os.chdir(base_dir)
+        try:
+            return config_model().model_validate(data)
+        finally:
+            if base_dir is not None:
+                os.chdir(cwd)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, lines, source)) from None
+
+
+def load_config(path: str | Path) -> Any:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read the configuration: {exc.strerror}") from None
+    return load_config_text(text, str(p))

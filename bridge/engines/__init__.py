@@ -1,0 +1,1 @@
+"""Engine drivers: one wire protocol each (GTP, UCI, line protocol)."""

@@ -1,0 +1,47 @@
+"""One error hierarchy for the whole bridge.
+
+Every message says what happened, where, and what to try.
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base class of every error the bridge raises on purpose."""
+
+
+class ConfigError(BridgeError):
+    """The configuration file is wrong; the message names the key path and the fix."""
+
+
+class EngineError(BridgeError):
+    """The engine misbehaved (refused a command, answered garbage, timed out)."""
+
+
+class EngineRefusedError(EngineError):
+    """The engine answered a command with a GTP/line-protocol failure ('?')."""
+
+    def __init__(self, command: str, message: str) -> None:
+        super().__init__(f"engine refused {command!r}: {message}")
+        self.command = command
+        self.reply = message
+
+
+class EngineTimeoutError(EngineError):
+    """The engine did not answer within its time budget plus the margin."""
+
+
+class EngineTerminatedError(EngineError):
+    """The engine process exited or its pipes broke."""
+
+
+class ServerError(BridgeError):
+    """The game server answered something unexpected or could not be reached."""
+
+
+class AuthError(ServerError):
+    """The server refused our credentials (never includes the secret itself)."""
+
+
+class ProtocolError(ServerError):
+    """A message from the server could not be understood."""

@@ -1,0 +1,116 @@
+"""The neutral seam between adapters (one per server) and sessions (one per game).
+
+An adapter turns server traffic into :class:`GameEvent` objects posted to a game's inbox, and
+implements an actions object (e.g. :class:`GoActions`) that turns the session's decisions into server
+calls.  Nothing here knows a server's URL or field names.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from bridge.games.gotypes import Color, GoState, Move, Point
+
+
+# --- events: adapter -> session -------------------------------------------------------------------
+@dataclass(frozen=True)
+class StateUpdate:
+    """A full snapshot of the game as the server sees it (idempotent: may repeat)."""
+
+    state: GoState
+
+
+@dataclass(frozen=True)
+class UndoRequested:
+    """The opponent asks to take back moves so that ``move_number`` moves remain... as the server counts."""
+
+    move_number: int
+
+
+@dataclass(frozen=True)
+class ChatReceived:
+    username: str
+    body: str
+    channel: str = "main"
+
+
+@dataclass(frozen=True)
+class GameAbandoned:
+    """The adapter can no longer follow this game (it vanished from the server, access revoked...)."""
+
+    reason: str
+
+
+GameEvent = StateUpdate | UndoRequested | ChatReceived | GameAbandoned
+
+
+# --- actions: session -> adapter ------------------------------------------------------------------
+class GoActions(Protocol):
+    """What a Go session can ask the server to do in its game."""
+
+    def play(self, move: Move) -> None: ...  # None = pass
+
+    def resign(self) -> None: ...
+
+    def set_removal(self, stones: Iterable[Point], removed: bool) -> None: ...
+
+    def accept_removal(self, stones: frozenset[Point]) -> None: ...
+
+    def answer_undo(self, accept: bool, move_number: int) -> None: ...
+
+    def chat(self, body: str, channel: str = "main") -> None: ...
+
+
+# --- the daemon as the adapter sees it ------------------------------------------------------------
+class GameInbox(Protocol):
+    def post(self, event: GameEvent) -> None: ...
+
+    @property
+    def finished(self) -> bool: ...
+
+
+class Host(Protocol):
+    """What the daemon offers to a running adapter."""
+
+    def open_game(self, game_id: str, my_color: Color, actions: GoActions) -> GameInbox:
+        """Start (or return the already running) session of a game. Idempotent per game_id."""
+        ...
+
+    def active_games(self) -> int: ...
+
+    def can_accept_game(self) -> bool:
+        """False when the daemon is at its concurrent-game cap or shutting down."""
+        ...
+
+
+@dataclass
+class CheckLine:
+    ok: bool
+    what: str
+
+
+class Adapter(Protocol):
+    def run(self, host: Host, stop: threading.Event) -> None:
+        """Connect, authenticate, serve until ``stop`` is set; reconnect on drops. Blocking."""
+        ...
+
+    def check(self) -> list[CheckLine]:
+        """Reach the server and authenticate, once. Never raises for an expected failure."""
+        ...
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """What an adapter package exports as ``ADAPTER`` (entry point group ``bridge.adapters``)."""
+
+    kind: str
+    game: str  # "go", "rbc", "battleship"
+    config_model: type[BaseModel]
+    factory: Callable[..., Adapter]  # factory(server_config, bridge_config) -> Adapter
+    sandbox: Callable[..., Any] | None = None  # sandbox(host, port) -> runs a local server
+    extras: dict[str, Any] = field(default_factory=dict)

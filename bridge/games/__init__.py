@@ -1,0 +1,1 @@
+"""Players: one game kind and one engine protocol each, no server knowledge."""

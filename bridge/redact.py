@@ -1,0 +1,38 @@
+"""Keep secrets out of logs, transcripts and error messages: every resolved secret is registered here,
+and :func:`redact` (used by the logging filter and the transcript writer) replaces it with ``***``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    if len(value) >= 4:
+        with _lock:
+            _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    with _lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for s in secrets:
+        if s in text:
+            text = text.replace(s, "***")
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that formats the record's message early and redacts secrets from it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            msg = record.getMessage()
+        except Exception:  # a bad format string must not lose the log line
+            msg = str(record.msg)
+        record.msg = redact(msg)
+        record.args = None
+        return True
