@@ -116,6 +116,9 @@ class DaemonConfig(Strict):
     data_dir: Path = Field(Path("runs"), description="where transcripts/ and records/ are written")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_file: Path | None = Field(None, description="also log to this file")
+    engine_idle_timeout: float = Field(
+        300.0, ge=0, description="seconds a game's engine may sit idle (opponent thinking) before it is stopped to "
+                                 "free its slot; it is restarted and replayed on the next turn (0 = never)")
 
 
 def _adapter_specs() -> dict[str, Any]:

@@ -46,7 +46,15 @@ class GameAbandoned:
     reason: str
 
 
-GameEvent = StateUpdate | UndoRequested | ChatReceived | GameAbandoned
+@dataclass(frozen=True)
+class ActionRejected:
+    """The server refused something the session sent (e.g. ``game/ID/error`` after a move): the session then
+    re-synchronises its engine and tries again instead of waiting forever."""
+
+    message: str
+
+
+GameEvent = StateUpdate | UndoRequested | ChatReceived | GameAbandoned | ActionRejected
 
 
 # --- actions: session -> adapter ------------------------------------------------------------------

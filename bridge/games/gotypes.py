@@ -118,6 +118,17 @@ class GoResult:
     score: str = ""  # SGF RE value, e.g. "B+3.5", "W+R", "B+T", "Void"
 
 
+def color_of_move(settings: GoSettings, index: int) -> Color:
+    """The colour of the move at ``index`` (0-based) in a game's move list. Under free handicap placement black
+    plays the first ``handicap`` moves; otherwise colours alternate from ``initial_player``."""
+    if settings.free_handicap and settings.handicap > 1:
+        if index < settings.handicap:
+            return "black"
+        return "white" if (index - settings.handicap) % 2 == 0 else "black"
+    first = settings.initial_player
+    return first if index % 2 == 0 else other(first)
+
+
 @dataclass(frozen=True)
 class GoState:
     """A full snapshot of one Go game, as the server sees it. Adapters send a new snapshot on every
@@ -132,6 +143,13 @@ class GoState:
     removal: frozenset[Point] = frozenset()  # stones currently marked dead by the server's proposal
     removal_accepted: frozenset[Color] = frozenset()  # who accepted the current proposal
     result: GoResult | None = None
+    # Incremented by the adapter each time it (re)loads the whole game from the server (first gamedata, and
+    # every gamedata after a reconnect). A move the session submitted before a resync that is still missing after
+    # it was lost with the connection and may be sent again; without a resync it is never re-sent.
+    sync_id: int = 0
+
+    def color_of_move(self, index: int) -> Color:
+        return color_of_move(self.settings, index)
 
     def with_(self, **changes: object) -> GoState:
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,87 @@
+"""``bridge check``: is this config ready to run? Config, engine, server, each with one clear line."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import TextIO
+
+from bridge.config import load_config
+from bridge.errors import BridgeError, ConfigError
+from bridge.events import CheckLine
+from bridge.registry import adapter_spec
+
+# GTP commands the Go player uses when the engine lists them, and what each one gives.
+GTP_FEATURES = {
+    "kgs-time_settings": "byo-yomi/canadian/absolute clocks",
+    "kata-time_settings": "fischer clocks",
+    "time_settings": "basic clocks",
+    "time_left": "time left before each move",
+    "kata-set-rules": "rules",
+    "kgs-rules": "rules",
+    "place_free_handicap": "choosing free handicap stones",
+    "set_free_handicap": "opponent's free handicap stones",
+    "final_status_list": "dead stones at the end",
+    "rectangular_boardsize": "rectangular boards",
+}
+
+
+def check_engine(config: object) -> list[CheckLine]:
+    from bridge.engines.gtp import GtpEngine
+    from bridge.transcript import Transcript
+
+    engine_cfg = config.engine  # type: ignore[attr-defined]
+    if engine_cfg.protocol != "gtp":
+        return [CheckLine(False, f"engine protocol {engine_cfg.protocol!r} is not supported for this server yet")]
+    lines: list[CheckLine] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        transcript = Transcript(Path(tmp) / "check.log")
+        try:
+            engine = GtpEngine.start(list(engine_cfg.command), name="check", cwd=engine_cfg.cwd,
+                                     env=dict(engine_cfg.env) or None, transcript=transcript,
+                                     startup_timeout=engine_cfg.startup_timeout, quit_grace=engine_cfg.quit_grace)
+        except BridgeError as exc:
+            return [CheckLine(False, f"engine did not start: {exc}")]
+        finally:
+            transcript.close()
+        try:
+            lines.append(CheckLine(True, f"engine {engine.engine_name} {engine.engine_version} speaks GTP "
+                                         f"{engine.protocol_version}, {len(engine.commands)} commands"))
+            have = [f"{cmd} ({why})" for cmd, why in GTP_FEATURES.items() if engine.supports(cmd)]
+            missing = [cmd for cmd in GTP_FEATURES if not engine.supports(cmd)]
+            lines.append(CheckLine(True, "engine supports: " + (", ".join(have) or "only the required commands")))
+            if missing:
+                lines.append(CheckLine(True, "engine lacks (the bridge works around them): " + ", ".join(missing)))
+            engine.command("boardsize", "9")
+            engine.command("clear_board")
+            reply = engine.genmove("black", timeout=engine_cfg.startup_timeout + engine_cfg.move_margin)
+            lines.append(CheckLine(True, f"engine answered a test genmove on 9x9: {reply}"))
+        except BridgeError as exc:
+            lines.append(CheckLine(False, f"engine failed a test command: {exc}"))
+        finally:
+            engine.close()
+    return lines
+
+
+def run_check(path: Path, out: TextIO) -> int:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        out.write(f"FAIL config {path}:\n{exc}\n")
+        out.write("VERDICT: not ready: fix the configuration\n")
+        return 1
+    out.write(f"ok   config {path} is valid (server {config.server.kind}, engine {config.engine.command[0]})\n")
+    lines = check_engine(config)
+    try:
+        adapter = adapter_spec(config.server.kind).factory(config.server, config)
+        lines += adapter.check()
+    except BridgeError as exc:
+        lines.append(CheckLine(False, str(exc)))
+    for line in lines:
+        out.write(f"{'ok  ' if line.ok else 'FAIL'} {line.what}\n")
+    failed = [line for line in lines if not line.ok]
+    if failed:
+        out.write(f"VERDICT: not ready: {len(failed)} problem(s) above\n")
+        return 1
+    out.write("VERDICT: ready: `bridge run` will play with this configuration\n")
+    return 0

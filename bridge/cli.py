@@ -1,0 +1,140 @@
+"""The ``bridge`` command: run, check, schema, sandbox, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bridge import __version__
+from bridge.config import load_config
+from bridge.errors import BridgeError, ConfigError
+from bridge.redact import RedactingFilter
+
+log = logging.getLogger("bridge")
+
+
+def setup_logging(level: str = "INFO", log_file: Path | None = None) -> None:
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    for h in handlers:
+        h.setFormatter(fmt)
+        h.addFilter(RedactingFilter())
+        root.addHandler(h)
+    root.setLevel(level)
+    for noisy in ("urllib3", "websocket", "socketio", "engineio", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _install_signal_handlers(stop: Any) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d received: shutting down", signum)
+        stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bridge.daemon import Daemon
+
+    config = load_config(args.config)
+    setup_logging(config.daemon.log_level, config.daemon.log_file)
+    daemon = Daemon(config)
+    _install_signal_handlers(daemon.stop)
+    daemon.run()
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from bridge.check import run_check
+
+    setup_logging("WARNING")
+    return run_check(Path(args.config), out=sys.stdout)
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from bridge.config import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+    return 0
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from bridge.registry import adapter_spec
+
+    setup_logging(args.log_level)
+    spec = adapter_spec(args.server)
+    if spec.sandbox is None:
+        raise ConfigError(f"server {args.server!r} has no sandbox")
+    spec.sandbox(args.host, args.port)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bridge.demo import run_demo
+
+    setup_logging("WARNING" if not args.verbose else "INFO")
+    return run_demo(size=args.size, opponent=args.opponent, data_dir=Path(args.data_dir), out=sys.stdout,
+                    delay=args.delay)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bridge", description="Connect game engines to online game servers.")
+    p.add_argument("--version", action="version", version=f"bridge {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run the daemon with a YAML config")
+    r.add_argument("config")
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("check", help="validate a config, start the engine, reach and authenticate to the server")
+    c.add_argument("config")
+    c.set_defaults(func=cmd_check)
+
+    s = sub.add_parser("schema", help="print the configuration's JSON Schema (for editors)")
+    s.set_defaults(func=cmd_schema)
+
+    sb = sub.add_parser("sandbox", help="run a local sandbox server speaking a real server's protocol")
+    sb.add_argument("server", help="which server to imitate, e.g. ogs")
+    sb.add_argument("--host", default="127.0.0.1")
+    sb.add_argument("--port", type=int, default=8080)
+    sb.add_argument("--log-level", default="INFO")
+    sb.set_defaults(func=cmd_sandbox)
+
+    d = sub.add_parser("demo", help="play a whole game with GNU Go on the embedded sandbox, showing the board")
+    d.add_argument("--size", type=int, default=9, help="board size (default 9)")
+    d.add_argument("--opponent", default="gnugo", choices=["gnugo", "random"],
+                   help="the house opponent: GNU Go at level 1, or random legal moves")
+    d.add_argument("--data-dir", default="runs/demo", help="where transcripts and SGF records go")
+    d.add_argument("--delay", type=float, default=0.0, help="seconds the house opponent waits before moving")
+    d.add_argument("--verbose", action="store_true", help="show the daemon's log")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except BridgeError as exc:
+        print(f"bridge: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

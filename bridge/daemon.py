@@ -1,0 +1,97 @@
+"""The daemon: starts the configured adapter, runs one session per game, caps the engines, shuts down cleanly."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from bridge.events import Adapter, GameInbox, GoActions
+from bridge.games.gotypes import Color
+from bridge.registry import adapter_spec
+from bridge.session import GameSession, SlotPool
+
+log = logging.getLogger("bridge.daemon")
+
+
+class Daemon:
+    """Implements :class:`bridge.events.Host` for the adapter."""
+
+    def __init__(self, config: Any, adapter: Adapter | None = None) -> None:
+        self.config = config
+        self.kind: str = config.server.kind
+        spec = adapter_spec(self.kind)
+        self.adapter: Adapter = adapter if adapter is not None else spec.factory(config.server, config)
+        self.slots = SlotPool(config.daemon.max_concurrent_games)
+        self.stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self.sessions: dict[str, GameSession] = {}
+        self.finished: list[GameSession] = []
+        self._adapter_thread: threading.Thread | None = None
+
+    # --- Host -----------------------------------------------------------------------------------------------
+    def open_game(self, game_id: str, my_color: Color, actions: GoActions) -> GameInbox:
+        with self._lock:
+            session = self.sessions.get(game_id)
+            if session is not None and not session.finished:
+                session.actions = actions
+                return session
+            session = GameSession(game_id, my_color, actions, self.config, server=self.kind, slots=self.slots,
+                                  on_end=self._session_ended)
+            self.sessions[game_id] = session
+        session.start()
+        return session
+
+    def active_games(self) -> int:
+        with self._lock:
+            return sum(1 for s in self.sessions.values() if not s.finished)
+
+    def can_accept_game(self) -> bool:
+        return not self.stop_event.is_set() and self.active_games() < self.config.daemon.max_concurrent_games
+
+    def _session_ended(self, session: GameSession) -> None:
+        with self._lock:
+            if self.sessions.get(session.game_id) is session:
+                del self.sessions[session.game_id]
+            self.finished.append(session)
+
+    # --- lifecycle -----------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the adapter in a background thread (for tests and the demo)."""
+        self._adapter_thread = threading.Thread(target=self._run_adapter, name="adapter", daemon=True)
+        self._adapter_thread.start()
+
+    def _run_adapter(self) -> None:
+        try:
+            self.adapter.run(self, self.stop_event)
+        except Exception:
+            log.exception("the %s adapter stopped with an error", self.kind)
+            self.stop_event.set()
+
+    def run(self) -> None:
+        """Run until :meth:`stop` (or a signal handler calling it); then shut down."""
+        log.info("bridge daemon starting: server %s, up to %d games at once", self.kind,
+                 self.config.daemon.max_concurrent_games)
+        self.start()
+        try:
+            while not self.stop_event.wait(0.5):
+                pass
+        finally:
+            self.shutdown()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop the adapter and every session; engines are stopped (quit, then signals). Games in progress stay
+        on the server and are resumed from their gamedata at the next start."""
+        self.stop_event.set()
+        with self._lock:
+            sessions = list(self.sessions.values())
+        for s in sessions:
+            s.stop()
+        for s in sessions:
+            s.join(timeout)
+        if self._adapter_thread is not None:
+            self._adapter_thread.join(timeout)
+        log.info("bridge daemon stopped")

@@ -1,0 +1,285 @@
+"""The Go player: keeps one GTP engine in step with one Go game and asks it for moves.
+
+It knows GTP and Go, nothing of any server: it is fed :class:`GoState` snapshots and answers with moves.
+Everything is idempotent over snapshots, so a reconnect, a duplicated event or an undo is just another snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bridge.config import EngineConfig
+from bridge.engines.gtp import GtpEngine
+from bridge.errors import EngineError
+from bridge.games.gotypes import (
+    Color,
+    GoSettings,
+    GoState,
+    Move,
+    Point,
+    TimeControl,
+    color_of_move,
+    gtp_vertex,
+    parse_gtp_vertex,
+)
+from bridge.transcript import Transcript
+
+log = logging.getLogger("bridge.go")
+
+# OGS rule names -> KataGo's kata-set-rules and KGS's kgs-rules.
+KATA_RULES = {"chinese": "chinese-ogs", "aga": "aga", "japanese": "japanese", "korean": "korean",
+              "ing": "chinese", "nz": "new-zealand"}
+KGS_RULES = {"chinese": "chinese", "aga": "aga", "japanese": "japanese", "korean": "japanese", "ing": "chinese",
+             "nz": "new_zealand"}
+
+RESIGN = "resign"
+
+
+@dataclass(frozen=True)
+class ClockCommand:
+    """What to tell the engine about time before a genmove, and how long it may take at most."""
+
+    time_left: tuple[float, int] | None  # (seconds, stones) for `time_left`, None when there is no clock
+    budget: float  # seconds until the player would lose on time (inf when there is no clock)
+
+
+def time_settings_commands(tc: TimeControl, supports: Callable[[str], bool]) -> list[tuple[str, ...]]:
+    """The GTP commands that describe a time control to an engine that lists ``supports``-ed commands.
+    Preference: KataGo's ``kata-time_settings`` for fischer, ``kgs-time_settings`` for the KGS systems, and plain
+    ``time_settings`` (an approximation for byo-yomi and fischer) otherwise."""
+    sys_ = tc.system
+    kgs = supports("kgs-time_settings")
+    kata = supports("kata-time_settings")
+    plain = supports("time_settings")
+
+    def i(x: float) -> str:
+        return str(int(math.floor(x)))
+
+    if sys_ == "none":
+        if kgs:
+            return [("kgs-time_settings", "none")]
+        return [("time_settings", "0", "1", "0")] if plain else []
+    if sys_ == "fischer":
+        if kata:
+            max_main = tc.max_time if tc.max_time > 0 else -1
+            return [("kata-time_settings", "fischer-capped", f"{tc.initial_time:g}", f"{tc.time_increment:g}",
+                     f"{max_main:g}", "-1")]
+        # canadian periods of one stone approximate the increment
+        return [("time_settings", i(tc.initial_time), i(tc.time_increment), "1")] if plain else []
+    if sys_ == "byoyomi":
+        if kgs:
+            return [("kgs-time_settings", "byoyomi", i(tc.main_time), i(tc.period_time), str(tc.periods))]
+        return [("time_settings", i(tc.main_time), i(tc.period_time), "1")] if plain else []
+    if sys_ == "canadian":
+        if kgs:
+            return [("kgs-time_settings", "canadian", i(tc.main_time), i(tc.period_time), str(tc.stones_per_period))]
+        return [("time_settings", i(tc.main_time), i(tc.period_time), str(tc.stones_per_period))] if plain else []
+    if sys_ == "absolute":
+        if kgs:
+            return [("kgs-time_settings", "absolute", i(tc.total_time))]
+        return [("time_settings", i(tc.total_time), "0", "0")] if plain else []
+    if sys_ == "simple":
+        if kgs:
+            return [("kgs-time_settings", "byoyomi", "0", i(tc.per_move), "1")]
+        return [("time_settings", "0", i(tc.per_move), "1")] if plain else []
+    return []
+
+
+def clock_command(state: GoState, color: Color, now: float | None = None) -> ClockCommand:
+    """Time left for ``color`` right now, as GTP ``time_left`` arguments, from the snapshot's clock corrected by the
+    time elapsed since it was received."""
+    tc = state.settings.time_control
+    clock = state.clock
+    if tc.system == "none":
+        return ClockCommand(None, math.inf)
+    if tc.system == "simple":
+        elapsed = 0.0
+        if clock is not None and clock.to_move == color and not clock.paused:
+            elapsed = (now if now is not None else time.monotonic()) - clock.received_at
+        left = max(tc.per_move - elapsed, 0.0) if clock is not None else tc.per_move
+        return ClockCommand((left, 1), left)
+    pc = clock.of(color) if clock is not None else None
+    if clock is None or pc is None:
+        return ClockCommand(None, math.inf)
+    elapsed = 0.0
+    if clock.to_move == color and not clock.paused:
+        elapsed = max((now if now is not None else time.monotonic()) - clock.received_at, 0.0)
+    main = pc.thinking_time - elapsed
+    if tc.system in ("fischer", "absolute"):
+        left = max(main, 0.0)
+        return ClockCommand((left, 0), left)
+    if tc.system == "byoyomi":
+        if main > 0:
+            return ClockCommand((main, 0), main + pc.periods * pc.period_time)
+        overflow = -main
+        period = pc.period_time or tc.period_time
+        periods = pc.periods
+        while overflow > period and periods > 0:
+            overflow -= period
+            periods -= 1
+        left = max(period - overflow, 0.0)
+        return ClockCommand((left, max(periods, 1)), left + max(periods - 1, 0) * period)
+    if tc.system == "canadian":
+        if main > 0:
+            return ClockCommand((main, 0), main + tc.period_time)
+        block = (pc.block_time or tc.period_time) + main  # main is the negative overflow here
+        stones = pc.moves_left or tc.stones_per_period
+        return ClockCommand((max(block, 0.0), max(stones, 1)), max(block, 0.0))
+    return ClockCommand(None, math.inf)
+
+
+class GoPlayer:
+    """One engine process kept in step with one game. Not thread-safe: one session thread drives it."""
+
+    def __init__(self, engine: EngineConfig, *, name: str, transcript: Transcript,
+                 on_stderr: Callable[[str], None] | None = None) -> None:
+        self.cfg = engine
+        self.name = name
+        self.transcript = transcript
+        self.on_stderr = on_stderr
+        self.engine: GtpEngine | None = None
+        self._settings: GoSettings | None = None
+        self._synced: list[Move] = []  # moves the engine has been told, in game order
+        self.restarts = 0
+
+    # --- process ------------------------------------------------------------------------------------------
+    def start(self) -> GtpEngine:
+        if self.engine is None:
+            self.engine = GtpEngine.start(
+                list(self.cfg.command), name=self.name, cwd=self.cfg.cwd,
+                env=dict(self.cfg.env) or None, transcript=self.transcript,
+                startup_timeout=self.cfg.startup_timeout, quit_grace=self.cfg.quit_grace, on_stderr=self.on_stderr)
+            self._settings = None
+            self._synced = []
+        return self.engine
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.close()
+        self.engine = None
+        self._settings = None
+        self._synced = []
+
+    def restart(self, why: str) -> None:
+        """Replace a broken or desynchronised engine by a fresh one; the next :meth:`sync` replays the game."""
+        self.restarts += 1
+        self.transcript.note(f"restarting the engine ({why}); restart {self.restarts}")
+        log.warning("%s: restarting the engine (%s), restart %d of %d", self.name, why, self.restarts,
+                    self.cfg.max_restarts)
+        self.close()
+
+    @property
+    def exhausted(self) -> bool:
+        return self.restarts > self.cfg.max_restarts
+
+    # --- keeping the engine in step -------------------------------------------------------------------------
+    def sync(self, state: GoState) -> None:
+        """Tell the engine every move of ``state`` it does not know yet; replay from scratch when the snapshot
+        is not an extension of what the engine saw (undo, new game, engine restart)."""
+        engine = self.start()
+        moves = list(state.moves)
+        s = state.settings
+        if self._settings != s or moves[: len(self._synced)] != self._synced:
+            self._setup(engine, s)
+        free = s.free_handicap and s.handicap > 1
+        i = len(self._synced)
+        defer = free and s.my_color == "white" and engine.supports("set_free_handicap")
+        while i < len(moves):
+            if defer and i < s.handicap and len(moves) < s.handicap:
+                break  # told all at once with set_free_handicap when black has placed them all
+            if free and i == 0 and len(moves) >= s.handicap and engine.supports("set_free_handicap"):
+                stones = moves[: s.handicap]
+                if all(m is not None for m in stones):
+                    engine.command("set_free_handicap", *(gtp_vertex(m, s.height) for m in stones))
+                    self._synced.extend(stones)
+                    i = s.handicap
+                    continue
+            color = color_of_move(s, i)
+            engine.command("play", color, gtp_vertex(moves[i], s.height))
+            self._synced.append(moves[i])
+            i += 1
+
+    def _setup(self, engine: GtpEngine, s: GoSettings) -> None:
+        self._synced = []
+        if s.width == s.height:
+            engine.command("boardsize", str(s.width))
+        elif engine.supports("rectangular_boardsize"):
+            engine.command("rectangular_boardsize", str(s.width), str(s.height))
+        else:
+            raise EngineError(f"engine {engine.engine_name} cannot play a {s.width}x{s.height} board "
+                              f"(no rectangular_boardsize); set server.accept.allow_rectangular: false")
+        engine.command("clear_board")
+        engine.command("komi", f"{s.komi:g}")
+        if engine.supports("kata-set-rules") and s.rules in KATA_RULES:
+            engine.command("kata-set-rules", KATA_RULES[s.rules])
+        elif engine.supports("kgs-rules") and s.rules in KGS_RULES:
+            engine.command("kgs-rules", KGS_RULES[s.rules])
+        if s.initial_black:
+            stones = [gtp_vertex(p, s.height) for p in s.initial_black]
+            if engine.supports("set_free_handicap") and len(stones) >= 2 and not s.initial_white:
+                engine.command("set_free_handicap", *stones)
+            else:
+                for v in stones:
+                    engine.command("play", "black", v)
+        for p in s.initial_white:
+            engine.command("play", "white", gtp_vertex(p, s.height))
+        for cmd in time_settings_commands(s.time_control, engine.supports):
+            engine.command(*cmd)
+        self._settings = s
+
+    # --- deciding ------------------------------------------------------------------------------------------
+    def genmove(self, state: GoState) -> list[Move] | str:
+        """The engine's move(s) for the player to move in ``state``: a list of moves (several when placing free
+        handicap stones at once), or ``"resign"``. Raises EngineError for a failure or an invalid answer."""
+        self.sync(state)
+        engine = self.start()
+        s = state.settings
+        color = state.to_move
+        free = s.free_handicap and s.handicap > 1 and len(state.moves) < s.handicap
+        if free and not state.moves and engine.supports("place_free_handicap"):
+            reply = engine.command("place_free_handicap", str(s.handicap), timeout=self._timeout(math.inf))
+            stones = [parse_gtp_vertex(v, s.width, s.height) for v in reply.split()]
+            if len(stones) != s.handicap or any(p is None for p in stones) or len(set(stones)) != len(stones):
+                raise EngineError(f"place_free_handicap {s.handicap} answered {reply!r}: "
+                                  f"expected {s.handicap} distinct vertices")
+            self._synced.extend(stones)
+            return list(stones)
+        clock = clock_command(state, color)
+        if clock.time_left is not None and engine.supports("time_left"):
+            secs, stones_left = clock.time_left
+            engine.command("time_left", color, str(max(int(secs), 0)), str(stones_left))
+        reply = engine.genmove(color, timeout=self._timeout(clock.budget))
+        if reply.strip().lower() == RESIGN:
+            return RESIGN
+        try:
+            move = parse_gtp_vertex(reply, s.width, s.height)
+        except ValueError as exc:
+            raise EngineError(f"genmove {color} answered {reply!r}: {exc}") from None
+        self._synced.append(move)
+        return [move]
+
+    def _timeout(self, budget: float) -> float:
+        cap = self.cfg.max_move_time
+        base = budget if math.isfinite(budget) else (cap if cap is not None else 3600.0)
+        if cap is not None:
+            base = min(base, cap)
+        return max(base, 1.0) + self.cfg.move_margin
+
+    def dead_stones(self, state: GoState) -> frozenset[Point] | None:
+        """The engine's view of the dead stones at the end of play, or None if it cannot say."""
+        engine = self.start()
+        if not engine.supports("final_status_list"):
+            return None
+        self.sync(state)
+        reply = engine.command("final_status_list", "dead", timeout=self._timeout(60.0))
+        s = state.settings
+        points: set[Point] = set()
+        for token in reply.split():
+            p = parse_gtp_vertex(token, s.width, s.height)
+            if p is not None:
+                points.add(p)
+        return frozenset(points)

@@ -1,0 +1,340 @@
+"""One game: a thread with an inbox. It drives a :class:`GoPlayer` from the adapter's snapshots and answers
+through the adapter's :class:`GoActions`. Nothing here knows a server."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bridge.errors import BridgeError, EngineError
+from bridge.events import (
+    ActionRejected,
+    ChatReceived,
+    GameAbandoned,
+    GameEvent,
+    GoActions,
+    StateUpdate,
+    UndoRequested,
+)
+from bridge.games.go import RESIGN, GoPlayer
+from bridge.games.gotypes import Color, GoState, Move, Point
+from bridge.games.sgf import to_sgf
+from bridge.transcript import Transcript
+
+log = logging.getLogger("bridge.session")
+
+STDERR_CHANNELS = {"MAIN": "main", "DISCUSSION": "main", "MALKOVICH": "malkovich"}
+MAX_REMOVAL_ROUNDS = 3
+END_RESULT_WAIT = 10.0  # seconds to wait for the result after a bare "finished" phase
+
+
+@dataclass
+class _Submitted:
+    start: int  # move count when the move(s) were decided
+    moves: list[Move]
+    sync_id: int
+
+
+class SlotPool:
+    """Caps how many engine processes run at once across all games."""
+
+    def __init__(self, size: int) -> None:
+        self._sem = threading.BoundedSemaphore(size)
+
+    def acquire(self, stop: threading.Event) -> bool:
+        while not stop.is_set():
+            if self._sem.acquire(timeout=0.5):
+                return True
+        return False
+
+    def release(self) -> None:
+        self._sem.release()
+
+
+class GameSession(threading.Thread):
+    def __init__(self, game_id: str, my_color: Color, actions: GoActions, config: Any, *, server: str,
+                 slots: SlotPool, on_end: Callable[[GameSession], None] | None = None) -> None:
+        super().__init__(name=f"game-{game_id}", daemon=True)
+        self.game_id = game_id
+        self.my_color = my_color
+        self.actions = actions
+        self.config = config
+        self.server = server
+        self.slots = slots
+        self.on_end = on_end
+        self.inbox: queue.Queue[GameEvent | None] = queue.Queue()
+        self._stop = threading.Event()
+        self._finished = threading.Event()
+        self.state: GoState | None = None
+        self.result_state: GoState | None = None
+        data_dir = Path(config.daemon.data_dir)
+        self.transcript_path = data_dir / "transcripts" / f"{server}-{game_id}.log"
+        self.record_path = data_dir / "records" / f"{server}-{game_id}.sgf"
+        self.transcript = Transcript(self.transcript_path)
+        self.player = GoPlayer(config.engine, name=f"{server}-{game_id}", transcript=self.transcript,
+                               on_stderr=self._on_stderr)
+        self._has_slot = False
+        self._submitted: _Submitted | None = None
+        self._greeted = False
+        self._removal_rounds = 0
+        self._removal_sent: frozenset[Point] | None = None
+        self._removal_accepted: frozenset[Point] | None = None
+        self._last_engine_use = time.monotonic()
+        self._end_seen: float | None = None
+
+    # --- the inbox side (called from the adapter's threads) -----------------------------------------------
+    def post(self, event: GameEvent) -> None:
+        if not self._finished.is_set():
+            self.inbox.put(event)
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.inbox.put(None)
+
+    # --- the thread ---------------------------------------------------------------------------------------
+    def run(self) -> None:
+        log.info("game %s: session started, playing %s", self.game_id, self.my_color)
+        self.transcript.note(f"session for game {self.game_id} on {self.server}, playing {self.my_color}")
+        try:
+            while not self._stop.is_set() and not self._finished.is_set():
+                state = self._next_state(timeout=1.0)
+                if state is None:
+                    self._maybe_idle()
+                    if (self._end_seen is not None and self.state is not None
+                            and time.monotonic() - self._end_seen > END_RESULT_WAIT):
+                        self._finish(self.state)
+                    continue
+                self.state = state
+                try:
+                    self._handle(state)
+                except EngineError as exc:
+                    self._engine_failed(exc)
+                except BridgeError as exc:
+                    log.error("game %s: %s", self.game_id, exc)
+        except Exception:  # a bug must not kill the daemon; the game resumes on the next snapshot after restart
+            log.exception("game %s: session crashed; stopping its engine", self.game_id)
+        finally:
+            self._close_engine()
+            self.transcript.note("session ended")
+            self.transcript.close()
+            self._finished.set()
+            if self.on_end is not None:
+                self.on_end(self)
+
+    def _next_state(self, timeout: float) -> GoState | None:
+        """Wait for events; return the newest snapshot after handling the others (None: nothing new)."""
+        newest: GoState | None = None
+        try:
+            event = self.inbox.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        while True:
+            if event is None:
+                return newest
+            if isinstance(event, StateUpdate):
+                newest = event.state
+            elif isinstance(event, UndoRequested):
+                self._answer_undo(event.move_number)
+                if newest is None:
+                    newest = self.state
+            elif isinstance(event, ChatReceived):
+                self.transcript.note(f"chat from {event.username}: {event.body}")
+            elif isinstance(event, ActionRejected):
+                log.warning("game %s: the server refused our action: %s; re-synchronising the engine",
+                            self.game_id, event.message)
+                self.transcript.note(f"server refused our action: {event.message}")
+                self._submitted = None
+                self.player.restart(f"server refused our action: {event.message}")
+                if self.player.exhausted:
+                    self._give_up("the server kept refusing the engine's moves")
+                    return None
+                newest = newest or self.state
+            elif isinstance(event, GameAbandoned):
+                log.warning("game %s: the adapter can no longer follow this game: %s", self.game_id, event.reason)
+                self._stop.set()
+                return None
+            try:
+                event = self.inbox.get_nowait()
+            except queue.Empty:
+                return newest
+
+    def _handle(self, state: GoState) -> None:
+        if state.result is not None:
+            self._finish(state)
+            return
+        if state.phase == "finished":
+            # the phase event can come before the final gamedata with the result: wait a little for it
+            if self._end_seen is None:
+                self._end_seen = time.monotonic()
+                self.transcript.note("phase finished; waiting for the result")
+            return
+        if not self._greeted:
+            self._greeted = True
+            if self.config.go.greeting:
+                self.actions.chat(self.config.go.greeting)
+        if state.clock is not None and state.clock.paused:
+            return
+        if state.phase == "stone removal":
+            self._removal(state)
+        elif state.phase == "play" and state.to_move == self.my_color:
+            self._my_turn(state)
+
+    # --- playing ---------------------------------------------------------------------------------------------
+    def _my_turn(self, state: GoState) -> None:
+        n = len(state.moves)
+        sub = self._submitted
+        if sub is not None and sub.start <= n < sub.start + len(sub.moves):
+            done = n - sub.start
+            if state.sync_id > sub.sync_id and list(state.moves[sub.start:]) == sub.moves[:done]:
+                # a resync shows our move(s) never arrived: send what is missing, once per resync
+                log.info("game %s: resending %d move(s) lost with the connection", self.game_id,
+                         len(sub.moves) - done)
+                self.transcript.note(f"resending {len(sub.moves) - done} move(s) lost with the connection")
+                for move in sub.moves[done:]:
+                    self.actions.play(move)
+                sub.sync_id = state.sync_id
+            return
+        self._ensure_slot()
+        self._last_engine_use = time.monotonic()
+        answer = self.player.genmove(state)
+        self._last_engine_use = time.monotonic()
+        if answer == RESIGN:
+            log.info("game %s: the engine resigns", self.game_id)
+            self.transcript.note("engine resigned")
+            self.actions.resign()
+            return
+        assert not isinstance(answer, str)
+        newer = self._peek_newer(state)
+        if newer is not None:
+            self.transcript.note("the game changed while the engine thought; its move is dropped")
+            self.inbox.put(StateUpdate(newer))
+            return
+        self._submitted = _Submitted(n, list(answer), state.sync_id)
+        for move in answer:
+            self.actions.play(move)
+
+    def _peek_newer(self, state: GoState) -> GoState | None:
+        """A snapshot that arrived during genmove and makes the engine's move stale (undo, end, resync)."""
+        pending: list[GameEvent | None] = []
+        newest: GoState | None = None
+        while True:
+            try:
+                ev = self.inbox.get_nowait()
+            except queue.Empty:
+                break
+            pending.append(ev)
+            if isinstance(ev, StateUpdate):
+                newest = ev.state
+        for ev in pending:
+            self.inbox.put(ev)
+        if newest is None:
+            return None
+        if (len(newest.moves) != len(state.moves) or newest.phase != "play" or newest.to_move != self.my_color
+                or list(newest.moves) != list(state.moves)):
+            return newest
+        return None
+
+    # --- stone removal -----------------------------------------------------------------------------------------
+    def _removal(self, state: GoState) -> None:
+        self._ensure_slot()
+        dead = self.player.dead_stones(state)
+        if dead is None or self._removal_rounds >= MAX_REMOVAL_ROUNDS or dead == state.removal:
+            if self.my_color not in state.removal_accepted and self._removal_accepted != state.removal:
+                why = "engine agrees" if dead == state.removal else (
+                    "engine cannot list dead stones" if dead is None else "no agreement after several rounds")
+                self.transcript.note(f"accepting the removal proposal ({why}): {len(state.removal)} stones")
+                self.actions.accept_removal(state.removal)
+                self._removal_accepted = state.removal
+            return
+        if self._removal_sent == dead:
+            return  # already proposed; waiting for the server to reflect it
+        self._removal_rounds += 1
+        self.transcript.note(f"proposing the engine's dead stones ({len(dead)}) instead of the server's "
+                             f"({len(state.removal)})")
+        add = dead - state.removal
+        keep = state.removal - dead
+        if add:
+            self.actions.set_removal(add, True)
+        if keep:
+            self.actions.set_removal(keep, False)
+        self._removal_sent = dead
+
+    # --- other events ------------------------------------------------------------------------------------------
+    def _answer_undo(self, move_number: int) -> None:
+        accept = self.config.go.undo == "accept"
+        self.transcript.note(f"undo requested at move {move_number}: {'accepted' if accept else 'declined'}")
+        log.info("game %s: undo request %s", self.game_id, "accepted" if accept else "declined")
+        self.actions.answer_undo(accept, move_number)
+
+    def _on_stderr(self, line: str) -> None:
+        prefix, sep, body = line.partition(":")
+        if sep and prefix in self.config.go.stderr_chat and body.strip():
+            try:
+                self.actions.chat(body.strip()[:500], STDERR_CHANNELS[prefix])
+            except Exception as exc:  # chat is best effort
+                log.debug("game %s: chat failed: %s", self.game_id, exc)
+
+    def _engine_failed(self, exc: EngineError) -> None:
+        log.error("game %s: engine failure: %s", self.game_id, exc)
+        self.player.restart(str(exc))
+        if self.player.exhausted:
+            self._give_up(f"the engine failed {self.player.restarts} times: {exc}")
+            return
+        if self.state is not None:  # retry at once with a fresh engine
+            self.inbox.put(StateUpdate(self.state))
+
+    def _give_up(self, why: str) -> None:
+        log.error("game %s: resigning: %s", self.game_id, why)
+        self.transcript.note(f"resigning: {why}")
+        try:
+            self.actions.chat("My engine failed; resigning. Sorry!")
+            self.actions.resign()
+        except Exception as exc:
+            log.error("game %s: could not resign: %s", self.game_id, exc)
+
+    def _finish(self, state: GoState) -> None:
+        self.result_state = state
+        result = state.result
+        log.info("game %s finished: %s (%s)", self.game_id, result.score if result else "?",
+                 result.reason if result else "no result")
+        self.transcript.note(f"game over: {result}")
+        if self.config.go.farewell:
+            try:
+                self.actions.chat(self.config.go.farewell)
+            except Exception as exc:
+                log.debug("game %s: farewell failed: %s", self.game_id, exc)
+        if self.config.go.sgf:
+            self.record_path.parent.mkdir(parents=True, exist_ok=True)
+            self.record_path.write_text(to_sgf(state, server=self.server), encoding="utf-8")
+            log.info("game %s: SGF record written to %s", self.game_id, self.record_path)
+        self._finished.set()
+
+    # --- engine slots ------------------------------------------------------------------------------------------
+    def _ensure_slot(self) -> None:
+        if not self._has_slot:
+            if not self.slots.acquire(self._stop):
+                raise BridgeError("shutting down")
+            self._has_slot = True
+
+    def _maybe_idle(self) -> None:
+        idle = self.config.daemon.engine_idle_timeout
+        if (idle > 0 and self.player.engine is not None
+                and time.monotonic() - self._last_engine_use > idle):
+            self.transcript.note(f"engine idle for {idle:g}s: stopping it to free its slot")
+            self._close_engine()
+
+    def _close_engine(self) -> None:
+        self.player.close()
+        if self._has_slot:
+            self._has_slot = False
+            self.slots.release()
