@@ -8,10 +8,19 @@ import shlex
 import shutil
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from bridge.errors import ConfigError
 from bridge.redact import register_secret
@@ -28,6 +37,14 @@ class SecretRef(Strict):
 
     env: str | None = Field(None, description="name of an environment variable holding the secret")
     file: Path | None = Field(None, description="path of a file whose first line is the secret")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_inline(cls, value: Any) -> Any:
+        if isinstance(value, str | int | float):
+            raise ValueError("secrets are never written inline: use {env: VARIABLE} or {file: PATH} "
+                             "(and keep the file mode 600)")
+        return value
 
     def model_post_init(self, __context: Any) -> None:
         if (self.env is None) == (self.file is None):
@@ -53,12 +70,6 @@ class SecretRef(Strict):
                 raise ConfigError(f"{where}: secret file {path} is empty; put the secret on its first line")
         register_secret(value)
         return SecretStr(value)
-
-
-def _secret_from_yaml(value: Any) -> Any:
-    if isinstance(value, str):
-        raise ValueError("secrets are never written inline: use {env: VARIABLE} or {file: PATH}")
-    return value
 
 
 SecretField = Annotated[SecretRef, Field(description="{env: VARIABLE} or {file: PATH}")]
@@ -131,19 +142,16 @@ def _adapter_specs() -> dict[str, Any]:
 def config_model() -> type[BaseModel]:
     """The top-level model; ``server`` is a union over every registered adapter's server model."""
     models = tuple(spec.config_model for spec in _adapter_specs().values())
-    server_type: Any = models[0] if len(models) == 1 else Annotated[
-        models, Field(discriminator="kind")]  # type: ignore[valid-type]
+    server_type: Any = models[0]
     if len(models) > 1:
-        from typing import Union
-
-        server_type = Annotated[Union[models], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
+        server_type = Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
     model: type[BaseModel] = create_model(
         "BridgeConfig",
         __base__=Strict,
         server=(server_type, Field(description="which server to play on, and how")),
         engine=(EngineConfig, Field(description="the engine process")),
-        go=(GoConfig, Field(default_factory=GoConfig, description="Go game behaviour")),
-        daemon=(DaemonConfig, Field(default_factory=DaemonConfig, description="the daemon itself")),
+        go=(GoConfig, Field(default_factory=lambda: GoConfig(), description="Go game behaviour")),
+        daemon=(DaemonConfig, Field(default_factory=lambda: DaemonConfig(), description="the daemon itself")),
     )
     return model
 

@@ -57,7 +57,7 @@ def time_settings_commands(tc: TimeControl, supports: Callable[[str], bool]) -> 
     plain = supports("time_settings")
 
     def i(x: float) -> str:
-        return str(int(math.floor(x)))
+        return str(math.floor(x))
 
     if sys_ == "none":
         if kgs:
@@ -68,12 +68,17 @@ def time_settings_commands(tc: TimeControl, supports: Callable[[str], bool]) -> 
             max_main = tc.max_time if tc.max_time > 0 else -1
             return [("kata-time_settings", "fischer-capped", f"{tc.initial_time:g}", f"{tc.time_increment:g}",
                      f"{max_main:g}", "-1")]
-        # canadian periods of one stone approximate the increment
-        return [("time_settings", i(tc.initial_time), i(tc.time_increment), "1")] if plain else []
+        # canadian periods of one stone holding the increment: main + one period = the time actually left
+        main = max(tc.initial_time - tc.time_increment, 0)
+        if kgs:
+            return [("kgs-time_settings", "canadian", i(main), i(tc.time_increment), "1")]
+        return [("time_settings", i(main), i(tc.time_increment), "1")] if plain else []
     if sys_ == "byoyomi":
         if kgs:
             return [("kgs-time_settings", "byoyomi", i(tc.main_time), i(tc.period_time), str(tc.periods))]
-        return [("time_settings", i(tc.main_time), i(tc.period_time), "1")] if plain else []
+        # plain GTP has no byo-yomi: fold all periods but the last into main time, the last is a 1-stone period
+        folded = tc.main_time + max(tc.periods - 1, 0) * tc.period_time
+        return [("time_settings", i(folded), i(tc.period_time), "1")] if plain else []
     if sys_ == "canadian":
         if kgs:
             return [("kgs-time_settings", "canadian", i(tc.main_time), i(tc.period_time), str(tc.stones_per_period))]
@@ -89,40 +94,57 @@ def time_settings_commands(tc: TimeControl, supports: Callable[[str], bool]) -> 
     return []
 
 
-def clock_command(state: GoState, color: Color, now: float | None = None) -> ClockCommand:
-    """Time left for ``color`` right now, as GTP ``time_left`` arguments, from the snapshot's clock corrected by the
-    time elapsed since it was received."""
+def clock_command(state: GoState, color: Color, now: float | None = None, *, kgs: bool = True,
+                  kata: bool = False) -> ClockCommand:
+    """Time left for ``color`` right now, as GTP ``time_left`` arguments matching what
+    :func:`time_settings_commands` told the engine (``kgs``/``kata``: whether it had those commands), from the
+    snapshot's clock corrected by the time elapsed since it was received."""
     tc = state.settings.time_control
     clock = state.clock
     if tc.system == "none":
         return ClockCommand(None, math.inf)
+    elapsed = 0.0
+    if clock is not None and clock.to_move == color and not clock.paused:
+        elapsed = max((now if now is not None else time.monotonic()) - clock.received_at, 0.0)
     if tc.system == "simple":
-        elapsed = 0.0
-        if clock is not None and clock.to_move == color and not clock.paused:
-            elapsed = (now if now is not None else time.monotonic()) - clock.received_at
-        left = max(tc.per_move - elapsed, 0.0) if clock is not None else tc.per_move
+        left = max(tc.per_move - elapsed, 0.0)
         return ClockCommand((left, 1), left)
     pc = clock.of(color) if clock is not None else None
     if clock is None or pc is None:
         return ClockCommand(None, math.inf)
-    elapsed = 0.0
-    if clock.to_move == color and not clock.paused:
-        elapsed = max((now if now is not None else time.monotonic()) - clock.received_at, 0.0)
     main = pc.thinking_time - elapsed
-    if tc.system in ("fischer", "absolute"):
+    if tc.system == "absolute":
         left = max(main, 0.0)
         return ClockCommand((left, 0), left)
+    if tc.system == "fischer":
+        left = max(main, 0.0)
+        if kata:
+            return ClockCommand((left, 0), left)
+        inc = tc.time_increment
+        if left - inc > 0:
+            return ClockCommand((left - inc, 0), left)
+        return ClockCommand((left, 1), left)
     if tc.system == "byoyomi":
-        if main > 0:
-            return ClockCommand((main, 0), main + pc.periods * pc.period_time)
-        overflow = -main
         period = pc.period_time or tc.period_time
         periods = pc.periods
-        while overflow > period and periods > 0:
-            overflow -= period
-            periods -= 1
-        left = max(period - overflow, 0.0)
-        return ClockCommand((left, max(periods, 1)), left + max(periods - 1, 0) * period)
+        if main <= 0:  # overtime: the overflow eats whole periods
+            overflow = -main
+            main = 0.0
+            while periods > 0 and overflow >= period:
+                overflow -= period
+                periods -= 1
+            current = max(period - overflow, 0.0)
+        else:
+            current = period
+        budget = main + (current if main <= 0 else period) + max(periods - 1, 0) * period
+        if kgs:
+            if main > 0:
+                return ClockCommand((main, 0), budget)
+            return ClockCommand((current, max(periods, 1)), budget)
+        folded = (main if main > 0 else current) + max(periods - 1, 0) * period
+        if periods > 1 or main > 0:
+            return ClockCommand((folded, 0), budget)
+        return ClockCommand((current, 1), budget)
     if tc.system == "canadian":
         if main > 0:
             return ClockCommand((main, 0), main + tc.period_time)
@@ -248,7 +270,8 @@ class GoPlayer:
                                   f"expected {s.handicap} distinct vertices")
             self._synced.extend(stones)
             return list(stones)
-        clock = clock_command(state, color)
+        clock = clock_command(state, color, kgs=engine.supports("kgs-time_settings"),
+                              kata=engine.supports("kata-time_settings"))
         if clock.time_left is not None and engine.supports("time_left"):
             secs, stones_left = clock.time_left
             engine.command("time_left", color, str(max(int(secs), 0)), str(stones_left))
