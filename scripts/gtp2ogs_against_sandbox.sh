@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Run the real gtp2ogs v9 (OGS's own bot bridge, Node.js) against our OGS sandbox with GNU Go, by hand.
+#
+#   scripts/gtp2ogs_against_sandbox.sh install   # only install/build gtp2ogs into $GTP2OGS_HOME
+#   scripts/gtp2ogs_against_sandbox.sh run       # install if needed, then play one 9x9 game (default)
+#
+# Environment:
+#   GTP2OGS_HOME  where gtp2ogs is installed/built (default /tmp/gtp2ogs-v9). Never inside the repository.
+#   GTP2OGS_SRC   a checkout of github.com/online-go/gtp2ogs (v9) -- only needed when the npm registry does not
+#   GOBAN_SRC     a checkout of github.com/online-go/goban          serve the `gtp2ogs` package (see below)
+#   GNUGO         GNU Go binary (default /usr/games/gnugo)
+#   PYTHON        python with this project installed (default python3)
+#
+# Installing: first `npm install gtp2ogs@^9`. If the registry does not have it (the mirror reachable from our
+# build machines does not carry gtp2ogs nor its pinned dependency goban-engine@8.3.71), build it from the two
+# source checkouts: gtp2ogs's src/*.ts are transpiled to CommonJS with TypeScript (as its own webpack/ts-loader
+# build does), and goban's src/engine is bundled with esbuild as a local `goban-engine` module. Only the
+# gtp2ogs runtime dependencies (ws, yargs, json5, jsonschema, split2, tracer, source-map-support, eventemitter3)
+# and the two build tools come from npm.
+#
+# Running: the Node `--require` shim $GTP2OGS_HOME/hostfix.js works around a gtp2ogs v9 bug: its REST helper
+# passes "127.0.0.1:PORT" as the host name, which cannot resolve (docs/ogs-wire.md, "REST calls"). Without
+# it, accepting a challenge fails against any server on a non-default port.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(cd "$HERE/.." && pwd)"
+GTP2OGS_HOME="${GTP2OGS_HOME:-/tmp/gtp2ogs-v9}"
+GNUGO="${GNUGO:-/usr/games/gnugo}"
+PYTHON="${PYTHON:-python3}"
+MODE="${1:-run}"
+
+die() { echo "gtp2ogs_against_sandbox: $*" >&2; exit 1; }
+
+case "$GTP2OGS_HOME" in
+  "$REPO"|"$REPO"/*) die "GTP2OGS_HOME must be outside the repository ($REPO)";;
+esac
+
+write_hostfix() {
+  cat > "$GTP2OGS_HOME/hostfix.js" <<'EOF'
+// Preloaded with `node --require`: split "host:port" that gtp2ogs v9's util.ts passes as the host name.
+"use strict";
+for (const mod of [require("http"), require("https")]) {
+  const original = mod.request;
+  mod.request = function (options, ...rest) {
+    if (options && typeof options === "object" && typeof options.host === "string") {
+      const m = /^([^:\[\]]+):(\d+)$/.exec(options.host);
+      if (m) {
+        options = Object.assign({}, options, { host: m[1], port: options.port || m[2] });
+      }
+    }
+    return original.call(this, options, ...rest);
+  };
+}
+EOF
+}
+
+install_gtp2ogs() {
+  command -v node >/dev/null || die "node is not installed (apt-get install nodejs npm)"
+  command -v npm >/dev/null || die "npm is not installed (apt-get install npm)"
+  mkdir -p "$GTP2OGS_HOME"
+  write_hostfix
+  if [ -s "$GTP2OGS_HOME/ENTRY" ] && [ -f "$(cat "$GTP2OGS_HOME/ENTRY")" ]; then
+    echo "gtp2ogs already installed: $(cat "$GTP2OGS_HOME/ENTRY")"
+    return
+  fi
+  cd "$GTP2OGS_HOME"
+  [ -f package.json ] || echo '{"name": "gtp2ogs-sandbox-run", "version": "0.0.0", "private": true}' > package.json
+  if npm install --no-audit --no-fund 'gtp2ogs@^9' >npm-gtp2ogs.log 2>&1; then
+    echo "$GTP2OGS_HOME/node_modules/gtp2ogs/dist/gtp2ogs.js" > ENTRY
+    echo "installed gtp2ogs from npm: $(node -p 'require("./node_modules/gtp2ogs/package.json").version')"
+    return
+  fi
+  echo "npm has no gtp2ogs package here (see $GTP2OGS_HOME/npm-gtp2ogs.log); building from source checkouts"
+  [ -n "${GTP2OGS_SRC:-}" ] && [ -f "$GTP2OGS_SRC/src/main.ts" ] \
+    || die "set GTP2OGS_SRC to a checkout of online-go/gtp2ogs (v9: has src/main.ts)"
+  [ -n "${GOBAN_SRC:-}" ] && [ -f "$GOBAN_SRC/src/engine/index.ts" ] \
+    || die "set GOBAN_SRC to a checkout of online-go/goban (has src/engine/index.ts)"
+  npm install --no-audit --no-fund json5@^2.2.3 jsonschema@^1.4.1 source-map-support@^0.5.21 split2@^4.1.0 \
+    tracer@^1.1.6 ws@^8.13.0 yargs@^17.7.1 eventemitter3@^5 typescript@5.7.2 esbuild >npm-deps.log 2>&1 \
+    || die "npm install of the build dependencies failed, see $GTP2OGS_HOME/npm-deps.log"
+  rm -rf app && mkdir -p app/dist node_modules/goban-engine
+  cp -r "$GTP2OGS_SRC/src" "$GTP2OGS_SRC/schema" "$GTP2OGS_SRC/package.json" app/
+  # goban-engine: goban's engine folder as one CommonJS file (its vendored goscorer is an .mjs file).
+  ./node_modules/.bin/esbuild "$GOBAN_SRC/src/engine/index.ts" --bundle --platform=node --format=cjs \
+    --target=node18 --log-level=error \
+    --alias:goscorer="$GOBAN_SRC/src/third_party/goscorer/goscorer.mjs" \
+    --outfile=node_modules/goban-engine/index.js
+  echo '{"name": "goban-engine", "version": "0.0.0-from-source", "main": "index.js"}' \
+    > node_modules/goban-engine/package.json
+  # gtp2ogs: transpile each file to CommonJS without type checking (same module shape as its ts-loader build).
+  node -e '
+    const ts = require("typescript"), fs = require("fs"), path = require("path");
+    const src = "app/src";
+    for (const f of fs.readdirSync(src).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"))) {
+      const out = ts.transpileModule(fs.readFileSync(path.join(src, f), "utf8"), {
+        compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2020,
+                           esModuleInterop: false, resolveJsonModule: true },
+        fileName: f,
+      });
+      fs.writeFileSync(path.join("app/dist", f.replace(/\.ts$/, ".js")), out.outputText);
+    }'
+  echo "$GTP2OGS_HOME/app/dist/main.js" > ENTRY
+  echo "built gtp2ogs $(node -p 'require("./app/package.json").version') from $GTP2OGS_SRC"
+}
+
+run_game() {
+  local entry workdir sandbox_pid="" g2o_pid=""
+  entry="$(cat "$GTP2OGS_HOME/ENTRY")"
+  workdir="$(mktemp -d /tmp/gtp2ogs-run.XXXXXX)"
+  cleanup() {
+    [ -n "$g2o_pid" ] && kill "$g2o_pid" 2>/dev/null || true
+    [ -n "$sandbox_pid" ] && kill "$sandbox_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+    echo "logs kept in $workdir"
+  }
+  trap cleanup EXIT
+  echo "starting the sandbox..."
+  (cd "$REPO" && "$PYTHON" -u - "$workdir/url" <<'EOF'
+import signal, sys, threading
+from bridge.adapters.ogs.sandbox import SandboxServer
+
+server = SandboxServer(port=0).start()
+server.add_bot("gtp2ogs-bot", "sandbox-test-key")
+with open(sys.argv[1], "w") as f:
+    f.write(server.url)
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
+try:
+    stop.wait()
+finally:
+    server.stop()
+EOF
+  ) >"$workdir/sandbox.log" 2>&1 &
+  sandbox_pid=$!
+  for _ in $(seq 100); do [ -s "$workdir/url" ] && break; sleep 0.1; done
+  [ -s "$workdir/url" ] || die "sandbox did not start, see $workdir/sandbox.log"
+  local url; url="$(cat "$workdir/url")"; url="${url%/}"
+  echo "sandbox at $url"
+  cat > "$workdir/config.json5" <<EOF
+{
+  apikey: "sandbox-test-key",
+  server: "$url",
+  bot: { command: ["$GNUGO", "--mode", "gtp", "--level", "1"], manager: "persistent", quit_grace_period: 1000 },
+  min_move_time: 0,
+  status_update_frequency: 0,
+  allowed_board_sizes: [9, 13, 19],
+  allowed_live_settings: { simple: { per_move_time_range: [1, 300] }, concurrent_games: 3 },
+}
+EOF
+  node --require "$GTP2OGS_HOME/hostfix.js" "$entry" -c "$workdir/config.json5" >"$workdir/gtp2ogs.log" 2>&1 &
+  g2o_pid=$!
+  sleep 3
+  echo "creating a challenge..."
+  local reply game_id
+  reply="$(curl -sf -X POST -H 'Content-Type: application/json' \
+    -d '{"target": "gtp2ogs-bot", "challenger": {"house": "random"}, "width": 9, "height": 9,
+         "time_control": {"system": "simple", "speed": "live", "per_move": 30}}' \
+    "$url/sandbox/challenges")" || die "challenge creation failed, see $workdir/sandbox.log"
+  echo "challenge: $reply"
+  game_id="$("$PYTHON" -c 'import json,sys; d=json.load(sys.stdin); print(d.get("game_id") or d.get("id") or "")' <<<"$reply")"
+  for _ in $(seq 600); do
+    local state
+    state="$(curl -sf "$url/sandbox/games/$game_id" || true)"
+    if grep -q '"phase": *"finished"' <<<"$state"; then
+      echo "game $game_id finished: $state" | cut -c1-400
+      return 0
+    fi
+    sleep 0.5
+  done
+  die "game $game_id did not finish in 300 s; see $workdir/gtp2ogs.log and $workdir/sandbox.log"
+}
+
+case "$MODE" in
+  install) install_gtp2ogs;;
+  run) install_gtp2ogs; run_game;;
+  *) die "usage: $0 [install|run]";;
+esac
