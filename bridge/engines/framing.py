@@ -1,0 +1,118 @@
+"""GTP-style framing, shared by GTP and the Battleship line protocol (same framing, another vocabulary).
+
+A request is one line ``<id> <command>``; the reply is ``=[id] result`` or ``?[id] message``, possibly on
+several lines, ended by an empty line.  ``\\r`` is stripped and blank lines before a reply are skipped.
+Lines go to the transcript in the process layer (:mod:`bridge.engines.process`) as they cross the pipe.
+
+After a timeout or a framing error the channel is out of step with the engine (a late reply would be
+taken for the next one), so it refuses further requests: the caller restarts the engine.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+from bridge.engines.process import EngineProcess
+from bridge.errors import EngineError, EngineTerminatedError, EngineTimeoutError
+
+_REPLY_START = re.compile(r"([=?])(\d*)(.*)", re.DOTALL)
+_SHOWN = 200  # characters of a bad line quoted in an error message
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One reply: ``ok`` for ``=``, False for ``?``; ``text`` without the status and id (lines joined by \\n)."""
+
+    ok: bool
+    id: int | None
+    text: str
+
+
+def _shown(line: str) -> str:
+    return repr(line if len(line) <= _SHOWN else line[:_SHOWN] + "...")
+
+
+class GtpStyleChannel:
+    """Requests and replies over an :class:`EngineProcess` that is already started."""
+
+    def __init__(self, process: EngineProcess, *, first_id: int = 1) -> None:
+        self.process = process
+        self._next_id = first_id
+        self._lock = threading.Lock()
+        self._broken: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.process.name
+
+    @property
+    def broken(self) -> str | None:
+        """Why the channel refuses requests (after a timeout, a protocol error or the engine's end), or None."""
+        return self._broken
+
+    def request(self, command: str, timeout: float | None) -> Reply:
+        """Send ``command`` with the next id and read its reply within ``timeout`` seconds (None: no limit).
+
+        Raises EngineTimeoutError (hung), EngineTerminatedError (gone), EngineError (garbage or unusable).
+        A ``?`` reply is not an error here: it comes back with ``ok=False``.
+        """
+        command = command.strip()
+        if not command or "\n" in command or "\r" in command:
+            raise EngineError(f"engine {self.name}: a command must be one non-empty line, not {command!r}")
+        with self._lock:
+            if self._broken is not None:
+                raise EngineError(f"engine {self.name} cannot take {command!r}: {self._broken}; "
+                                  f"restart the engine")
+            rid = self._next_id
+            self._next_id += 1
+            line = f"{rid} {command}"
+            deadline = None if timeout is None else time.monotonic() + timeout
+            try:
+                self.process.send_line(line)
+                return self._read_reply(rid, line, deadline, timeout)
+            except EngineTimeoutError:
+                self._broken = f"it did not answer {line!r} within {timeout:.1f} s"
+                raise EngineTimeoutError(f"engine {self.name} did not answer {line!r} within {timeout:.1f} s; "
+                                         f"it is treated as hung") from None
+            except EngineTerminatedError as exc:
+                self._broken = "the engine is gone"
+                raise EngineTerminatedError(f"{exc} (while waiting for the answer to {line!r})") from None
+            except EngineError as exc:
+                self._broken = f"it broke the protocol ({exc})"
+                raise
+
+    def _next_line(self, deadline: float | None) -> str:
+        remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        return self.process.read_line(remaining).rstrip("\r")
+
+    def _read_reply(self, rid: int, sent: str, deadline: float | None, timeout: float | None) -> Reply:
+        first = self._next_line(deadline)
+        while not first.strip():  # blank lines before a reply are allowed
+            first = self._next_line(deadline)
+        m = _REPLY_START.fullmatch(first)
+        rest = m.group(3) if m else ""
+        if m is None or (rest and not rest[0].isspace()):
+            raise EngineError(f"engine {self.name} answered {sent!r} with {_shown(first)}, which is not a GTP "
+                              f"reply (it must start with '=' or '?' and the command's id); the engine may "
+                              f"have printed debug output on stdout: check its options")
+        reply_id = int(m.group(2)) if m.group(2) else None
+        if reply_id is not None and reply_id != rid:
+            raise EngineError(f"engine {self.name} answered {sent!r} with id {reply_id} ({_shown(first)}): "
+                              f"the replies are out of step with the commands")
+        lines = [rest.strip()]
+        while True:
+            line = self._next_line(deadline)
+            if line == "":
+                break
+            lines.append(line)
+        if len(lines) > 1 and not lines[0]:
+            del lines[0]  # "= " then the board on the following lines
+        return Reply(ok=m.group(1) == "=", id=reply_id, text="\n".join(lines).rstrip())
+
+    def close(self, quit_line: str | None = "quit", grace: float = 2.0) -> None:
+        """Stop the engine (never raises)."""
+        self._broken = self._broken or "the channel is closed"
+        self.process.stop(quit_line=quit_line, grace=grace)

@@ -1,0 +1,424 @@
+"""One engine subprocess on pipes: spawn, line I/O with timeouts, stderr capture, and a stop that never fails.
+
+The engine runs in its own session and process group (``start_new_session=True``), so a Ctrl-C on the daemon's
+terminal does not kill it mid-move, and :meth:`EngineProcess.stop` can signal the whole group (wrapper scripts
+and their children included).  Engines are stopped at interpreter exit (a weak registry plus ``atexit``) and
+killed if their :class:`EngineProcess` is garbage-collected without :meth:`~EngineProcess.stop`; most engines
+also exit by themselves on end-of-file on stdin, which covers a daemon killed with SIGKILL.
+
+Every line written to the engine (``>>``), read from its stdout (``<<``) and its stderr (``!!``) goes to the
+transcript as it happens, so the transcript shows late answers and last words too.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import logging
+import os
+import queue
+import select
+import shlex
+import signal
+import subprocess
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from bridge.errors import EngineError, EngineTerminatedError, EngineTimeoutError
+from bridge.redact import redact
+from bridge.transcript import Transcript
+
+_EOF = object()  # put on the stdout queue when the engine closes its stdout
+STDERR_TAIL_LINES = 50
+
+_live: weakref.WeakSet[EngineProcess] = weakref.WeakSet()
+_live_lock = threading.Lock()
+
+
+def _stop_all_at_exit() -> None:
+    with _live_lock:
+        engines = list(_live)
+    for engine in engines:
+        engine.stop(grace=0.5)
+
+
+atexit.register(_stop_all_at_exit)
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "closed its output but is still running"
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _group_members_alive(pgid: int) -> bool:
+    """True while a process of group ``pgid`` is alive (zombies waiting to be reaped by init don't count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True  # no /proc: trust killpg
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp ...": comm may contain spaces and parentheses; split after the last ')'
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) >= 3 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def _wait_gone(popen: subprocess.Popen[str], pgid: int, seconds: float) -> bool:
+    """Wait up to ``seconds`` for the leader to exit and the group to empty; True if both happened."""
+    deadline = time.monotonic() + seconds
+    while True:
+        leader_done = popen.poll() is not None
+        if leader_done and not _group_members_alive(pgid):
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        if not leader_done:
+            try:
+                popen.wait(timeout=min(remaining, 0.05))
+            except subprocess.TimeoutExpired:
+                pass
+        else:
+            time.sleep(min(remaining, 0.02))
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _reap_abandoned(popen: subprocess.Popen[str], pgid: int, name: str) -> None:
+    """Finalizer of an EngineProcess dropped without stop(): kill its group. Holds no reference to it."""
+    if popen.poll() is None or _group_members_alive(pgid):
+        logging.getLogger(f"bridge.engine.{name}").warning(
+            "engine %s (pid %d) was abandoned without stop(); killing its process group", name, popen.pid)
+        _signal_group(pgid, signal.SIGKILL)
+        try:
+            popen.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def _read_stdout(
+    pipe: TextIO, out: queue.Queue[object], transcript: Transcript | None, name: str, log: logging.Logger
+) -> None:
+    try:
+        for raw in pipe:
+            line = raw.rstrip("\n")
+            if transcript is not None:
+                transcript.write("<<", line, name)
+            out.put(line)
+    except (OSError, ValueError) as exc:  # pipe closed under us during stop()
+        log.debug("stdout reader of %s ended: %s", name, exc)
+    finally:
+        out.put(_EOF)
+
+
+def _read_stderr(
+    pipe: TextIO,
+    tail: collections.deque[str],
+    transcript: Transcript | None,
+    name: str,
+    log: logging.Logger,
+    on_stderr: Callable[[str], None] | None,
+) -> None:
+    try:
+        for raw in pipe:
+            line = raw.rstrip("\n").rstrip("\r")
+            tail.append(line)
+            if transcript is not None:
+                transcript.write("!!", line, name)
+            log.debug("stderr: %s", line)
+            if on_stderr is not None:
+                try:
+                    on_stderr(line)
+                except Exception:  # a bad callback must not stop the capture
+                    log.exception("the stderr callback of engine %s failed on %r", name, line[:200])
+    except (OSError, ValueError) as exc:
+        log.debug("stderr reader of %s ended: %s", name, exc)
+
+
+class EngineProcess:
+    """An engine subprocess with line-oriented pipes. Create, :meth:`start`, talk, :meth:`stop`.
+
+    ``env`` holds extra environment variables, added to the daemon's environment.
+    """
+
+    def __init__(
+        self,
+        command: list[str],
+        *,
+        name: str,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        transcript: Transcript | None = None,
+        on_stderr: Callable[[str], None] | None = None,
+    ) -> None:
+        self.command = list(command)
+        self.name = name or (Path(command[0]).name if command else "engine")
+        self.cwd = cwd
+        self.env = dict(env) if env else {}
+        self.transcript = transcript
+        self.on_stderr = on_stderr
+        self.log = logging.getLogger(f"bridge.engine.{self.name}")
+        self._popen: subprocess.Popen[str] | None = None
+        self._pgid = 0
+        self._stdout: queue.Queue[object] = queue.Queue()
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        self._threads: list[threading.Thread] = []
+        self._write_lock = threading.Lock()
+        self._stop_lock = threading.RLock()
+        self._stopped = False
+        self._finalizer: weakref.finalize | None = None
+
+    # --- life cycle --------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Spawn the engine. Raises EngineError naming the command and the fix if it cannot be run."""
+        if self._popen is not None:
+            raise EngineError(f"engine {self.name} was already started (pid {self._popen.pid})")
+        if not self.command or not self.command[0]:
+            raise EngineError(f"engine {self.name}: the command is empty; set engine.command in the configuration")
+        shown = redact(shlex.join(self.command))
+        if self.cwd is not None and not self.cwd.is_dir():
+            raise EngineError(f"engine {self.name}: working directory {self.cwd} does not exist; "
+                              f"create it or fix engine.cwd in the configuration")
+        env = {**os.environ, **self.env} if self.env else None
+        try:
+            popen = subprocess.Popen(
+                self.command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=self.cwd,
+                env=env,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                bufsize=1,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except FileNotFoundError:
+            raise EngineError(
+                f"engine {self.name}: cannot start `{shown}`: {self.command[0]} not found; install the engine "
+                f"or give its full path in engine.command (e.g. /usr/games/gnugo; /usr/games is not on "
+                f"root's PATH)"
+            ) from None
+        except PermissionError:
+            raise EngineError(
+                f"engine {self.name}: cannot start `{shown}`: permission denied; make {self.command[0]} "
+                f"executable (chmod +x) and readable by the user running the bridge"
+            ) from None
+        except OSError as exc:
+            raise EngineError(f"engine {self.name}: cannot start `{shown}`: {exc.strerror or exc}; "
+                              f"check engine.command in the configuration") from None
+        self._popen = popen
+        self._pgid = popen.pid  # start_new_session: the engine leads its own process group
+        assert popen.stdout is not None and popen.stderr is not None
+        self._threads = [
+            threading.Thread(
+                target=_read_stdout, args=(popen.stdout, self._stdout, self.transcript, self.name, self.log),
+                name=f"engine-{self.name}-stdout", daemon=True),
+            threading.Thread(
+                target=_read_stderr,
+                args=(popen.stderr, self._stderr_tail, self.transcript, self.name, self.log, self.on_stderr),
+                name=f"engine-{self.name}-stderr", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        self._finalizer = weakref.finalize(self, _reap_abandoned, popen, self._pgid, self.name)
+        self._finalizer.atexit = False  # at exit, _stop_all_at_exit stops it gracefully instead
+        with _live_lock:
+            _live.add(self)
+        self.log.debug("started pid %d: %s", popen.pid, shown)
+        if self.transcript is not None:
+            self.transcript.note(f"started pid {popen.pid}: {shown}", self.name)
+
+    @property
+    def pid(self) -> int | None:
+        return self._popen.pid if self._popen is not None else None
+
+    @property
+    def pgid(self) -> int | None:
+        return self._pgid if self._popen is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.poll() if self._popen is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self._popen is not None and self._popen.poll() is None
+
+    def stderr_tail(self, n: int = 20) -> list[str]:
+        """The last ``n`` lines the engine wrote to stderr (redacted)."""
+        lines = list(self._stderr_tail)
+        return [redact(line) for line in lines[-n:]] if n > 0 else []
+
+    # --- I/O ---------------------------------------------------------------------------------------
+    def send_line(self, line: str) -> None:
+        """Write one line (a newline is added). Raises EngineTerminatedError if the engine is gone."""
+        if "\n" in line or "\r" in line:
+            raise EngineError(f"refusing to send a line break inside one line to engine {self.name}: {line!r}")
+        popen = self._popen
+        if popen is None or popen.stdin is None:
+            raise EngineTerminatedError(f"engine {self.name} is not running (it was never started)")
+        with self._write_lock:
+            if self.transcript is not None:
+                self.transcript.write(">>", line, self.name)
+            try:
+                popen.stdin.write(line + "\n")
+                popen.stdin.flush()
+            except (OSError, ValueError):  # BrokenPipeError, or stdin closed by stop()
+                raise EngineTerminatedError(self._gone_message(f"could not be sent {line!r}")) from None
+
+    def read_line(self, timeout: float | None) -> str:
+        """The next stdout line without its line ending. ``timeout=None`` waits forever.
+
+        Raises EngineTimeoutError after ``timeout`` seconds, EngineTerminatedError if stdout is closed.
+        """
+        if self._popen is None:
+            raise EngineTerminatedError(f"engine {self.name} is not running (it was never started)")
+        try:
+            item = self._stdout.get(timeout=None if timeout is None else max(timeout, 0.0))
+        except queue.Empty:
+            raise EngineTimeoutError(
+                f"engine {self.name} (pid {self._popen.pid}) wrote nothing within {timeout:.1f} s"
+            ) from None
+        if item is _EOF:
+            self._stdout.put(_EOF)  # every later read sees the end too
+            raise EngineTerminatedError(self._gone_message("closed its output"))
+        assert isinstance(item, str)
+        return item
+
+    def _gone_message(self, what: str) -> str:
+        popen = self._popen
+        assert popen is not None
+        try:
+            popen.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            pass
+        if len(self._threads) > 1 and self._threads[1].is_alive():
+            self._threads[1].join(timeout=0.5)  # let the last stderr lines arrive
+        tail = self.stderr_tail(10)
+        stderr = "; last stderr lines: " + " | ".join(tail) if tail else "; it wrote nothing to stderr"
+        return (f"engine {self.name} (pid {popen.pid}) {what}: it {_describe_exit(popen.poll())}{stderr}. "
+                f"Run `{redact(shlex.join(self.command))}` by hand to see why")
+
+    # --- stopping ----------------------------------------------------------------------------------
+    def stop(self, quit_line: str | None = "quit", grace: float = 2.0) -> None:
+        """Stop the engine: ``quit_line``, wait ``grace`` s, SIGTERM the group, wait, SIGKILL the group.
+
+        Never raises; idempotent; safe from any thread (a concurrent call waits for the first to finish).
+        """
+        with self._stop_lock:
+            if self._stopped or self._popen is None:
+                return
+            self._stopped = True
+            try:
+                self._stop(self._popen, quit_line, max(grace, 0.0))
+            except Exception:
+                self.log.exception("unexpected error while stopping engine %s", self.name)
+            finally:
+                with _live_lock:
+                    _live.discard(self)
+                if self._finalizer is not None:
+                    self._finalizer.detach()
+
+    def _stop(self, popen: subprocess.Popen[str], quit_line: str | None, grace: float) -> None:
+        how = "had already exited"
+        if popen.poll() is None:
+            how = "exited after quit"
+            self._send_quit(popen, quit_line)
+            if not _wait_gone(popen, self._pgid, grace):
+                how = "exited after SIGTERM"
+                _signal_group(self._pgid, signal.SIGTERM)
+                if not _wait_gone(popen, self._pgid, max(grace, 0.2)):
+                    how = "killed with SIGKILL"
+                    _signal_group(self._pgid, signal.SIGKILL)
+                    _wait_gone(popen, self._pgid, 5.0)
+        elif _group_members_alive(self._pgid):  # the leader is gone but left children behind
+            _signal_group(self._pgid, signal.SIGTERM)
+            if not _wait_gone(popen, self._pgid, max(grace, 0.2)):
+                _signal_group(self._pgid, signal.SIGKILL)
+                _wait_gone(popen, self._pgid, 5.0)
+        self._close_stdin(popen)
+        for t in self._threads:
+            t.join(timeout=2.0)
+            if t.is_alive():  # a process outside the group still holds the pipe
+                self.log.warning("reader thread %s of engine %s did not end", t.name, self.name)
+        for pipe in (popen.stdout, popen.stderr):
+            if pipe is not None and not any(t.is_alive() for t in self._threads):
+                try:
+                    pipe.close()
+                except OSError:
+                    pass
+        code = popen.poll()
+        self.log.debug("engine %s (pid %d) %s (%s)", self.name, popen.pid, how, _describe_exit(code))
+        if self.transcript is not None:
+            self.transcript.note(f"stopped pid {popen.pid}: {how}, it {_describe_exit(code)}", self.name)
+
+    def _send_quit(self, popen: subprocess.Popen[str], quit_line: str | None) -> None:
+        """Send ``quit_line`` and close stdin, without ever blocking on an engine that stopped reading."""
+        if not self._write_lock.acquire(timeout=0.5):  # another thread is stuck writing: signals will do
+            return
+        try:
+            stdin = popen.stdin
+            if stdin is None or stdin.closed:
+                return
+            if quit_line is not None and "\n" not in quit_line:
+                try:
+                    # a pipe reports writable when PIPE_BUF bytes fit, so a short line cannot block
+                    writable = select.select([], [stdin], [], 0)[1]
+                    if writable and len(quit_line.encode()) < select.PIPE_BUF:
+                        if self.transcript is not None:
+                            self.transcript.write(">>", quit_line, self.name)
+                        stdin.write(quit_line + "\n")
+                        stdin.flush()
+                except (OSError, ValueError):
+                    pass
+            try:
+                stdin.close()  # end-of-file: many engines exit on it as well
+            except (OSError, ValueError):
+                pass
+        finally:
+            self._write_lock.release()
+
+    def _close_stdin(self, popen: subprocess.Popen[str]) -> None:
+        if not self._write_lock.acquire(timeout=2.0):
+            self.log.warning("engine %s: a writer is still blocked; leaving its stdin open", self.name)
+            return
+        try:
+            if popen.stdin is not None and not popen.stdin.closed:
+                try:
+                    popen.stdin.close()
+                except (OSError, ValueError):
+                    pass
+        finally:
+            self._write_lock.release()

@@ -1,0 +1,32 @@
+"""Shared fixtures. Keep each fixture small and documented; add new ones below the existing ones."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+GNUGO = "/usr/games/gnugo"
+FAKE_GTP = Path(__file__).parent / "fakes" / "fake_gtp.py"
+
+
+@pytest.fixture
+def gnugo_command() -> list[str]:
+    """GNU Go in GTP mode at level 1 (fast: ~7 ms a 9x9 genmove). Skips the test if GNU Go is missing."""
+    if not os.access(GNUGO, os.X_OK):
+        pytest.skip(f"{GNUGO} is not installed (apt-get install gnugo)")
+    return [GNUGO, "--mode", "gtp", "--level", "1"]
+
+
+@pytest.fixture
+def fake_gtp_command() -> Callable[..., list[str]]:
+    """``fake_gtp_command("--hang-on", "genmove")`` -> the command line of the scripted fake GTP engine
+    (tests/fakes/fake_gtp.py, a real subprocess; its docstring lists the misbehaviour flags)."""
+
+    def make(*flags: str) -> list[str]:
+        return [sys.executable, str(FAKE_GTP), *flags]
+
+    return make

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""A scripted fake GTP engine: a real subprocess for tests, well-behaved by default, misbehaving on request.
+
+Usage: python fake_gtp.py [flags]; every misbehaviour names the GTP command that triggers it.
+
+  --name NAME / --version V     what `name` / `version` answer
+  --list "cmd1,cmd2"            the commands it lists (and accepts); default: the required set, showboard,
+                                time_settings, final_status_list, fake-big, fake-echo
+  --moves "D4,pass,resign"      what successive genmove calls answer (cycles)
+  --hang-on CMD                 never answer CMD (sleeps; still dies on SIGTERM unless --ignore-sigterm)
+  --crash-on CMD                exit with --exit-code (default 3) on CMD, after a stderr line
+  --garbage-on CMD              answer CMD with a line that is not GTP
+  --wrong-id-on CMD             answer CMD with another id
+  --refuse CMD                  answer CMD with '? refused by fake'
+  --stderr-lines "MAIN: hello"  (repeatable) lines written to stderr on each --stderr-on command
+  --stderr-on CMD               default genmove
+  --slow-start SECONDS          sleep before reading any input
+  --ignore-sigterm              ignore SIGTERM
+  --ignore-quit                 answer quit but keep running
+  --crlf                        end lines with \\r\\n
+  --no-ids                      answer without ids
+  --blank-before                write an empty line before each reply
+  --spawn-child                 start a child process (sleep 600) in the same process group
+  --log FILE                    append every received line to FILE
+  --print-pid FILE              write the pid of the spawned child (for --spawn-child) to FILE
+
+Commands: fake-big N answers one line of N 'x'; fake-echo ARGS answers ARGS; showboard answers 3 lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import time
+
+REQUIRED = ["protocol_version", "name", "version", "known_command", "list_commands", "quit",
+            "boardsize", "clear_board", "komi", "play", "genmove"]
+EXTRA = ["showboard", "time_settings", "final_status_list", "fake-big", "fake-echo"]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--name", default="FakeGTP")
+    ap.add_argument("--version", default="1.0")
+    ap.add_argument("--list", default=None)
+    ap.add_argument("--moves", default="D4")
+    ap.add_argument("--hang-on", action="append", default=[])
+    ap.add_argument("--crash-on", action="append", default=[])
+    ap.add_argument("--exit-code", type=int, default=3)
+    ap.add_argument("--garbage-on", action="append", default=[])
+    ap.add_argument("--wrong-id-on", action="append", default=[])
+    ap.add_argument("--refuse", action="append", default=[])
+    ap.add_argument("--stderr-lines", action="append", default=[])
+    ap.add_argument("--stderr-on", default="genmove")
+    ap.add_argument("--slow-start", type=float, default=0.0)
+    ap.add_argument("--ignore-sigterm", action="store_true")
+    ap.add_argument("--ignore-quit", action="store_true")
+    ap.add_argument("--crlf", action="store_true")
+    ap.add_argument("--no-ids", action="store_true")
+    ap.add_argument("--blank-before", action="store_true")
+    ap.add_argument("--spawn-child", action="store_true")
+    ap.add_argument("--log", default=None)
+    ap.add_argument("--print-pid", default=None)
+    opts = ap.parse_args()
+
+    if opts.ignore_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if opts.spawn_child:
+        child = subprocess.Popen(["sleep", "600"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        if opts.print_pid:
+            with open(opts.print_pid, "w") as f:
+                f.write(str(child.pid))
+    listed = [c for c in opts.list.split(",") if c] if opts.list is not None else REQUIRED + EXTRA
+    moves = opts.moves.split(",")
+    nl = "\r\n" if opts.crlf else "\n"
+    n_genmove = 0
+    if opts.slow_start:
+        time.sleep(opts.slow_start)
+
+    def reply(ok: bool, rid: str, text: str) -> None:
+        if opts.blank_before:
+            sys.stdout.write(nl)
+        head = ("=" if ok else "?") + ("" if opts.no_ids else rid)
+        lines = text.split("\n") if text else [""]
+        lines[0] = f"{head} {lines[0]}".rstrip() if lines[0] else head
+        sys.stdout.write(nl.join(lines) + nl + nl)
+        sys.stdout.flush()
+
+    for raw in sys.stdin:
+        line = raw.strip()
+        if opts.log:
+            with open(opts.log, "a") as f:
+                f.write(line + "\n")
+        if not line:
+            continue
+        parts = line.split()
+        rid = parts.pop(0) if parts[0].isdigit() else ""
+        if not parts:
+            continue
+        cmd, args = parts[0], parts[1:]
+        if cmd == opts.stderr_on:
+            for s in opts.stderr_lines:
+                sys.stderr.write(s + "\n")
+            sys.stderr.flush()
+        if cmd in opts.hang_on:
+            while True:
+                time.sleep(3600)
+        if cmd in opts.crash_on:
+            sys.stderr.write(f"fake: crashing on {cmd}\n")
+            sys.stderr.flush()
+            return opts.exit_code
+        if cmd in opts.garbage_on:
+            sys.stdout.write("this is not gtp" + nl + nl)
+            sys.stdout.flush()
+            continue
+        if cmd in opts.wrong_id_on:
+            reply(True, str(int(rid or "0") + 100), "")
+            continue
+        if cmd in opts.refuse:
+            reply(False, rid, "refused by fake")
+            continue
+        if cmd not in listed and cmd != "quit":
+            reply(False, rid, "unknown command")
+            continue
+        if cmd == "protocol_version":
+            reply(True, rid, "2")
+        elif cmd == "name":
+            reply(True, rid, opts.name)
+        elif cmd == "version":
+            reply(True, rid, opts.version)
+        elif cmd == "list_commands":
+            reply(True, rid, "\n".join(listed))
+        elif cmd == "known_command":
+            reply(True, rid, "true" if args and args[0] in listed else "false")
+        elif cmd == "genmove":
+            reply(True, rid, moves[n_genmove % len(moves)])
+            n_genmove += 1
+        elif cmd == "showboard":
+            reply(True, rid, "\n   A B C\n 3 . . . 3\n 2 . X . 2")
+        elif cmd == "fake-big":
+            reply(True, rid, "x" * int(args[0]))
+        elif cmd == "fake-echo":
+            reply(True, rid, " ".join(args))
+        elif cmd == "quit":
+            reply(True, rid, "")
+            if not opts.ignore_quit:
+                return 0
+        else:
+            reply(True, rid, "")
+    # end of file on stdin: a well-behaved engine exits
+    if opts.ignore_quit:
+        while True:
+            time.sleep(3600)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,366 @@
+"""EngineProcess and Transcript against real subprocesses (the scripted fake GTP engine and GNU Go)."""
+
+from __future__ import annotations
+
+import gc
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bridge.engines.process import EngineProcess
+from bridge.errors import BridgeError, EngineError, EngineTerminatedError, EngineTimeoutError
+from bridge.redact import register_secret
+from bridge.transcript import Transcript
+
+LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} (\S+) (>>|<<|!!|##)( .*)?$")
+FakeCmd = Callable[..., list[str]]
+
+
+def group_gone(pgid: int, within: float = 3.0) -> bool:
+    """True once no process of the group exists (init may take a moment to reap orphaned zombies)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def pid_gone(pid: int, within: float = 3.0) -> bool:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., EngineProcess]]:
+    """Start EngineProcesses; every one is stopped (quickly) at teardown."""
+    started: list[EngineProcess] = []
+
+    def make(command: list[str], **kw: object) -> EngineProcess:
+        kw.setdefault("name", "fake")
+        p = EngineProcess(command, **kw)  # type: ignore[arg-type]
+        p.start()
+        started.append(p)
+        return p
+
+    yield make
+    for p in started:
+        p.stop(grace=0.2)
+
+
+def wait_for(predicate: Callable[[], bool], within: float = 3.0) -> bool:
+    deadline = time.monotonic() + within
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+# --- Transcript ------------------------------------------------------------------------------------
+def test_transcript_lines_are_stamped_named_redacted_and_flushed(tmp_path: Path) -> None:
+    register_secret("sk-transcript-Secret-42")
+    path = tmp_path / "games" / "g1.txt"  # the folder is created
+    t = Transcript(path)
+    t.write(">>", "3 genmove b", "gnugo")
+    t.write("<<", "=3 D4\nsecond line", "gnugo")
+    t.write("!!", "api key is sk-transcript-Secret-42", "gnugo")
+    t.note("restart after timeout")
+    t.write("<<", "", "gnugo")
+    # flushed at once: readable before close
+    lines = path.read_text().splitlines()
+    assert len(lines) == 6
+    assert all(LINE.match(x) for x in lines), lines
+    assert lines[0].endswith(" gnugo >> 3 genmove b")
+    assert lines[1].endswith(" gnugo << =3 D4") and lines[2].endswith(" gnugo << second line")
+    assert "sk-transcript-Secret-42" not in path.read_text() and lines[3].endswith("!! api key is ***")
+    assert lines[4].endswith(" bridge ## restart after timeout")
+    assert lines[5].endswith(" gnugo <<")
+    with pytest.raises(ValueError):
+        t.write("->", "bad direction")
+    t.close()
+    t.write(">>", "after close is dropped")
+    t.close()  # idempotent
+    assert len(path.read_text().splitlines()) == 6
+
+
+def test_transcript_none_discards_and_context_manager(tmp_path: Path) -> None:
+    with Transcript(None) as t:
+        t.write(">>", "nothing")
+        assert not t.enabled
+    with Transcript(tmp_path / "t.txt") as t2:
+        t2.note("hello")
+        assert t2.enabled
+    assert "hello" in (tmp_path / "t.txt").read_text()
+
+
+def test_transcript_threads_never_interleave(tmp_path: Path) -> None:
+    t = Transcript(tmp_path / "t.txt")
+
+    def writer(k: int) -> None:
+        for i in range(300):
+            t.write("<<", f"thread {k} line {i} " + "y" * 500, f"engine{k}")
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    t.close()
+    lines = (tmp_path / "t.txt").read_text().splitlines()
+    assert len(lines) == 1800
+    for line in lines:
+        m = LINE.match(line)
+        assert m and m.group(1) == "engine" + line.split(" thread ")[1].split()[0]
+
+
+def test_transcript_unopenable_path_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(BridgeError, match=r"cannot open the transcript file .*file/t\.txt"):
+        Transcript(tmp_path / "file" / "t.txt")
+
+
+# --- start-up errors --------------------------------------------------------------------------------
+def test_missing_binary_names_the_command_and_the_fix() -> None:
+    p = EngineProcess(["/no/such/dir/gnugo", "--mode", "gtp"], name="gnugo")
+    with pytest.raises(EngineError, match=r"/no/such/dir/gnugo.*not found.*full path"):
+        p.start()
+    assert not p.alive and p.pid is None
+    p.stop()  # a no-op, never raises
+
+
+def test_permission_denied_is_a_clear_error(tmp_path: Path) -> None:
+    script = tmp_path / "engine.sh"
+    script.write_text("#!/bin/sh\necho hi\n")
+    script.chmod(0o644)
+    with pytest.raises(EngineError, match=r"permission denied.*chmod \+x"):
+        EngineProcess([str(script)], name="e").start()
+
+
+def test_missing_cwd_and_empty_command(tmp_path: Path) -> None:
+    with pytest.raises(EngineError, match=r"working directory .* does not exist"):
+        EngineProcess(["/bin/cat"], name="e", cwd=tmp_path / "nope").start()
+    with pytest.raises(EngineError, match="command is empty"):
+        EngineProcess([], name="e").start()
+
+
+# --- I/O --------------------------------------------------------------------------------------------
+def test_lines_each_way_with_cwd_and_env(spawn: Callable[..., EngineProcess], tmp_path: Path) -> None:
+    code = "import os,sys\nfor l in sys.stdin: print(os.getcwd(), os.environ['FAKE_X'], l.strip(), flush=True)"
+    p = spawn([sys.executable, "-c", code], cwd=tmp_path, env={"FAKE_X": "42"})
+    assert p.alive and p.pid is not None and p.pgid == p.pid
+    assert os.getpgid(p.pid) == p.pid and os.getsid(p.pid) == p.pid  # own session and group
+    p.send_line("hello")
+    assert p.read_line(5.0) == f"{tmp_path} 42 hello"
+    with pytest.raises(EngineError, match="line break"):
+        p.send_line("two\nlines")
+
+
+def test_read_timeout_is_bounded(spawn: Callable[..., EngineProcess], fake_gtp_command: FakeCmd) -> None:
+    p = spawn(fake_gtp_command("--hang-on", "name"))
+    p.send_line("1 name")
+    t0 = time.monotonic()
+    with pytest.raises(EngineTimeoutError, match=r"wrote nothing within 0\.3 s"):
+        p.read_line(0.3)
+    assert 0.29 <= time.monotonic() - t0 < 1.0
+    assert p.alive
+
+
+def test_crash_reports_exit_code_and_stderr(spawn: Callable[..., EngineProcess], fake_gtp_command: FakeCmd) -> None:
+    p = spawn(fake_gtp_command("--crash-on", "name", "--exit-code", "7"))
+    p.send_line("1 name")
+    with pytest.raises(EngineTerminatedError, match=r"exited with code 7.*fake: crashing on name"):
+        p.read_line(5.0)
+    with pytest.raises(EngineTerminatedError):  # stays terminated
+        p.read_line(5.0)
+    assert p.returncode == 7 and not p.alive
+    with pytest.raises(EngineTerminatedError, match="exited with code 7"):
+        for _ in range(100):  # the first writes may land in the pipe buffer before EPIPE shows
+            p.send_line("2 name")
+
+
+def test_stderr_goes_to_callback_log_and_transcript_not_stdout(
+    spawn: Callable[..., EngineProcess], fake_gtp_command: FakeCmd, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    got: list[str] = []
+    t = Transcript(tmp_path / "t.txt")
+    caplog.set_level("DEBUG", logger="bridge.engine.fake")
+    p = spawn(fake_gtp_command("--stderr-on", "name", "--stderr-lines", "MAIN: hello",
+                               "--stderr-lines", "DISCUSSION: hi there"), on_stderr=got.append, transcript=t)
+    p.send_line("1 name")
+    assert p.read_line(5.0) == "=1 FakeGTP"
+    assert p.read_line(5.0) == ""
+    assert wait_for(lambda: len(got) == 2)
+    assert got == ["MAIN: hello", "DISCUSSION: hi there"]
+    assert p.stderr_tail() == got and p.stderr_tail(1) == ["DISCUSSION: hi there"]
+    with pytest.raises(EngineTimeoutError):
+        p.read_line(0.1)  # nothing else on stdout
+    text = (tmp_path / "t.txt").read_text()
+    assert " fake !! MAIN: hello" in text and " fake !! DISCUSSION: hi there" in text
+    assert "<< MAIN" not in text and " fake >> 1 name" in text and " fake << =1 FakeGTP" in text
+    assert any("stderr: MAIN: hello" in r.getMessage() for r in caplog.records)
+
+
+def test_failing_stderr_callback_does_not_stop_capture(
+    spawn: Callable[..., EngineProcess], fake_gtp_command: FakeCmd
+) -> None:
+    seen: list[str] = []
+
+    def bad(line: str) -> None:
+        seen.append(line)
+        raise RuntimeError("callback bug")
+
+    p = spawn(fake_gtp_command("--stderr-on", "name", "--stderr-lines", "a", "--stderr-lines", "b"), on_stderr=bad)
+    p.send_line("1 name")
+    assert p.read_line(5.0) == "=1 FakeGTP"
+    assert wait_for(lambda: seen == ["a", "b"])
+
+
+def test_long_lines_are_not_truncated(spawn: Callable[..., EngineProcess], fake_gtp_command: FakeCmd) -> None:
+    p = spawn(fake_gtp_command())
+    p.send_line("1 fake-big 300000")
+    assert p.read_line(5.0) == "=1 " + "x" * 300000
+
+
+# --- stopping ---------------------------------------------------------------------------------------
+def test_stop_after_quit_is_clean(
+    spawn: Callable[..., EngineProcess], gnugo_command: list[str], tmp_path: Path
+) -> None:
+    t = Transcript(tmp_path / "t.txt")
+    p = spawn(gnugo_command, name="gnugo", transcript=t)
+    pgid = p.pgid
+    assert pgid is not None
+    t0 = time.monotonic()
+    p.stop()
+    assert time.monotonic() - t0 < 1.0
+    assert p.returncode == 0 and not p.alive
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pgid, 0)
+    text = t.path.read_text() if t.path else ""
+    assert " gnugo >> quit" in text and "exited after quit, it exited with code 0" in text
+
+
+def test_stop_escalates_to_sigterm(spawn: Callable[..., EngineProcess], fake_gtp_command: FakeCmd) -> None:
+    p = spawn(fake_gtp_command("--ignore-quit"))
+    t0 = time.monotonic()
+    p.stop(grace=0.3)
+    assert 0.3 <= time.monotonic() - t0 < 2.0
+    assert p.returncode == -signal.SIGTERM
+
+
+def test_stop_kills_an_engine_that_ignores_quit_and_sigterm(
+    spawn: Callable[..., EngineProcess], fake_gtp_command: FakeCmd, tmp_path: Path
+) -> None:
+    t = Transcript(tmp_path / "t.txt")
+    p = spawn(fake_gtp_command("--ignore-quit", "--ignore-sigterm"), transcript=t)
+    time.sleep(0.3)  # let it install its SIGTERM handler
+    pgid = p.pgid
+    assert pgid is not None
+    t0 = time.monotonic()
+    p.stop(grace=0.3)
+    elapsed = time.monotonic() - t0
+    assert 0.6 <= elapsed < 2.5, elapsed
+    assert p.returncode == -signal.SIGKILL
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pgid, 0)
+    assert "killed with SIGKILL" in (tmp_path / "t.txt").read_text()
+
+
+def test_stop_kills_the_whole_group_including_children(
+    spawn: Callable[..., EngineProcess], fake_gtp_command: FakeCmd, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "child.pid"
+    p = spawn(fake_gtp_command("--spawn-child", "--print-pid", str(pidfile)))
+    assert wait_for(lambda: pidfile.exists() and pidfile.read_text() != "")
+    child = int(pidfile.read_text())
+    assert os.getpgid(child) == p.pgid
+    pgid = p.pgid
+    assert pgid is not None
+    p.stop(grace=0.3)  # the fake exits on quit; its child does not, until the group is signalled
+    assert p.returncode == 0
+    assert pid_gone(child) and group_gone(pgid)
+
+
+def test_stop_is_idempotent_and_concurrent(spawn: Callable[..., EngineProcess], fake_gtp_command: FakeCmd) -> None:
+    p = spawn(fake_gtp_command("--ignore-quit"))
+    threads = [threading.Thread(target=p.stop, kwargs={"grace": 0.2}) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=5)
+    assert not any(th.is_alive() for th in threads)
+    assert p.returncode == -signal.SIGTERM
+    p.stop()
+    with pytest.raises(EngineTerminatedError):
+        p.send_line("1 name")
+
+
+def test_stop_does_not_block_on_an_engine_that_stopped_reading(
+    spawn: Callable[..., EngineProcess], fake_gtp_command: FakeCmd
+) -> None:
+    p = spawn(fake_gtp_command("--hang-on", "name"))
+    p.send_line("1 name")
+    errors: list[BaseException] = []
+
+    def flood() -> None:  # fills the pipe until the write blocks
+        try:
+            for _ in range(10000):
+                p.send_line("2 play b " + "A1 " * 3000)
+        except BaseException as exc:
+            errors.append(exc)
+
+    th = threading.Thread(target=flood)
+    th.start()
+    time.sleep(0.5)
+    assert th.is_alive()  # blocked writing
+    t0 = time.monotonic()
+    p.stop(grace=0.2)
+    assert time.monotonic() - t0 < 4.0
+    th.join(timeout=5)
+    assert not th.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], EngineTerminatedError)
+
+
+def test_engine_is_stopped_at_interpreter_exit(fake_gtp_command: FakeCmd, tmp_path: Path) -> None:
+    # the fake ignores quit and end-of-file: only the atexit hook's SIGTERM can end it
+    script = textwrap.dedent(f"""
+        from bridge.engines.process import EngineProcess
+        p = EngineProcess({fake_gtp_command("--ignore-quit")!r}, name="fake")
+        p.start()
+        print(p.pid, flush=True)
+        keep = p  # still referenced at exit: the atexit hook must stop it
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    pid = int(out.stdout.split()[0])
+    assert pid_gone(pid), "the engine outlived the interpreter"
+
+
+def test_abandoned_engine_is_killed_when_collected(fake_gtp_command: FakeCmd) -> None:
+    p = EngineProcess(fake_gtp_command("--ignore-quit"), name="fake")
+    p.start()
+    pid = p.pid
+    assert pid is not None
+    del p
+    gc.collect()
+    assert pid_gone(pid), "an engine dropped without stop() kept running"
