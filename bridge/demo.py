@@ -1,0 +1,154 @@
+"""``bridge demo``: the main job on the embedded default. Starts the OGS sandbox in-process, runs the daemon with
+GNU Go against it, challenges the bot from a house opponent, and shows the board as the game goes."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+import requests
+
+from bridge.config import load_config_text
+from bridge.daemon import Daemon
+from bridge.errors import BridgeError
+from bridge.games.gorules import GoBoard, IllegalMove
+from bridge.games.gotypes import Color, Point, color_of_move
+
+GNUGO = "/usr/games/gnugo"
+BOT = "demo-bot"
+KEY_ENV = "BRIDGE_DEMO_OGS_KEY"
+
+
+def render_board(width: int, height: int, stones: dict[Point, Color], last: Point | None = None) -> str:
+    """An ASCII board with GTP coordinates: X black, O white, the last move in parentheses."""
+    cols = "ABCDEFGHJKLMNOPQRSTUVWXYZ"[:width]
+    lines = ["    " + " ".join(cols)]
+    for y in range(height):
+        cells = ["X" if stones.get((x, y)) == "black" else "O" if stones.get((x, y)) == "white" else "."
+                 for x in range(width)]
+        seps = [" "] * (width + 1)
+        if last is not None and last[1] == y:
+            seps[last[0]], seps[last[0] + 1] = "(", ")"
+        text = "".join(seps[i] + cells[i] for i in range(width)) + seps[width]
+        lines.append(f"{height - y:>3}{text}")
+    return "\n".join(lines)
+
+
+def _board_from_game(game: dict[str, Any]) -> tuple[GoBoard, Point | None]:
+    from bridge.adapters.ogs.codec import decode_points
+
+    w, h = int(game["width"]), int(game["height"])
+    init = game.get("initial_state") or {}
+    board = GoBoard(w, h, black=decode_points(init.get("black", "")), white=decode_points(init.get("white", "")))
+    last: Point | None = None
+    settings = _settings_for_colors(game)
+    for i, mv in enumerate(game.get("moves", [])):
+        x, y = int(mv[0]), int(mv[1])
+        point = None if x < 0 else (x, y)
+        try:
+            board.play(color_of_move(settings, i), point)
+        except IllegalMove:
+            pass  # the sandbox referee already refused illegal moves; nothing to show
+        last = point
+    return board, last
+
+
+def _settings_for_colors(game: dict[str, Any]) -> Any:
+    from bridge.games.gotypes import GoSettings
+
+    return GoSettings(int(game["width"]), int(game["height"]), float(game.get("komi") or 0), "japanese", "black",
+                      handicap=int(game.get("handicap") or 0),
+                      free_handicap=bool(game.get("free_handicap_placement")),
+                      initial_player=game.get("initial_player", "black"))
+
+
+def run_demo(*, size: int = 9, opponent: str = "gnugo", data_dir: Path = Path("runs/demo"), out: TextIO,
+             delay: float = 0.0, timeout: float = 600.0) -> int:
+    from bridge.adapters.ogs.sandbox import SandboxServer
+
+    if not os.access(GNUGO, os.X_OK):
+        raise BridgeError(f"{GNUGO} is missing: install it with `apt-get install gnugo` (or run scripts/setup.sh)")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = SandboxServer("127.0.0.1", 0)
+    server.start()
+    daemon: Daemon | None = None
+    try:
+        key = secrets.token_hex(16)
+        server.add_bot(BOT, key)
+        os.environ[KEY_ENV] = key
+        config = load_config_text(f"""
+server:
+  kind: ogs
+  url: {server.url}
+  username: {BOT}
+  api_key: {{env: {KEY_ENV}}}
+  accept: {{board_sizes: [{size}]}}
+engine:
+  command: [{GNUGO}, --mode, gtp, --level, "5"]
+go:
+  greeting: "Hello from GNU Go through bridge"
+  farewell: "Thanks for the game"
+daemon:
+  data_dir: {data_dir}
+""", "<demo>")
+        out.write(f"sandbox: {server.url}   bot: {BOT} (GNU Go level 5)   opponent: {opponent}\n")
+        daemon = Daemon(config)
+        daemon.start()
+        challenger: dict[str, Any] = {"house": "random"}
+        if opponent == "gnugo":
+            challenger = {"house": "gtp", "command": [GNUGO, "--mode", "gtp", "--level", "1"]}
+        if delay:
+            challenger["delay"] = delay
+        body = {"target": BOT, "challenger": challenger, "width": size, "height": size, "rules": "japanese",
+                "komi": 6.5, "ranked": False, "handicap": 0, "challenger_color": "white",
+                "time_control": {"system": "byoyomi", "time_control": "byoyomi", "speed": "live",
+                                 "main_time": 300, "period_time": 30, "periods": 3, "pause_on_weekends": False}}
+        r = requests.post(f"{server.url}/sandbox/challenges", json=body, timeout=10)
+        r.raise_for_status()
+        game_id = r.json()["game_id"]
+        out.write(f"challenge sent; game {game_id}\n")
+        return _watch(server.url, game_id, size, out, timeout, daemon, data_dir)
+    finally:
+        if daemon is not None:
+            daemon.shutdown()
+        server.stop()
+
+
+def _watch(url: str, game_id: Any, size: int, out: TextIO, timeout: float, daemon: Daemon, data_dir: Path) -> int:
+    shown = -1
+    deadline = time.monotonic() + timeout
+    game: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        game = requests.get(f"{url}/sandbox/games/{game_id}", timeout=10).json()
+        moves = game.get("moves", [])
+        if len(moves) != shown:
+            shown = len(moves)
+            board, last = _board_from_game(game)
+            who = "black" if color_of_move(_settings_for_colors(game), max(shown - 1, 0)) == "black" else "white"
+            head = f"move {shown}" + (f" ({who})" if shown else "") + f"   captures: B {board.captures['black']}" \
+                   f"  W {board.captures['white']}"
+            out.write("\n" + head + "\n" + render_board(size, size, board.stones, last) + "\n")
+            out.flush()
+        if game.get("phase") == "finished":
+            break
+        time.sleep(0.2)
+    else:
+        out.write("the demo game did not finish in time\n")
+        return 1
+    players = game.get("players", {})
+    out.write(f"\nresult: {game.get('score') or ''} ({game.get('outcome')}); "
+              f"black {players.get('black', {}).get('username')}, white {players.get('white', {}).get('username')}\n")
+    # wait for the session to write its record
+    sgf = data_dir / "records" / f"ogs-{game_id}.sgf"
+    for _ in range(50):
+        if sgf.exists():
+            break
+        time.sleep(0.1)
+    out.write(f"SGF record: {sgf}\ntranscript: {data_dir / 'transcripts' / f'ogs-{game_id}.log'}\n")
+    width = shutil.get_terminal_size((80, 20)).columns
+    out.write("-" * min(width, 60) + "\n")
+    return 0

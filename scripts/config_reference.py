@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Print the configuration reference (Markdown) from the models: the README's reference is this output, and
+tests/test_readme.py checks it is current."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from bridge.config import DaemonConfig, EngineConfig, GoConfig
+from bridge.registry import adapter_specs
+
+
+def _type_name(annotation: Any) -> str:
+    text = str(annotation).replace("typing.", "").replace("pathlib.", "").replace("NoneType", "None")
+    for prefix in ("bridge.adapters.ogs.config.", "bridge.config."):
+        text = text.replace(prefix, "")
+    text = text.replace("<class '", "").replace("'>", "")
+    return text.replace("|", "\\|")
+
+
+def _default(field: FieldInfo) -> str:
+    if field.default is PydanticUndefined and field.default_factory is None:
+        return "**required**"
+    value = field.get_default(call_default_factory=True)
+    if isinstance(value, BaseModel) and type(value).__name__ == "Range":
+        bounds = {k: v for k, v in value.model_dump().items() if v is not None}
+        return f"`{bounds}`" if bounds else "any"
+    if isinstance(value, BaseModel):
+        return "(see below)"
+    if isinstance(value, dict) and value and all(isinstance(v, BaseModel) for v in value.values()):
+        return "(see below)"
+    return f"`{value!r}`".replace("|", "\\|")
+
+
+def table(prefix: str, model: type[BaseModel], out: list[str], nested: list[tuple[str, type[BaseModel]]]) -> None:
+    out.append("| key | type | default | meaning |\n|---|---|---|---|")
+    for name, field in model.model_fields.items():
+        out.append(f"| `{prefix}{name}` | {_type_name(field.annotation)} | {_default(field)} | "
+                   f"{(field.description or '').replace('|', '/')} |")
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel) and ann.__name__ not in ("SecretRef", "Range"):
+            nested.append((f"{prefix}{name}.", ann))
+        args = getattr(ann, "__args__", ())
+        if args and isinstance(args[-1], type) and issubclass(args[-1], BaseModel) and str(ann).startswith("dict"):
+            nested.append((f"{prefix}{name}.SPEED.", args[-1]))
+
+
+def reference() -> str:
+    out: list[str] = []
+    sections: list[tuple[str, type[BaseModel]]] = []
+    for kind, spec in adapter_specs().items():
+        sections.append((f"server.  (kind: {kind})", spec.config_model))
+    sections += [("engine.", EngineConfig), ("go.", GoConfig), ("daemon.", DaemonConfig)]
+    while sections:
+        title, model = sections.pop(0)
+        prefix = title.split()[0]
+        out.append(f"\n#### `{title.strip()}`\n")
+        nested: list[tuple[str, type[BaseModel]]] = []
+        table(prefix, model, out, nested)
+        sections[0:0] = nested
+    out.append("\nSecrets (`api_key`, `password`, `client_secret`) are `{env: VARIABLE}` or `{file: PATH}`; "
+               "ranges are `{min: X, max: Y}` (either may be left out).")
+    return "\n".join(out).strip() + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(reference())
