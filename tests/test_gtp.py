@@ -281,7 +281,7 @@ def test_close_from_another_thread_interrupts_a_genmove(start: Starter, fake_gtp
     timer = threading.Timer(0.3, e.close)
     timer.start()
     t0 = time.monotonic()
-    with pytest.raises(EngineTerminatedError):
+    with pytest.raises(EngineTerminatedError, match="the bridge is stopping it"):
         e.genmove("b", timeout=20.0)
     assert time.monotonic() - t0 < 3.0
     timer.join()

@@ -328,6 +328,8 @@ class EngineProcess:
             self._threads[1].join(timeout=0.5)  # let the last stderr lines arrive
         tail = self.stderr_tail(10)
         stderr = "; last stderr lines: " + " | ".join(tail) if tail else "; it wrote nothing to stderr"
+        if self._stopped:
+            return f"engine {self.name} (pid {popen.pid}) {what}: the bridge is stopping it"
         return (f"engine {self.name} (pid {popen.pid}) {what}: it {_describe_exit(popen.poll())}{stderr}. "
                 f"Run `{redact(shlex.join(self.command))}` by hand to see why")
 
