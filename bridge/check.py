@@ -41,9 +41,8 @@ def check_engine(config: object) -> list[CheckLine]:
                                      env=dict(engine_cfg.env) or None, transcript=transcript,
                                      startup_timeout=engine_cfg.startup_timeout, quit_grace=engine_cfg.quit_grace)
         except BridgeError as exc:
-            return [CheckLine(False, f"engine did not start: {exc}")]
-        finally:
             transcript.close()
+            return [CheckLine(False, f"engine did not start: {exc}")]
         try:
             lines.append(CheckLine(True, f"engine {engine.engine_name} {engine.engine_version} speaks GTP "
                                          f"{engine.protocol_version}, {len(engine.commands)} commands"))
@@ -60,6 +59,7 @@ def check_engine(config: object) -> list[CheckLine]:
             lines.append(CheckLine(False, f"engine failed a test command: {exc}"))
         finally:
             engine.close()
+            transcript.close()
     return lines
 
 
