@@ -5,6 +5,7 @@ tests/test_readme.py checks it is current."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -68,5 +69,19 @@ def reference() -> str:
     return "\n".join(out).strip() + "\n"
 
 
+START, END = "<!-- config-reference:start -->", "<!-- config-reference:end -->"
+
+
+def fill(readme: str) -> str:
+    """``readme`` with the block between the markers replaced by the current reference."""
+    head, _, rest = readme.partition(START)
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}\n{reference()}{END}{tail}"
+
+
 if __name__ == "__main__":
-    sys.stdout.write(reference())
+    if sys.argv[1:2] == ["--write"]:
+        path = Path(sys.argv[2] if len(sys.argv) > 2 else "README.md")
+        path.write_text(fill(path.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        sys.stdout.write(reference())

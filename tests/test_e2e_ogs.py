@@ -1,0 +1,243 @@
+"""End to end: bridge daemons with real GNU Go engines play through the OGS sandbox over real sockets."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from bridge.adapters.ogs.codec import decode_move_array
+from bridge.adapters.ogs.sandbox import SandboxServer
+from bridge.config import load_config_text
+from bridge.daemon import Daemon
+from bridge.games.sgf import read_sgf_moves, read_sgf_property
+
+pytestmark = pytest.mark.e2e
+
+GNUGO = "/usr/games/gnugo"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    server = SandboxServer("127.0.0.1", 0)
+    server.start()
+    yield server
+    server.stop()
+
+
+DaemonFactory = Callable[..., Daemon]
+
+
+@pytest.fixture
+def make_daemon(sandbox: SandboxServer, tmp_path: Path, gnugo_command: list[str],
+                monkeypatch: pytest.MonkeyPatch) -> Iterator[DaemonFactory]:
+    daemons: list[Daemon] = []
+
+    def make(username: str, *, transport: str = "websocket", accept: str = "{}", go: str = "{}",
+             engine: list[str] | None = None, extra_server: str = "") -> Daemon:
+        key = secrets.token_hex(12)
+        sandbox.add_bot(username, key)
+        env = f"TEST_KEY_{username.upper().replace('-', '_')}"
+        monkeypatch.setenv(env, key)
+        command = engine or gnugo_command
+        text = f"""
+server:
+  kind: ogs
+  url: {sandbox.url}
+  transport: {transport}
+  username: {username}
+  api_key: {{env: {env}}}
+  reconnect_min_delay: 0.2
+  reconnect_max_delay: 1.0
+  ping_interval: 2
+  accept: {accept}
+{extra_server}
+engine:
+  command: {command!r}
+  move_margin: 10
+go: {go}
+daemon:
+  data_dir: {tmp_path / username}
+  max_concurrent_games: 2
+"""
+        config = load_config_text(text, f"<{username}>")
+        d = Daemon(config)
+        d.start()
+        daemons.append(d)
+        return d
+
+    yield make
+    for d in daemons:
+        d.shutdown()
+
+
+def api(sandbox: SandboxServer, method: str, path: str, **kw: Any) -> Any:
+    r = requests.request(method, f"{sandbox.url}{path}", timeout=10, **kw)
+    assert r.status_code < 300, f"{method} {path} -> {r.status_code} {r.text}"
+    return r.json()
+
+
+def challenge(sandbox: SandboxServer, target: str, challenger: dict[str, Any], **settings: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"target": target, "challenger": challenger, "width": 9, "height": 9,
+                            "rules": "japanese", "komi": 6.5, "ranked": False, "handicap": 0,
+                            "time_control": BYOYOMI_FAST}
+    body.update(settings)
+    result: dict[str, Any] = api(sandbox, "POST", "/sandbox/challenges", json=body)
+    return result
+
+
+BYOYOMI_FAST = {"system": "byoyomi", "time_control": "byoyomi", "speed": "live", "main_time": 120,
+                "period_time": 10, "periods": 3, "pause_on_weekends": False}
+FISCHER_FAST = {"system": "fischer", "time_control": "fischer", "speed": "live", "initial_time": 120,
+                "time_increment": 5, "max_time": 300, "pause_on_weekends": False}
+CANADIAN_FAST = {"system": "canadian", "time_control": "canadian", "speed": "live", "main_time": 60,
+                 "period_time": 60, "stones_per_period": 10, "pause_on_weekends": False}
+
+
+def wait_finished(sandbox: SandboxServer, game_id: Any, timeout: float = 240.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    game: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        game = api(sandbox, "GET", f"/sandbox/games/{game_id}")
+        if game.get("phase") == "finished":
+            return game
+        time.sleep(0.25)
+    raise AssertionError(f"game {game_id} did not finish: phase {game.get('phase')}, "
+                         f"{len(game.get('moves', []))} moves")
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def sgf_path(d: Daemon, game_id: Any) -> Path:
+    return Path(d.config.daemon.data_dir) / "records" / f"ogs-{game_id}.sgf"
+
+
+def transcript(d: Daemon, game_id: Any) -> str:
+    return (Path(d.config.daemon.data_dir) / "transcripts" / f"ogs-{game_id}.log").read_text()
+
+
+def sandbox_moves(game: dict[str, Any]) -> list[Any]:
+    return [decode_move_array(m) for m in game["moves"]]
+
+
+def assert_record_matches(d: Daemon, game: dict[str, Any]) -> None:
+    path = sgf_path(d, game["game_id"] if "game_id" in game else game["id"])
+    wait_for(path.exists, 20, f"SGF record {path}")
+    text = path.read_text()
+    assert [m for _, m in read_sgf_moves(text)] == sandbox_moves(game)
+    result = read_sgf_property(text, "RE")
+    assert result is not None and result == game["score"], (result, game.get("score"), game.get("outcome"))
+
+
+@pytest.mark.parametrize("transport", ["websocket", "socketio"])
+def test_two_bridges_play_a_full_9x9_game(sandbox: SandboxServer, make_daemon: DaemonFactory,
+                                          transport: str) -> None:
+    a = make_daemon("gnugo-a", transport=transport)
+    b = make_daemon("gnugo-b", transport=transport)
+    c = challenge(sandbox, "gnugo-b", {"user": "gnugo-a"}, challenger_color="black")
+    game = wait_finished(sandbox, c["game_id"])
+    assert game["outcome"] and re.match(r"^[BW]\+", game["score"]), game
+    assert len(game["moves"]) > 10
+    for d in (a, b):
+        assert_record_matches(d, game)
+
+
+def test_19x19_fixed_handicap_4(sandbox: SandboxServer, make_daemon: DaemonFactory) -> None:
+    bot = make_daemon("hcap-bot")
+    c = challenge(sandbox, "hcap-bot", {"house": "random"}, width=19, height=19, handicap=4, komi=0.5,
+                  challenger_color="black", rules="japanese")
+    game = wait_finished(sandbox, c["game_id"])
+    assert len(game["initial_state"]["black"]) == 8  # four stones as two-letter coordinates
+    text = transcript(bot, c["game_id"])
+    assert re.search(r">> \d+ set_free_handicap( [A-T]\d+){4}", text), "the handicap stones reach the engine"
+    assert_record_matches(bot, game)
+
+
+def test_free_handicap_engine_places_stones(sandbox: SandboxServer, make_daemon: DaemonFactory) -> None:
+    bot = make_daemon("free-bot")
+    c = challenge(sandbox, "free-bot", {"house": "random"}, width=9, height=9, handicap=3, komi=0.5,
+                  challenger_color="white", rules="chinese", free_handicap=True)
+    game = wait_finished(sandbox, c["game_id"])
+    text = transcript(bot, c["game_id"])
+    assert re.search(r">> \d+ place_free_handicap 3", text)
+    assert all(m is not None for m in sandbox_moves(game)[:3])
+    assert_record_matches(bot, game)
+
+
+@pytest.mark.parametrize(("tc", "expected"), [
+    (BYOYOMI_FAST, r">> \d+ time_settings 140 10 1"),  # GNU Go lacks kgs-time_settings: periods folded
+    (FISCHER_FAST, r">> \d+ time_settings 115 5 1"),
+    (CANADIAN_FAST, r">> \d+ time_settings 60 60 10"),
+])
+def test_clock_commands_reach_the_engine(sandbox: SandboxServer, make_daemon: DaemonFactory,
+                                         tc: dict[str, Any], expected: str) -> None:
+    bot = make_daemon(f"clock-{tc['system']}")
+    c = challenge(sandbox, bot.config.server.username, {"house": "random"}, time_control=tc,
+                  challenger_color="white")
+    wait_finished(sandbox, c["game_id"])
+    text = transcript(bot, c["game_id"])
+    assert re.search(expected, text), expected
+    lefts = [int(x) for x in re.findall(r">> \d+ time_left b(?:lack)? (\d+) \d+", text)]
+    assert lefts, "time_left before each genmove"
+    assert max(lefts) <= 140 and lefts[0] >= lefts[-1]
+
+
+def test_dropped_connection_mid_game(sandbox: SandboxServer, make_daemon: DaemonFactory) -> None:
+    bot = make_daemon("drop-bot")
+    c = challenge(sandbox, "drop-bot", {"house": "random", "delay": 0.3}, challenger_color="white")
+    gid = c["game_id"]
+    wait_for(lambda: len(api(sandbox, "GET", f"/sandbox/games/{gid}")["moves"]) >= 6, 60, "six moves")
+    for _ in range(2):
+        api(sandbox, "POST", "/sandbox/drop", json={"username": "drop-bot"})
+        time.sleep(1.0)
+    game = wait_finished(sandbox, gid)
+    moves = sandbox_moves(game)
+    assert_record_matches(bot, game)
+    # no move sent twice: every move the bot sent was accepted (no out-of-turn errors recorded)
+    assert game.get("errors", []) == [], game.get("errors")
+    assert len(moves) > 10
+
+
+def test_policy_rejects_with_reason_and_accepts_inside(sandbox: SandboxServer, make_daemon: DaemonFactory) -> None:
+    make_daemon("picky-bot", accept="{board_sizes: [9], ranked: false}")
+    bad = challenge(sandbox, "picky-bot", {"house": "random"}, width=13, height=13)
+    wait_for(lambda: api(sandbox, "GET", f"/sandbox/challenges/{bad['challenge_id']}")["state"] == "rejected",
+             30, "the rejection")
+    info = api(sandbox, "GET", f"/sandbox/challenges/{bad['challenge_id']}")
+    assert "13" in info["message"] or "board" in info["message"].lower(), info
+    ranked = challenge(sandbox, "picky-bot", {"house": "random"}, ranked=True)
+    wait_for(lambda: api(sandbox, "GET", f"/sandbox/challenges/{ranked['challenge_id']}")["state"] == "rejected",
+             30, "the second rejection")
+    assert "ranked" in api(sandbox, "GET", f"/sandbox/challenges/{ranked['challenge_id']}")["message"].lower()
+    good = challenge(sandbox, "picky-bot", {"house": "random"})
+    game = wait_finished(sandbox, good["game_id"])
+    assert game["phase"] == "finished"
+
+
+def test_engine_crash_mid_game_is_survived(sandbox: SandboxServer, make_daemon: DaemonFactory,
+                                           fake_gtp_command: Callable[..., list[str]], tmp_path: Path) -> None:
+    """A GTP engine that dies on its 3rd genmove: the bridge restarts it, replays, and finishes the game."""
+    marker = tmp_path / "crashed-once"
+    script = tmp_path / "flaky.sh"
+    script.write_text(f"#!/bin/sh\nif [ -e {marker} ]; then exec {GNUGO} --mode gtp --level 1; fi\n"
+                      f"touch {marker}\nexec {' '.join(fake_gtp_command('--crash-on', 'genmove'))}\n")
+    os.chmod(script, 0o755)
+    bot = make_daemon("flaky-bot", engine=[str(script)])
+    c = challenge(sandbox, "flaky-bot", {"house": "random"}, challenger_color="white")
+    game = wait_finished(sandbox, c["game_id"])
+    assert "restarting the engine" in transcript(bot, c["game_id"])
+    assert_record_matches(bot, game)
