@@ -17,6 +17,8 @@ FAKE_GTP = Path(__file__).parent / "fakes" / "fake_gtp.py"
 def gnugo_command() -> list[str]:
     """GNU Go in GTP mode at level 1 (fast: ~7 ms a 9x9 genmove). Skips the test if GNU Go is missing."""
     if not os.access(GNUGO, os.X_OK):
+        if os.environ.get("CI"):
+            pytest.fail(f"{GNUGO} is not installed: CI must install it (scripts/setup.sh does)")
         pytest.skip(f"{GNUGO} is not installed (apt-get install gnugo)")
     return [GNUGO, "--mode", "gtp", "--level", "1"]
 
