@@ -3,7 +3,12 @@ for these (shared by the client adapter and the sandbox)."""
 
 from __future__ import annotations
 
-from bridge.games.gotypes import Move, Point
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bridge.games.gotypes import ClockState, Color, GoResult, Move, PlayerClock, Point, TimeControl
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -27,7 +32,7 @@ def decode_point(text: str) -> Move:
     return (_LETTERS.index(text[0]), _LETTERS.index(text[1]))
 
 
-def encode_points(points: list[Point] | tuple[Point, ...] | frozenset[Point]) -> str:
+def encode_points(points: Iterable[Point]) -> str:
     """Concatenated two-letter coordinates (``"ddpp"``), sorted for a stable wire form."""
     return "".join(encode_point(p) for p in sorted(points))
 
@@ -51,3 +56,290 @@ def decode_move_array(move: list[int] | tuple[int, ...]) -> Move:
     if x < 0 or y < 0:
         return None
     return (x, y)
+
+
+# --- time controls (JGOF) --------------------------------------------------------------------------
+TIME_SYSTEMS = ("fischer", "byoyomi", "canadian", "simple", "absolute", "none")
+SPEEDS = ("blitz", "rapid", "live", "correspondence")
+
+
+def _num(data: Mapping[str, Any], key: str, where: str, default: float | None = None) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or value is None:
+        if default is not None and value is None:
+            return default
+        raise ValueError(f"{where}: field {key!r} is missing or not a number (got {value!r})")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: field {key!r} is not a number (got {value!r})") from None
+    if out != out or out < 0:  # NaN or negative
+        raise ValueError(f"{where}: field {key!r} must be a non-negative number (got {value!r})")
+    return out
+
+
+def parse_time_control(data: Any, where: str = "time_control") -> TimeControl:
+    """A JGOF ``time_control`` dict -> :class:`TimeControl`. ``system`` may also be spelt ``time_control``
+    (older OGS payloads). ``None``/missing -> no time control. Raises ValueError naming the bad field."""
+    if data is None:
+        return TimeControl()
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
+    system = data.get("system", data.get("time_control", "none"))
+    if system is None:
+        system = "none"
+    if not isinstance(system, str) or system not in TIME_SYSTEMS:
+        raise ValueError(f"{where}: unknown time control system {system!r} (expected one of {TIME_SYSTEMS})")
+    speed = data.get("speed", "correspondence")
+    if not isinstance(speed, str):
+        raise ValueError(f"{where}: field 'speed' is not a string (got {speed!r})")
+    pow_ = bool(data.get("pause_on_weekends", False))
+    if system == "fischer":
+        initial = _num(data, "initial_time", where)
+        return TimeControl(system=system, speed=speed, initial_time=initial,
+                           time_increment=_num(data, "time_increment", where),
+                           max_time=_num(data, "max_time", where, default=initial),
+                           pause_on_weekends=pow_)
+    if system == "byoyomi":
+        return TimeControl(system=system, speed=speed, main_time=_num(data, "main_time", where),
+                           period_time=_num(data, "period_time", where),
+                           periods=int(_num(data, "periods", where)), pause_on_weekends=pow_)
+    if system == "canadian":
+        return TimeControl(system=system, speed=speed, main_time=_num(data, "main_time", where),
+                           period_time=_num(data, "period_time", where),
+                           stones_per_period=int(_num(data, "stones_per_period", where)),
+                           pause_on_weekends=pow_)
+    if system == "simple":
+        return TimeControl(system=system, speed=speed, per_move=_num(data, "per_move", where),
+                           pause_on_weekends=pow_)
+    if system == "absolute":
+        return TimeControl(system=system, speed=speed, total_time=_num(data, "total_time", where),
+                           pause_on_weekends=pow_)
+    return TimeControl(system="none", speed=speed, pause_on_weekends=pow_)
+
+
+def time_control_to_json(tc: TimeControl) -> dict[str, Any]:
+    """The inverse of :func:`parse_time_control` (JGOF field names; used by tests and the sandbox)."""
+    out: dict[str, Any] = {"system": tc.system, "time_control": tc.system, "speed": tc.speed,
+                           "pause_on_weekends": tc.pause_on_weekends}
+    if tc.system == "fischer":
+        out.update(initial_time=tc.initial_time, time_increment=tc.time_increment, max_time=tc.max_time)
+    elif tc.system == "byoyomi":
+        out.update(main_time=tc.main_time, period_time=tc.period_time, periods=tc.periods)
+    elif tc.system == "canadian":
+        out.update(main_time=tc.main_time, period_time=tc.period_time, stones_per_period=tc.stones_per_period)
+    elif tc.system == "simple":
+        out.update(per_move=tc.per_move)
+    elif tc.system == "absolute":
+        out.update(total_time=tc.total_time)
+    return out
+
+
+def describe_time_control(tc: TimeControl) -> str:
+    """A short human form for log lines: ``fischer 300+5 max 600 (live)``."""
+    if tc.system == "fischer":
+        body = f"fischer {tc.initial_time:g}+{tc.time_increment:g} max {tc.max_time:g}"
+    elif tc.system == "byoyomi":
+        body = f"byoyomi {tc.main_time:g}+{tc.periods}x{tc.period_time:g}"
+    elif tc.system == "canadian":
+        body = f"canadian {tc.main_time:g}+{tc.stones_per_period}/{tc.period_time:g}"
+    elif tc.system == "simple":
+        body = f"simple {tc.per_move:g}/move"
+    elif tc.system == "absolute":
+        body = f"absolute {tc.total_time:g}"
+    else:
+        body = "no time limit"
+    return f"{body} ({tc.speed})"
+
+
+# --- clocks ----------------------------------------------------------------------------------------
+def parse_player_clock(value: Any, tc: TimeControl, where: str = "clock") -> PlayerClock | None:
+    """One player's clock figure as OGS sends it (``black_time`` / ``white_time``), not yet corrected
+    for the time elapsed since ``last_move``. For ``simple`` the bare number's meaning is disputed
+    (goban: ms left; gtp2ogs: a timestamp), so the budget is taken from ``time_control.per_move``."""
+    if tc.system == "none":
+        return None
+    if tc.system == "simple":
+        return PlayerClock(thinking_time=tc.per_move)
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return PlayerClock(thinking_time=max(0.0, float(value)))
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: expected an object or a number, got {type(value).__name__}")
+    thinking = _num(value, "thinking_time", where, default=0.0)
+    if tc.system == "byoyomi":
+        # goban's clock uses the time control's period length (the server resets a period on each move)
+        period_time = tc.period_time or _num(value, "period_time", where, default=0.0)
+        return PlayerClock(thinking_time=thinking, periods=int(_num(value, "periods", where, default=0.0)),
+                           period_time=period_time)
+    if tc.system == "canadian":
+        return PlayerClock(thinking_time=thinking,
+                           moves_left=int(_num(value, "moves_left", where, default=tc.stones_per_period)),
+                           block_time=_num(value, "block_time", where, default=tc.period_time))
+    return PlayerClock(thinking_time=thinking)
+
+
+def charge_clock(clock: PlayerClock, tc: TimeControl, elapsed: float) -> PlayerClock:
+    """``clock`` after its owner thought for ``elapsed`` seconds (as goban's clock does): main time
+    first, then byoyomi periods (each used-up period is lost) or the canadian block."""
+    elapsed = max(0.0, elapsed)
+    if elapsed == 0.0 or tc.system == "none":
+        return clock
+    if tc.system in ("fischer", "absolute", "simple"):
+        return replace(clock, thinking_time=max(0.0, clock.thinking_time - elapsed))
+    main = clock.thinking_time - elapsed
+    if main > 0:
+        return replace(clock, thinking_time=main)
+    over = -main
+    if tc.system == "byoyomi":
+        full = tc.period_time if tc.period_time > 0 else clock.period_time
+        if full <= 0:
+            return replace(clock, thinking_time=0.0, periods=0, period_time=0.0)
+        used = int(over // full)
+        periods = max(0, clock.periods - used)
+        left = full - (over - used * full) if periods > 0 else 0.0
+        return replace(clock, thinking_time=0.0, periods=periods, period_time=left)
+    if tc.system == "canadian":
+        return replace(clock, thinking_time=0.0, block_time=max(0.0, clock.block_time - over))
+    return replace(clock, thinking_time=0.0)
+
+
+@dataclass(frozen=True)
+class RawClock:
+    """A ``game/ID/clock`` (or gamedata ``clock``) payload, validated but not yet corrected."""
+
+    current_player: int | None
+    black_player_id: int | None
+    white_player_id: int | None
+    last_move: float | None  # ms since the epoch, server time
+    black: PlayerClock | None
+    white: PlayerClock | None
+    paused: bool | None  # None: the payload says nothing about pausing
+    paused_since: float | None  # ms since the epoch, server time
+    start_mode: bool = False
+
+
+def _opt_int(data: Mapping[str, Any], key: str, where: str) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{where}: field {key!r} is not an id (got {value!r})")
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{where}: field {key!r} is not an id (got {value!r})") from None
+
+
+def _opt_ms(data: Mapping[str, Any], key: str, where: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{where}: field {key!r} is not a time stamp (got {value!r})")
+    value = float(value)
+    if 0 < value < 2_000_000_000:  # seconds (older payloads), as goban corrects paused_since
+        value *= 1000.0
+    return value
+
+
+def parse_clock(data: Any, tc: TimeControl, where: str = "clock") -> RawClock:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
+    paused: bool | None = None
+    paused_since = _opt_ms(data, "paused_since", where)
+    pause = data.get("pause")
+    if isinstance(pause, Mapping):
+        paused = bool(pause.get("paused", False))
+        paused_since = _opt_ms(pause, "paused_since", where + ".pause") or paused_since
+    elif paused_since is not None:
+        paused = True
+    return RawClock(
+        current_player=_opt_int(data, "current_player", where),
+        black_player_id=_opt_int(data, "black_player_id", where),
+        white_player_id=_opt_int(data, "white_player_id", where),
+        last_move=_opt_ms(data, "last_move", where),
+        black=parse_player_clock(data.get("black_time"), tc, where + ".black_time"),
+        white=parse_player_clock(data.get("white_time"), tc, where + ".white_time"),
+        paused=paused,
+        paused_since=paused_since,
+        start_mode=bool(data.get("start_mode", False)),
+    )
+
+
+def corrected_clock(raw: RawClock, tc: TimeControl, to_move: Color, *, server_now_ms: float,
+                    received_at: float, paused: bool = False,
+                    paused_since: float | None = None) -> ClockState:
+    """The :class:`ClockState` as of ``received_at`` (a ``time.monotonic()`` instant whose server time is
+    ``server_now_ms``, i.e. local wall time minus the measured drift): the player to move is charged
+    the time since ``last_move`` (up to the pause, if paused; nothing in the start phase)."""
+    elapsed = 0.0
+    if raw.last_move is not None and not raw.start_mode:
+        end = server_now_ms
+        if paused:
+            end = max(paused_since, raw.last_move) if paused_since is not None else raw.last_move
+        elapsed = max(0.0, (end - raw.last_move) / 1000.0)
+    black, white = raw.black, raw.white
+    if to_move == "black" and black is not None:
+        black = charge_clock(black, tc, elapsed)
+    elif to_move == "white" and white is not None:
+        white = charge_clock(white, tc, elapsed)
+    return ClockState(to_move=to_move, black=black, white=white, received_at=received_at, paused=paused)
+
+
+# --- results ---------------------------------------------------------------------------------------
+_POINTS = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*points?\s*$", re.IGNORECASE)
+
+
+def parse_result(outcome: Any, winner: Color | None) -> GoResult:
+    """OGS ``outcome`` + the winner's colour -> :class:`GoResult` with an SGF ``RE`` value:
+    ``"3.5 points"`` -> ``B+3.5``; Resignation -> ``W+R``; Timeout -> ``B+T``; Cancellation -> ``Void``;
+    other decisions (disconnection, abandonment, moderator) -> ``B+F``."""
+    text = outcome.strip() if isinstance(outcome, str) else ""
+    low = text.lower()
+    prefix = "B+" if winner == "black" else "W+" if winner == "white" else ""
+    m = _POINTS.match(text)
+    if low.startswith("cancel") or low == "annulled":
+        return GoResult(winner=None, reason=text or "Cancellation", score="Void")
+    if m:
+        value = m.group(1)
+        if float(value) == 0 or winner is None:
+            return GoResult(winner=None, reason=text, score="0" if float(value) == 0 else "?")
+        return GoResult(winner=winner, reason=text, score=prefix + value)
+    if winner is None:
+        return GoResult(winner=None, reason=text or "unknown", score="?")
+    if low.startswith("resign"):
+        return GoResult(winner=winner, reason=text, score=prefix + "R")
+    if low.startswith("timeout") or low == "time":
+        return GoResult(winner=winner, reason=text, score=prefix + "T")
+    return GoResult(winner=winner, reason=text or "unknown", score=prefix + "F")
+
+
+# --- fixed handicap placement (goban's GobanEngine defaults, for a gamedata without initial_state) ---
+def default_handicap_stones(width: int, height: int, handicap: int) -> tuple[Point, ...] | None:
+    """The star points goban places for a fixed handicap on 9x9/13x13/19x19, in goban's order;
+    ``None`` when goban would use free placement instead (other sizes, 1 stone, more than 9)."""
+    if width != height or width not in (9, 13, 19) or not 2 <= handicap <= 9:
+        return None
+    lo, mid, hi = {9: (2, 4, 6), 13: (3, 6, 9), 19: (3, 9, 15)}[width]
+    cols = (lo, mid, hi)
+    stars = [[(cols[c], cols[r]) for c in range(3)] for r in range(3)]  # stars[row][col] = (x, y)
+    out: list[Point] = []
+    if handicap in (2, 3, 4, 6, 8):
+        if handicap >= 8:
+            out += [stars[0][1], stars[2][1]]
+        if handicap >= 6:
+            out += [stars[1][0], stars[1][2]]
+        if handicap >= 4:
+            out += [stars[0][0]]
+        if handicap >= 3:
+            out += [stars[2][2]]
+        out += [stars[0][2], stars[2][0]]
+    else:  # 5, 7, 9
+        if handicap >= 9:
+            out += [stars[0][1], stars[2][1]]
+        if handicap >= 7:
+            out += [stars[1][0], stars[1][2]]
+        out += [stars[1][1], stars[0][0], stars[2][2], stars[0][2], stars[2][0]]
+    return tuple(out)

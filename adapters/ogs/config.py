@@ -23,13 +23,24 @@ class Range(Strict):
         return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
 
 
+TimeSystem = Literal["fischer", "byoyomi", "canadian", "simple", "absolute", "none"]
+SpeedName = Literal["blitz", "rapid", "live", "correspondence"]
+
+
+def _default_systems() -> list[TimeSystem]:
+    return ["fischer", "byoyomi", "canadian", "simple", "absolute"]
+
+
+def _default_speeds() -> dict[SpeedName, SpeedPolicy]:
+    return {"blitz": SpeedPolicy(allowed=False), "rapid": SpeedPolicy(),
+            "live": SpeedPolicy(), "correspondence": SpeedPolicy(allowed=False)}
+
+
 class SpeedPolicy(Strict):
     """Which time controls are accepted at one speed (blitz, rapid, live, correspondence)."""
 
     allowed: bool = Field(True, description="accept games at this speed at all")
-    systems: list[Literal["fischer", "byoyomi", "canadian", "simple", "absolute", "none"]] = Field(
-        default_factory=lambda: ["fischer", "byoyomi", "canadian", "simple", "absolute"],
-        description="accepted time systems")
+    systems: list[TimeSystem] = Field(default_factory=_default_systems, description="accepted time systems")
     main_time: Range = Field(default_factory=Range, description="seconds of main/initial/total time")
     period_time: Range = Field(default_factory=Range, description="seconds per byoyomi/canadian period, "
                                                                   "fischer increment, simple per-move time")
@@ -50,11 +61,10 @@ class ChallengePolicy(Strict):
     handicap: Range = Field(default_factory=lambda: Range(min=0, max=9), description="handicap stones")
     komi: Range = Field(default_factory=Range, description="komi (automatic komi is always accepted)")
     rank: Range = Field(default_factory=Range,
-                        description="challenger's OGS ranking number (30 = 1 kyu... as OGS counts: 0 = 30k)")
-    speeds: dict[Literal["blitz", "rapid", "live", "correspondence"], SpeedPolicy] = Field(
-        default_factory=lambda: {"blitz": SpeedPolicy(allowed=False), "rapid": SpeedPolicy(),
-                                 "live": SpeedPolicy(), "correspondence": SpeedPolicy(allowed=False)},
-        description="time-control rules per speed")
+                        description="challenger's OGS ranking number, checked for ranked games "
+                                    "(as OGS counts: 0 = 30k, 29 = 1k, 30 = 1d)")
+    speeds: dict[SpeedName, SpeedPolicy] = Field(default_factory=_default_speeds,
+                                                 description="time-control rules per speed")
     max_games_per_opponent: int = Field(1, ge=1, description="games at once against one opponent")
 
 

@@ -1,0 +1,166 @@
+"""OGS's REST API: one table of the endpoints the bridge uses, and a small client over ``requests``.
+
+Two ways to authenticate a call, as the public sources do:
+
+- a bot's API key (gtp2ogs ``src/util.ts``): ``apikey`` and ``bot_id`` travel in the request *body*
+  (form-encoded, or JSON when a value is an object), never in the URL;
+- an OAuth access token (the seeds, ``ogsapi``): ``Authorization: Bearer TOKEN``, obtained with the password
+  grant at ``POST /oauth2/token/``.
+
+Every error message is passed through :func:`bridge.redact.redact`; secrets never reach a log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from bridge.errors import AuthError, ServerError
+from bridge.redact import redact, register_secret
+
+log = logging.getLogger(__name__)
+
+# name -> (method, path template)
+ENDPOINTS: dict[str, tuple[str, str]] = {
+    "oauth_token": ("POST", "/oauth2/token/"),
+    "ui_config": ("GET", "/api/v1/ui/config"),
+    "me": ("GET", "/api/v1/me"),
+    "accept_challenge": ("POST", "/api/v1/me/challenges/{challenge_id}/accept"),
+    "reject_challenge": ("POST", "/api/v1/me/challenges/{challenge_id}"),
+    "game": ("GET", "/api/v1/games/{game_id}"),
+}
+
+
+class RestError(ServerError):
+    """A REST call failed; ``status`` is the HTTP status (0: no answer)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(redact(message))
+        self.status = status
+
+
+@dataclass(frozen=True)
+class OAuthSession:
+    """What the OAuth password flow yields: the REST token and the realtime credentials."""
+
+    access_token: str
+    chat_auth: str
+    user_jwt: str
+    user_id: int
+    username: str
+
+
+class OgsRest:
+    """A small REST client. ``use_apikey``/``use_bearer`` choose how calls authenticate."""
+
+    def __init__(self, base_url: str, timeout: float, session: requests.Session | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.http = session or requests.Session()
+        self.http.headers["User-Agent"] = "bridge-games (OGS bot bridge)"
+        self._apikey: str | None = None
+        self._bot_id: int | None = None
+        self._bearer: str | None = None
+
+    def close(self) -> None:
+        self.http.close()
+
+    def use_apikey(self, apikey: str, bot_id: int | None) -> None:
+        register_secret(apikey)
+        self._apikey, self._bot_id, self._bearer = apikey, bot_id, None
+
+    def use_bearer(self, token: str) -> None:
+        register_secret(token)
+        self._bearer, self._apikey = token, None
+
+    # --- the raw call -----------------------------------------------------------------------------
+    def call(self, endpoint: str, body: dict[str, Any] | None = None, *, form: bool | None = None,
+             authenticate: bool = True, **path: Any) -> Any:
+        """Call ``ENDPOINTS[endpoint]``; return the decoded JSON answer (or ``None`` for an empty body).
+
+        Bodies are form-encoded unless a value is an object (then JSON), as gtp2ogs does."""
+        method, template = ENDPOINTS[endpoint]
+        url = self.base_url + template.format(**path)
+        data: dict[str, Any] = dict(body or {})
+        headers: dict[str, str] = {"Accept": "application/json"}
+        if authenticate and self._bearer is not None:
+            headers["Authorization"] = f"Bearer {self._bearer}"
+        if authenticate and self._apikey is not None and method != "GET":  # (GETs a bot makes are public)
+            data["apikey"] = self._apikey
+            if self._bot_id is not None:
+                data["bot_id"] = self._bot_id
+        use_json = any(isinstance(v, dict | list) for v in data.values()) if form is None else not form
+        kwargs: dict[str, Any] = {"headers": headers, "timeout": self.timeout}
+        if method != "GET":
+            if use_json:
+                kwargs["data"] = json.dumps(data)
+                headers["Content-Type"] = "application/json"
+            else:
+                kwargs["data"] = data
+        where = f"{method} {template.format(**path)}"
+        log.debug("REST %s", where)
+        try:
+            resp = self.http.request(method, url, **kwargs)
+        except requests.RequestException as exc:
+            raise RestError(f"{where} at {self.base_url} failed: {type(exc).__name__}: {exc}") from None
+        if not 200 <= resp.status_code < 300:
+            text = resp.text.strip().replace("\n", " ")
+            if len(text) > 300:
+                text = text[:300] + "..."
+            raise RestError(f"{where} answered HTTP {resp.status_code}: {text}", resp.status_code)
+        if not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError:
+            return resp.text
+
+    # --- what the bot uses ------------------------------------------------------------------------
+    def accept_challenge(self, challenge_id: int) -> Any:
+        return self.call("accept_challenge", {}, form=True, challenge_id=challenge_id)
+
+    def reject_challenge(self, challenge_id: int, message: str,
+                         rejection_details: dict[str, Any] | None = None) -> Any:
+        body: dict[str, Any] = {"delete": True, "message": message}
+        if rejection_details is not None:
+            body["rejection_details"] = rejection_details
+        return self.call("reject_challenge", body, form=False, challenge_id=challenge_id)
+
+    def oauth_login(self, client_id: str, client_secret: str | None, username: str,
+                    password: str) -> OAuthSession:
+        """The password grant, then ``ui/config`` for the realtime credentials; switches to Bearer auth."""
+        register_secret(password)
+        if client_secret:
+            register_secret(client_secret)
+        body = {"client_id": client_id, "grant_type": "password", "username": username, "password": password}
+        if client_secret:
+            body["client_secret"] = client_secret
+        try:
+            token = self.call("oauth_token", body, form=True, authenticate=False)
+        except RestError as exc:
+            if exc.status in (400, 401, 403):
+                raise AuthError(f"OAuth login refused for {username}: check server.client_id, "
+                                f"client_secret and password ({exc})") from None
+            raise
+        if not isinstance(token, dict) or not isinstance(token.get("access_token"), str):
+            raise AuthError(f"OAuth login for {username}: the server's answer has no access_token")
+        self.use_bearer(token["access_token"])
+        if isinstance(token.get("refresh_token"), str):
+            register_secret(token["refresh_token"])
+        config = self.call("ui_config")
+        if not isinstance(config, dict):
+            raise ServerError("GET /api/v1/ui/config answered something that is not an object")
+        user = config.get("user")
+        chat_auth = config.get("chat_auth")
+        if not isinstance(user, dict) or not isinstance(chat_auth, str) or "id" not in user:
+            raise ServerError("GET /api/v1/ui/config lacks user{id, username} or chat_auth")
+        register_secret(chat_auth)
+        jwt = config.get("user_jwt") if isinstance(config.get("user_jwt"), str) else ""
+        if jwt:
+            register_secret(jwt)
+        return OAuthSession(access_token=token["access_token"], chat_auth=chat_auth, user_jwt=jwt or "",
+                            user_id=int(user["id"]), username=str(user.get("username", username)))

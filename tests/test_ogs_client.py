@@ -1,0 +1,727 @@
+"""The OGS client adapter over real sockets on 127.0.0.1, over BOTH transports (plain WebSocket and
+socket.io), against:
+
+- ``FakeOgs`` below: a tiny scriptable server (aiohttp + python-socketio) that speaks the protocol of
+  docs/ogs-wire.md and can misbehave on purpose (malformed messages, silent pongs, refused keys, drops);
+- the project's OGS sandbox (``bridge.adapters.ogs.sandbox``) when it is available, for the main flows.
+
+A recording Host stands in for the daemon (no engine needed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+import socketio
+from aiohttp import WSMsgType, web
+
+from bridge.adapters.ogs.client import OgsAdapter
+from bridge.adapters.ogs.config import OgsServerConfig
+from bridge.events import ActionRejected, ChatReceived, GameEvent, GoActions, StateUpdate, UndoRequested
+from bridge.games.gotypes import Color, GoState
+
+BOT_ID, BOT_NAME, BOT_KEY = 42, "testbot", "s3cret-api-key-4242"
+HUMAN_ID = 77
+TRANSPORTS = ["websocket", "socketio"]
+
+
+# --- a tiny OGS server ------------------------------------------------------------------------------------
+class FakeOgs:
+    """Speaks OGS's realtime vocabulary over both transports and the two challenge REST calls.
+
+    Thread-safe test API: ``push(event, data)``, ``drop()``, ``wait_for(command)``, ``commands``, ``rest``.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.commands: list[tuple[str, Any]] = []  # (command, data) as received, both transports
+        self.rest: list[tuple[str, str, str, str]] = []  # (method, path, content type, body)
+        self.games: dict[int, dict[str, Any]] = {}
+        self.answer_pings = True
+        self.refuse_auth = False
+        self.auth_count = 0
+        self._conns: dict[str, Any] = {}  # id -> ("ws", WebSocketResponse) | ("sio", sid)
+        self._cond = threading.Condition()
+        self.sio = socketio.AsyncServer(async_mode="aiohttp", logger=False, engineio_logger=False)
+        self.sio.on("connect", self._sio_connect)
+        self.sio.on("disconnect", self._sio_disconnect)
+        self.sio.on("*", self._sio_any)
+        self.app = web.Application()
+        self.sio.attach(self.app, socketio_path="socket.io")
+        self.app.router.add_get("/", self._ws_handler)
+        self.app.router.add_post("/api/v1/me/challenges/{cid}/accept", self._rest_handler)
+        self.app.router.add_post("/api/v1/me/challenges/{cid}", self._rest_handler)
+        self._thread = threading.Thread(target=self.loop.run_forever, name="fake-ogs", daemon=True)
+        self.port = 0
+
+    # lifecycle
+    def start(self) -> FakeOgs:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+        return self
+
+    async def _start(self) -> None:
+        self.runner = web.AppRunner(self.app, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def stop(self) -> None:
+        async def _stop() -> None:
+            await self._drop_all()
+            await self.runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(_stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # test API
+    def push(self, event: str, data: Any) -> None:
+        asyncio.run_coroutine_threadsafe(self._broadcast(event, data), self.loop).result(5)
+
+    def push_raw(self, text: str) -> None:
+        """A raw text frame to plain-WebSocket clients (for non-JSON garbage)."""
+        async def _go() -> None:
+            for kind, conn in list(self._conns.values()):
+                if kind == "ws":
+                    await conn.send_str(text)
+
+        asyncio.run_coroutine_threadsafe(_go(), self.loop).result(5)
+
+    def drop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._drop_all(), self.loop).result(5)
+
+    def connections(self) -> int:
+        return len(self._conns)
+
+    def wait_for(self, command: str, count: int = 1, timeout: float = 10.0,
+                 where: Callable[[Any], bool] = lambda d: True) -> list[Any]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [d for c, d in self.commands if c == command and where(d)]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [c for c, _ in self.commands]
+                    raise AssertionError(f"server never got {count} x {command!r}; got {seen}")
+                self._cond.wait(left)
+
+    def wait_rest(self, count: int, timeout: float = 10.0) -> list[tuple[str, str, str, str]]:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.rest) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} REST calls, got {self.rest}")
+                self._cond.wait(left)
+            return list(self.rest)
+
+    def add_game(self, game_id: int, **over: Any) -> dict[str, Any]:
+        now = int(time.time() * 1000)
+        gd: dict[str, Any] = {
+            "game_id": game_id, "width": 9, "height": 9, "komi": 6.5, "handicap": 0, "rules": "japanese",
+            "phase": "play", "initial_player": "black", "initial_state": {"black": "", "white": ""},
+            "free_handicap_placement": False, "ranked": False, "moves": [],
+            "players": {"black": {"id": BOT_ID, "username": BOT_NAME},
+                        "white": {"id": HUMAN_ID, "username": "human"}},
+            "time_control": {"system": "fischer", "time_control": "fischer", "speed": "live",
+                             "initial_time": 300, "time_increment": 10, "max_time": 600,
+                             "pause_on_weekends": False},
+            "clock": {"game_id": game_id, "current_player": BOT_ID, "black_player_id": BOT_ID,
+                      "white_player_id": HUMAN_ID, "last_move": now, "expiration": now + 300_000,
+                      "black_time": {"thinking_time": 300, "skip_bonus": False},
+                      "white_time": {"thinking_time": 300, "skip_bonus": False}},
+        }
+        gd.update(over)
+        self.games[game_id] = gd
+        return gd
+
+    def play(self, game_id: int, x: int, y: int) -> None:
+        """A move by the human: recorded, pushed as game/ID/move + clock."""
+        asyncio.run_coroutine_threadsafe(self._apply_move(game_id, [x, y, 1000]), self.loop).result(5)
+
+    # internals
+    def _record(self, command: str, data: Any) -> None:
+        with self._cond:
+            self.commands.append((command, data))
+            self._cond.notify_all()
+
+    async def _broadcast(self, event: str, data: Any) -> None:
+        for kind, conn in list(self._conns.values()):
+            await self._emit(kind, conn, event, data)
+
+    async def _emit(self, kind: str, conn: Any, event: str, data: Any) -> None:
+        try:
+            if kind == "ws":
+                await conn.send_str(json.dumps([event, data]))
+            else:
+                await self.sio.emit(event, data, to=conn)
+        except Exception:
+            pass
+
+    async def _drop_all(self) -> None:
+        for key, (kind, conn) in list(self._conns.items()):
+            self._conns.pop(key, None)
+            if kind == "ws":
+                await conn.close()
+            else:
+                await self.sio.disconnect(conn)
+
+    async def _apply_move(self, game_id: int, move: list[int]) -> None:
+        gd = self.games[game_id]
+        gd["moves"].append(move)
+        number = len(gd["moves"])
+        await self._broadcast(f"game/{game_id}/move", {"game_id": game_id, "move_number": number, "move": move})
+        clock = dict(gd["clock"])
+        players = gd["players"]
+        first = gd.get("initial_player", "black")
+        second = "white" if first == "black" else "black"
+        to_move = players[second if number % 2 else first]["id"]
+        clock.update(current_player=to_move, last_move=int(time.time() * 1000))
+        gd["clock"] = clock
+        await self._broadcast(f"game/{game_id}/clock", clock)
+
+    async def _handle(self, kind: str, conn: Any, command: str, data: Any) -> Any:
+        """Returns the reply (None: no reply)."""
+        self._record(command, data)
+        if command == "net/ping":
+            if self.answer_pings:
+                await self._emit(kind, conn, "net/pong", {"client": data["client"],
+                                                          "server": int(time.time() * 1000) - 1500})
+            return None
+        if command == "authenticate":
+            self.auth_count += 1
+            if self.refuse_auth or data.get("bot_apikey") != BOT_KEY:
+                return None
+            return {"id": BOT_ID, "username": BOT_NAME}
+        if command == "game/connect":
+            gd = self.games.get(int(data["game_id"]))
+            if gd is not None:
+                await self._emit(kind, conn, f"game/{gd['game_id']}/gamedata", gd)
+            return None
+        if command == "game/move":
+            gid = int(data["game_id"])
+            text = data["move"]
+            move = [-1, -1, 500] if text == ".." else [ord(text[0]) - 97, ord(text[1]) - 97, 500]
+            await self._apply_move(gid, move)
+            return None
+        return None
+
+    async def _ws_handler(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        key = f"ws-{id(ws)}"
+        self._conns[key] = ("ws", ws)
+        try:
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    break
+                frame = json.loads(msg.data)
+                reply = await self._handle("ws", ws, frame[0], frame[1] if len(frame) > 1 else None)
+                if len(frame) > 2:
+                    await ws.send_str(json.dumps([frame[2], reply, None]))
+        finally:
+            self._conns.pop(key, None)
+        return ws
+
+    async def _sio_connect(self, sid: str, environ: Any, auth: Any = None) -> None:
+        self._conns[f"sio-{sid}"] = ("sio", sid)
+
+    async def _sio_disconnect(self, sid: str, *args: Any) -> None:
+        self._conns.pop(f"sio-{sid}", None)
+
+    async def _sio_any(self, event: str, sid: str, data: Any = None) -> Any:
+        return await self._handle("sio", sid, event, data)
+
+    async def _rest_handler(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        with self._cond:
+            self.rest.append((request.method, request.path, request.content_type, body))
+            self._cond.notify_all()
+        return web.json_response({"success": True})
+
+
+# --- a recording host -----------------------------------------------------------------------------------
+class Inbox:
+    def __init__(self, host: RecordingHost, game_id: str, color: Color, actions: GoActions) -> None:
+        self.host, self.game_id, self.color, self.actions = host, game_id, color, actions
+        self.events: list[GameEvent] = []
+        self.done = False
+
+    def post(self, event: GameEvent) -> None:
+        with self.host.cond:
+            self.events.append(event)
+            self.host.cond.notify_all()
+
+    @property
+    def finished(self) -> bool:
+        return self.done
+
+    def states(self) -> list[GoState]:
+        with self.host.cond:
+            return [e.state for e in self.events if isinstance(e, StateUpdate)]
+
+
+class RecordingHost:
+    def __init__(self, capacity: int = 3) -> None:
+        self.capacity = capacity
+        self.cond = threading.Condition()
+        self.inboxes: dict[str, Inbox] = {}
+        self.opened: list[str] = []
+
+    def open_game(self, game_id: str, my_color: Color, actions: GoActions) -> Inbox:
+        with self.cond:
+            self.opened.append(game_id)
+            inbox = self.inboxes.get(game_id)
+            if inbox is None or inbox.done:
+                inbox = self.inboxes[game_id] = Inbox(self, game_id, my_color, actions)
+            inbox.actions = actions
+            self.cond.notify_all()
+            return inbox
+
+    def active_games(self) -> int:
+        with self.cond:
+            return sum(1 for i in self.inboxes.values() if not i.done)
+
+    def can_accept_game(self) -> bool:
+        return self.active_games() < self.capacity
+
+    def wait(self, pred: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                value = pred()
+                if value:
+                    return value
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out waiting for {what}")
+                self.cond.wait(min(left, 0.05))
+
+    def wait_state(self, game_id: str, pred: Callable[[GoState], bool], timeout: float = 10.0) -> GoState:
+        def find() -> GoState | None:
+            inbox = self.inboxes.get(game_id)
+            if inbox is None:
+                return None
+            for event in reversed(inbox.events):
+                if isinstance(event, StateUpdate) and pred(event.state):
+                    return event.state
+            return None
+
+        return self.wait(find, timeout, f"a matching state of game {game_id}")  # type: ignore[no-any-return]
+
+
+# --- fixtures ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def fake() -> Iterator[FakeOgs]:
+    server = FakeOgs().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api_key_env(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("TEST_OGS_KEY", BOT_KEY)
+    return "TEST_OGS_KEY"
+
+
+def server_config(url: str, transport: str, env: str = "TEST_OGS_KEY", **over: Any) -> OgsServerConfig:
+    data: dict[str, Any] = {"kind": "ogs", "url": url, "transport": transport, "username": BOT_NAME,
+                            "api_key": {"env": env}, "ping_interval": 1.0, "reconnect_min_delay": 0.05,
+                            "reconnect_max_delay": 0.5, "request_timeout": 5.0,
+                            "accept": {"board_sizes": [9, 13, 19]}}
+    data.update(over)
+    return OgsServerConfig.model_validate(data)
+
+
+class Running:
+    def __init__(self, adapter: OgsAdapter, host: RecordingHost, thread: threading.Thread,
+                 stop: threading.Event) -> None:
+        self.adapter, self.host, self.thread, self.stop = adapter, host, thread, stop
+
+
+@pytest.fixture
+def start_adapter(api_key_env: str) -> Iterator[Callable[..., Running]]:
+    running: list[Running] = []
+
+    def start(url: str, transport: str, host: RecordingHost | None = None, **over: Any) -> Running:
+        config = server_config(url, transport, **over)
+        adapter = OgsAdapter(config, None)
+        host = host or RecordingHost()
+        stop = threading.Event()
+        thread = threading.Thread(target=adapter.run, args=(host, stop), name="adapter-under-test", daemon=True)
+        thread.start()
+        r = Running(adapter, host, thread, stop)
+        running.append(r)
+        return r
+
+    yield start
+    for r in running:
+        r.stop.set()
+    for r in running:
+        r.thread.join(10)
+        assert not r.thread.is_alive(), "the adapter did not stop when asked"
+
+
+def wait_until(pred: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def challenge(cid: int, **over: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": f"n{cid}", "type": "challenge", "challenge_id": cid, "game_id": 9000 + cid,
+        "user": {"id": HUMAN_ID, "username": "human", "ranking": 20, "professional": False},
+        "rules": "japanese", "ranked": False, "handicap": 0, "komi": None, "width": 9, "height": 9,
+        "challenger_color": "white",
+        "time_control": {"system": "fischer", "time_control": "fischer", "speed": "live", "initial_time": 300,
+                         "time_increment": 10, "max_time": 600, "pause_on_weekends": False},
+    }
+    data.update(over)
+    return data
+
+
+# --- tests against the fake server --------------------------------------------------------------------------
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_authenticates_and_announces_config_and_status(fake: FakeOgs, start_adapter: Callable[..., Running],
+                                                      transport: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    start_adapter(fake.url, transport)
+    auth = fake.wait_for("authenticate")[0]
+    assert auth == {"jwt": "", "bot_username": BOT_NAME, "bot_apikey": BOT_KEY}
+    config = fake.wait_for("bot/config")[0]
+    assert config["username"] == BOT_NAME and config["bot_id"] == BOT_ID and config["_config_version"] == 2
+    assert BOT_KEY not in json.dumps(config)
+    status = fake.wait_for("bot/status")[0]
+    assert status == {"ongoing_blitz_count": 0, "ongoing_rapid_count": 0, "ongoing_live_count": 0,
+                      "ongoing_correspondence_count": 0}
+    fake.wait_for("net/ping")
+    assert BOT_KEY not in caplog.text
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_accepts_a_matching_challenge_and_rejects_another(fake: FakeOgs, start_adapter: Callable[..., Running],
+                                                          transport: str) -> None:
+    start_adapter(fake.url, transport)
+    fake.wait_for("bot/config")
+    fake.push("notification", challenge(1))
+    fake.push("notification", challenge(2, width=7, height=7))
+    fake.push("notification", challenge(2, width=7, height=7))  # a duplicate is handled once
+    calls = fake.wait_rest(2)
+    time.sleep(0.2)
+    assert len(fake.rest) == 2
+    by_path = {path: (ctype, body) for _, path, ctype, body in calls}
+    ctype, body = by_path["/api/v1/me/challenges/1/accept"]
+    assert ctype == "application/x-www-form-urlencoded"
+    assert f"apikey={BOT_KEY}" in body and f"bot_id={BOT_ID}" in body
+    ctype, body = by_path["/api/v1/me/challenges/2"]
+    assert ctype == "application/json"
+    rejection = json.loads(body)
+    assert rejection["delete"] is True and rejection["bot_id"] == BOT_ID
+    assert rejection["rejection_details"]["rejection_code"] == "board_size_not_allowed"
+    assert rejection["message"] == rejection["rejection_details"]["message"]
+    # after the accept, the adapter follows the challenge's game
+    fake.wait_for("game/connect", where=lambda d: d["game_id"] == 9001)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_game_state_moves_and_actions(fake: FakeOgs, start_adapter: Callable[..., Running], transport: str) -> None:
+    r = start_adapter(fake.url, transport)
+    fake.add_game(500, handicap=2, initial_player="white", initial_state={"black": "gccg", "white": ""},
+                  komi=0.5, clock={**fake.add_game(0)["clock"], "current_player": HUMAN_ID,
+                                   "last_move": int(time.time() * 1000) - 5000})
+    fake.wait_for("bot/config")
+    fake.push("active_game", {"id": 500, "phase": "play", "black": {"id": BOT_ID}, "white": {"id": HUMAN_ID}})
+    state = r.host.wait_state("500", lambda s: True)
+    s = state.settings
+    assert (s.width, s.height, s.komi, s.rules, s.my_color, s.handicap) == (9, 9, 0.5, "japanese", "black", 2)
+    assert s.initial_black == ((6, 2), (2, 6)) and s.initial_player == "white" and not s.free_handicap
+    assert s.time_control.system == "fischer" and s.time_control.initial_time == 300
+    assert state.to_move == "white" and state.sync_id == 1 and state.moves == ()
+    # the white clock was corrected for the ~5 s used since last_move and the server's 1.5 s lag
+    assert state.clock is not None and state.clock.white is not None
+    assert 292.0 < state.clock.white.thinking_time < 296.5
+    fake.play(500, 4, 4)
+    state = r.host.wait_state("500", lambda st: len(st.moves) == 1 and st.clock is not None
+                              and st.clock.to_move == "black")
+    assert state.moves == ((4, 4),) and state.to_move == "black"
+    inbox = r.host.inboxes["500"]
+    inbox.actions.play((2, 2))
+    inbox.actions.chat("hello")
+    move = fake.wait_for("game/move")[0]
+    assert move == {"game_id": 500, "move": "cc"}
+    assert fake.wait_for("game/chat")[0] == {"game_id": 500, "type": "main", "move_number": 1, "body": "hello"}
+    state = r.host.wait_state("500", lambda st: len(st.moves) == 2)
+    assert state.moves == ((4, 4), (2, 2))
+    inbox.actions.play(None)
+    assert fake.wait_for("game/move", 2)[1]["move"] == ".."
+    fake.wait_for("bot/status", where=lambda d: d["ongoing_live_count"] == 1)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_drop_reconnect_resumes_without_duplicate_moves(fake: FakeOgs, start_adapter: Callable[..., Running],
+                                                        transport: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    r = start_adapter(fake.url, transport)
+    fake.add_game(600)
+    fake.wait_for("bot/config")
+    fake.push("active_game", {"id": 600, "phase": "play"})
+    r.host.wait_state("600", lambda s: s.sync_id == 1)
+    inbox = r.host.inboxes["600"]
+    inbox.actions.play((4, 4))
+    r.host.wait_state("600", lambda s: len(s.moves) == 1)
+    fake.play(600, 2, 2)
+    r.host.wait_state("600", lambda s: len(s.moves) == 2)
+    fake.drop()
+    # while we are away the human plays again
+    fake.games[600]["moves"].append([6, 6, 900])
+    fake.wait_for("authenticate", 2, timeout=15)
+    state = r.host.wait_state("600", lambda s: s.sync_id == 2)
+    assert state.moves == ((4, 4), (2, 2), (6, 6))
+    # replayed move events (as servers do after a reconnect) are ignored: no duplicates
+    for n, mv in enumerate(fake.games[600]["moves"], start=1):
+        fake.push("game/600/move", {"game_id": 600, "move_number": n, "move": mv})
+    fake.play(600, 0, 0)  # the game goes on
+    state = r.host.wait_state("600", lambda s: len(s.moves) == 4)
+    assert state.moves == ((4, 4), (2, 2), (6, 6), (0, 0)) and state.sync_id == 2
+    assert all(len(s.moves) <= 4 for s in inbox.states())
+    assert r.host.opened.count("600") >= 1 and r.adapter.stats["drops"] == 1
+    assert "connection to" in caplog.text and "lost" in caplog.text and "reconnected to" in caplog.text
+
+
+def test_missing_pongs_mean_a_dead_connection(fake: FakeOgs, start_adapter: Callable[..., Running]) -> None:
+    fake.answer_pings = False
+    started = time.monotonic()
+    r = start_adapter(fake.url, "websocket", ping_interval=0.2)
+    fake.wait_for("authenticate", 2, timeout=10)
+    elapsed = time.monotonic() - started
+    assert r.adapter.stats["drops"] >= 1
+    assert elapsed >= 0.55  # not before three ping intervals without a pong
+
+
+def test_bad_messages_warn_once_and_never_stop_the_adapter(fake: FakeOgs, start_adapter: Callable[..., Running],
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING)
+    r = start_adapter(fake.url, "websocket")
+    fake.add_game(700)
+    fake.wait_for("bot/config")
+    fake.push("active_game", {"id": 700, "phase": "play"})
+    r.host.wait_state("700", lambda s: True)
+    fake.push_raw("this is not json")
+    fake.push("game/700/move", {"game_id": 700, "move_number": "one", "move": [1, 1, 0]})
+    fake.push("game/700/move", {"game_id": 700, "move_number": 1, "move": [40, 1, 0]})
+    fake.push("game/700/clock", {"black_time": "plenty"})
+    fake.push("game/700/phase", "lunch")
+    fake.push("notification", {"type": "challenge", "challenge_id": 5, "user": "nobody"})
+    fake.push("active_game", "garbage")
+    fake.push("net/pong", {"client": "x"})
+    fake.play(700, 3, 3)  # the game still works
+    state = r.host.wait_state("700", lambda s: len(s.moves) == 1)
+    assert state.moves == ((3, 3),)
+    warnings = [rec.getMessage() for rec in caplog.records if rec.levelno == logging.WARNING]
+    for needle in ("not JSON", "'game/700/move'", "'game/700/clock'", "'game/700/phase'", "'notification'",
+                   "'active_game'", "'net/pong'"):
+        assert sum(needle in w for w in warnings) >= 1, (needle, warnings)
+    assert sum("'game/700/move'" in w for w in warnings) == 2
+    assert r.thread.is_alive()
+    # the unreadable challenge was declined without a rejection code
+    calls = fake.wait_rest(1)
+    assert calls[0][1] == "/api/v1/me/challenges/5" and "rejection_details" not in calls[0][3]
+
+
+def test_game_events_undo_chat_errors_and_the_end(fake: FakeOgs, start_adapter: Callable[..., Running]) -> None:
+    r = start_adapter(fake.url, "websocket")
+    fake.add_game(800, moves=[[4, 4, 100], [2, 2, 100]])
+    fake.wait_for("bot/config")
+    fake.push("active_game", {"id": 800, "phase": "play"})
+    r.host.wait_state("800", lambda s: len(s.moves) == 2)
+    inbox = r.host.inboxes["800"]
+    fake.push("game/800/undo_requested", 2)
+    r.host.wait(lambda: any(isinstance(e, UndoRequested) and e.move_number == 2 for e in inbox.events))
+    inbox.actions.answer_undo(True, 2)
+    assert fake.wait_for("game/undo/accept")[0] == {"game_id": 800, "move_number": 2}
+    fake.push("game/800/undo_accepted", 2)
+    r.host.wait_state("800", lambda s: s.moves == ((4, 4),))
+    line = {"chat_id": "c1", "body": "hi bot", "date": 1, "move_number": 1, "player_id": HUMAN_ID,
+            "username": "human", "channel": "main"}
+    fake.push("game/800/chat", {"channel": "main", "line": line})
+    fake.push("game/800/chat", {"channel": "main", "line": line})  # resent after a reconnect: once only
+    fake.push("game/800/error", "Move is illegal")
+    r.host.wait(lambda: any(isinstance(e, ActionRejected) for e in inbox.events))
+    chats = [e for e in inbox.events if isinstance(e, ChatReceived)]
+    assert chats == [ChatReceived("human", "hi bot", "main")]
+    # the end: a bare phase first (no result yet), then the final gamedata with the result
+    fake.games[800].update(phase="finished", winner=HUMAN_ID, outcome="Resignation")
+    fake.push("game/800/phase", "finished")
+    state = r.host.wait_state("800", lambda s: s.result is not None)
+    assert state.phase == "finished" and state.result is not None
+    assert (state.result.winner, state.result.score, state.result.reason) == ("white", "W+R", "Resignation")
+    fake.wait_for("game/disconnect", where=lambda d: d["game_id"] == 800)
+    fake.wait_for("bot/status", where=lambda d: d["ongoing_live_count"] == 0)
+
+
+def test_a_finished_gamedata_alone_ends_the_game_with_a_score(fake: FakeOgs,
+                                                              start_adapter: Callable[..., Running]) -> None:
+    r = start_adapter(fake.url, "socketio")
+    fake.add_game(810)
+    fake.wait_for("bot/config")
+    fake.push("active_game", {"id": 810, "phase": "play"})
+    r.host.wait_state("810", lambda s: True)
+    gd = dict(fake.games[810], phase="finished", winner=BOT_ID, outcome="7.5 points")
+    fake.push("game/810/gamedata", gd)
+    state = r.host.wait_state("810", lambda s: s.result is not None)
+    assert state.result is not None and state.result.score == "B+7.5" and state.result.winner == "black"
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_check_reports_success(fake: FakeOgs, api_key_env: str, transport: str) -> None:
+    lines = OgsAdapter(server_config(fake.url, transport), None).check()
+    assert all(line.ok for line in lines), lines
+    text = "\n".join(line.what for line in lines)
+    assert f"server reachable at {fake.url} ({transport} transport" in text
+    assert f"authenticated as {BOT_NAME} (id {BOT_ID})" in text
+    assert "server clock offset +15" in text  # the fake's clock lags 1.5 s
+    assert BOT_KEY not in text
+
+
+def test_check_reports_a_refused_key_and_an_unreachable_server(fake: FakeOgs, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WRONG_KEY", "not-the-key-at-all")
+    lines = OgsAdapter(server_config(fake.url, "websocket", env="WRONG_KEY"), None).check()
+    assert lines[0].ok and not lines[-1].ok
+    assert lines[-1].what == f"authentication refused for {BOT_NAME}: check server.api_key"
+    assert "not-the-key-at-all" not in repr(lines)
+    port = free_port()
+    lines = OgsAdapter(server_config(f"http://127.0.0.1:{port}", "socketio", env="WRONG_KEY"), None).check()
+    assert len(lines) == 1 and not lines[0].ok and lines[0].what.startswith(f"cannot reach http://127.0.0.1:{port}")
+    monkeypatch.delenv("WRONG_KEY")
+    lines = OgsAdapter(server_config(fake.url, "websocket", env="WRONG_KEY"), None).check()
+    assert not lines[0].ok and "WRONG_KEY" in lines[0].what
+
+
+def free_port() -> int:
+    """A port with nothing listening on it (bound, then released)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+def test_refused_key_is_retried_without_crashing(fake: FakeOgs, start_adapter: Callable[..., Running],
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR)
+    fake.refuse_auth = True
+    r = start_adapter(fake.url, "websocket", reconnect_max_delay=0.3)
+    fake.wait_for("authenticate", 2, timeout=10)
+    assert r.thread.is_alive()
+    assert f"authentication refused for {BOT_NAME}: check server.api_key" in caplog.text
+    assert BOT_KEY not in caplog.text
+    fake.refuse_auth = False
+    fake.wait_for("bot/config", timeout=10)
+
+
+def test_capacity_and_games_per_opponent_count_accepted_challenges(
+        fake: FakeOgs, start_adapter: Callable[..., Running]) -> None:
+    start_adapter(fake.url, "websocket", host=RecordingHost(capacity=3))
+    fake.wait_for("bot/config")
+    fake.push("notification", challenge(11))
+    fake.push("notification", challenge(12))  # same opponent, game not started yet
+    calls = fake.wait_rest(2)
+    paths = sorted(c[1] for c in calls)
+    assert paths == ["/api/v1/me/challenges/11/accept", "/api/v1/me/challenges/12"]
+    assert json.loads(next(c[3] for c in calls if c[1].endswith("/12")))["rejection_details"][
+        "rejection_code"] == "too_many_games_for_player"
+
+
+# --- the project's sandbox ------------------------------------------------------------------------------------
+@pytest.fixture
+def sandbox() -> Iterator[Any]:
+    try:
+        from bridge.adapters.ogs.sandbox import SandboxServer
+    except ImportError as exc:
+        pytest.skip(f"the OGS sandbox is not available yet: {exc}")
+    server = SandboxServer("127.0.0.1", port=0)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _beyond(n: int) -> Callable[[GoState], bool]:
+    return lambda s: len(s.moves) > n or s.phase != "play"
+
+
+def _control(sandbox: Any, method: str, path: str, **kwargs: Any) -> Any:
+    resp = requests.request(method, sandbox.url.rstrip("/") + path, timeout=10, **kwargs)
+    assert resp.status_code < 300, (resp.status_code, resp.text)
+    return resp.json() if resp.content else None
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_sandbox_challenges_game_and_reconnect(sandbox: Any, start_adapter: Callable[..., Running],
+                                               monkeypatch: pytest.MonkeyPatch, transport: str) -> None:
+    bot = sandbox.add_bot("sandbot", apikey="sandbox-key-0001")
+    monkeypatch.setenv("SANDBOX_KEY", bot["apikey"])
+    r = start_adapter(sandbox.url, transport, username="sandbot", env="SANDBOX_KEY")
+    tc = {"system": "fischer", "speed": "live", "initial_time": 600, "time_increment": 10, "max_time": 900}
+    bad = _control(sandbox, "POST", "/sandbox/challenges", json={
+        "target": "sandbot", "challenger": {"house": "random"}, "width": 7, "height": 7, "time_control": tc})
+    good = _control(sandbox, "POST", "/sandbox/challenges", json={
+        "target": "sandbot", "challenger": {"house": "random"}, "width": 9, "height": 9, "time_control": tc})
+    bad_id = bad.get("challenge_id", bad.get("id"))
+
+    def rejected() -> Any:
+        c = _control(sandbox, "GET", f"/sandbox/challenges/{bad_id}")
+        return c if c.get("rejection_details") or c.get("state") in ("rejected", "declined") else None
+
+    info = wait_until(rejected, 15, "the rejection")
+    details = info.get("rejection_details") or {}
+    assert details.get("rejection_code") == "board_size_not_allowed", info
+    game_id = str(good.get("game_id"))
+    state = r.host.wait_state(game_id, lambda s: True, timeout=15)
+    assert (state.settings.width, state.settings.height) == (9, 9)
+    assert state.settings.time_control.system == "fischer" and state.settings.time_control.initial_time == 600
+    inbox = r.host.inboxes[game_id]
+    # play our moves whenever it is our turn, until a few moves are on the board
+    played = 0
+    spots = [(x, y) for x in (2, 6, 4, 0, 8) for y in (2, 6, 4, 0, 8)]
+    deadline = time.monotonic() + 30
+    while played < 3 and time.monotonic() < deadline:
+        st = r.host.wait_state(game_id, lambda s: True)
+        if st.to_move == st.settings.my_color and st.phase == "play" and len(st.moves) == 2 * played + (
+                0 if st.settings.my_color == "black" else 1):
+            taken = set(st.moves)
+            move = next(p for p in spots if p not in taken)
+            inbox.actions.play(move)
+            played += 1
+            r.host.wait_state(game_id, _beyond(len(st.moves) + 1), timeout=15)
+        time.sleep(0.05)
+    assert played == 3
+    before = r.host.wait_state(game_id, lambda s: True)
+    _control(sandbox, "POST", "/sandbox/drop", json={"username": "sandbot"})
+    after = r.host.wait_state(game_id, lambda s: s.sync_id > before.sync_id, timeout=20)
+    assert after.moves[: len(before.moves)] == before.moves
+    assert len(set(range(len(after.moves)))) == len(after.moves)
+    game = _control(sandbox, "GET", f"/sandbox/games/{game_id}")
+    server_moves = game.get("moves") or []
+    assert len(after.moves) <= len(server_moves) + 1
