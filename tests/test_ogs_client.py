@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -59,6 +60,9 @@ class FakeOgs:
         self.app.router.add_get("/", self._ws_handler)
         self.app.router.add_post("/api/v1/me/challenges/{cid}/accept", self._rest_handler)
         self.app.router.add_post("/api/v1/me/challenges/{cid}", self._rest_handler)
+        self.app.router.add_post("/oauth2/token/", self._oauth_token)
+        self.app.router.add_get("/api/v1/ui/config", self._ui_config)
+        self.rest_auth: list[str] = []  # the Authorization header of each challenge REST call
         self._thread = threading.Thread(target=self.loop.run_forever, name="fake-ogs", daemon=True)
         self.port = 0
 
@@ -206,7 +210,9 @@ class FakeOgs:
             return None
         if command == "authenticate":
             self.auth_count += 1
-            if self.refuse_auth or data.get("bot_apikey") != BOT_KEY:
+            oauth_ok = data.get("auth") == "chat-auth-xyz" and data.get("player_id") == BOT_ID \
+                and data.get("jwt") == "user-jwt-xyz"
+            if self.refuse_auth or (data.get("bot_apikey") != BOT_KEY and not oauth_ok):
                 return None
             return {"id": BOT_ID, "username": BOT_NAME}
         if command == "game/connect":
@@ -251,9 +257,24 @@ class FakeOgs:
     async def _rest_handler(self, request: web.Request) -> web.Response:
         body = await request.text()
         with self._cond:
+            self.rest_auth.append(request.headers.get("Authorization", ""))
             self.rest.append((request.method, request.path, request.content_type, body))
             self._cond.notify_all()
         return web.json_response({"success": True})
+
+    async def _oauth_token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        good = {"grant_type": "password", "username": BOT_NAME, "password": "pw-123456", "client_id": "app-1",
+                "client_secret": "app-secret-1"}
+        if {k: form.get(k) for k in good} != good:
+            return web.json_response({"error": "invalid_grant"}, status=401)
+        return web.json_response({"access_token": "tok-abcdef", "refresh_token": "ref-abcdef", "expires_in": 36000})
+
+    async def _ui_config(self, request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != "Bearer tok-abcdef":
+            return web.json_response({"detail": "no"}, status=401)
+        return web.json_response({"chat_auth": "chat-auth-xyz", "notification_auth": "n", "user_jwt": "user-jwt-xyz",
+                                  "user": {"id": BOT_ID, "username": BOT_NAME}})
 
 
 # --- a recording host -----------------------------------------------------------------------------------
@@ -509,6 +530,40 @@ def test_drop_reconnect_resumes_without_duplicate_moves(fake: FakeOgs, start_ada
     assert "connection to" in caplog.text and "lost" in caplog.text and "reconnected to" in caplog.text
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_oauth_password_flow(fake: FakeOgs, monkeypatch: pytest.MonkeyPatch, transport: str,
+                             caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("OGS_PW", "pw-123456")
+    monkeypatch.setenv("OGS_APP_SECRET", "app-secret-1")
+    config = server_config(fake.url, transport, auth="oauth", api_key=None, client_id="app-1",
+                           client_secret={"env": "OGS_APP_SECRET"}, password={"env": "OGS_PW"})
+    lines = OgsAdapter(config, None).check()
+    assert all(line.ok for line in lines), lines
+    assert any(f"authenticated as {BOT_NAME} (id {BOT_ID})" in line.what for line in lines)
+    adapter, host, stop = OgsAdapter(config, None), RecordingHost(), threading.Event()
+    thread = threading.Thread(target=adapter.run, args=(host, stop), daemon=True)
+    thread.start()
+    try:
+        auth = fake.wait_for("authenticate", 2)[1]
+        assert auth == {"auth": "chat-auth-xyz", "player_id": BOT_ID, "username": BOT_NAME, "jwt": "user-jwt-xyz"}
+        fake.wait_for("bot/config")
+        fake.push("notification", challenge(31))
+        calls = fake.wait_rest(1)
+        assert calls[0][1] == "/api/v1/me/challenges/31/accept" and "apikey" not in calls[0][3]
+        assert fake.rest_auth == ["Bearer tok-abcdef"]
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    for secret in ("pw-123456", "app-secret-1", "tok-abcdef", "chat-auth-xyz"):
+        assert secret not in caplog.text
+    monkeypatch.setenv("OGS_PW", "wrong-password")
+    lines = OgsAdapter(config, None).check()
+    assert len(lines) == 1 and not lines[0].ok and "OAuth login refused for testbot" in lines[0].what
+    assert "wrong-password" not in lines[0].what
+
+
 def test_missing_pongs_mean_a_dead_connection(fake: FakeOgs, start_adapter: Callable[..., Running]) -> None:
     fake.answer_pings = False
     started = time.monotonic()
@@ -580,6 +635,23 @@ def test_game_events_undo_chat_errors_and_the_end(fake: FakeOgs, start_adapter: 
     fake.wait_for("bot/status", where=lambda d: d["ongoing_live_count"] == 0)
 
 
+def test_a_long_pause_by_the_opponent_is_ended(fake: FakeOgs, start_adapter: Callable[..., Running]) -> None:
+    r = start_adapter(fake.url, "websocket", max_pause_time=0.5)
+    now = int(time.time() * 1000)
+    gd = fake.add_game(820)
+    gd["clock"]["pause"] = {"paused": True, "paused_since": now - 200, "pause_control": {"paused": {
+        "pausing_player_id": HUMAN_ID, "pauses_left": 4}}}
+    gd["pause_control"] = {"paused": {"pausing_player_id": HUMAN_ID, "pauses_left": 4}}
+    fake.wait_for("bot/config")
+    fake.push("active_game", {"id": 820, "phase": "play"})
+    state = r.host.wait_state("820", lambda s: True)
+    assert state.clock is not None and state.clock.paused
+    started = time.monotonic()
+    assert fake.wait_for("game/resume")[0] == {"game_id": 820}
+    assert time.monotonic() - started > 0.1  # not before max_pause_time
+    assert "Maximum pause time" in fake.wait_for("game/chat")[0]["body"]
+
+
 def test_a_finished_gamedata_alone_ends_the_game_with_a_score(fake: FakeOgs,
                                                               start_adapter: Callable[..., Running]) -> None:
     r = start_adapter(fake.url, "socketio")
@@ -600,7 +672,8 @@ def test_check_reports_success(fake: FakeOgs, api_key_env: str, transport: str) 
     text = "\n".join(line.what for line in lines)
     assert f"server reachable at {fake.url} ({transport} transport" in text
     assert f"authenticated as {BOT_NAME} (id {BOT_ID})" in text
-    assert "server clock offset +15" in text  # the fake's clock lags 1.5 s
+    offset = re.search(r"server clock offset \+(\d+) ms", text)
+    assert offset is not None and 1400 <= int(offset.group(1)) <= 1600  # the fake's clock lags 1.5 s
     assert BOT_KEY not in text
 
 
@@ -667,14 +740,22 @@ def sandbox() -> Iterator[Any]:
     server.stop()
 
 
-def _beyond(n: int) -> Callable[[GoState], bool]:
-    return lambda s: len(s.moves) > n or s.phase != "play"
-
-
 def _control(sandbox: Any, method: str, path: str, **kwargs: Any) -> Any:
     resp = requests.request(method, sandbox.url.rstrip("/") + path, timeout=10, **kwargs)
     assert resp.status_code < 300, (resp.status_code, resp.text)
     return resp.json() if resp.content else None
+
+
+def _our_turn(n_min: int) -> Callable[[GoState], bool]:
+    """The server waits on us (so nothing moves on its side) and at least ``n_min`` moves are on the board."""
+    return lambda s: s.phase == "play" and s.to_move == s.settings.my_color and len(s.moves) >= n_min
+
+
+def _server_moves(sandbox: Any, game_id: str) -> tuple[Any, ...]:
+    from bridge.adapters.ogs.codec import decode_point
+
+    game = _control(sandbox, "GET", f"/sandbox/games/{game_id}")
+    return tuple(decode_point(m) for m in game["moves"])
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -683,45 +764,51 @@ def test_sandbox_challenges_game_and_reconnect(sandbox: Any, start_adapter: Call
     bot = sandbox.add_bot("sandbot", apikey="sandbox-key-0001")
     monkeypatch.setenv("SANDBOX_KEY", bot["apikey"])
     r = start_adapter(sandbox.url, transport, username="sandbot", env="SANDBOX_KEY")
+    wait_until(lambda: r.adapter.bot_id is not None, 10, "the bot to authenticate")
     tc = {"system": "fischer", "speed": "live", "initial_time": 600, "time_increment": 10, "max_time": 900}
     bad = _control(sandbox, "POST", "/sandbox/challenges", json={
         "target": "sandbot", "challenger": {"house": "random"}, "width": 7, "height": 7, "time_control": tc})
     good = _control(sandbox, "POST", "/sandbox/challenges", json={
-        "target": "sandbot", "challenger": {"house": "random"}, "width": 9, "height": 9, "time_control": tc})
-    bad_id = bad.get("challenge_id", bad.get("id"))
+        "target": "sandbot", "challenger": {"house": "random"}, "width": 9, "height": 9, "time_control": tc,
+        "challenger_color": "white", "rules": "japanese", "komi": 6.5})
 
     def rejected() -> Any:
-        c = _control(sandbox, "GET", f"/sandbox/challenges/{bad_id}")
-        return c if c.get("rejection_details") or c.get("state") in ("rejected", "declined") else None
+        c = _control(sandbox, "GET", f"/sandbox/challenges/{bad['challenge_id']}")
+        return c if c.get("rejection_details") else None
 
     info = wait_until(rejected, 15, "the rejection")
-    details = info.get("rejection_details") or {}
-    assert details.get("rejection_code") == "board_size_not_allowed", info
-    game_id = str(good.get("game_id"))
+    assert info["rejection_details"]["rejection_code"] == "board_size_not_allowed", info
+    game_id = str(good["game_id"])
     state = r.host.wait_state(game_id, lambda s: True, timeout=15)
-    assert (state.settings.width, state.settings.height) == (9, 9)
-    assert state.settings.time_control.system == "fischer" and state.settings.time_control.initial_time == 600
+    s = state.settings
+    assert (s.width, s.height, s.rules, s.komi, s.my_color) == (9, 9, "japanese", 6.5, "black")
+    assert s.time_control.system == "fischer" and s.time_control.initial_time == 600
+    assert state.sync_id == 1
     inbox = r.host.inboxes[game_id]
-    # play our moves whenever it is our turn, until a few moves are on the board
-    played = 0
     spots = [(x, y) for x in (2, 6, 4, 0, 8) for y in (2, 6, 4, 0, 8)]
-    deadline = time.monotonic() + 30
-    while played < 3 and time.monotonic() < deadline:
-        st = r.host.wait_state(game_id, lambda s: True)
-        if st.to_move == st.settings.my_color and st.phase == "play" and len(st.moves) == 2 * played + (
-                0 if st.settings.my_color == "black" else 1):
-            taken = set(st.moves)
-            move = next(p for p in spots if p not in taken)
-            inbox.actions.play(move)
-            played += 1
-            r.host.wait_state(game_id, _beyond(len(st.moves) + 1), timeout=15)
-        time.sleep(0.05)
-    assert played == 3
-    before = r.host.wait_state(game_id, lambda s: True)
+    for turn in range(3):  # we are black: our moves are 0, 2, 4
+        st = r.host.wait_state(game_id, _our_turn(2 * turn), timeout=15)
+        inbox.actions.play(next(p for p in spots if p not in st.moves))
+    before = r.host.wait_state(game_id, _our_turn(6), timeout=15)
+    assert before.moves == _server_moves(sandbox, game_id)
     _control(sandbox, "POST", "/sandbox/drop", json={"username": "sandbot"})
-    after = r.host.wait_state(game_id, lambda s: s.sync_id > before.sync_id, timeout=20)
-    assert after.moves[: len(before.moves)] == before.moves
-    assert len(set(range(len(after.moves)))) == len(after.moves)
-    game = _control(sandbox, "GET", f"/sandbox/games/{game_id}")
-    server_moves = game.get("moves") or []
-    assert len(after.moves) <= len(server_moves) + 1
+    after = r.host.wait_state(game_id, lambda st: st.sync_id == before.sync_id + 1, timeout=20)
+    assert after.moves == before.moves == _server_moves(sandbox, game_id)  # resumed, nothing duplicated
+    assert r.adapter.stats["drops"] == 1
+    inbox.actions.play(next(p for p in spots if p not in after.moves))  # the game goes on after the reconnect
+    st = r.host.wait_state(game_id, _our_turn(8), timeout=15)
+    assert st.moves == _server_moves(sandbox, game_id) and st.sync_id == after.sync_id
+    assert all(len(set(x.moves)) == len(x.moves) for x in inbox.states())  # no move ever doubled
+    inbox.actions.resign()
+    final = r.host.wait_state(game_id, lambda st: st.result is not None, timeout=15)
+    assert final.result is not None and final.result.score == "W+R" and final.phase == "finished"
+
+
+def test_sandbox_oauth_check(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    sandbox.add_user("oauthbot", "pw-oauth-1")
+    monkeypatch.setenv("SANDBOX_PW", "pw-oauth-1")
+    config = server_config(sandbox.url, "websocket", username="oauthbot", auth="oauth", api_key=None,
+                           client_id="bridge-test", password={"env": "SANDBOX_PW"})
+    lines = OgsAdapter(config, None).check()
+    assert all(line.ok for line in lines), lines
+    assert any(line.what.startswith("authenticated as oauthbot (id ") for line in lines)

@@ -161,6 +161,19 @@ def test_paused_clock_stops_at_the_pause() -> None:
     assert state.black == PlayerClock(96) and state.paused
 
 
+def test_pause_reasons_and_the_stone_removal_pause() -> None:
+    base = {"current_player": 10, "black_player_id": 10, "white_player_id": 20, "last_move": T0,
+            "black_time": {"thinking_time": 100}, "white_time": {"thinking_time": 100}}
+    removal = parse_clock({**base, "pause": {"paused": True, "paused_since": T0,
+                                             "pause_control": {"stone-removal": True}}}, FISCHER)
+    assert removal.paused is False  # the players must still act in the stone-removal phase
+    vacation = parse_clock({**base, "pause": {"paused": True, "paused_since": T0 // 1000,
+                                              "pause_control": {"vacation-20": True, "weekend": True}}}, FISCHER)
+    assert vacation.paused is True and vacation.pause_reasons == {"vacation", "weekend"}
+    assert vacation.paused_since == T0  # seconds from older payloads are corrected, as goban does
+    assert parse_clock(base, FISCHER).paused is None  # says nothing: keep the previous state
+
+
 def test_simple_clock_budget_and_start_mode() -> None:
     data = {"current_player": 20, "black_player_id": 10, "white_player_id": 20, "last_move": T0,
             "black_time": T0, "white_time": T0}

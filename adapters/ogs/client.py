@@ -36,6 +36,8 @@ from bridge.adapters.ogs.codec import (
     parse_clock,
     parse_result,
     parse_time_control,
+    pause_reasons,
+    stops_play,
 )
 from bridge.adapters.ogs.config import OgsServerConfig
 from bridge.adapters.ogs.policy import Challenge, bot_config, decide, parse_challenge
@@ -161,6 +163,7 @@ class _GameData:
     winner_id: int | None
     outcome: str
     paused: bool | None
+    pause_reasons: frozenset[str] = frozenset()
 
 
 def _as_int(value: Any, what: str) -> int:
@@ -284,7 +287,8 @@ def parse_gamedata(data: Any) -> _GameData:
                     and frozenset(_points(entry["accepted_stones"], "accepted_stones")) == removal:
                 accepted.add("black" if color == "black" else "white")
     pause_control = data.get("pause_control")
-    paused = bool(pause_control) if isinstance(pause_control, Mapping) else None
+    reasons = pause_reasons(pause_control)
+    paused = stops_play(reasons) if isinstance(pause_control, Mapping) else None
     return _GameData(
         width=width, height=height, komi=komi, rules=rules, handicap=max(0, handicap), free_handicap=free,
         initial_black=initial_black, initial_white=initial_white, initial_player=initial_player,
@@ -292,7 +296,8 @@ def parse_gamedata(data: Any) -> _GameData:
         ranked=bool(data.get("ranked", False)),
         moves=_decode_moves(data.get("moves"), width, height, "moves"),
         phase=phase, clock=data.get("clock"), removal=removal, removal_accepted=frozenset(accepted),
-        winner_id=_opt_id(data.get("winner")), outcome=str(data.get("outcome") or ""), paused=paused)
+        winner_id=_opt_id(data.get("winner")), outcome=str(data.get("outcome") or ""), paused=paused,
+        pause_reasons=reasons)
 
 
 def _as_float(value: Any, what: str) -> float:
@@ -323,6 +328,8 @@ class _Game:
     clock: ClockState | None = None
     paused: bool = False
     paused_since: float | None = None
+    pause_reasons: frozenset[str] = frozenset()
+    resume_sent: float = 0.0  # monotonic time of our last game/resume
     removal: frozenset[Point] = frozenset()
     removal_accepted: frozenset[Color] = frozenset()
     result: GoResult | None = None
@@ -657,10 +664,28 @@ class OgsAdapter:
                 else:
                     log.info("game %s: still no game data; asking again", game.game_id)
                     self._connect_game(game)
+        self._resume_long_pauses(now)
         for cid, (_, _, t) in list(self._pending_accepts.items()):
             if now - t > PENDING_ACCEPT_TTL:
                 del self._pending_accepts[cid]
         self._send_status()
+
+    def _resume_long_pauses(self, now: float) -> None:
+        """Like gtp2ogs: a pause by a player (and nothing else) longer than max_pause_time is ended."""
+        limit = self.server.max_pause_time
+        if limit <= 0:
+            return
+        server_now = time.time() * 1000.0 - self._sync.drift
+        for game in self._games.values():
+            if (not game.paused or game.paused_since is None or game.pause_reasons != {"paused"}
+                    or game.phase != "play" or now - game.resume_sent < 30.0):
+                continue
+            if server_now - game.paused_since > limit * 1000.0:
+                game.resume_sent = now
+                log.info("game %s: paused for more than %g s; resuming it", game.game_id, limit)
+                self._send("game/chat", {"game_id": game.wire_id, "type": "main", "move_number": len(game.moves),
+                                         "body": "Maximum pause time reached, unpausing clock"})
+                self._send("game/resume", {"game_id": game.wire_id})
 
     # --- sending --------------------------------------------------------------------------------------------
     def _send(self, command: str, data: Any) -> bool:
@@ -998,7 +1023,7 @@ class OgsAdapter:
         game.phase = gd.phase
         game.removal, game.removal_accepted = gd.removal, gd.removal_accepted
         if gd.paused is not None:
-            game.paused = gd.paused
+            game.paused, game.pause_reasons = gd.paused, gd.pause_reasons
         if gd.clock is not None:
             try:
                 self._on_clock(game, gd.clock, wall_ms, mono)
@@ -1054,6 +1079,8 @@ class OgsAdapter:
         if raw.paused is not None:
             game.paused = raw.paused
             game.paused_since = raw.paused_since if raw.paused else None
+            if raw.pause_reasons or not raw.paused:
+                game.pause_reasons = raw.pause_reasons
         game.raw_clock = raw
         if raw.current_player is not None and raw.current_player == game.black_id:
             to_move: Color = "black"

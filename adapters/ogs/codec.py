@@ -215,9 +215,10 @@ class RawClock:
     last_move: float | None  # ms since the epoch, server time
     black: PlayerClock | None
     white: PlayerClock | None
-    paused: bool | None  # None: the payload says nothing about pausing
+    paused: bool | None  # play is suspended; None: the payload says nothing about pausing
     paused_since: float | None  # ms since the epoch, server time
     start_mode: bool = False
+    pause_reasons: frozenset[str] = frozenset()  # pause_control keys: paused, weekend, system, vacation...
 
 
 def _opt_int(data: Mapping[str, Any], key: str, where: str) -> int | None:
@@ -232,27 +233,47 @@ def _opt_int(data: Mapping[str, Any], key: str, where: str) -> int | None:
         raise ValueError(f"{where}: field {key!r} is not an id (got {value!r})") from None
 
 
-def _opt_ms(data: Mapping[str, Any], key: str, where: str) -> float | None:
+def _opt_ms(data: Mapping[str, Any], key: str, where: str, seconds_fix: bool = False) -> float | None:
     value = data.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{where}: field {key!r} is not a time stamp (got {value!r})")
     value = float(value)
-    if 0 < value < 2_000_000_000:  # seconds (older payloads), as goban corrects paused_since
+    if seconds_fix and 0 < value < 2_000_000_000:  # older payloads: seconds (goban corrects paused_since)
         value *= 1000.0
     return value
+
+
+# pause_control keys (goban's AdHocPauseControl) that do not stop play: the clock is stopped during the
+# stone-removal phase, but the players still have to act.
+_NOT_A_PLAY_PAUSE = frozenset({"stone-removal"})
+
+
+def pause_reasons(pause_control: Any) -> frozenset[str]:
+    """The reasons a game is paused, from a ``pause_control`` object: ``paused`` (a player's pause),
+    ``weekend``, ``system``, ``moderator_paused``, ``vacation`` (from ``vacation-ID``), ``stone-removal``."""
+    if not isinstance(pause_control, Mapping):
+        return frozenset()
+    return frozenset("vacation" if str(k).startswith("vacation") else str(k)
+                     for k, v in pause_control.items() if v)
+
+
+def stops_play(reasons: frozenset[str]) -> bool:
+    return bool(reasons - _NOT_A_PLAY_PAUSE)
 
 
 def parse_clock(data: Any, tc: TimeControl, where: str = "clock") -> RawClock:
     if not isinstance(data, Mapping):
         raise ValueError(f"{where}: expected an object, got {type(data).__name__}")
     paused: bool | None = None
-    paused_since = _opt_ms(data, "paused_since", where)
+    paused_since = _opt_ms(data, "paused_since", where, seconds_fix=True)
     pause = data.get("pause")
+    reasons: frozenset[str] = frozenset()
     if isinstance(pause, Mapping):
-        paused = bool(pause.get("paused", False))
-        paused_since = _opt_ms(pause, "paused_since", where + ".pause") or paused_since
+        reasons = pause_reasons(pause.get("pause_control"))
+        paused = bool(pause.get("paused", False)) and (not reasons or stops_play(reasons))
+        paused_since = _opt_ms(pause, "paused_since", where + ".pause", seconds_fix=True) or paused_since
     elif paused_since is not None:
         paused = True
     return RawClock(
@@ -264,6 +285,7 @@ def parse_clock(data: Any, tc: TimeControl, where: str = "clock") -> RawClock:
         white=parse_player_clock(data.get("white_time"), tc, where + ".white_time"),
         paused=paused,
         paused_since=paused_since,
+        pause_reasons=reasons,
         start_mode=bool(data.get("start_mode", False)),
     )
 

@@ -83,6 +83,8 @@ class OgsServerConfig(Strict):
     reconnect_min_delay: float = Field(1.0, gt=0, description="first reconnect delay, seconds")
     reconnect_max_delay: float = Field(60.0, gt=0, description="cap on the reconnect delay, seconds")
     request_timeout: float = Field(20.0, gt=0, description="seconds allowed for one REST call")
+    max_pause_time: float = Field(300.0, ge=0, description="seconds an opponent's pause may last before the bot "
+                                                           "resumes the game, as gtp2ogs does (0: never)")
     accept: ChallengePolicy = Field(default_factory=ChallengePolicy, description="challenge acceptance policy")
 
     @model_validator(mode="after")
