@@ -48,6 +48,7 @@ class IllegalMove(BridgeError):
         self.color = color
         self.point = point
         self.reason = reason
+        self.detail = detail
         text = f"illegal move: {color} at {point} ({reason})"
         super().__init__(f"{text}: {detail}" if detail else text)
 
