@@ -413,6 +413,12 @@ class OgsSandbox:
 
     def _check_auth(self, data: dict[str, Any]) -> Account:
         if data.get("bot_username") or data.get("bot_apikey"):
+            if not data.get("bot_username"):  # gtp2ogs without `username` in its config sends the key alone
+                for acct in self.accounts.values():
+                    if acct.is_bot and not acct.house and _same(acct.apikey, data.get("bot_apikey")):
+                        return acct
+                raise RequestError("authentication_failed", "authenticate: no bot account has this API key; "
+                                                            "use the key POST /sandbox/bots returned")
             acct = self.find(str(data.get("bot_username", "")))
             if acct is None or acct.house or not acct.is_bot:
                 raise RequestError("authentication_failed",
