@@ -635,6 +635,54 @@ def test_game_events_undo_chat_errors_and_the_end(fake: FakeOgs, start_adapter: 
     fake.wait_for("bot/status", where=lambda d: d["ongoing_live_count"] == 0)
 
 
+def test_stone_removal_phase(fake: FakeOgs, start_adapter: Callable[..., Running]) -> None:
+    r = start_adapter(fake.url, "socketio")
+    fake.add_game(830, moves=[[2, 2, 1], [6, 6, 1], [-1, -1, 1], [-1, -1, 1]])
+    fake.wait_for("bot/config")
+    fake.push("active_game", {"id": 830, "phase": "play"})
+    state = r.host.wait_state("830", lambda s: len(s.moves) == 4)
+    assert state.moves[2:] == (None, None)
+    fake.push("game/830/phase", "stone removal")
+    fake.push("game/830/removed_stones", {"removed": True, "stones": "gg", "all_removed": "gg"})
+    state = r.host.wait_state("830", lambda s: s.removal == frozenset({(6, 6)}))
+    assert state.phase == "stone removal" and state.removal_accepted == frozenset()
+    inbox = r.host.inboxes["830"]
+    inbox.actions.set_removal([(2, 2)], True)
+    assert fake.wait_for("game/removed_stones/set")[0] == {"game_id": 830, "removed": True, "stones": "cc"}
+    inbox.actions.accept_removal(frozenset({(6, 6)}))
+    assert fake.wait_for("game/removed_stones/accept")[0] == {"game_id": 830, "stones": "gg",
+                                                              "strict_seki_mode": False}
+    fake.push("game/830/removed_stones_accepted", {"player_id": HUMAN_ID, "stones": "gg", "strict_seki_mode": False})
+    state = r.host.wait_state("830", lambda s: s.removal_accepted == frozenset({"white"}))
+    # a change of the proposal voids the acceptance of the previous one (goban's accepted_stones model)
+    fake.push("game/830/removed_stones", {"removed": True, "stones": "cc", "all_removed": "ccgg"})
+    state = r.host.wait_state("830", lambda s: len(s.removal) == 2)
+    assert state.removal_accepted == frozenset()
+    fake.push("game/830/removed_stones_accepted", {
+        "player_id": BOT_ID, "stones": "ccgg", "phase": "finished", "winner": BOT_ID, "outcome": "12.5 points",
+        "strict_seki_mode": False})
+    state = r.host.wait_state("830", lambda s: s.result is not None)
+    assert state.result is not None and state.result.score == "B+12.5" and state.phase == "finished"
+
+
+def test_a_game_that_vanishes_after_a_reconnect_is_abandoned(fake: FakeOgs, start_adapter: Callable[..., Running],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import bridge.adapters.ogs.client as client
+
+    monkeypatch.setattr(client, "GAMEDATA_WAIT", 0.2)
+    r = start_adapter(fake.url, "websocket")
+    fake.add_game(840)
+    fake.wait_for("bot/config")
+    fake.push("active_game", {"id": 840, "phase": "play"})
+    r.host.wait_state("840", lambda s: True)
+    del fake.games[840]  # the server no longer knows the game
+    fake.drop()
+    inbox = r.host.inboxes["840"]
+    event = r.host.wait(lambda: next((e for e in inbox.events if type(e).__name__ == "GameAbandoned"), None))
+    assert "no game data" in event.reason
+    assert len(fake.wait_for("game/connect", where=lambda d: d["game_id"] == 840, count=5)) >= 5
+
+
 def test_a_long_pause_by_the_opponent_is_ended(fake: FakeOgs, start_adapter: Callable[..., Running]) -> None:
     r = start_adapter(fake.url, "websocket", max_pause_time=0.5)
     now = int(time.time() * 1000)

@@ -159,7 +159,7 @@ class _GameData:
     phase: Phase
     clock: Any
     removal: frozenset[Point]
-    removal_accepted: frozenset[Color]
+    accepted_stones: dict[Color, frozenset[Point]]
     winner_id: int | None
     outcome: str
     paused: bool | None
@@ -278,14 +278,14 @@ def parse_gamedata(data: Any) -> _GameData:
         raise ValueError(f"unknown phase {phase!r}")
     removed = data.get("removed")
     removal = frozenset(_points(removed, "removed")) if isinstance(removed, str) else frozenset()
-    accepted: set[Color] = set()
+    accepted: dict[Color, frozenset[Point]] = {}
     players = data.get("players")
-    if isinstance(players, Mapping) and isinstance(removed, str):
+    if isinstance(players, Mapping):
         for color in ("black", "white"):
             entry = players.get(color)
-            if isinstance(entry, Mapping) and isinstance(entry.get("accepted_stones"), str) \
-                    and frozenset(_points(entry["accepted_stones"], "accepted_stones")) == removal:
-                accepted.add("black" if color == "black" else "white")
+            if isinstance(entry, Mapping) and isinstance(entry.get("accepted_stones"), str):
+                accepted["black" if color == "black" else "white"] = frozenset(
+                    _points(entry["accepted_stones"], f"players.{color}.accepted_stones"))
     pause_control = data.get("pause_control")
     reasons = pause_reasons(pause_control)
     paused = stops_play(reasons) if isinstance(pause_control, Mapping) else None
@@ -295,7 +295,7 @@ def parse_gamedata(data: Any) -> _GameData:
         time_control=tc, black_id=black_id, white_id=white_id, black_name=black_name, white_name=white_name,
         ranked=bool(data.get("ranked", False)),
         moves=_decode_moves(data.get("moves"), width, height, "moves"),
-        phase=phase, clock=data.get("clock"), removal=removal, removal_accepted=frozenset(accepted),
+        phase=phase, clock=data.get("clock"), removal=removal, accepted_stones=accepted,
         winner_id=_opt_id(data.get("winner")), outcome=str(data.get("outcome") or ""), paused=paused,
         pause_reasons=reasons)
 
@@ -331,7 +331,7 @@ class _Game:
     pause_reasons: frozenset[str] = frozenset()
     resume_sent: float = 0.0  # monotonic time of our last game/resume
     removal: frozenset[Point] = frozenset()
-    removal_accepted: frozenset[Color] = frozenset()
+    accepted_stones: dict[Color, frozenset[Point]] = field(default_factory=dict)  # as goban tracks them
     result: GoResult | None = None
     inbox: GameInbox | None = None
     sync_id: int = 0
@@ -354,6 +354,11 @@ class _Game:
         if self.my_color == "white":
             return self.black_id
         return None
+
+    @property
+    def removal_accepted(self) -> frozenset[Color]:
+        """Who accepted the current proposal (goban: a player's accepted_stones equal the current removal)."""
+        return frozenset(c for c, stones in self.accepted_stones.items() if stones == self.removal)
 
     def snapshot(self) -> GoState | None:
         if self.settings is None:
@@ -1021,7 +1026,7 @@ class OgsAdapter:
             black_name=gd.black_name, white_name=gd.white_name, ranked=gd.ranked)
         game.moves = list(gd.moves)
         game.phase = gd.phase
-        game.removal, game.removal_accepted = gd.removal, gd.removal_accepted
+        game.removal, game.accepted_stones = gd.removal, dict(gd.accepted_stones)
         if gd.paused is not None:
             game.paused, game.pause_reasons = gd.paused, gd.pause_reasons
         if gd.clock is not None:
@@ -1099,7 +1104,7 @@ class OgsAdapter:
         log.info("game %s: phase %s", game.game_id, data)
         game.phase = data
         if data == "play":
-            game.removal, game.removal_accepted = frozenset(), frozenset()
+            game.removal, game.accepted_stones = frozenset(), {}
             self._send("game/connect", {"game_id": game.wire_id, "chat": True})  # resumed: fresh data
         self._post_state(game)
         if data == "finished" and game.result is None:
@@ -1115,10 +1120,8 @@ class OgsAdapter:
             removal = game.removal | stones if data.get("removed") else game.removal - stones
         else:
             return  # e.g. {strict_seki_mode} only
-        if removal != game.removal:
-            game.removal = removal
-            game.removal_accepted = frozenset()
-            self._post_state(game)
+        game.removal = removal
+        self._post_state(game)
 
     def _on_removed_stones_accepted(self, game: _Game, data: Any) -> None:
         if not isinstance(data, Mapping):
@@ -1126,8 +1129,12 @@ class OgsAdapter:
         pid = _opt_id(data.get("player_id"))
         color: Color | None = "black" if pid is not None and pid == game.black_id else \
             "white" if pid is not None and pid == game.white_id else None
-        if color is not None:
-            game.removal_accepted = game.removal_accepted | {color}
+        stones = frozenset(_points(data["stones"], "stones")) if isinstance(data.get("stones"), str) \
+            else game.removal
+        if pid == 0:  # both players at once (goban)
+            game.accepted_stones = {"black": stones, "white": stones}
+        elif color is not None:
+            game.accepted_stones[color] = stones
         if data.get("phase") == "finished":
             game.phase = "finished"
             wid = _opt_id(data.get("winner"))
