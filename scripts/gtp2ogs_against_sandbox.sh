@@ -29,6 +29,9 @@ GTP2OGS_HOME="${GTP2OGS_HOME:-/tmp/gtp2ogs-v9}"
 GNUGO="${GNUGO:-/usr/games/gnugo}"
 PYTHON="${PYTHON:-python3}"
 MODE="${1:-run}"
+SANDBOX_PID=""
+G2O_PID=""
+WORKDIR=""
 
 die() { echo "gtp2ogs_against_sandbox: $*" >&2; exit 1; }
 
@@ -104,19 +107,21 @@ install_gtp2ogs() {
   echo "built gtp2ogs $(node -p 'require("./app/package.json").version') from $GTP2OGS_SRC"
 }
 
+cleanup() {
+  if [ -n "$G2O_PID" ]; then kill "$G2O_PID" 2>/dev/null || true; fi
+  if [ -n "$SANDBOX_PID" ]; then kill "$SANDBOX_PID" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+  if [ -n "$WORKDIR" ]; then echo "logs kept in $WORKDIR"; fi
+}
+
 run_game() {
-  local entry workdir sandbox_pid="" g2o_pid=""
+  local entry workdir
   entry="$(cat "$GTP2OGS_HOME/ENTRY")"
   workdir="$(mktemp -d /tmp/gtp2ogs-run.XXXXXX)"
-  cleanup() {
-    [ -n "$g2o_pid" ] && kill "$g2o_pid" 2>/dev/null || true
-    [ -n "$sandbox_pid" ] && kill "$sandbox_pid" 2>/dev/null || true
-    wait 2>/dev/null || true
-    echo "logs kept in $workdir"
-  }
+  WORKDIR="$workdir"
   trap cleanup EXIT
   echo "starting the sandbox..."
-  (cd "$REPO" && "$PYTHON" -u - "$workdir/url" <<'EOF'
+  (cd "$REPO" && exec "$PYTHON" -u - "$workdir/url" <<'EOF'
 import signal, sys, threading
 from bridge.adapters.ogs.sandbox import SandboxServer
 
@@ -132,7 +137,7 @@ finally:
     server.stop()
 EOF
   ) >"$workdir/sandbox.log" 2>&1 &
-  sandbox_pid=$!
+  SANDBOX_PID=$!
   for _ in $(seq 100); do [ -s "$workdir/url" ] && break; sleep 0.1; done
   [ -s "$workdir/url" ] || die "sandbox did not start, see $workdir/sandbox.log"
   local url; url="$(cat "$workdir/url")"; url="${url%/}"
@@ -149,8 +154,13 @@ EOF
 }
 EOF
   node --require "$GTP2OGS_HOME/hostfix.js" "$entry" -c "$workdir/config.json5" >"$workdir/gtp2ogs.log" 2>&1 &
-  g2o_pid=$!
-  sleep 3
+  G2O_PID=$!
+  for _ in $(seq 200); do
+    grep -q "Bot is user id" "$workdir/gtp2ogs.log" 2>/dev/null && break
+    kill -0 "$G2O_PID" 2>/dev/null || die "gtp2ogs exited, see $workdir/gtp2ogs.log"
+    sleep 0.1
+  done
+  grep -q "Bot is user id" "$workdir/gtp2ogs.log" || die "gtp2ogs did not authenticate, see $workdir/gtp2ogs.log"
   echo "creating a challenge..."
   local reply game_id
   reply="$(curl -sf -X POST -H 'Content-Type: application/json' \
