@@ -235,7 +235,7 @@ def test_gtp2ogs_plays_a_full_9x9_game_on_the_sandbox(
 
     started = time.monotonic()
     challenge_id, game_id = _challenge(
-        sandbox, time_control={"system": "simple", "speed": "live", "per_move": 30}, stone_removal_timeout=2
+        sandbox, time_control={"system": "simple", "speed": "live", "per_move": 30}, stone_removal_timeout=0.5
     )
     challenge = _wait_challenge_resolved(sandbox, challenge_id, bot)
     assert challenge["state"] == "accepted", challenge
@@ -326,7 +326,7 @@ def test_gtp2ogs_survives_a_dropped_connection_mid_game(
     challenge_id, game_id = _challenge(
         sandbox, time_control={"system": "byoyomi", "speed": "live", "main_time": 60, "period_time": 10,
                                "periods": 3},
-        stone_removal_timeout=2,
+        stone_removal_timeout=0.5,
     )
     assert _wait_challenge_resolved(sandbox, challenge_id, bot)["state"] == "accepted"
     # gtp2ogs exits if a persistent engine dies within 1 s of its start (pools.ts), so drop after that.
@@ -365,7 +365,7 @@ def test_gtp2ogs_plays_black_with_handicap(
         sandbox, rules=rules, handicap=3, free_handicap=free_handicap, challenger_color="white",
         time_control={"system": "fischer", "speed": "live", "initial_time": 120, "time_increment": 10,
                       "max_time": 300},
-        stone_removal_timeout=2,
+        stone_removal_timeout=0.5,
     )
     assert _wait_challenge_resolved(sandbox, challenge_id, bot)["state"] == "accepted"
     game = _wait_game_finished(sandbox, game_id, bot, GAME_TIMEOUT)
