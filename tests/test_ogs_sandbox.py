@@ -177,13 +177,16 @@ def test_ping_before_auth_and_api_key_authentication(server: SandboxServer, bot:
     assert refused[2]["code"] == "not_authenticated"
     me = c.auth()
     assert me == {"id": bot["id"], "username": "bot"}
+    # gtp2ogs without `username` in its config sends the key alone; the reply tells it who it is
+    alone = clients().request("authenticate", {"jwt": "", "bot_apikey": KEY})
+    assert alone[1] == me
     # bot/config is recorded with the API key scrubbed (gtp2ogs sends its whole config, key included)
     c.send("bot/config", {"_config_version": 2, "apikey": KEY, "username": "bot", "allowed_board_sizes": [9]})
     c.send("bot/status", {"ongoing_blitz_count": 0, "ongoing_rapid_count": 0, "ongoing_live_count": 1,
                           "ongoing_correspondence_count": 0})
     assert c.request("hostinfo", {})[1]["hostname"] == "ogs-sandbox"
     conns = control(server, "GET", "/sandbox/connections")
-    mine = next(x for x in conns if x["username"] == "bot")
+    mine = next(x for x in conns if x["username"] == "bot" and x["bot_config"])
     assert mine["bot_config"]["apikey"] == "***" and mine["bot_config"]["allowed_board_sizes"] == [9]
     assert mine["bot_status"]["ongoing_live_count"] == 1
     assert KEY not in json.dumps(conns)
@@ -231,7 +234,7 @@ def test_challenge_accept_play_illegal_move_and_resign(server: SandboxServer, bo
     c.send("game/move", {"game_id": gid, "move": "cc"})
     err = c.event(f"game/{gid}/error")
     assert "occupied" in err
-    assert server.game(gid)["moves"] == ["cc"]
+    assert server.game(gid)["move_strings"] == ["cc"]
     # garbage and off-board moves
     c.send("game/move", {"game_id": gid, "move": "zz9"})
     assert "not a move" in c.event(f"game/{gid}/error")
@@ -259,9 +262,9 @@ def test_challenge_accept_play_illegal_move_and_resign(server: SandboxServer, bo
     assert c.event("active_game", where=lambda a: a["phase"] == "finished")["id"] == gid
     order = [f[0] for f in c.frames]
     g = server.game(gid)
-    assert g["result"] == "B+R" and g["winner"] == {"username": "house-scripted", "color": "black",
+    assert g["score"] == "B+R" and g["winner"] == {"username": "house-scripted", "color": "black",
                                                     "id": active["black"]["id"]}
-    assert g["moves"] == ["cc", "ee", "gg", "ed", "cg"] and g["move_arrays"][1][:2] == [4, 4]
+    assert g["move_strings"] == ["cc", "ee", "gg", "ed", "cg"] and g["moves"][1][:2] == [4, 4]
     assert len(g["errors"]) >= 4 and order  # refused commands are recorded for the tester
     sgf = control(server, "GET", f"/sandbox/games/{gid}/sgf")
     assert sgf.startswith("(;FF[4]GM[1]") and "SZ[9]" in sgf and ";B[cc];W[ee]" in sgf and "RE[B+R]" in sgf
@@ -293,6 +296,9 @@ def test_reject_records_message_and_details(server: SandboxServer, bot: dict[str
                          data={"apikey": KEY, "bot_id": bot["id"]}, timeout=5)
     assert gone.status_code == 404
     assert control(server, "GET", "/sandbox/games") == []
+    # the game id the challenge reserved reads as declined, never started
+    stub = control(server, "GET", f"/sandbox/games/{ch['game_id']}")
+    assert stub["phase"] == "declined" and stub["moves"] == [] and stub["challenge_id"] == ch["challenge_id"]
 
 
 # --- passes, stone removal, scoring ------------------------------------------------------------------------
@@ -342,7 +348,8 @@ def test_two_passes_stone_removal_then_accept_gives_score(server: SandboxServer,
     assert final["winner"] == bot["id"] and final["score"]["black"]["total"] == 25.0
     assert final["score"]["white"]["komi"] == 0.5 and final["removed"] == "ee"
     g = server.game(gid)
-    assert g["result"] == "B+24.5" and g["removal_accepted"] == {"white": "ee", "black": "ee"}
+    assert g["score"] == "B+24.5" and g["score_detail"]["black"]["territory"] == 20
+    assert g["removal_accepted"] == {"white": "ee", "black": "ee"}
 
 
 def test_stone_removal_timeout_scores_automatically(server: SandboxServer, bot: dict[str, Any],
@@ -413,7 +420,7 @@ def test_byoyomi_clock_runs_out_on_the_server(server: SandboxServer, bot: dict[s
     waited = time.monotonic() - started
     assert final["outcome"] == "Timeout" and final["winner"] != bot["id"]
     assert 0.7 < waited < 2.5
-    assert server.game(gid)["result"] == "W+T"
+    assert server.game(gid)["score"] == "W+T"
 
 
 def test_pause_resume_from_control_api(server: SandboxServer, bot: dict[str, Any],
@@ -481,7 +488,7 @@ def test_house_plays_black_free_handicap_on_star_points(server: SandboxServer, b
     for n in (1, 2, 3):
         c.move(gid, n)
     g = server.game(gid)
-    assert sorted(g["moves"]) == sorted(["gc", "cg", "gg"]) and g["to_move"] == "white"
+    assert sorted(g["move_strings"]) == sorted(["gc", "cg", "gg"]) and g["to_move"] == "white"
 
 
 # --- undo, chat ----------------------------------------------------------------------------------------------
@@ -504,10 +511,10 @@ def test_undo_requested_by_house_accept_and_decline(server: SandboxServer, bot: 
     assert c.event(f"game/{gid}/undo_requested") == 1
     c.send("game/move", {"game_id": gid, "move": "ee"})
     assert c.event(f"game/{gid}/undo_canceled") == 1
-    g = wait_game(server, gid, lambda g: len(g["moves"]) >= 3)
+    g = wait_game(server, gid, lambda g: len(g["move_strings"]) >= 3)
     assert [u["state"] for u in g["undo_requests"]] == ["accepted", "declined"]
     assert g["undo_requests"][0]["requested_by"] == "house-scripted"
-    assert g["moves"][:3] == ["cc", "ee", "gg"]
+    assert g["move_strings"][:3] == ["cc", "ee", "gg"]
 
 
 def test_game_chat_round_trip(server: SandboxServer, bot: dict[str, Any], clients: Callable[[], WsClient]) -> None:
@@ -559,6 +566,7 @@ def test_drop_reconnect_replays_active_game_and_gamedata(server: SandboxServer, 
 def test_challenge_waits_for_the_bot_to_connect(server: SandboxServer, bot: dict[str, Any],
                                                 clients: Callable[[], WsClient]) -> None:
     ch = challenge(server)
+    assert server.game(ch["game_id"])["phase"] == "challenge"  # reserved, not started
     c = clients()
     c.auth()
     note = c.event("notification")
@@ -700,26 +708,38 @@ def test_gtp_house_with_gnu_go_plays_until_two_passes(server: SandboxServer, bot
     final = c.event(f"game/{gid}/gamedata", timeout=5)
     assert final["outcome"].endswith(" points") and final["winner"] != bot["id"]
     g = server.game(gid)
-    assert n >= 5 and g["moves"].count("..") >= 2 and all(m == ".." for m in g["moves"][1::2])
+    assert n >= 5 and g["move_strings"].count("..") >= 2 and all(m == ".." for m in g["move_strings"][1::2])
 
 
-def test_random_house_moves_are_legal(server: SandboxServer, bot: dict[str, Any],
-                                      clients: Callable[[], WsClient]) -> None:
+def test_random_house_moves_are_legal_and_it_passes_after_a_pass(server: SandboxServer, bot: dict[str, Any],
+                                                                clients: Callable[[], WsClient]) -> None:
+    import random
+
+    from bridge.adapters.ogs.codec import encode_point
+
     c = clients()
     c.auth()
-    gid, _ = start_game(server, bot, c, width=5, height=5, challenger_color="black",
+    gid, _ = start_game(server, bot, c, width=7, height=7, challenger_color="black",
                         challenger={"house": "random", "seed": 3, "delay": 0.0})
-    board = GoBoard(5, 5)
-    for n in range(1, 30, 2):
+    board = GoBoard(7, 7)
+    rng = random.Random(5)
+    n = 1
+    for _ in range(6):  # both sides random: every house move must be legal for our own referee
         mv = c.move(gid, n)
-        point = None if mv[0] < 0 else (mv[0], mv[1])
-        board.play("black", point)  # raises if the house played an illegal move
-        if point is None and n > 1:
-            break
-        c.send("game/move", {"game_id": gid, "move": ".."})
-        board.play("white", None)
+        assert mv[0] >= 0, "the random house passed on a board with room to play"
+        board.play("black", (mv[0], mv[1]))
+        reply = board.random_move("white", rng)
+        assert reply is not None
+        board.play("white", reply)
+        c.send("game/move", {"game_id": gid, "move": encode_point(reply)})
         c.move(gid, n + 1)
-    assert len(board.stones) >= 3
+        n += 2
+    # the bot passes: the random house answers with a pass, which ends play
+    board.play("black", tuple(c.move(gid, n)[:2]))  # type: ignore[arg-type]
+    c.send("game/move", {"game_id": gid, "move": ".."})
+    assert c.move(gid, n + 1)[0] == -1 and c.move(gid, n + 2)[0] == -1
+    assert c.event(f"game/{gid}/phase") == "stone removal"
+    assert server.game(gid)["move_strings"][:-2] == [encode_point(p) for _, p in board.moves]
 
 
 # --- control API ---------------------------------------------------------------------------------------------

@@ -620,8 +620,8 @@ class SandboxGame:
             "initial_player": self.initial_player, "time_control": dict(self.s.time_control),
             "players": {c: {"id": p.id, "username": p.username} for c, p in self.players.items()},
             "to_move": self.to_move if not self.finished else None,
-            "moves": [encode_point(mv) for _, mv, _ in self.moves],
-            "move_arrays": [self.move_array(i) for i in range(len(self.moves))],
+            "moves": [self.move_array(i) for i in range(len(self.moves))],
+            "move_strings": [encode_point(mv) for _, mv, _ in self.moves],
             "move_colors": [c for c, _, _ in self.moves],
             "clocks": clocks, "clock": self.clock_json(now), "paused": self.paused,
             "pause_control": dict(self.pause_control),
@@ -633,7 +633,7 @@ class SandboxGame:
             "outcome": self.outcome or None,
             "winner": ({"username": self.players[self.winner].username, "color": self.winner,
                         "id": self.players[self.winner].id} if self.winner else None),
-            "result": self.result_string(), "score": self.score,
+            "score": self.result_string(), "score_detail": self.score,
             "end_time": self.end_time // 1000 if self.end_time else None,
         }
 

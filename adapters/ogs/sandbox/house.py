@@ -73,13 +73,24 @@ class House:
 
 
 class RandomHouse(House):
-    """Uniformly random legal moves that do not fill its own eyes; passes when none is left."""
+    """Uniformly random legal moves that do not fill its own eyes; passes when none is left, and (unless
+    ``pass_after_pass`` is false) answers a pass with a pass, so that games end when the bot thinks they are over
+    instead of after the random player has filled the whole board."""
 
     kind = "random"
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__(spec)
+        self.pass_after_pass = bool(spec.get("pass_after_pass", True))
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "pass_after_pass": self.pass_after_pass}
 
     async def choose(self, game: SandboxGame, color: Color) -> HouseMove:
         if game.placing_handicap and color == "black":
             return self.handicap_stone(game)
+        if self.pass_after_pass and game.moves and game.moves[-1][1] is None:
+            return None
         return game.board.random_move(color, self.rng)
 
 
@@ -152,9 +163,9 @@ class GtpHouse(House):
                 self.engine.close()
             self.engine = GtpEngine.start(self.command, name=self.name, startup_timeout=20)
             self.synced = []
-            self._reload(width, height, komi, initial_black, [])
+            self._reload(width, height, komi, initial_black)
         if moves[:len(self.synced)] != self.synced:
-            self._reload(width, height, komi, initial_black, [])
+            self._reload(width, height, komi, initial_black)
         for c, mv in moves[len(self.synced):]:
             self.engine.command("play", c, gtp_vertex(mv, height))
             self.synced.append((c, mv))
@@ -168,8 +179,7 @@ class GtpHouse(House):
         self.synced.append((color, mv))
         return mv
 
-    def _reload(self, width: int, height: int, komi: float, initial_black: tuple[Point, ...],
-                moves: list[tuple[Color, Move]]) -> None:
+    def _reload(self, width: int, height: int, komi: float, initial_black: tuple[Point, ...]) -> None:
         eng = self.engine
         eng.command("boardsize", str(width) if width == height else f"{width} {height}")
         eng.command("clear_board")

@@ -414,9 +414,9 @@ class OgsSandbox:
     def _check_auth(self, data: dict[str, Any]) -> Account:
         if data.get("bot_username") or data.get("bot_apikey"):
             if not data.get("bot_username"):  # gtp2ogs without `username` in its config sends the key alone
-                for acct in self.accounts.values():
-                    if acct.is_bot and not acct.house and _same(acct.apikey, data.get("bot_apikey")):
-                        return acct
+                for cand in self.accounts.values():
+                    if cand.is_bot and not cand.house and _same(cand.apikey, data.get("bot_apikey")):
+                        return cand
                 raise RequestError("authentication_failed", "authenticate: no bot account has this API key; "
                                                             "use the key POST /sandbox/bots returned")
             acct = self.find(str(data.get("bot_username", "")))
@@ -848,6 +848,22 @@ class OgsSandbox:
             raise HttpError(404, f"there is no started game {gid!r} (a challenge's game starts when accepted)")
         return game
 
+    def game_view(self, gid: Any) -> dict[str, Any]:
+        """GET /sandbox/games/ID: a started game's summary, or a stub (phase ``challenge`` or ``declined``) for the
+        game id a challenge has reserved but not started."""
+        game = self.games.get(_int(gid))
+        if game is not None:
+            return game.summary(now_ms())
+        for ch in self.challenges.values():
+            if ch.game_id == _int(gid):
+                return {"id": ch.game_id, "game_id": ch.game_id, "challenge_id": ch.id,
+                        "phase": "challenge" if ch.state == "pending" else "declined",
+                        "challenge_state": ch.state, "width": ch.settings.width, "height": ch.settings.height,
+                        "players": {}, "target": ch.target.username, "challenger": ch.challenger.username,
+                        "moves": [], "move_strings": [], "move_colors": [], "outcome": None, "winner": None,
+                        "score": "", "errors": [], "chat": []}
+        raise HttpError(404, f"there is no game {gid!r} (no challenge reserved this id)")
+
     def control_side(self, game: SandboxGame, body: dict[str, Any]) -> Player:
         """The player a control action acts for: ``username`` in the body, else the house side, else the
         challenger's side."""
@@ -1257,7 +1273,7 @@ class SandboxApp:
         return _json([g.summary(now) for g in self.sb.games.values()])
 
     async def _c_game(self, request: web.Request) -> web.Response:
-        return _json(self.sb.game_or_404(request.match_info["id"]).summary(now_ms()))
+        return _json(self.sb.game_view(request.match_info["id"]))
 
     async def _c_sgf(self, request: web.Request) -> web.Response:
         game = self.sb.game_or_404(request.match_info["id"])
@@ -1408,6 +1424,12 @@ class SandboxServer:
             await self._app.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        # whatever is left (socket.io ping tasks, connection writers) ends here, not in a closed loop
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in rest:
+            t.cancel()
+        if rest:
+            await asyncio.wait(rest, timeout=2)
 
     def stop(self) -> None:
         """Close every connection, stop house engines and the loop, join the thread.  Idempotent."""
@@ -1460,7 +1482,7 @@ class SandboxServer:
 
     def game(self, game_id: int) -> dict[str, Any]:
         """Same as ``GET /sandbox/games/{id}``."""
-        result: dict[str, Any] = self._call(lambda: self.sandbox.game_or_404(game_id).summary(now_ms()))
+        result: dict[str, Any] = self._call(lambda: self.sandbox.game_view(game_id))
         return result
 
 
