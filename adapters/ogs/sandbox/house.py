@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 from typing import Any
 
 from bridge.adapters.ogs.codec import decode_point
@@ -139,6 +140,7 @@ class GtpHouse(House):
         self.engine: Any = None
         self.synced: list[tuple[Color, Move]] = []
         self.closed = False
+        self._lock = threading.Lock()  # engine start vs close: a closed house never keeps a started engine
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "command": self.command, "error": self.error}
@@ -156,14 +158,15 @@ class GtpHouse(House):
         from bridge.engines.gtp import GtpEngine
 
         width, height, komi, initial_black, moves = snapshot
-        if self.closed:
-            raise EngineError("the house engine was closed")
-        if self.engine is None or self.engine.broken:
-            if self.engine is not None:
-                self.engine.close()
-            self.engine = GtpEngine.start(self.command, name=self.name, startup_timeout=20)
-            self.synced = []
-            self._reload(width, height, komi, initial_black)
+        with self._lock:
+            if self.closed:
+                raise EngineError("the house engine was closed")
+            if self.engine is None or self.engine.broken:
+                if self.engine is not None:
+                    self.engine.close()
+                self.engine = GtpEngine.start(self.command, name=self.name, startup_timeout=20)
+                self.synced = []
+                self._reload(width, height, komi, initial_black)
         if moves[:len(self.synced)] != self.synced:
             self._reload(width, height, komi, initial_black)
         for c, mv in moves[len(self.synced):]:
@@ -188,11 +191,16 @@ class GtpHouse(House):
             eng.command("play", "black", gtp_vertex(p, height))
         self.synced = []
 
-    async def close(self) -> None:
-        self.closed = True
-        if self.engine is not None:
+    def _close(self) -> None:
+        with self._lock:
+            self.closed = True
             engine, self.engine = self.engine, None
-            await asyncio.get_running_loop().run_in_executor(None, engine.close)
+        if engine is not None:
+            engine.close()
+
+    async def close(self) -> None:
+        if not self.closed or self.engine is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._close)
 
 
 def make_house(spec: dict[str, Any], name: str) -> House:

@@ -687,8 +687,11 @@ class OgsSandbox:
                     try:
                         game.play(player.id, [choice[0], choice[1]] if isinstance(choice, tuple) else [-1, -1], now)
                     except GameError as exc:  # e.g. a scripted move made illegal by the bot's play
-                        game.errors.append(f"house {player.username}: {exc}; passing instead")
-                        if not game.finished:
+                        fallback = "resigning" if choice is None or game.placing_handicap else "passing instead"
+                        game.errors.append(f"house {player.username}: {exc}; {fallback}")
+                        if not game.finished and fallback == "resigning":
+                            game.resign(player.id, now_ms())
+                        elif not game.finished:
                             game.play(player.id, [-1, -1], now_ms())
         except GameError as exc:
             game.errors.append(f"house {player.username}: {exc}")
