@@ -19,6 +19,7 @@ import json
 import logging
 import random
 import secrets
+import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -1495,6 +1496,9 @@ def run_sandbox(host: str = "127.0.0.1", port: int = 8080, **kwargs: Any) -> Non
     bots: dict[str, str | None] = kwargs.pop("bots", None) or {}
     server = SandboxServer(host, port, **kwargs).start()
     stop = threading.Event()
+    previous: Any = None
+    if threading.current_thread() is threading.main_thread():  # SIGTERM (systemd, kill) stops it cleanly too
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     try:
         for name, key in bots.items():
             info = server.add_bot(name, key)
@@ -1506,12 +1510,15 @@ def run_sandbox(host: str = "127.0.0.1", port: int = 8080, **kwargs: Any) -> Non
         print(f"  challenge it:       curl -X POST {server.url}/sandbox/challenges -H 'Content-Type: "
               f"application/json' -d '{{\"target\": \"mybot\", \"width\": 9, \"height\": 9}}'")
         print("Press Ctrl-C to stop.", flush=True)
-        while not stop.wait(1.0):
+        while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
-        print("stopping the OGS sandbox", flush=True)
+        pass
     finally:
+        print("stopping the OGS sandbox", flush=True)
         server.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 __all__ = ["SandboxServer", "run_sandbox"]
