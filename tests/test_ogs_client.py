@@ -800,10 +800,10 @@ def _our_turn(n_min: int) -> Callable[[GoState], bool]:
 
 
 def _server_moves(sandbox: Any, game_id: str) -> tuple[Any, ...]:
-    from bridge.adapters.ogs.codec import decode_point
+    from bridge.adapters.ogs.codec import decode_move_array, decode_point
 
     game = _control(sandbox, "GET", f"/sandbox/games/{game_id}")
-    return tuple(decode_point(m) for m in game["moves"])
+    return tuple(decode_point(m) if isinstance(m, str) else decode_move_array(m) for m in game["moves"])
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

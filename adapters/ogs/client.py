@@ -594,7 +594,10 @@ class OgsAdapter:
         try:
             reply = transport.request("authenticate", payload, self.server.request_timeout)
         except RequestRefused as exc:
-            raise AuthError(f"{refused} (server said: {redact(str(exc.error))[:200]})") from None
+            error = exc.error
+            if isinstance(error, Mapping):
+                error = error.get("message") or error.get("code") or error
+            raise AuthError(f"{refused} (server said: {redact(str(error))[:200]})") from None
         except RequestTimeout:
             raise AuthError(f"authentication refused for {self.server.username}: the server did not answer "
                             f"'authenticate' within {self.server.request_timeout:g} s; "
@@ -633,13 +636,20 @@ class OgsAdapter:
             except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
                 self.stats["bad_messages"] += 1
                 log.warning("ignoring a malformed %r message from the server: %s", name, redact(str(exc)))
+            except _Dropped:
+                raise
+            except Exception:  # a bug must cost one message, not the connection or the adapter
+                log.exception("error while handling the server's %r message", name)
         elif kind == "dropped":
             _, gen, reason = item
             if gen == self._live_gen:
                 raise _Dropped(reason)
         elif kind == "action":
             _, gen, game_id, what, arg = item
-            self._do_action(gen, game_id, what, arg)
+            try:
+                self._do_action(gen, game_id, what, arg)
+            except Exception:
+                log.exception("game %s: error while sending %s", game_id, what)
         elif kind == "accepted":
             self._on_accepted(item[1])
         elif kind == "accept_failed":
