@@ -83,6 +83,10 @@ class FakeOgs:
         async def _stop() -> None:
             await self._drop_all()
             await self.runner.cleanup()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:  # socket.io's service and ping tasks
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(_stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)

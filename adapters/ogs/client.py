@@ -1083,8 +1083,9 @@ class OgsAdapter:
             return
         game.moves.append(move)
         game.undo_requested = None
-        if game.phase != "play":
+        if game.phase == "stone removal":  # a move means play resumed (a missed phase event)
             game.phase = "play"
+            game.removal, game.accepted_stones = frozenset(), {}
         self._post_state(game)
 
     def _on_clock(self, game: _Game, data: Any, wall_ms: float, mono: float) -> None:
