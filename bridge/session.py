@@ -31,6 +31,9 @@ log = logging.getLogger("bridge.session")
 
 STDERR_CHANNELS = {"MAIN": "main", "DISCUSSION": "main", "MALKOVICH": "malkovich"}
 MAX_REMOVAL_ROUNDS = 3
+RESEND_GRACE = 2.0  # seconds a resync must keep showing our move missing before it is sent again
+REJECT_SETTLE = 2.0  # seconds to wait for the server's state after it refused our action
+MAX_REJECTIONS = 3  # refusals at one position before the bridge passes there instead
 END_RESULT_WAIT = 10.0  # seconds to wait for the result after a bare "finished" phase
 
 
@@ -69,7 +72,7 @@ class GameSession(threading.Thread):
         self.slots = slots
         self.on_end = on_end
         self.inbox: queue.Queue[GameEvent | None] = queue.Queue()
-        self._stop = threading.Event()
+        self._stop_event = threading.Event()
         self._finished = threading.Event()
         self.state: GoState | None = None
         self.result_state: GoState | None = None
@@ -87,6 +90,10 @@ class GameSession(threading.Thread):
         self._removal_accepted: frozenset[Point] | None = None
         self._last_engine_use = time.monotonic()
         self._end_seen: float | None = None
+        self._resend_at: float | None = None  # when a move a resync shows missing may be sent again
+        self._hold_until: float | None = None  # after a refusal: no new move at this position before then
+        self._hold_count = -1
+        self._rejections: dict[int, int] = {}  # move count -> refusals there
 
     # --- the inbox side (called from the adapter's threads) -----------------------------------------------
     def post(self, event: GameEvent) -> None:
@@ -98,7 +105,7 @@ class GameSession(threading.Thread):
         return self._finished.is_set()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stop_event.set()
         self.inbox.put(None)
 
     # --- the thread ---------------------------------------------------------------------------------------
@@ -106,14 +113,16 @@ class GameSession(threading.Thread):
         log.info("game %s: session started, playing %s", self.game_id, self.my_color)
         self.transcript.note(f"session for game {self.game_id} on {self.server}, playing {self.my_color}")
         try:
-            while not self._stop.is_set() and not self._finished.is_set():
-                state = self._next_state(timeout=1.0)
+            while not self._stop_event.is_set() and not self._finished.is_set():
+                state = self._next_state(timeout=0.25)
                 if state is None:
                     self._maybe_idle()
                     if (self._end_seen is not None and self.state is not None
                             and time.monotonic() - self._end_seen > END_RESULT_WAIT):
                         self._finish(self.state)
-                    continue
+                    if self.state is None or (self._resend_at is None and self._hold_until is None):
+                        continue
+                    state = self.state  # a timer is due: look at the game again
                 self.state = state
                 try:
                     self._handle(state)
@@ -150,18 +159,11 @@ class GameSession(threading.Thread):
             elif isinstance(event, ChatReceived):
                 self.transcript.note(f"chat from {event.username}: {event.body}")
             elif isinstance(event, ActionRejected):
-                log.warning("game %s: the server refused our action: %s; re-synchronising the engine",
-                            self.game_id, event.message)
-                self.transcript.note(f"server refused our action: {event.message}")
-                self._submitted = None
-                self.player.restart(f"server refused our action: {event.message}")
-                if self.player.exhausted:
-                    self._give_up("the server kept refusing the engine's moves")
-                    return None
+                self._rejected(event.message)
                 newest = newest or self.state
             elif isinstance(event, GameAbandoned):
                 log.warning("game %s: the adapter can no longer follow this game: %s", self.game_id, event.reason)
-                self._stop.set()
+                self._stop_event.set()
                 return None
             try:
                 event = self.inbox.get_nowait()
@@ -192,17 +194,37 @@ class GameSession(threading.Thread):
     # --- playing ---------------------------------------------------------------------------------------------
     def _my_turn(self, state: GoState) -> None:
         n = len(state.moves)
+        now = time.monotonic()
+        if self._hold_until is not None:
+            if n == self._hold_count and now < self._hold_until:
+                return  # the server just refused our action here: let its state settle first
+            self._hold_until = None
         sub = self._submitted
         if sub is not None and sub.start <= n < sub.start + len(sub.moves):
             done = n - sub.start
             if state.sync_id > sub.sync_id and list(state.moves[sub.start:]) == sub.moves[:done]:
-                # a resync shows our move(s) never arrived: send what is missing, once per resync
+                # A resync shows our move(s) missing. A move in flight when the connection dropped can still
+                # land after the new connection's snapshot, so wait a little before sending it again.
+                if self._resend_at is None:
+                    self._resend_at = now + RESEND_GRACE
+                    return
+                if now < self._resend_at:
+                    return
+                self._resend_at = None
                 log.info("game %s: resending %d move(s) lost with the connection", self.game_id,
                          len(sub.moves) - done)
                 self.transcript.note(f"resending {len(sub.moves) - done} move(s) lost with the connection")
                 for move in sub.moves[done:]:
                     self.actions.play(move)
                 sub.sync_id = state.sync_id
+            return
+        self._resend_at = None
+        if self._rejections.get(n, 0) >= MAX_REJECTIONS:
+            log.warning("game %s: the server refused %d moves at move %d; passing there instead", self.game_id,
+                        self._rejections[n], n + 1)
+            self.transcript.note(f"the server refused {self._rejections[n]} moves here: passing instead")
+            self._submitted = _Submitted(n, [None], state.sync_id)
+            self.actions.play(None)
             return
         self._ensure_slot()
         self._last_engine_use = time.monotonic()
@@ -269,6 +291,20 @@ class GameSession(threading.Thread):
             self.actions.set_removal(keep, False)
         self._removal_sent = dead
 
+    def _rejected(self, message: str) -> None:
+        """The server refused our action (out of turn after a race, illegal under its rules, ...). Nothing is
+        re-sent blindly: the engine is replayed from the server's next state, and play resumes from there."""
+        n = len(self.state.moves) if self.state is not None else -1
+        self._rejections[n] = self._rejections.get(n, 0) + 1
+        log.warning("game %s: the server refused our action: %s; re-synchronising from the server's state",
+                    self.game_id, message)
+        self.transcript.note(f"server refused our action ({self._rejections[n]} at this position): {message}")
+        self._submitted = None
+        self._resend_at = None
+        self.player.invalidate()
+        self._hold_until = time.monotonic() + REJECT_SETTLE
+        self._hold_count = n
+
     # --- other events ------------------------------------------------------------------------------------------
     def _answer_undo(self, move_number: int) -> None:
         accept = self.config.go.undo == "accept"
@@ -322,7 +358,7 @@ class GameSession(threading.Thread):
     # --- engine slots ------------------------------------------------------------------------------------------
     def _ensure_slot(self) -> None:
         if not self._has_slot:
-            if not self.slots.acquire(self._stop):
+            if not self.slots.acquire(self._stop_event):
                 raise BridgeError("shutting down")
             self._has_slot = True
 

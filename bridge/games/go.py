@@ -194,6 +194,10 @@ class GoPlayer:
                     self.cfg.max_restarts)
         self.close()
 
+    def invalidate(self) -> None:
+        """Forget what the engine was told: the next :meth:`sync` replays the game from ``clear_board``."""
+        self._settings = None
+
     @property
     def exhausted(self) -> bool:
         return self.restarts > self.cfg.max_restarts
