@@ -6,17 +6,12 @@
 #
 # Environment:
 #   GTP2OGS_HOME  where gtp2ogs is installed/built (default /tmp/gtp2ogs-v9). Never inside the repository.
-#   GTP2OGS_SRC   a checkout of github.com/online-go/gtp2ogs (v9) -- only needed when the npm registry does not
-#   GOBAN_SRC     a checkout of github.com/online-go/goban          serve the `gtp2ogs` package (see below)
 #   GNUGO         GNU Go binary (default /usr/games/gnugo)
 #   PYTHON        python with this project installed (default python3)
 #
-# Installing: first `npm install gtp2ogs@^9`. If the registry does not have it (the mirror reachable from our
-# build machines does not carry gtp2ogs nor its pinned dependency goban-engine@8.3.71), build it from the two
-# source checkouts: gtp2ogs's src/*.ts are transpiled to CommonJS with TypeScript (as its own webpack/ts-loader
-# build does), and goban's src/engine is bundled with esbuild as a local `goban-engine` module. Only the
-# gtp2ogs runtime dependencies (ws, yargs, json5, jsonschema, split2, tracer, source-map-support, eventemitter3)
-# and the two build tools come from npm.
+# Installing: `npm install gtp2ogs@^9` into $GTP2OGS_HOME. Where the registry does not serve it, install gtp2ogs
+# yourself (outside this repository) and point $GTP2OGS_HOME/ENTRY or GTP2OGS_ENTRY at its main .js file; this
+# project ships no recipe for building it.
 #
 # Running: the Node `--require` shim $GTP2OGS_HOME/hostfix.js works around a gtp2ogs v9 bug: its REST helper
 # passes "127.0.0.1:PORT" as the host name, which cannot resolve (docs/ogs-wire.md, "REST calls"). Without
@@ -63,6 +58,7 @@ install_gtp2ogs() {
   command -v npm >/dev/null || die "npm is not installed (apt-get install npm)"
   mkdir -p "$GTP2OGS_HOME"
   write_hostfix
+  if [ -n "${GTP2OGS_ENTRY:-}" ]; then echo "$GTP2OGS_ENTRY" > "$GTP2OGS_HOME/ENTRY"; fi
   if [ -s "$GTP2OGS_HOME/ENTRY" ] && [ -f "$(cat "$GTP2OGS_HOME/ENTRY")" ]; then
     echo "gtp2ogs already installed: $(cat "$GTP2OGS_HOME/ENTRY")"
     return
@@ -74,37 +70,8 @@ install_gtp2ogs() {
     echo "installed gtp2ogs from npm: $(node -p 'require("./node_modules/gtp2ogs/package.json").version')"
     return
   fi
-  echo "npm has no gtp2ogs package here (see $GTP2OGS_HOME/npm-gtp2ogs.log); building from source checkouts"
-  [ -n "${GTP2OGS_SRC:-}" ] && [ -f "$GTP2OGS_SRC/src/main.ts" ] \
-    || die "set GTP2OGS_SRC to a checkout of online-go/gtp2ogs (v9: has src/main.ts)"
-  [ -n "${GOBAN_SRC:-}" ] && [ -f "$GOBAN_SRC/src/engine/index.ts" ] \
-    || die "set GOBAN_SRC to a checkout of online-go/goban (has src/engine/index.ts)"
-  npm install --no-audit --no-fund json5@^2.2.3 jsonschema@^1.4.1 source-map-support@^0.5.21 split2@^4.1.0 \
-    tracer@^1.1.6 ws@^8.13.0 yargs@^17.7.1 eventemitter3@^5 typescript@5.7.2 esbuild >npm-deps.log 2>&1 \
-    || die "npm install of the build dependencies failed, see $GTP2OGS_HOME/npm-deps.log"
-  rm -rf app && mkdir -p app/dist node_modules/goban-engine
-  cp -r "$GTP2OGS_SRC/src" "$GTP2OGS_SRC/schema" "$GTP2OGS_SRC/package.json" app/
-  # goban-engine: goban's engine folder as one CommonJS file (its vendored goscorer is an .mjs file).
-  ./node_modules/.bin/esbuild "$GOBAN_SRC/src/engine/index.ts" --bundle --platform=node --format=cjs \
-    --target=node18 --log-level=error \
-    --alias:goscorer="$GOBAN_SRC/src/third_party/goscorer/goscorer.mjs" \
-    --outfile=node_modules/goban-engine/index.js
-  echo '{"name": "goban-engine", "version": "0.0.0-from-source", "main": "index.js"}' \
-    > node_modules/goban-engine/package.json
-  # gtp2ogs: transpile each file to CommonJS without type checking (same module shape as its ts-loader build).
-  node -e '
-    const ts = require("typescript"), fs = require("fs"), path = require("path");
-    const src = "app/src";
-    for (const f of fs.readdirSync(src).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"))) {
-      const out = ts.transpileModule(fs.readFileSync(path.join(src, f), "utf8"), {
-        compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2020,
-                           esModuleInterop: false, resolveJsonModule: true },
-        fileName: f,
-      });
-      fs.writeFileSync(path.join("app/dist", f.replace(/\.ts$/, ".js")), out.outputText);
-    }'
-  echo "$GTP2OGS_HOME/app/dist/main.js" > ENTRY
-  echo "built gtp2ogs $(node -p 'require("./app/package.json").version') from $GTP2OGS_SRC"
+  die "npm has no gtp2ogs package here (see $GTP2OGS_HOME/npm-gtp2ogs.log). Install gtp2ogs v9 yourself
+(outside this repository) and write the path of its main .js file into $GTP2OGS_HOME/ENTRY, or set GTP2OGS_ENTRY."
 }
 
 cleanup() {
