@@ -6,7 +6,8 @@ authentication by API key, challenge notification -> REST accept/reject, ``activ
 
 gtp2ogs is not vendored. ``scripts/gtp2ogs_against_sandbox.sh install`` installs it into ``/tmp/gtp2ogs-v9``
 (from npm; or installed by hand where the registry lacks it); the test finds it through ``$GTP2OGS_ENTRY``
-(the JS entry file) or ``$GTP2OGS_HOME/ENTRY`` (default home ``/tmp/gtp2ogs-v9``) and skips, saying so, when node or gtp2ogs is missing.
+(the JS entry file) or ``$GTP2OGS_HOME/ENTRY`` (default home ``/tmp/gtp2ogs-v9``) and skips, saying so,
+when node or gtp2ogs is missing.
 
 gtp2ogs v9's REST helper cannot reach a server on a non-default port (it resolves "127.0.0.1:PORT" as a host
 name; see docs/ogs-wire.md). The script's ``hostfix.js`` is preloaded with ``node --require`` to split the
