@@ -348,7 +348,7 @@ class RecordingHost:
                     return event.state
             return None
 
-        return self.wait(find, timeout, f"a matching state of game {game_id}")  # type: ignore[no-any-return]
+        return self.wait(find, timeout, f"a matching state of game {game_id}")
 
 
 # --- fixtures ---------------------------------------------------------------------------------------------
