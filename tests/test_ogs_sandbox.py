@@ -766,3 +766,35 @@ def test_control_api_validation_and_unknown_routes(server: SandboxServer, bot: d
     assert control(server, "GET", "/api/v1/me", expect=401)["detail"]
     me = control(server, "GET", f"/api/v1/me?apikey={KEY}&bot_id={bot['id']}")
     assert me["username"] == "bot" and me["is_bot"] is True
+
+
+def test_v0_login_cookie_needs_csrf_for_posts_and_refresh_token(server: SandboxServer,
+                                                                clients: Callable[[], WsClient]) -> None:
+    server.add_user("cookie-user", "s3cret-pw")
+    s = requests.Session()
+    assert s.post(f"{server.url}/api/v0/login", json={"username": "cookie-user", "password": "bad"},
+                  timeout=5).status_code == 401
+    r = s.post(f"{server.url}/api/v0/login", json={"username": "cookie-user", "password": "s3cret-pw"}, timeout=5)
+    assert r.status_code == 200 and s.cookies.get("csrftoken")
+    cfg = s.get(f"{server.url}/api/v1/ui/config", timeout=5).json()
+    assert cfg["user"]["username"] == "cookie-user"
+    c = clients()
+    reply = c.request("authenticate", {"auth": cfg["chat_auth"], "player_id": cfg["user"]["id"],
+                                       "username": "cookie-user"})
+    assert reply[1]["username"] == "cookie-user"
+    ch = challenge(server, target="cookie-user")
+    url = f"{server.url}/api/v1/me/challenges/{ch['challenge_id']}/accept"
+    refused = s.post(url, timeout=5)
+    assert refused.status_code == 403 and "CSRF" in refused.json()["error"]
+    ok = s.post(url, headers={"X-CSRFToken": s.cookies["csrftoken"], "Referer": server.url + "/"}, timeout=5)
+    assert ok.status_code == 200 and ok.json()["game_id"] == ch["game_id"]
+    # OAuth refresh: a refresh token works once and gives a new access token
+    tok = requests.post(f"{server.url}/oauth2/token/", data={"grant_type": "password", "username": "cookie-user",
+                                                            "password": "s3cret-pw", "client_id": "x"}, timeout=5)
+    refresh = tok.json()["refresh_token"]
+    again = requests.post(f"{server.url}/oauth2/token/", data={"grant_type": "refresh_token",
+                                                              "refresh_token": refresh, "client_id": "x"}, timeout=5)
+    assert again.status_code == 200 and again.json()["access_token"] != tok.json()["access_token"]
+    reused = requests.post(f"{server.url}/oauth2/token/", data={"grant_type": "refresh_token",
+                                                               "refresh_token": refresh, "client_id": "x"}, timeout=5)
+    assert reused.status_code == 400

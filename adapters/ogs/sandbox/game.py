@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.adapters.ogs.codec import decode_point, encode_point, encode_points
+from bridge.adapters.ogs.codec import decode_move_array, decode_point, encode_point, encode_points
 from bridge.adapters.ogs.sandbox.clock import PlayerClock, average_move_time
 from bridge.games.gorules import GoBoard, IllegalMove, ruleset
 from bridge.games.gotypes import Color, Move, Point, other
@@ -268,10 +268,10 @@ class SandboxGame:
         try:
             if isinstance(raw, str):
                 mv = decode_point(raw)
-            elif isinstance(raw, list | tuple) and len(raw) >= 2 and all(isinstance(v, int) for v in raw[:2]):
-                mv = None if raw[0] < 0 or raw[1] < 0 else (int(raw[0]), int(raw[1]))
-            elif isinstance(raw, dict) and isinstance(raw.get("x"), int) and isinstance(raw.get("y"), int):
-                mv = None if raw["x"] < 0 or raw["y"] < 0 else (raw["x"], raw["y"])
+            elif isinstance(raw, list | tuple) and all(isinstance(v, int) and not isinstance(v, bool) for v in raw[:2]):
+                mv = decode_move_array(raw)
+            elif isinstance(raw, dict) and all(type(raw.get(k)) is int for k in ("x", "y")):
+                mv = decode_move_array([raw["x"], raw["y"]])
             else:
                 raise ValueError
         except ValueError:

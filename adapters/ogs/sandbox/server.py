@@ -171,44 +171,43 @@ class Conn:
                 "bot_config": self.bot_config, "bot_status": self.bot_status, "connected_at": self.connected_at}
 
 
+def _move_of(data: dict[str, Any]) -> Any:
+    if "move" not in data:
+        raise GameError("game/move needs a move: {game_id, move: \"dd\"}")
+    return data["move"]
+
+
+GameOp = Callable[[SandboxGame, int, dict[str, Any], int], Any]
+GAME_OPS: dict[str, GameOp] = {  # game command -> what it does, for player id p at time now
+    "game/move": lambda g, p, d, now: g.play(p, _move_of(d), now),
+    "game/resign": lambda g, p, d, now: g.resign(p, now),
+    "game/cancel": lambda g, p, d, now: g.cancel(p, now),
+    "game/pause": lambda g, p, d, now: g.pause(p, now),
+    "game/resume": lambda g, p, d, now: g.resume(p, now),
+    "game/removed_stones/set": lambda g, p, d, now: g.set_removed(p, d.get("stones", ""),
+                                                                  bool(d.get("removed", True)), now),
+    "game/removed_stones/accept": lambda g, p, d, now: g.accept_removed(p, d.get("stones", ""), now),
+    "game/removed_stones/reject": lambda g, p, d, now: g.reject_removed(p, now),
+    "game/undo/request": lambda g, p, d, now: g.request_undo(p, d.get("move_number"), now),
+    "game/undo/accept": lambda g, p, d, now: g.accept_undo(p, d.get("move_number"), now),
+    "game/undo/cancel": lambda g, p, d, now: g.cancel_undo(p, now),
+    "game/timed_out": lambda g, p, d, now: g.tick(now),
+}
+
+
 def _game_op(command: str) -> Callable[..., Awaitable[Any]]:
-    """Build a handler running one SandboxGame method for the authenticated player."""
+    """The realtime handler of one game command: the authenticated player acts, refusals become game errors."""
+    op = GAME_OPS[command]
 
     async def run(self: OgsSandbox, conn: Conn, data: dict[str, Any]) -> Any:
         game = self._game_for(data, command)
         acct = self._need_account(conn, command, game.id)
-        now = now_ms()
         try:
-            if command == "game/move":
-                if "move" not in data:
-                    raise GameError("game/move needs a move: {game_id, move: \"dd\"}")
-                game.play(acct.id, data["move"], now)
-            elif command == "game/resign":
-                game.resign(acct.id, now)
-            elif command == "game/cancel":
-                game.cancel(acct.id, now)
-            elif command == "game/pause":
-                game.pause(acct.id, now)
-            elif command == "game/resume":
-                game.resume(acct.id, now)
-            elif command == "game/removed_stones/set":
-                game.set_removed(acct.id, data.get("stones", ""), bool(data.get("removed", True)), now)
-            elif command == "game/removed_stones/accept":
-                game.accept_removed(acct.id, data.get("stones", ""), now)
-            elif command == "game/removed_stones/reject":
-                game.reject_removed(acct.id, now)
-            elif command == "game/undo/request":
-                game.request_undo(acct.id, data.get("move_number"), now)
-            elif command == "game/undo/accept":
-                game.accept_undo(acct.id, data.get("move_number"), now)
-            elif command == "game/undo/cancel":
-                game.cancel_undo(acct.id, now)
-            elif command == "game/timed_out":
-                game.tick(now)
+            op(game, acct.id, data, now_ms())
         except GameError as exc:
-            self.after(game)
             raise RequestError("game_error", str(exc), game.id) from None
-        self.after(game)
+        finally:
+            self.after(game)
         return None
 
     return run
@@ -558,10 +557,7 @@ class OgsSandbox:
         "chat/join": _chat_join,
         "chat/part": _chat_part,
         "game/chat": _game_chat,
-        **{c: _game_op(c) for c in (
-            "game/move", "game/resign", "game/cancel", "game/pause", "game/resume", "game/removed_stones/set",
-            "game/removed_stones/accept", "game/removed_stones/reject", "game/undo/request", "game/undo/accept",
-            "game/undo/cancel", "game/timed_out")},
+        **{c: _game_op(c) for c in GAME_OPS},
     }
     IGNORED = frozenset({"net/connects", "net/route_latency", "net/timeout", "net/unrecoverable_error",
                          "game/latency", "challenge/keepalive", "user/monitor", "chat/pm/load", "ui-pushes/subscribe",
