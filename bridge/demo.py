@@ -16,7 +16,7 @@ from bridge.config import load_config_text
 from bridge.daemon import Daemon
 from bridge.errors import BridgeError
 from bridge.games.gorules import GoBoard, IllegalMove
-from bridge.games.gotypes import Color, Point, color_of_move
+from bridge.games.gotypes import Color, Point, color_of_move, gtp_vertex
 
 GNUGO = "/usr/games/gnugo"
 BOT = "demo-bot"
@@ -38,23 +38,28 @@ def render_board(width: int, height: int, stones: dict[Point, Color], last: Poin
     return "\n".join(lines)
 
 
-def _board_from_game(game: dict[str, Any]) -> tuple[GoBoard, Point | None]:
+def _positions(game: dict[str, Any], start: int) -> list[tuple[int, Color, Point | None, GoBoard]]:
+    """(move number, colour, point, board after it) for every move from index ``start`` on (each board a copy)."""
     from bridge.adapters.ogs.codec import decode_points
 
     w, h = int(game["width"]), int(game["height"])
     init = game.get("initial_state") or {}
     board = GoBoard(w, h, black=decode_points(init.get("black", "")), white=decode_points(init.get("white", "")))
-    last: Point | None = None
     settings = _settings_for_colors(game)
+    out: list[tuple[int, Color, Point | None, GoBoard]] = []
+    if start == 0:
+        out.append((0, "black", None, board.copy()))
     for i, mv in enumerate(game.get("moves", [])):
         x, y = int(mv[0]), int(mv[1])
         point = None if x < 0 else (x, y)
+        color = color_of_move(settings, i)
         try:
-            board.play(color_of_move(settings, i), point)
+            board.play(color, point)
         except IllegalMove:
             pass  # the sandbox referee already refused illegal moves; nothing to show
-        last = point
-    return board, last
+        if i + 1 >= start:
+            out.append((i + 1, color, point, board.copy()))
+    return out
 
 
 def _settings_for_colors(game: dict[str, Any]) -> Any:
@@ -124,14 +129,13 @@ def _watch(url: str, game_id: Any, size: int, out: TextIO, timeout: float, daemo
     game: dict[str, Any] = {}
     while time.monotonic() < deadline:
         game = requests.get(f"{url}/sandbox/games/{game_id}", timeout=10).json()
-        moves = game.get("moves", [])
-        if len(moves) != shown:
-            shown = len(moves)
-            board, last = _board_from_game(game)
-            who = "black" if color_of_move(_settings_for_colors(game), max(shown - 1, 0)) == "black" else "white"
-            head = f"move {shown}" + (f" ({who})" if shown else "") + f"   captures: B {board.captures['black']}" \
-                   f"  W {board.captures['white']}"
-            out.write("\n" + head + "\n" + render_board(size, size, board.stones, last) + "\n")
+        if "width" in game and len(game.get("moves", [])) > shown:
+            for number, color, point, board in _positions(game, shown + 1):
+                what = "start" if number == 0 else \
+                    f"move {number}: {color} {'passes' if point is None else gtp_vertex(point, size)}"
+                out.write(f"\n{what}   captures: black {board.captures['black']}, white {board.captures['white']}\n")
+                out.write(render_board(size, size, board.stones, point) + "\n")
+                shown = number
             out.flush()
         if game.get("phase") == "finished":
             break

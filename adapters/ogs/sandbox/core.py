@@ -223,6 +223,9 @@ class OgsSandbox:
         self.rng = random.Random()
         self.started = time.time()
         self.load_accounts()
+        # Game ids grow across runs (tenths of a second since the epoch, mod 10^8), so the records and transcripts a
+        # bridge keys by game id never mix two sandbox runs' games.
+        self._ids["game"] = max(self._ids["game"], 5000 + int(self.started * 10) % 10**8)
 
     def _next(self, kind: str) -> int:
         self._ids[kind] += 1
