@@ -1,0 +1,152 @@
+"""The `bridge` command as a user runs it: real subprocesses, the real sandbox, real GNU Go."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from bridge.adapters.ogs.sandbox import SandboxServer
+
+BRIDGE = [sys.executable, "-m", "bridge.cli"]
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
+        timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([*BRIDGE, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    server = SandboxServer("127.0.0.1", 0)
+    server.start()
+    yield server
+    server.stop()
+
+
+def write_config(path: Path, url: str, key_file: Path, engine: str = "/usr/games/gnugo") -> Path:
+    path.write_text(f"""\
+server:
+  kind: ogs
+  url: {url}
+  username: cli-bot
+  api_key: {{file: {key_file}}}
+engine:
+  command: [{engine}, --mode, gtp, --level, "1"]
+daemon:
+  data_dir: {path.parent / 'runs'}
+""")
+    return path
+
+
+def test_demo_plays_a_whole_game(tmp_path: Path, gnugo_command: list[str]) -> None:
+    """The README's first command (after setup): a whole game on the embedded sandbox, board and result shown."""
+    p = run(["demo", "--opponent", "random", "--data-dir", str(tmp_path / "demo")], tmp_path, timeout=300)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert re.search(r"^result: [BW]\+", p.stdout, re.M), p.stdout[-1000:]
+    assert "move 1: black" in p.stdout and "A B C D E F G H J" in p.stdout
+    sgf = re.search(r"^SGF record: (\S+)", p.stdout, re.M)
+    assert sgf is not None and Path(sgf.group(1)).exists()
+
+
+def test_check_says_ready_for_a_good_config(tmp_path: Path, sandbox: SandboxServer, gnugo_command: list[str]) -> None:
+    key = tmp_path / "key"
+    key.write_text("cli-secret-key-123\n")
+    sandbox.add_bot("cli-bot", "cli-secret-key-123")
+    cfg = write_config(tmp_path / "bot.yaml", sandbox.url, key)
+    p = run(["check", str(cfg)], tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "VERDICT: ready" in p.stdout
+    assert "engine GNU Go" in p.stdout and "authenticated as cli-bot" in p.stdout
+    assert "cli-secret-key-123" not in p.stdout + p.stderr
+
+
+def test_check_names_a_wrong_key_without_printing_it(tmp_path: Path, sandbox: SandboxServer,
+                                                     gnugo_command: list[str]) -> None:
+    key = tmp_path / "key"
+    key.write_text("wrong-key-456789\n")
+    sandbox.add_bot("cli-bot", "the-right-key-000")
+    cfg = write_config(tmp_path / "bot.yaml", sandbox.url, key)
+    p = run(["check", str(cfg)], tmp_path)
+    assert p.returncode == 1
+    assert "FAIL" in p.stdout and "api_key" in p.stdout and "VERDICT: not ready" in p.stdout
+    assert "wrong-key-456789" not in p.stdout + p.stderr
+
+
+def test_check_reports_a_bad_config_and_an_unreachable_server(tmp_path: Path, gnugo_command: list[str]) -> None:
+    key = tmp_path / "key"
+    key.write_text("k" * 20 + "\n")
+    cfg = write_config(tmp_path / "bot.yaml", "http://127.0.0.1:9", key, engine="/nonexistent/gnugo")
+    p = run(["check", str(cfg)], tmp_path)
+    assert p.returncode == 1 and "engine.command" in p.stdout and "not found" in p.stdout
+    cfg = write_config(tmp_path / "bot.yaml", "http://127.0.0.1:9", key)
+    p = run(["check", str(cfg)], tmp_path)
+    assert p.returncode == 1 and "cannot reach" in p.stdout and "engine GNU Go" in p.stdout
+
+
+def test_schema_is_json(tmp_path: Path) -> None:
+    p = run(["schema"], tmp_path)
+    assert p.returncode == 0
+    schema = json.loads(p.stdout)
+    assert schema["title"] == "bridge configuration" and "server" in schema["properties"]
+
+
+def test_run_plays_and_stops_cleanly_on_sigterm(tmp_path: Path, gnugo_command: list[str]) -> None:
+    """`bridge sandbox ogs` and `bridge run` as separate processes, as a user would start them."""
+    port_probe = SandboxServer("127.0.0.1", 0)  # find a free port, then give it to the sandbox process
+    port_probe.start()
+    port = port_probe.port
+    port_probe.stop()
+    sandbox = subprocess.Popen([*BRIDGE, "sandbox", "ogs", "--port", str(port)], cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    daemon: subprocess.Popen[str] | None = None
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                requests.get(f"{url}/sandbox/games", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        r = requests.post(f"{url}/sandbox/bots", json={"username": "cli-bot", "apikey": "run-key-abcdef"}, timeout=5)
+        assert r.status_code < 300, r.text
+        key = tmp_path / "key"
+        key.write_text("run-key-abcdef\n")
+        cfg = write_config(tmp_path / "bot.yaml", url, key)
+        daemon = subprocess.Popen([*BRIDGE, "run", str(cfg)], cwd=tmp_path, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        body = {"target": "cli-bot", "challenger": {"house": "random"}, "width": 9, "height": 9}
+        game_id = requests.post(f"{url}/sandbox/challenges", json=body, timeout=5).json()["game_id"]
+        deadline = time.monotonic() + 120
+        game = {}
+        while time.monotonic() < deadline:
+            game = requests.get(f"{url}/sandbox/games/{game_id}", timeout=5).json()
+            if game.get("phase") == "finished":
+                break
+            time.sleep(0.3)
+        assert game.get("phase") == "finished", game
+        daemon.send_signal(signal.SIGTERM)
+        out, _ = daemon.communicate(timeout=30)
+        assert daemon.returncode == 0, out[-2000:]
+        assert "bridge daemon stopped" in out
+        assert "run-key-abcdef" not in out
+        assert (tmp_path / "runs" / "records" / f"ogs-{game_id}.sgf").exists()
+    finally:
+        for proc in (daemon, sandbox):
+            if proc is not None and proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.communicate(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.communicate()
