@@ -236,6 +236,11 @@ class GameSession(threading.Thread):
             self.actions.resign()
             return
         assert not isinstance(answer, str)
+        if self.config.go.undo == "accept" and self._undo_waiting():
+            # the opponent asked to take back their move while the engine thought: the undo wins over our reply
+            self.transcript.note("an undo request arrived while the engine thought; its move is dropped")
+            self.player.invalidate()
+            return
         newer = self._peek_newer(state)
         if newer is not None:
             self.transcript.note("the game changed while the engine thought; its move is dropped")
@@ -244,6 +249,10 @@ class GameSession(threading.Thread):
         self._submitted = _Submitted(n, list(answer), state.sync_id)
         for move in answer:
             self.actions.play(move)
+
+    def _undo_waiting(self) -> bool:
+        with self.inbox.mutex:
+            return any(isinstance(ev, UndoRequested) for ev in self.inbox.queue)
 
     def _peek_newer(self, state: GoState) -> GoState | None:
         """A snapshot that arrived during genmove and makes the engine's move stale (undo, end, resync)."""

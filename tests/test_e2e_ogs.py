@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -248,4 +249,50 @@ def test_engine_crash_mid_game_is_survived(sandbox: SandboxServer, make_daemon: 
     c = challenge(sandbox, "flaky-bot", {"house": "random"}, challenger_color="white")
     game = wait_finished(sandbox, c["game_id"])
     assert "restarting the engine" in transcript(bot, c["game_id"])
+    assert_record_matches(bot, game)
+
+
+SLOW_GTP = Path(__file__).parent / "fakes" / "slow_gtp.py"
+
+
+def slow_gnugo(delay: float, *stderr: str) -> list[str]:
+    extra = [a for line in stderr for a in ("--stderr", line)]
+    return [sys.executable, str(SLOW_GTP), "--delay", str(delay), *extra, "--", GNUGO, "--mode", "gtp", "--level", "1"]
+
+
+@pytest.mark.parametrize("answer", ["accept", "reject"])
+def test_undo_requests_are_answered_per_config(sandbox: SandboxServer, make_daemon: DaemonFactory,
+                                               answer: str) -> None:
+    bot = make_daemon(f"undo-{answer}", go=f"{{undo: {answer}}}", engine=slow_gnugo(1.5))
+    script = ["cc", "gg", "cg", "gc", "ee", "resign"]
+    c = challenge(sandbox, bot.config.server.username, {"house": "scripted", "moves": script, "delay": 0},
+                  challenger_color="black")
+    gid = c["game_id"]
+    # black (the house) has played twice and the bot is thinking about its second move: ask to take back
+    wait_for(lambda: len(api(sandbox, "GET", f"/sandbox/games/{gid}")["moves"]) == 3, 60, "three moves")
+    api(sandbox, "POST", f"/sandbox/games/{gid}/undo", json={})
+    game = wait_finished(sandbox, gid)
+    requests_ = game["undo_requests"]
+    assert len(requests_) == 1, requests_
+    if answer == "accept":
+        assert requests_[0]["state"] == "accepted", requests_
+        assert "undo requested at move" in transcript(bot, gid) and "accepted" in transcript(bot, gid)
+    else:
+        assert requests_[0]["state"] in ("declined", "canceled"), requests_
+    assert game["score"] == "W+R"
+    assert_record_matches(bot, game)
+
+
+def test_greeting_farewell_and_engine_stderr_reach_the_chat(sandbox: SandboxServer,
+                                                            make_daemon: DaemonFactory) -> None:
+    go = "{greeting: 'Hello, I am a bot', farewell: 'Thanks, bye', stderr_chat: [MAIN]}"
+    bot = make_daemon("chatty", go=go, engine=slow_gnugo(0.0, "MAIN: I like this position", "DEBUG: noise"))
+    c = challenge(sandbox, "chatty", {"house": "scripted", "moves": ["cc", "gg", "resign"]}, challenger_color="black")
+    game = wait_finished(sandbox, c["game_id"])
+    wait_for(lambda: any("Thanks, bye" in str(line)
+                         for line in api(sandbox, "GET", f"/sandbox/games/{c['game_id']}")["chat"]), 10, "farewell")
+    chat = [str(line) for line in api(sandbox, "GET", f"/sandbox/games/{c['game_id']}")["chat"]]
+    assert any("Hello, I am a bot" in line for line in chat), chat
+    assert any("I like this position" in line for line in chat), chat
+    assert not any("noise" in line for line in chat), chat
     assert_record_matches(bot, game)
