@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from bridge.errors import ConfigError
+from bridge.games.rbc_config import RbcConfig
 from bridge.redact import register_secret
 
 
@@ -151,6 +152,7 @@ def config_model() -> type[BaseModel]:
         server=(server_type, Field(description="which server to play on, and how")),
         engine=(EngineConfig, Field(description="the engine process")),
         go=(GoConfig, Field(default_factory=lambda: GoConfig(), description="Go game behaviour")),
+        rbc=(RbcConfig, Field(default_factory=lambda: RbcConfig(), description="Reconnaissance Blind Chess play")),
         daemon=(DaemonConfig, Field(default_factory=lambda: DaemonConfig(), description="the daemon itself")),
     )
     return model

@@ -4,14 +4,41 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from bridge.events import Adapter, GameInbox, GoActions
+from bridge.errors import BridgeError
+from bridge.events import Adapter, GameContext, GameInbox, GoActions
 from bridge.games.gotypes import Color
 from bridge.registry import adapter_spec
 from bridge.session import GameSession, SlotPool
+from bridge.transcript import Transcript
 
 log = logging.getLogger("bridge.daemon")
+
+
+class DrivenGame:
+    """The :class:`bridge.events.GameContext` of a game whose loop the adapter runs."""
+
+    def __init__(self, game_id: str, config: Any, server: str, slots: SlotPool, stop: threading.Event) -> None:
+        self.game_id = game_id
+        self.config = config
+        self.stop = stop
+        self.slots = slots
+        data_dir = Path(config.daemon.data_dir)
+        self.records_dir = data_dir / "records"
+        self.transcript = Transcript(data_dir / "transcripts" / f"{server}-{game_id}.log")
+
+    @contextmanager
+    def engine_slot(self) -> Iterator[None]:
+        if not self.slots.acquire(self.stop):
+            raise BridgeError("the daemon is shutting down")
+        try:
+            yield
+        finally:
+            self.slots.release()
 
 
 class Daemon:
@@ -28,6 +55,8 @@ class Daemon:
         self.sessions: dict[str, GameSession] = {}
         self.finished: list[GameSession] = []
         self._adapter_thread: threading.Thread | None = None
+        self._driven: dict[str, threading.Thread] = {}  # games whose loop the adapter runs (run_game)
+        self.finished_ids: list[str] = []
 
     # --- Host -----------------------------------------------------------------------------------------------
     def open_game(self, game_id: str, my_color: Color, actions: GoActions) -> GameInbox:
@@ -42,9 +71,31 @@ class Daemon:
         session.start()
         return session
 
+    def run_game(self, game_id: str, target: Callable[[GameContext], None]) -> bool:
+        with self._lock:
+            if self.stop_event.is_set() or game_id in self.sessions or game_id in self._driven:
+                return False
+            ctx = DrivenGame(game_id, self.config, self.kind, self.slots, self.stop_event)
+            thread = threading.Thread(target=self._drive, args=(ctx, target), name=f"game-{game_id}", daemon=True)
+            self._driven[game_id] = thread
+        thread.start()
+        return True
+
+    def _drive(self, ctx: DrivenGame, target: Callable[[GameContext], None]) -> None:
+        try:
+            target(ctx)
+        except Exception:
+            log.exception("game %s: the game loop crashed", ctx.game_id)
+            ctx.transcript.note("the game loop crashed; see the daemon log")
+        finally:
+            ctx.transcript.close()
+            with self._lock:
+                self._driven.pop(ctx.game_id, None)
+                self.finished_ids.append(ctx.game_id)
+
     def active_games(self) -> int:
         with self._lock:
-            return sum(1 for s in self.sessions.values() if not s.finished)
+            return sum(1 for s in self.sessions.values() if not s.finished) + len(self._driven)
 
     def can_accept_game(self) -> bool:
         return not self.stop_event.is_set() and self.active_games() < self.config.daemon.max_concurrent_games
@@ -92,6 +143,10 @@ class Daemon:
             s.stop()
         for s in sessions:
             s.join(timeout)
+        with self._lock:
+            driven = list(self._driven.values())
+        for t in driven:
+            t.join(timeout)
         if self._adapter_thread is not None:
             self._adapter_thread.join(timeout)
         log.info("bridge daemon stopped")

@@ -82,8 +82,28 @@ class GameInbox(Protocol):
     def finished(self) -> bool: ...
 
 
+class GameContext(Protocol):
+    """What the daemon gives a game that an adapter drives itself (``Host.run_game``): RBC and Battleship servers
+    are polled turn by turn, so their adapter runs the game loop and calls a game player directly."""
+
+    game_id: str
+    config: Any  # the whole validated configuration
+    transcript: Any  # bridge.transcript.Transcript of this game (engine lines, notes)
+    records_dir: Any  # pathlib.Path where this game's records go
+    stop: threading.Event  # set when the daemon shuts down
+
+    def engine_slot(self) -> Any:
+        """A context manager holding one of the daemon's engine slots (``daemon.max_concurrent_games``)."""
+        ...
+
+
 class Host(Protocol):
     """What the daemon offers to a running adapter."""
+
+    def run_game(self, game_id: str, target: Callable[[GameContext], None]) -> bool:
+        """Run ``target(context)`` in a thread of its own as one active game. False if that game already runs
+        or the daemon is stopping."""
+        ...
 
     def open_game(self, game_id: str, my_color: Color, actions: GoActions) -> GameInbox:
         """Start (or return the already running) session of a game. Idempotent per game_id."""

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from bridge.config import DaemonConfig, EngineConfig, GoConfig
+from bridge.config import config_model
 from bridge.registry import adapter_specs
 
 
@@ -56,7 +56,9 @@ def reference() -> str:
     sections: list[tuple[str, type[BaseModel]]] = []
     for kind, spec in adapter_specs().items():
         sections.append((f"server.  (kind: {kind})", spec.config_model))
-    sections += [("engine.", EngineConfig), ("go.", GoConfig), ("daemon.", DaemonConfig)]
+    for name, field in config_model().model_fields.items():
+        if name != "server" and isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            sections.append((f"{name}.", field.annotation))
     while sections:
         title, model = sections.pop(0)
         prefix = title.split()[0]
