@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from bridge.adapters.ogs.sandbox import SandboxServer
 
 GNUGO = "/usr/games/gnugo"
 FAKE_GTP = Path(__file__).parent / "fakes" / "fake_gtp.py"
@@ -32,3 +36,14 @@ def fake_gtp_command() -> Callable[..., list[str]]:
         return [sys.executable, str(FAKE_GTP), *flags]
 
     return make
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    """The OGS sandbox on a free loopback port, stopped afterwards."""
+    from bridge.adapters.ogs.sandbox import SandboxServer
+
+    server = SandboxServer("127.0.0.1", 0)
+    server.start()
+    yield server
+    server.stop()

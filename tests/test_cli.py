@@ -9,10 +9,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 
 from bridge.adapters.ogs.sandbox import SandboxServer
@@ -25,13 +23,6 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None,
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([*BRIDGE, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
 
-
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    server = SandboxServer("127.0.0.1", 0)
-    server.start()
-    yield server
-    server.stop()
 
 
 def write_config(path: Path, url: str, key_file: Path, engine: str = "/usr/games/gnugo") -> Path:

@@ -25,13 +25,6 @@ pytestmark = pytest.mark.e2e
 GNUGO = "/usr/games/gnugo"
 
 
-@pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    server = SandboxServer("127.0.0.1", 0)
-    server.start()
-    yield server
-    server.stop()
-
 
 DaemonFactory = Callable[..., Daemon]
 

@@ -149,10 +149,8 @@ class Gtp2ogs:
 
 @pytest.fixture
 def sandbox() -> Iterator[Any]:
-    try:
-        from bridge.adapters.ogs.sandbox import SandboxServer
-    except ModuleNotFoundError as exc:  # pragma: no cover - only before the sandbox exists
-        pytest.skip(f"the OGS sandbox is not available yet: {exc}")
+    from bridge.adapters.ogs.sandbox import SandboxServer
+
     server = SandboxServer(port=0).start()
     server.add_bot(BOT_NAME, BOT_KEY)
     try:

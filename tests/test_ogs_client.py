@@ -780,18 +780,6 @@ def test_capacity_and_games_per_opponent_count_accepted_challenges(
 
 
 # --- the project's sandbox ------------------------------------------------------------------------------------
-@pytest.fixture
-def sandbox() -> Iterator[Any]:
-    try:
-        from bridge.adapters.ogs.sandbox import SandboxServer
-    except ImportError as exc:
-        pytest.skip(f"the OGS sandbox is not available yet: {exc}")
-    server = SandboxServer("127.0.0.1", port=0)
-    server.start()
-    yield server
-    server.stop()
-
-
 def _control(sandbox: Any, method: str, path: str, **kwargs: Any) -> Any:
     resp = requests.request(method, sandbox.url.rstrip("/") + path, timeout=10, **kwargs)
     assert resp.status_code < 300, (resp.status_code, resp.text)
