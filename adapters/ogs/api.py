@@ -14,10 +14,18 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+)
 
 from bridge.errors import AuthError, ServerError
 from bridge.redact import redact, register_secret
@@ -38,9 +46,32 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
 class RestError(ServerError):
     """A REST call failed; ``status`` is the HTTP status (0: no answer)."""
 
-    def __init__(self, message: str, status: int = 0) -> None:
+    def __init__(self, message: str, status: int = 0, retry_after: float | None = None) -> None:
         super().__init__(redact(message))
         self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def transient(self) -> bool:
+        """No answer, a server error or a rate limit: worth trying again. Other 4xx are final."""
+        return self.status == 0 or self.status >= 500 or self.status == 429
+
+
+RETRY_ATTEMPTS = 4
+RETRY_MAX_SECONDS = 30.0
+
+
+def _retry_wait(state: RetryCallState) -> float:
+    """Exponential backoff with jitter; a 429's ``Retry-After`` is honoured (capped)."""
+    exc = state.outcome.exception() if state.outcome is not None else None
+    if isinstance(exc, RestError) and exc.retry_after is not None:
+        return min(max(exc.retry_after, 0.0), RETRY_MAX_SECONDS)
+    return min(0.5 * 2 ** (state.attempt_number - 1), 8.0) + random.uniform(0.0, 0.5)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome is not None else None
+    log.warning("%s; retrying (attempt %d of %d)", exc, state.attempt_number + 1, RETRY_ATTEMPTS)
 
 
 @dataclass(frozen=True)
@@ -102,6 +133,18 @@ class OgsRest:
             else:
                 kwargs["data"] = data
         where = f"{method} {template.format(**path)}"
+        retrying = Retrying(retry=retry_if_exception(lambda e: isinstance(e, RestError) and e.transient),
+                            stop=stop_after_attempt(RETRY_ATTEMPTS) | stop_after_delay(RETRY_MAX_SECONDS),
+                            wait=_retry_wait, before_sleep=_log_retry, reraise=True)
+        resp = retrying(self._request, method, url, where, kwargs)
+        if not resp.content:
+            return None
+        try:
+            return resp.json()
+        except ValueError:
+            return resp.text
+
+    def _request(self, method: str, url: str, where: str, kwargs: dict[str, Any]) -> requests.Response:
         log.debug("REST %s", where)
         try:
             resp = self.http.request(method, url, **kwargs)
@@ -111,13 +154,13 @@ class OgsRest:
             text = resp.text.strip().replace("\n", " ")
             if len(text) > 300:
                 text = text[:300] + "..."
-            raise RestError(f"{where} answered HTTP {resp.status_code}: {text}", resp.status_code)
-        if not resp.content:
-            return None
-        try:
-            return resp.json()
-        except ValueError:
-            return resp.text
+            retry_after: float | None = None
+            try:
+                retry_after = float(resp.headers.get("Retry-After", ""))
+            except ValueError:
+                pass
+            raise RestError(f"{where} answered HTTP {resp.status_code}: {text}", resp.status_code, retry_after)
+        return resp
 
     # --- what the bot uses ------------------------------------------------------------------------
     def accept_challenge(self, challenge_id: int) -> Any:
