@@ -10,7 +10,9 @@ from bridge.errors import ConfigError
 from bridge.events import AdapterSpec
 
 # Built-in adapters, used when the package metadata is missing (e.g. running from a source tree).
-_BUILTIN = {"ogs": "bridge.adapters.ogs:ADAPTER"}
+_BUILTIN = {"ogs": "bridge.adapters.ogs:ADAPTER",
+            "reconchess": "bridge.adapters.reconchess:ADAPTER",
+            }
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,331 @@
+"""The reconchess client adapter: connect as the official ``rc_connect`` does, accept invitations, and run
+each game in the daemon (``Host.run_game``) with a ``reconchess.Player`` (``adapters/reconchess/play.py``).
+
+Connecting: ``GET /api/version`` must equal the installed reconchess version (otherwise one ERROR line and the
+adapter stops, as the official client quits); then ranked mode and bot version, and ``max_games``. Serving:
+every ``poll_interval`` seconds ``GET /api/invitations/``; each new invitation is accepted while fewer than
+``max_games`` of ours run and the daemon can take a game (``host.can_accept_game()``). Failures: 5xx answers
+and connection errors are retried with capped exponential backoff and jitter, until the daemon stops (api.py);
+a 401 is final: one ERROR line, the adapter stops and stops the daemon (a bot with refused credentials cannot
+play; under systemd the unit then shows as failed instead of idling silently).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import reconchess
+from reconchess import Player
+
+from bridge.adapters.reconchess.api import ApiError, RbcApi, RetryPolicy, Stopped, Unauthorized
+from bridge.adapters.reconchess.config import ReconchessServerConfig
+from bridge.adapters.reconchess.play import GameResult, GameRunner
+from bridge.errors import BridgeError, ConfigError, ProtocolError, ServerError
+from bridge.events import CheckLine, GameContext, Host
+
+log = logging.getLogger("bridge.reconchess")
+
+PlayerFactory = Callable[[GameContext], Player]
+REFUSED_RETRY = 60.0  # seconds before an invitation that could not be accepted is tried again
+
+
+def default_player_factory(ctx: GameContext) -> Player:
+    """The bridge's RBC player (``bridge.games.rbc.make_player``): a UCI engine tracking possible boards."""
+    try:
+        from bridge.games.rbc import make_player
+    except ImportError as exc:
+        raise BridgeError(
+            f"the bridge's RBC player cannot be loaded ({exc}); reinstall the bridge (pip install -e .)"
+        ) from None
+    player: Player = make_player(ctx)
+    return player
+
+
+class ReconchessAdapter:
+    """Implements :class:`bridge.events.Adapter` for a reconchess server."""
+
+    def __init__(
+        self, server: ReconchessServerConfig, config: Any, player_factory: PlayerFactory | None = None
+    ) -> None:
+        self.server = server
+        self.config = config
+        self.player_factory: PlayerFactory = player_factory or default_player_factory
+        self.url = server.url.rstrip("/")
+        self.retry = RetryPolicy(server.retry_min_delay, server.retry_max_delay, server.retry_give_up)
+        self._password: str | None = None
+        self._lock = threading.Lock()
+        self._games: dict[int, int] = {}  # invitation id -> game id, for the games of ours that run now
+        self._refused: dict[int, float] = {}  # invitation id -> when accepting it failed
+        self._waiting_logged: set[int] = set()
+        self.results: list[GameResult] = []
+        self.stats: dict[str, int] = {"accepted": 0, "finished": 0, "error_resigns": 0, "settled": 0}
+        self.stopped_reason: str | None = None
+
+    # --- plumbing -------------------------------------------------------------------------------------------
+    def _secret(self) -> str:
+        if self._password is None:
+            self._password = self.server.password.resolve("server.password").get_secret_value()
+        return self._password
+
+    def make_api(
+        self, stop: threading.Event, retry: RetryPolicy | None = None, timeout: float | None = None
+    ) -> RbcApi:
+        return RbcApi(
+            self.url,
+            self.server.username,
+            self._secret(),
+            timeout=timeout or self.server.request_timeout,
+            retry=retry or self.retry,
+            stop=stop,
+        )
+
+    def _fatal(self, stop: threading.Event, message: str) -> None:
+        """One ERROR line; the adapter stops, and with it the daemon."""
+        self.stopped_reason = message
+        log.error("%s; the reconchess adapter stops", message)
+        stop.set()
+
+    # --- Adapter --------------------------------------------------------------------------------------------
+    def run(self, host: Host, stop: threading.Event) -> None:
+        """Connect, then serve invitations until ``stop`` is set (or a fatal refusal)."""
+        try:
+            self._secret()
+        except ConfigError as exc:
+            self._fatal(stop, str(exc))
+            return
+        api = self.make_api(stop)
+        ranked_set = False
+        try:
+            while not stop.is_set():
+                try:
+                    if not self._connect(api, stop):
+                        return
+                    ranked_set = self.server.ranked
+                    self._serve(api, host, stop)
+                except (ApiError, ProtocolError) as exc:  # 4xx where none was expected, garbage, gave up
+                    log.warning(
+                        "reconchess server %s: %s; trying again in %.0f s",
+                        self.url,
+                        exc,
+                        self.server.retry_max_delay,
+                    )
+                    stop.wait(self.server.retry_max_delay)
+        except Unauthorized as exc:
+            ranked_set = False
+            self._fatal(stop, str(exc))
+        except Stopped:
+            pass
+        finally:
+            if ranked_set:  # as rc_connect does on exit: no ranked matches are scheduled while we are away
+                try:
+                    api.set_ranked(False)
+                except BridgeError as exc:
+                    log.info("could not leave ranked mode on the way out: %s", exc)
+            api.close()
+
+    def _connect(self, api: RbcApi, stop: threading.Event) -> bool:
+        version = api.version()
+        if version != reconchess.__version__:
+            self._fatal(stop, version_mismatch(self.url, version))
+            return False
+        me = api.me()
+        if str(me.get("username", "")).casefold() != self.server.username.casefold():
+            log.warning("the server calls this account %r, not %r", me.get("username"), self.server.username)
+        if self.server.ranked:
+            version_number = self._ranked_version(api, stop)
+            if version_number is None:
+                return False
+            api.set_ranked(True)
+            ranked = f"ranked as version {version_number}"
+        else:
+            api.set_ranked(False)
+            ranked = "unranked"
+        api.set_max_games(self.server.max_games)
+        log.info(
+            "connected to reconchess server %s (reconchess %s) as %s: %s, up to %d game(s) at once",
+            self.url,
+            version,
+            me.get("username"),
+            ranked,
+            self.server.max_games,
+        )
+        return True
+
+    def _ranked_version(self, api: RbcApi, stop: threading.Event) -> int | None:
+        current = api.bot_version()
+        wanted = self.server.bot_version
+        if wanted is None or wanted == current + 1:
+            if wanted is None and current > 0:
+                return current
+            created = api.new_bot_version()
+            log.info("created bot version %d on the server (was %d)", created, current)
+            return created
+        if wanted == current:
+            return current
+        self._fatal(
+            stop,
+            f"server.bot_version is {wanted} but the server's current version of this bot is "
+            f"{current}: use {current} to keep it or {current + 1} to create a new version "
+            f"(versions cannot go back)",
+        )
+        return None
+
+    def _serve(self, api: RbcApi, host: Host, stop: threading.Event) -> None:
+        while not stop.is_set():
+            retries = api.retries
+            invitations = api.invitations()
+            if api.retries != retries:  # the server was away: tell it our cap again, as rc_connect does
+                api.set_max_games(self.server.max_games)
+                log.info("reconchess server %s is answering again", self.url)
+            for invitation_id in invitations:
+                if stop.is_set():
+                    break
+                self._consider(api, host, invitation_id)
+            stop.wait(self.server.poll_interval)
+
+    def _consider(self, api: RbcApi, host: Host, invitation_id: int) -> None:
+        with self._lock:
+            if invitation_id in self._games:
+                return
+            refused_at = self._refused.get(invitation_id)
+            running = len(self._games)
+        if refused_at is not None and time.monotonic() - refused_at < REFUSED_RETRY:
+            return
+        if running >= self.server.max_games or not host.can_accept_game():
+            if invitation_id not in self._waiting_logged:
+                self._waiting_logged.add(invitation_id)
+                log.info(
+                    "invitation %d waits: %d game(s) running (server.max_games %d, or the daemon is full)",
+                    invitation_id,
+                    running,
+                    self.server.max_games,
+                )
+            return
+        try:
+            game_id = api.accept(invitation_id)
+        except ApiError as exc:
+            self._refused[invitation_id] = time.monotonic()
+            log.warning("invitation %d could not be accepted: %s", invitation_id, exc)
+            return
+        self._waiting_logged.discard(invitation_id)
+        self._refused.pop(invitation_id, None)
+        with self._lock:
+            self._games[invitation_id] = game_id
+        self.stats["accepted"] += 1
+        log.info("invitation %d accepted: game %d", invitation_id, game_id)
+        target = functools.partial(self._play, invitation_id=invitation_id, game_id=game_id)
+        if not host.run_game(str(game_id), target):
+            with self._lock:
+                self._games.pop(invitation_id, None)
+            log.warning(
+                "game %d: the daemon would not run it (already running, or stopping); error-resigning it",
+                game_id,
+            )
+            try:
+                api.error_resign(game_id)
+                api.finish(invitation_id)
+            except BridgeError as exc:
+                log.warning("game %d: %s", game_id, exc)
+
+    def _play(self, ctx: GameContext, invitation_id: int, game_id: int) -> None:
+        try:
+            result = GameRunner(self, ctx, invitation_id, game_id, self.player_factory).run()
+            with self._lock:
+                self.results.append(result)
+            self.stats["finished"] += 1
+            self.stats["settled"] += result.settled
+        finally:
+            with self._lock:
+                self._games.pop(invitation_id, None)
+
+    def active_games(self) -> dict[int, int]:
+        with self._lock:
+            return dict(self._games)
+
+    # --- bridge check ---------------------------------------------------------------------------------------
+    def check(self) -> list[CheckLine]:
+        """Reach the server, compare versions, authenticate: one line each. Never raises when they fail."""
+        try:
+            self._secret()
+        except ConfigError as exc:
+            return [CheckLine(False, str(exc))]
+        timeout = min(self.server.request_timeout, 15.0)
+        api = self.make_api(threading.Event(), RetryPolicy(0.2, 1.0, give_up=timeout), timeout)
+        lines: list[CheckLine] = []
+        try:
+            started = time.monotonic()
+            try:
+                version = api.version()
+            except ApiError as exc:
+                if exc.status == 0:
+                    return [CheckLine(False, f"cannot reach {self.url}: {exc}")]
+                return [
+                    CheckLine(
+                        False,
+                        f"{self.url} does not answer like a reconchess server ({exc}); check server.url",
+                    )
+                ]
+            except ProtocolError as exc:
+                return [
+                    CheckLine(
+                        False,
+                        f"{self.url} does not answer like a reconchess server ({exc}); check server.url",
+                    )
+                ]
+            lines.append(
+                CheckLine(
+                    True,
+                    f"server reachable at {self.url} (answered in "
+                    f"{(time.monotonic() - started) * 1000:.0f} ms)",
+                )
+            )
+            if version == reconchess.__version__:
+                lines.append(CheckLine(True, f"the server runs reconchess {version}, as installed here"))
+            else:
+                lines.append(CheckLine(False, version_mismatch(self.url, version)))
+            try:
+                me = api.me()
+            except Unauthorized as exc:
+                lines.append(CheckLine(False, str(exc)))
+                return lines
+            name = str(me.get("username"))
+            lines.append(CheckLine(True, f"authenticated as {name}"))
+            if name.casefold() != self.server.username.casefold():
+                lines.append(
+                    CheckLine(
+                        False,
+                        f"the server calls this account {name!r}, not "
+                        f"{self.server.username!r}: fix server.username",
+                    )
+                )
+            if self.server.ranked:
+                current = api.bot_version()
+                wanted = self.server.bot_version
+                ok = wanted is None or wanted in (current, current + 1)
+                lines.append(
+                    CheckLine(
+                        ok,
+                        f"ranked play: the server's bot version is {current}"
+                        + ("" if wanted is None else f", server.bot_version is {wanted}")
+                        + ("" if ok else f" (use {current} or {current + 1})"),
+                    )
+                )
+        except ServerError as exc:
+            lines.append(CheckLine(False, f"reconchess server {self.url}: {exc}"))
+        finally:
+            api.close()
+        return lines
+
+
+def version_mismatch(url: str, server_version: str) -> str:
+    return (
+        f"the reconchess server {url} runs reconchess {server_version} but this bridge has reconchess "
+        f"{reconchess.__version__} installed, and the game protocol may differ between versions (the "
+        f"official client refuses to play too); install the server's version (pip install "
+        f"'reconchess=={server_version}') or a bridge release made for it"
+    )
