@@ -4,23 +4,24 @@ stdin/stdout.
 
 Usage: ``python scripts/battleship_engine.py [--seed N] [--greet TEXT] [--no-evasion]``
 
-Targeting is a probability density over the placements of the opponent's unsunk ships.  Each unsunk ship has a
+Targeting is a probability density over the placements of the opponent's unsunk ships. Each unsunk ship has a
 belief (a weight per placement, normalised): a miss zeroes the placements covering the cell; when the opponent
 moves ships instead of shooting, every belief is spread over the placements one move away (search for a moving
 target: a ship next to one of our open hits is assumed likely to flee, any other to move now and then), so old
-misses fade instead of ruling cells out forever.  Hits and sunk ships are permanent facts (a hit ship never
+misses fade instead of ruling cells out forever. Hits and sunk ships are permanent facts (a hit ship never
 moves): placements are weighted by ``hit_boost ** (open hits they cover)``, which makes the target mode emerge
-from the same density, and placements over cells of sunk ships are excluded.  While hunting, shots go to the
+from the same density, and placements over cells of sunk ships are excluded. While hunting, shots go to the
 likeliest cells of one checkerboard colour (parity) as long as the smallest unsunk ship has 2 cells or more.
 
 Ship moves (when the game has them): the same density, computed from the opponent's shots at us as a
 static-minded shooter would read them, gives each of our ships a share of the opponent's probable next shots.
 When single moves of our unhit ships cut those shares enough (``move_step``/``move_gain``), the engine moves
 them instead of shooting: away from an opponent that is targeting a hit ship next to them (evasion), or onto
-water the opponent has already searched (hiding) -- unless it needs at most ``endgame_cells`` more hits to win.
+water the opponent has already searched (hiding) -- unless it needs at most ``endgame_cells`` more hits to
+win.
 
-The strategy (:class:`Player`) can be used in-process (``scripts/bench_battleship.py`` does); the protocol layer
-(:class:`Engine`) only parses commands and formats replies.
+The strategy (:class:`Player`) can be used in-process (``scripts/bench_battleship.py`` does); the protocol
+layer (:class:`Engine`) only parses commands and formats replies.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ class Layouts:
             moved = [s.translated(d) for d in ("up", "down", "left", "right")]
             if length > 1:
                 moved.append(s.rotated())
-            self.neighbours.append(tuple(index[(m.bow, m.vertical)] for m in moved if (m.bow, m.vertical) in index))
+            keys = [(m.bow, m.vertical) for m in moved]
+            self.neighbours.append(tuple(index[k] for k in keys if k in index))
 
     @classmethod
     def get(cls, rows: int, cols: int, length: int) -> Layouts:
@@ -182,7 +184,8 @@ class Targeting:
         """The opponent moved ships instead of shooting: spread each unsunk ship's belief over its moves.
 
         A ship next to one of our open hits (about to be found) is assumed to move with probability
-        ``move_prob_danger``, preferring positions out of that danger; any other unhit ship with ``move_prob``."""
+        ``move_prob_danger``, preferring positions out of that danger; any other unhit ship with
+        ``move_prob``."""
         t = self.tuning
         self.moves_seen += 1
         fixed = self.hits | self.sunk_mask  # a ship covering a hit cannot move; none can move onto one
@@ -260,7 +263,8 @@ class Targeting:
 
     # --- decision -------------------------------------------------------------------------------------
     def density(self) -> list[float]:
-        """Per cell: the expected number of unsunk ships there, hits weighted by ``hit_boost`` (not normalised)."""
+        """Per cell: the expected number of unsunk ships there, hits weighted by ``hit_boost``
+        (not normalised)."""
         dens = [0.0] * self.ncells
         blocked = self.sunk_mask
         open_hits = self.open_hits
@@ -308,12 +312,12 @@ class Targeting:
         i = rng.choice(best_cells)
         cell = (i // cols, i % cols)
         if hunting:
-            why = (f"Hunting: {cell_name(cell)} is among the likeliest cells ({min(dens[i], 1.0):.0%} estimated "
-                   f"hit chance) with {len(self.belief)} ship(s) afloat")
+            why = (f"Hunting: {cell_name(cell)} is among the likeliest cells ({min(dens[i], 1.0):.0%} "
+                   f"estimated hit chance) with {len(self.belief)} ship(s) afloat")
         else:
             n = open_hits.bit_count()
-            why = (f"Targeting: {n} hit{'s' if n > 1 else ''} on ship(s) not yet sunk; {cell_name(cell)} is the "
-                   f"likeliest continuation")
+            why = (f"Targeting: {n} hit{'s' if n > 1 else ''} on ship(s) not yet sunk; {cell_name(cell)} "
+                   f"is the likeliest continuation")
         if self.moves_seen:
             why += f"; I allow for the {self.moves_seen} ship move turn(s) the opponent made"
         return cell, why + "."
@@ -433,7 +437,8 @@ class Player:
         notes: list[str] = []
         gain = 0.0
         for risk, name in sorted(((share(board.ships[n]), n) for n in candidates), reverse=True):
-            options = [(share(board.after_moves([mv])[name]), self.rng.random(), mv) for mv in board.legal_moves(name)]
+            options = [(share(board.after_moves([mv])[name]), self.rng.random(), mv)
+                       for mv in board.legal_moves(name)]
             if not options:
                 continue
             new_risk, _, best = min(options)
@@ -520,7 +525,8 @@ class Engine:
             return ""
         if cmd == "new_game":
             _nargs(cmd, args, 0, "")
-            self.rows, self.cols, self.fleet, self.moves_enabled = CLASSIC.rows, CLASSIC.cols, CLASSIC.fleet, False
+            self.rows, self.cols, self.fleet = CLASSIC.rows, CLASSIC.cols, CLASSIC.fleet
+            self.moves_enabled = False
             self._setup()
             return ""
         if cmd == "board":
@@ -602,7 +608,8 @@ def _fits(fleet: Sequence[ShipSpec], rows: int, cols: int) -> bool:
 
 def _nargs(cmd: str, args: list[str], n: int, usage: str) -> None:
     if len(args) != n:
-        raise CommandError(f"{cmd} takes {n} argument(s): {cmd} {usage}" if n else f"{cmd} takes no arguments")
+        raise CommandError(f"{cmd} takes {n} argument(s): {cmd} {usage}" if n
+                           else f"{cmd} takes no arguments")
 
 
 def _one_line(text: str) -> str:

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Benchmark of the reference Battleship engine (scripts/battleship_engine.py); not run in CI.
 
-(a) Shots to win against static fleets over N games (default 2000), played in-process for speed; the first
-    ``--check`` games (default 20) are replayed through the real line protocol (the engine as a subprocess,
-    driven by bridge.engines.line.LineEngine) and must shoot exactly the same cells.
-(b) Win rate against a hunt/target opponent (with parity, ship moves enabled, evading when we hit next to one of
-    its ships) over M games (default 200), through the real line protocol, with a 95 % Wilson interval.
+(a) Shots to win against static fleets over N games (default 2000), played in-process for speed; the
+    first ``--check`` games (default 20) are replayed through the real line protocol (the engine as a
+    subprocess, driven by bridge.engines.line.LineEngine) and must shoot exactly the same cells.
+(b) Win rate against a hunt/target opponent (parity hunting, ship moves enabled, evading when we hit next
+    to one of its ships) over M games (default 200), through the real line protocol, with a 95 % Wilson
+    interval.
 
-Prints a Markdown table.  The machine may be shared: run it as ``nice -n 19 python scripts/bench_battleship.py``.
+Prints a Markdown table.  The machine may be shared: run it as
+``nice -n 19 python scripts/bench_battleship.py``.
 """
 
 from __future__ import annotations
@@ -100,16 +102,18 @@ class InProcess:
 
 # --- the opponent of part (b) --------------------------------------------------------------------------
 class HuntTarget:
-    """The hunt/target opponent. Hunt: a random never-shot cell of the checkerboard (parity), then any never-shot
-    cell, then (ships may have moved there) any missed cell.  Target, ``smart=False`` (the classic one, about
-    61 shots to win here, engines.md's reference): every hit pushes its never-shot neighbours on a stack, popped
-    until empty.  ``smart=True`` (about 52 shots): works out which hits belong to sunk ships, extends lines of
-    two or more open hits first, else tries the neighbours of open hits.
+    """The hunt/target opponent. Hunt: a random never-shot cell of the checkerboard (parity), then any
+    never-shot cell, then (ships may have moved there) any missed cell.  Target, ``smart=False`` (the
+    classic one, about 61 shots to win here, engines.md's reference): every hit pushes its never-shot
+    neighbours on a stack, popped until empty.  ``smart=True`` (about 52 shots): works out which hits belong
+    to sunk ships, extends lines of two or more open hits first, else tries the neighbours of open hits.
 
-    With ship moves on, it moves an unhit ship that touches a cell we hit but have not sunk (if a move takes it
-    away), else moves a random unhit ship with probability ``move_prob``."""
+    With ship moves on, it moves an unhit ship that touches a cell we hit but have not sunk (if a move takes
+    it away), else moves a random unhit ship with probability ``move_prob``."""
 
-    def __init__(self, rules: Rules, rng: random.Random, move_prob: float = 0.05, smart: bool = False) -> None:
+    def __init__(
+        self, rules: Rules, rng: random.Random, move_prob: float = 0.05, smart: bool = False
+    ) -> None:
         self.rules = rules
         self.rng = rng
         self.move_prob = move_prob
@@ -187,7 +191,8 @@ class HuntTarget:
             work.hits = set(own.hits)
             for name in work.movable():
                 if near.intersection(work.ships[name].cells):
-                    away = [m for m in work.legal_moves(name) if not near.intersection(m.apply(work.ships[name]).cells)]
+                    away = [m for m in work.legal_moves(name)
+                            if not near.intersection(m.apply(work.ships[name]).cells)]
                     if away:
                         mv = self.rng.choice(away)
                         work.apply_moves([mv])
@@ -295,8 +300,10 @@ def engine_command(seed: int, extra: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--games", type=int, default=2000, help="(a) static games, in-process (default 2000)")
-    ap.add_argument("--check", type=int, default=20, help="(a) games replayed through the subprocess (default 20)")
-    ap.add_argument("--match-games", type=int, default=200, help="(b) games against hunt/target (default 200)")
+    ap.add_argument("--check", type=int, default=20,
+                    help="(a) games replayed through the subprocess (default 20)")
+    ap.add_argument("--match-games", type=int, default=200,
+                    help="(b) games against hunt/target (default 200)")
     ap.add_argument("--move-prob", type=float, default=0.05,
                     help="(b) chance the opponent moves a random ship when not evading (default 0.05)")
     ap.add_argument("--no-moves", action="store_true", help="(b) play without ship moves")
@@ -304,7 +311,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="(b) the hunt/target variant (see HuntTarget; default classic)")
     ap.add_argument("--in-process", action="store_true", help="(b) skip the subprocess (for tuning)")
     ap.add_argument("--seed", type=int, default=2024)
-    ap.add_argument("--engine-arg", action="append", default=[], help="extra argument for the engine (repeatable)")
+    ap.add_argument("--engine-arg", action="append", default=[],
+                    help="extra argument for the engine (repeatable)")
     opts = ap.parse_args(argv)
     module = load_engine_module()
     kw = {"evasion": "--no-evasion" not in opts.engine_arg}
@@ -372,9 +380,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         lo, hi = wilson(wins, n)
         how = "in-process" if opts.in_process else "engine subprocess via the line protocol"
         rows += [
-            (f"(b) vs {opts.opponent} hunt/target, ship moves {'off' if opts.no_moves else 'on'}: games ({how})",
+            (f"(b) vs {opts.opponent} hunt/target, ship moves {'off' if opts.no_moves else 'on'}: "
+             f"games ({how})",
              f"{n}"),
-            ("(b) win rate [95% Wilson CI]", f"{wins / n:.1%} [{lo:.1%}, {hi:.1%}] ({wins} won, {draws} drawn)"),
+            ("(b) win rate [95% Wilson CI]",
+             f"{wins / n:.1%} [{lo:.1%}, {hi:.1%}] ({wins} won, {draws} drawn)"),
             ("(b) turns per game: mean", f"{statistics.mean(r.turns for r in results):.1f}"),
             ("(b) move turns per game: ours / theirs",
              f"{statistics.mean(r.our_moves for r in results):.2f} / "

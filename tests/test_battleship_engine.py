@@ -1,4 +1,4 @@
-"""The reference Battleship engine (scripts/battleship_engine.py): its protocol layer, its strategy, its speed.
+"""The reference Battleship engine (scripts/battleship_engine.py): protocol layer, strategy, speed.
 
 The strategy and the command parser are exercised in-process (fast); the script itself runs once as a real
 subprocess here (the line-driver tests run it many more times)."""
@@ -219,7 +219,7 @@ def test_static_games_are_won_without_repeating_a_shot(eng: ModuleType) -> None:
         assert target.defeated
         assert len(set(shots)) == len(shots)  # static fleets: never a cell twice
         counts.append(len(shots))
-    assert statistics.mean(counts) < 55  # the benchmark measures ~44 over 2000 games; random shooting needs ~95
+    assert statistics.mean(counts) < 55  # the benchmark: ~44 over 2000 games; random shooting needs ~95
 
 
 def test_misses_fade_after_the_opponent_moves(eng: ModuleType) -> None:
@@ -332,8 +332,10 @@ def test_the_script_speaks_on_pipes_and_exits_at_end_of_input() -> None:
     done = subprocess.run([sys.executable, str(SCRIPT), "--seed", "1"], input=commands, capture_output=True,
                           text=True, timeout=20)
     assert done.returncode == 0
-    assert done.stdout == (f"=1 {PROTOCOL_VERSION}\n\n?2 my ships are not placed: Carrier, Battleship, Cruiser, "
-                           f"Submarine, Destroyer (send place first)\n\n?3 unknown command\n\n")
+    assert done.stdout == (f"=1 {PROTOCOL_VERSION}\n\n"
+                           f"?2 my ships are not placed: Carrier, Battleship, Cruiser, Submarine, Destroyer "
+                           f"(send place first)\n\n"
+                           f"?3 unknown command\n\n")
     assert done.stderr == ""
 
 

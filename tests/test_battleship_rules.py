@@ -10,6 +10,7 @@ from bridge.games.battleship_rules import (
     CLASSIC,
     CLASSIC_FLEET,
     Board,
+    Direction,
     Game,
     Rules,
     RulesError,
@@ -24,6 +25,10 @@ from bridge.games.battleship_rules import (
 )
 
 MOVES = Rules(moves_enabled=True)
+
+
+def tr(ship: str, direction: Direction) -> ShipMove:
+    return ShipMove(ship, "translate", direction)
 
 
 def fleet(**where: tuple[str, str]) -> list[Ship]:
@@ -113,6 +118,7 @@ def test_ship_geometry_bow_translate_rotate() -> None:
     with pytest.raises(RulesError, match="direction"):
         ship.translated("north")
     assert str(down) == "Cruiser C3 v"
+    assert Ship("Dinghy", 1, (4, 4)).rotated() == Ship("Dinghy", 1, (4, 4))
 
 
 def test_ship_from_open_games_positions() -> None:
@@ -143,7 +149,8 @@ def test_random_placement_is_legal_seeded_and_varied() -> None:
     assert random_placement(CLASSIC, random.Random(7)) == random_placement(CLASSIC, random.Random(7))
     assert len(set(layouts)) == 200
     # every cell gets used by some ship, and both orientations occur
-    assert {c for lay in layouts for s in lay for c in s.cells} == {(r, c) for r in range(10) for c in range(10)}
+    every_cell = {(r, c) for r in range(10) for c in range(10)}
+    assert {c for lay in layouts for s in lay for c in s.cells} == every_cell
     assert {s.vertical for lay in layouts for s in lay} == {True, False}
 
 
@@ -215,9 +222,9 @@ def test_ship_move_words() -> None:
     for text in ("translate Carrier up", "translate Destroyer right", "rotate Submarine"):
         mv = ShipMove.parse(text, CLASSIC)
         assert str(mv) == text
-    assert ShipMove.parse("TRANSLATE carrier Up", CLASSIC) == ShipMove("Carrier", "translate", "up")
-    for bad in ("translate Carrier", "translate Carrier north", "rotate", "rotate Carrier left", "fly Carrier",
-                "translate Zeppelin up"):
+    assert ShipMove.parse("TRANSLATE carrier Up", CLASSIC) == tr("Carrier", "up")
+    for bad in ("translate Carrier", "translate Carrier north", "rotate", "rotate Carrier left",
+                "fly Carrier", "translate Zeppelin up"):
         with pytest.raises(ValueError):
             ShipMove.parse(bad, CLASSIC)
     with pytest.raises(ValueError):
@@ -228,22 +235,22 @@ def test_ship_move_words() -> None:
 
 def test_valid_moves_change_the_fleet() -> None:
     board = Board(MOVES, classic_layout())
-    board.apply_moves([ShipMove("Submarine", "translate", "down")])
+    board.apply_moves([tr("Submarine", "down")])
     assert board.ships["Submarine"] == Ship("Submarine", 3, parse_cell("F5"))
     board.apply_moves([ShipMove("Submarine", "rotate")])
     assert [cell_name(c) for c in board.ships["Submarine"].cells] == ["F5", "G5", "H5"]
     board.shoot(parse_cell("B5"))  # an opponent miss: a ship may move onto it
-    board.apply_moves([ShipMove("Carrier", "translate", "down")])
+    board.apply_moves([tr("Carrier", "down")])
     assert parse_cell("B5") in board.ships["Carrier"].cells
 
 
 @pytest.mark.parametrize("moves,match", [
-    ([ShipMove("Carrier", "translate", "up")], "leave the board"),
-    ([ShipMove("Cruiser", "translate", "down")], "leave the board"),
-    ([ShipMove("Battleship", "translate", "left")], "leave the board"),
+    ([tr("Carrier", "up")], "leave the board"),
+    ([tr("Cruiser", "down")], "leave the board"),
+    ([tr("Battleship", "left")], "leave the board"),
     ([ShipMove("Carrier", "rotate")], "overlap Battleship"),  # A1 h -> A1-E1 v runs into C1
     ([ShipMove("Cruiser", "rotate")], "leave the board"),  # J1 h -> J1-L1 v
-    ([ShipMove("Destroyer", "translate", "up"), ShipMove("Destroyer", "translate", "up")], "at most once"),
+    ([tr("Destroyer", "up"), tr("Destroyer", "up")], "at most once"),
     ([], "at least one"),
     ([ShipMove("Zeppelin", "rotate")], "no ship"),
 ])
@@ -263,38 +270,39 @@ def test_hit_ships_cannot_move_and_one_bad_move_rejects_the_action() -> None:
     assert board.legal_moves("Submarine") == []
     before = dict(board.ships)
     with pytest.raises(RulesError, match="Submarine has been hit"):
-        board.apply_moves([ShipMove("Destroyer", "translate", "right"), ShipMove("Submarine", "translate", "up")])
+        board.apply_moves([tr("Destroyer", "right"), tr("Submarine", "up")])
     assert board.ships == before  # the valid first move did not happen either
 
 
 def test_moves_apply_in_order() -> None:
-    # Submarine E5-E7 down -> F5-F7; Destroyer G7-H7 up -> F7-G7: each is valid alone, together they meet at F7
+    # Submarine E5-E7 down -> F5-F7; Destroyer G7-H7 up -> F7-G7: each valid alone, together they meet at F7
     board = Board(MOVES, classic_layout())
     with pytest.raises(RulesError, match="Destroyer would overlap Submarine"):
-        board.after_moves([ShipMove("Submarine", "translate", "down"), ShipMove("Destroyer", "translate", "up")])
+        board.after_moves([tr("Submarine", "down"), tr("Destroyer", "up")])
     with pytest.raises(RulesError, match="Submarine would overlap Destroyer"):
-        board.after_moves([ShipMove("Destroyer", "translate", "up"), ShipMove("Submarine", "translate", "down")])
+        board.after_moves([tr("Destroyer", "up"), tr("Submarine", "down")])
     # a ship may take a cell another ship left earlier in the same action
     layout = fleet(Carrier=("A1", "h"), Battleship=("C1", "v"), Cruiser=("J1", "h"), Submarine=("E5", "h"),
                    Destroyer=("E8", "h"))
     board = Board(MOVES, layout)
-    ships = board.after_moves([ShipMove("Destroyer", "translate", "right"),
-                               ShipMove("Submarine", "translate", "right")])
+    ships = board.after_moves([tr("Destroyer", "right"),
+                               tr("Submarine", "right")])
     assert [cell_name(c) for c in ships["Submarine"].cells] == ["E6", "E7", "E8"]
     with pytest.raises(RulesError, match="overlap"):
-        board.after_moves([ShipMove("Submarine", "translate", "right"), ShipMove("Destroyer", "translate", "right")])
+        board.after_moves([tr("Submarine", "right"), tr("Destroyer", "right")])
 
 
 def test_moves_need_the_game_to_enable_them() -> None:
     board = Board(CLASSIC, classic_layout())
     assert not board.can_move("Carrier") and board.movable() == [] and board.legal_moves("Carrier") == []
     with pytest.raises(RulesError, match="not enabled"):
-        board.apply_moves([ShipMove("Submarine", "translate", "down")])
+        board.apply_moves([tr("Submarine", "down")])
 
 
 def test_legal_moves_lists_exactly_the_valid_single_moves() -> None:
     board = Board(MOVES, classic_layout())
-    assert [str(m) for m in board.legal_moves("Carrier")] == ["translate Carrier down", "translate Carrier right"]
+    assert [str(m) for m in board.legal_moves("Carrier")] == [
+        "translate Carrier down", "translate Carrier right"]
     assert [str(m) for m in board.legal_moves("Submarine")] == [
         "translate Submarine up", "translate Submarine down", "translate Submarine left",
         "translate Submarine right", "rotate Submarine"]
@@ -306,7 +314,7 @@ def test_a_whole_game_alternates_and_ends() -> None:
     assert game.to_move == 1 and game.turn == 1
     assert game.shoot(parse_cell("J10")) == ShotResult("miss")
     assert game.to_move == 2  # a turn is one shot, hit or miss
-    moved = game.move([ShipMove("Destroyer", "translate", "right")])
+    moved = game.move([tr("Destroyer", "right")])
     assert moved == {"Destroyer": Ship("Destroyer", 2, parse_cell("G8"), True)}
     assert game.boards[2].ships["Destroyer"].bow == parse_cell("G8")
     targets = [c for s in game.boards[2].ships.values() for c in s.cells]
@@ -318,7 +326,7 @@ def test_a_whole_game_alternates_and_ends() -> None:
     assert game.winner == 1
     assert game.boards[2].defeated
     assert [t.player for t in game.history[:4]] == [1, 2, 1, 2]
-    assert game.history[1].moves == (ShipMove("Destroyer", "translate", "right"),)
+    assert game.history[1].moves == (tr("Destroyer", "right"),)
     with pytest.raises(RulesError, match="game is over"):
         game.shoot((0, 0))
 
@@ -336,7 +344,8 @@ def test_random_games_between_random_shooters_always_finish() -> None:
                     game.move([rng.choice(options)])
                     continue
             target = game.boards[3 - game.to_move]
-            game.shoot(rng.choice([(r, c) for r in range(10) for c in range(10) if (r, c) not in target.hits]))
+            free = [(r, c) for r in range(10) for c in range(10) if (r, c) not in target.hits]
+            game.shoot(rng.choice(free))
         assert game.boards[3 - game.winner].defeated  # type: ignore[operator]
 
 

@@ -1,5 +1,6 @@
 """LineEngine (the Battleship line-protocol driver) against real subprocesses: the reference engine
-(scripts/battleship_engine.py), a scripted fake line engine written by these tests, and the fake GTP engine."""
+(scripts/battleship_engine.py), a scripted fake line engine written by these tests, and the fake GTP
+engine."""
 
 from __future__ import annotations
 
@@ -271,7 +272,9 @@ def test_a_hung_engine_times_out_and_is_closed(start: Starter, fake: Callable[..
     assert not engine.alive
 
 
-def test_a_dying_engine_is_reported_with_its_last_words(start: Starter, fake: Callable[..., list[str]]) -> None:
+def test_a_dying_engine_is_reported_with_its_last_words(
+    start: Starter, fake: Callable[..., list[str]]
+) -> None:
     engine = start(fake("--exit-on", "genmove"), name="dying")
     engine.new_game(CLASSIC)
     with pytest.raises(EngineTerminatedError, match=r"exited with code 4.*fake: giving up on genmove"):
@@ -285,7 +288,8 @@ def test_parse_turn_reads_shots_moves_reasoning_and_messages() -> None:
     t = parse_turn("e5\nmessage:  hi   there \nREASONING: Hunting:  the centre", CLASSIC)
     assert t == EngineTurn(shot=(4, 4), reasoning="Hunting: the centre", message="hi there")
     assert t.kind == "shoot" and str(t) == "E5"
-    t = parse_turn("translate Carrier down\nrotate destroyer\n\nreasoning: evading", MOVES, ["Carrier", "DESTROYER"])
+    answer = "translate Carrier down\nrotate destroyer\n\nreasoning: evading"
+    t = parse_turn(answer, MOVES, ["Carrier", "DESTROYER"])
     assert t.moves == (ShipMove("Carrier", "translate", "down"), ShipMove("Destroyer", "rotate"))
     assert t.kind == "move" and str(t) == "translate Carrier down, rotate Destroyer"
     assert t.reasoning == "evading" and t.message == ""

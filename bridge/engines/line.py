@@ -1,9 +1,10 @@
-"""The Battleship line-protocol driver: start and handshake a Battleship engine, tell it the game, ask for turns.
+"""The Battleship line-protocol driver: start and handshake a Battleship engine, tell it the game, ask
+for turns.
 
-The protocol (``docs/battleship-protocol.md``, "battleship-line-protocol 1") has GTP's framing, implemented once
-in :mod:`bridge.engines.framing`, and its own vocabulary.  This driver holds no game state beyond what it needs
-to check the engine's answers (the board size, the fleet, whether ships may move, which ships may move now);
-the Battleship player keeps the game and replays it after a restart.
+The protocol (``docs/battleship-protocol.md``, "battleship-line-protocol 1") has GTP's framing,
+implemented once in :mod:`bridge.engines.framing`, and its own vocabulary.  This driver holds no game
+state beyond what it needs to check the engine's answers (the board size, the fleet, whether ships may
+move, which ships may move now); the Battleship player keeps the game and replays it after a restart.
 
 Errors, as for GTP: a ``?`` reply raises :class:`~bridge.errors.EngineRefusedError`; a hung engine
 :class:`~bridge.errors.EngineTimeoutError`; a dead one :class:`~bridge.errors.EngineTerminatedError`; garbage,
@@ -111,8 +112,8 @@ def parse_turn(text: str, rules: Rules, movable: Iterable[str] | None = None) ->
             raise ValueError(f"the shot {_shown(first[0])} is not valid: {exc}") from None
         return EngineTurn(shot=cell, reasoning=reasoning, message=message)
     if not rules.moves_enabled:
-        raise ValueError(f"{_shown(actions[0])} is not a shot (e.g. A5), and ship moves are not enabled in this "
-                         f"game")
+        raise ValueError(f"{_shown(actions[0])} is not a shot (e.g. A5), and ship moves are not enabled "
+                         f"in this game")
     allowed = None if movable is None else {rules.spec(n).name for n in movable}
     moves: list[ShipMove] = []
     for line in actions:
@@ -160,7 +161,9 @@ class LineEngine:
     ) -> LineEngine:
         """Spawn the engine and handshake (protocol_version, name, version, list_commands) within
         ``startup_timeout`` seconds. On failure the process is stopped and EngineError says why."""
-        process = EngineProcess(command, name=name, cwd=cwd, env=env, transcript=transcript, on_stderr=on_stderr)
+        process = EngineProcess(
+            command, name=name, cwd=cwd, env=env, transcript=transcript, on_stderr=on_stderr
+        )
         process.start()
         engine = cls(GtpStyleChannel(process), quit_grace=quit_grace)
         try:
@@ -177,7 +180,8 @@ class LineEngine:
         def ask(cmd: str) -> str:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise EngineTimeoutError(f"the handshake took longer than startup_timeout={startup_timeout:g} s")
+                raise EngineTimeoutError(
+                    f"the handshake took longer than startup_timeout={startup_timeout:g} s")
             reply = self._channel.request(cmd, remaining)
             if not reply.ok:
                 raise EngineError(f"it refused {cmd!r} ({reply.text!r}), which every engine must answer")
@@ -194,8 +198,8 @@ class LineEngine:
         missing = REQUIRED_COMMANDS - self.commands
         if missing:
             raise EngineError(f"its list_commands lacks the required command(s) {' '.join(sorted(missing))}")
-        self.log.info("engine %s is %s %s (%s, %d commands)", self.name, self.engine_name, self.engine_version,
-                      self.protocol_version, len(self.commands))
+        self.log.info("engine %s is %s %s (%s, %d commands)", self.name, self.engine_name,
+                      self.engine_version, self.protocol_version, len(self.commands))
 
     def _handshake_error(self, exc: EngineError) -> EngineError:
         tail = self.process.stderr_tail(10)
@@ -203,7 +207,8 @@ class LineEngine:
         if "last stderr lines" in str(exc):
             stderr = ""
         msg = (f"engine {self.name} failed its Battleship line-protocol start-up handshake: {exc}{stderr}. "
-               f"Check engine.command: it must start a {PROTOCOL_VERSION} engine (see docs/battleship-protocol.md)")
+               f"Check engine.command: it must start a {PROTOCOL_VERSION} engine "
+               f"(see docs/battleship-protocol.md)")
         cls = type(exc) if type(exc) in (EngineTimeoutError, EngineTerminatedError) else EngineError
         return cls(msg)
 
@@ -237,8 +242,8 @@ class LineEngine:
         if not name or any(c.isspace() for c in name):
             raise EngineError(f"engine {self.name}: {name!r} is not a command name")
         if name != "quit" and name not in self.commands:
-            raise EngineError(f"engine {self.name} ({self.engine_name or 'unnamed'}) does not support {name!r} "
-                              f"(not in its list_commands); the bridge does not send it")
+            raise EngineError(f"engine {self.name} ({self.engine_name or 'unnamed'}) does not support "
+                              f"{name!r} (not in its list_commands); the bridge does not send it")
         line = " ".join((name, *(str(a) for a in args)))
         reply = self._channel.request(line, DEFAULT_TIMEOUT if timeout is None else timeout)
         if not reply.ok:

@@ -1,4 +1,6 @@
-"""Battleship rules: board, fleet, placement, shots, ship moves, game over. Pure: no I/O, no engine, no server.
+"""Battleship rules: board, fleet, placement, shots, ship moves, game over.
+
+Pure: no I/O, no engine, no server.
 
 Shared by the reference engine (``scripts/battleship_engine.py``), the line-protocol driver
 (:mod:`bridge.engines.line`), the future Open Games sandbox and the Battleship player.  The rules are those of
@@ -9,10 +11,10 @@ Open Games (the seed of ``/work/shared/seeds/002_*``) with the gaps filled as ``
   ``[row, col]`` pairs as Open Games' ``positions``.  Its name is the row letter then the 1-based column, as
   Open Games' ``board_ascii`` labels them: ``(0, 4)`` is ``"A5"`` (row A, column 5), ``(9, 9)`` is ``"J10"``.
   :func:`cell_name` and :func:`parse_cell` are the only conversion between the two.
-- **Ships** lie in a straight line of adjacent cells.  The *bow* is the ship's first cell in reading order (its
-  top cell if vertical, its left cell if horizontal).
-- **Shots.** One shot a turn, hit or miss (a hit gives no extra turn).  A missed cell may be shot again (a ship
-  may have moved there since); a hit cell may not (a hit ship never moves, so nothing can change there).
+- **Ships** lie in a straight line of adjacent cells.  The *bow* is the ship's first cell in reading order
+  (its top cell if vertical, its left cell if horizontal).
+- **Shots.** One shot a turn, hit or miss (a hit gives no extra turn).  A missed cell may be shot again (a
+  ship may have moved there since); a hit cell may not (a hit ship never moves, so nothing changes there).
   A ship is sunk when all its cells are hit; the game is over when a whole fleet is sunk.
 - **Ship moves** (when the game enables them), instead of a shot: one or more ships, each at most once per
   turn, each ``translate`` one cell (``up`` = towards row A, ``down``, ``left`` = towards column 1, ``right``)
@@ -58,15 +60,18 @@ def cell_name(cell: Cell) -> str:
 
 
 def parse_cell(text: str, rows: int = 10, cols: int = 10) -> Cell:
-    """``"A5"`` (or ``"a5"``) -> ``(0, 4)`` on a ``rows`` x ``cols`` board. Raises ValueError for anything else."""
+    """``"A5"`` (or ``"a5"``) -> ``(0, 4)`` on a ``rows`` x ``cols`` board.
+
+    Raises ValueError for anything else."""
     m = _CELL.fullmatch(text.strip())
     if m is None:
-        raise ValueError(f"{text!r} is not a cell (expected a row letter and a column number, e.g. A5 or J10)")
+        raise ValueError(f"{text!r} is not a cell (expected a row letter and a column number, "
+                         f"e.g. A5 or J10)")
     row = ROW_LETTERS.index(m.group(1).upper())
     col = int(m.group(2)) - 1
     if not (0 <= row < rows and 0 <= col < cols):
-        raise ValueError(f"cell {text.strip()!r} is off the {rows}x{cols} board (rows A-{ROW_LETTERS[rows - 1]}, "
-                         f"columns 1-{cols})")
+        raise ValueError(f"cell {text.strip()!r} is off the {rows}x{cols} board "
+                         f"(rows A-{ROW_LETTERS[rows - 1]}, columns 1-{cols})")
     return (row, col)
 
 
@@ -103,8 +108,8 @@ class Rules:
         seen: set[str] = set()
         for spec in self.fleet:
             if not SHIP_NAME.fullmatch(spec.name):
-                raise RulesError(f"ship name {spec.name!r} is not allowed (a letter, then up to 31 letters, digits, "
-                                 f"'_' or '-')")
+                raise RulesError(f"ship name {spec.name!r} is not allowed (a letter, then up to 31 "
+                                 f"letters, digits, '_' or '-')")
             if spec.name.lower() in seen:
                 raise RulesError(f"the fleet names {spec.name!r} twice (names are unique, ignoring case)")
             seen.add(spec.name.lower())
@@ -112,8 +117,8 @@ class Rules:
                 raise RulesError(f"ship {spec.name} has length {spec.length!r}, which does not fit a "
                                  f"{self.rows}x{self.cols} board")
         if sum(s.length for s in self.fleet) > self.rows * self.cols // 2:
-            raise RulesError(f"the fleet ({sum(s.length for s in self.fleet)} cells) needs at most half of the "
-                             f"{self.rows * self.cols} cells of the board")
+            raise RulesError(f"the fleet ({sum(s.length for s in self.fleet)} cells) needs at most half "
+                             f"of the {self.rows * self.cols} cells of the board")
 
     def spec(self, name: str) -> ShipSpec:
         """The fleet's ship called ``name`` (exact spelling first, then ignoring case). Raises RulesError."""
@@ -162,7 +167,10 @@ class Ship:
         return Ship(self.name, self.length, (self.bow[0] + dr, self.bow[1] + dc), self.vertical)
 
     def rotated(self) -> Ship:
-        """The ship turned about its bow (horizontal <-> vertical); not checked against any board."""
+        """The ship turned about its bow (horizontal <-> vertical; a ship of length 1 stays as it is);
+        not checked against any board."""
+        if self.length == 1:
+            return self
         return Ship(self.name, self.length, self.bow, not self.vertical)
 
     @classmethod
@@ -271,7 +279,8 @@ class ShipMove:
     def __post_init__(self) -> None:
         if self.action == "translate":
             if self.direction not in DIRECTIONS:
-                raise ValueError(f"translate needs a direction (up, down, left, right), not {self.direction!r}")
+                raise ValueError(
+                    f"translate needs a direction (up, down, left, right), not {self.direction!r}")
         elif self.action == "rotate":
             if self.direction is not None:
                 raise ValueError("rotate takes no direction")
@@ -282,7 +291,9 @@ class ShipMove:
         return ship.rotated() if self.action == "rotate" else ship.translated(str(self.direction))
 
     def __str__(self) -> str:
-        return f"translate {self.ship} {self.direction}" if self.action == "translate" else f"rotate {self.ship}"
+        if self.action == "translate":
+            return f"translate {self.ship} {self.direction}"
+        return f"rotate {self.ship}"
 
     @classmethod
     def parse(cls, text: str, rules: Rules | None = None) -> ShipMove:
@@ -295,8 +306,8 @@ class ShipMove:
         elif len(words) == 2 and words[0].lower() == "rotate":
             action, direction = "rotate", None
         else:
-            raise ValueError(f"{text.strip()!r} is not a ship move (expected 'translate SHIP up|down|left|right' "
-                             f"or 'rotate SHIP')")
+            raise ValueError(f"{text.strip()!r} is not a ship move (expected "
+                             f"'translate SHIP up|down|left|right' or 'rotate SHIP')")
         name = words[1]
         if rules is not None:
             name = rules.spec(name).name
@@ -332,8 +343,8 @@ class Board:
         for ship in ships.values():
             for c in ship.cells:
                 if not self.rules.on_board(c):
-                    raise RulesError(f"ship {ship.name} at {ship} leaves the {self.rules.rows}x{self.rules.cols} "
-                                     f"board at {c}")
+                    raise RulesError(f"ship {ship.name} at {ship} leaves the "
+                                     f"{self.rules.rows}x{self.rules.cols} board at {c}")
                 if c in owner:
                     raise RulesError(f"ships {owner[c]} and {ship.name} overlap at {cell_name(c)}")
                 owner[c] = ship.name
@@ -396,7 +407,8 @@ class Board:
             except RulesError as exc:
                 raise RulesError(f"{mv}: {exc}") from None
             if name in moved:
-                raise RulesError(f"{mv}: ship {name} already moves in this action (each ship moves at most once)")
+                raise RulesError(
+                    f"{mv}: ship {name} already moves in this action (each ship moves at most once)")
             if self.hits_on(name):
                 raise RulesError(f"{mv}: ship {name} has been hit and cannot move")
             new = mv.apply(ships[name])
