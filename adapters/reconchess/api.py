@@ -224,9 +224,8 @@ class RbcApi:
             stop_rule = stop_rule | tenacity.stop_after_delay(self.retry.give_up)
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(_Transient),
-            wait=tenacity.wait_exponential_jitter(
-                initial=self.retry.min_delay, max=self.retry.max_delay, jitter=self.retry.min_delay
-            ),
+            wait=tenacity.wait_exponential(multiplier=self.retry.min_delay, max=self.retry.max_delay)
+            + tenacity.wait_random(0, self.retry.min_delay),  # capped exponential backoff plus jitter
             stop=stop_rule,
             sleep=self._sleep,
             before_sleep=before_sleep,

@@ -366,14 +366,15 @@ class GameRunner:
         except ApiError as exc:
             if exc.status != 400:
                 raise
-            status = self.api.game_status(self.game_id)
-            if status.is_over:
-                raise _GameOver() from None
-            if status.is_my_turn:
-                raise
-            if exc.maybe_done:
+            if exc.maybe_done:  # we alone play our colour and we had moved: the first end_turn went through
                 self.settled += 1
-                self.note(f"turn {self.turns}: the answer to end_turn was lost; the turn had passed")
+                self.note(
+                    f"turn {self.turns}: the answer to end_turn was lost; the server had ended the turn"
+                )
+                return
+            if self.api.game_status(self.game_id).is_over:
+                raise _GameOver() from None
+            raise
 
     def _settle_lost_move(self, offered: list[chess.Move], capture: int | None) -> None:
         assert self.lost_move is not None and self.player is not None and self.color is not None

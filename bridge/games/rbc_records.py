@@ -133,8 +133,8 @@ def pgn_text(game: chess.pgn.Game) -> str:
 def read_pgn(text: str) -> RbcGame:
     """Parse an RBC record written by :func:`write_records` (RBC move rules). Raises ValueError on errors."""
     game = chess.pgn.read_game(io.StringIO(text), Visitor=lambda: chess.pgn.GameBuilder(Game=RbcGame))
-    if game is None:
-        raise ValueError("no PGN game found")
+    if game is None or game.headers.get("Event") != EVENT:
+        raise ValueError(f'not an RBC record: no PGN game with [Event "{EVENT}"]')
     if game.errors:
         raise ValueError(f"the PGN does not replay: {game.errors[0]}")
     assert isinstance(game, RbcGame)
@@ -144,7 +144,8 @@ def read_pgn(text: str) -> RbcGame:
 def final_board(history: GameHistory) -> chess.Board | None:
     """The true board after the last move of ``history`` (None for a game without moves)."""
     turns = [t for t in _turns(history) if history.has_move(t)]
-    return history.truth_board_after_move(turns[-1]) if turns else None
+    # (not GameHistory.truth_board_after_move, which sets the side to move to the mover's colour)
+    return chess.Board(history.truth_fen_after_move(turns[-1])) if turns else None
 
 
 def history_json(history: GameHistory) -> str:

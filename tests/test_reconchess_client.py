@@ -1,0 +1,556 @@
+"""The reconchess adapter against the reconchess sandbox over real HTTP on 127.0.0.1: full games against every
+house player, records, 401, 5xx outages, lost answers, version mismatch, ranked mode, failures and shutdown,
+and a game run by the real daemon. Players are reconchess's RandomBot (the bridge's own player is tested
+elsewhere)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import chess
+import pytest
+from reconchess import GameHistory, Player, WinReason
+from reconchess.bots.random_bot import RandomBot
+
+from bridge.adapters.reconchess.client import ReconchessAdapter
+from bridge.adapters.reconchess.play import (
+    GameResult,
+    apply_own_move,
+    infer_taken_move,
+    own_pieces,
+    remove_captured,
+)
+from bridge.adapters.reconchess.sandbox import ReconchessSandbox
+from bridge.adapters.reconchess.sandbox.core import SandboxGame
+from bridge.config import load_config_text
+from bridge.daemon import Daemon
+from bridge.events import GameContext
+from bridge.games.rbc_records import read_history, read_pgn
+from bridge.transcript import Transcript
+
+PASSWORD = "bot-secret-4321"
+STOCKFISH = "/usr/games/stockfish"
+
+
+def make_config(url: str, tmp_path: Path, **server: Any) -> Any:
+    """A whole validated bridge config (YAML, as a user writes it) for the sandbox at ``url``."""
+    extra = "".join(
+        f"  {key}: {str(value).lower() if isinstance(value, bool) else value}\n"
+        for key, value in server.items()
+    )
+    text = (
+        f"server:\n  kind: reconchess\n  url: {url}\n  username: bot\n"
+        f"  password: {{env: RBC_TEST_PASSWORD}}\n"
+        f"  poll_interval: 0.1\n  status_interval: 0.02\n  retry_min_delay: 0.05\n  retry_max_delay: 0.3\n"
+        f"{extra}engine:\n  protocol: uci\n  command: [{STOCKFISH}]\n"
+        f"daemon:\n  data_dir: {tmp_path / 'runs'}\n  max_concurrent_games: 4\n"
+    )
+    return load_config_text(text, "test.yaml")
+
+
+class RecordingHost:
+    """A tiny Host: runs each game's loop in a thread with a real Transcript; records what it was asked."""
+
+    def __init__(self, root: Path, stop: threading.Event, capacity: int = 4) -> None:
+        self.root = root
+        self.stop = stop
+        self.capacity = capacity
+        self.threads: dict[str, threading.Thread] = {}
+        self.contexts: dict[str, Any] = {}
+
+    def run_game(self, game_id: str, target: Callable[[GameContext], None]) -> bool:
+        if game_id in self.threads or self.stop.is_set():
+            return False
+        ctx = _Ctx(
+            game_id,
+            Transcript(self.root / "transcripts" / f"reconchess-{game_id}.log"),
+            self.root / "records",
+            self.stop,
+        )
+        self.contexts[game_id] = ctx
+
+        def run() -> None:
+            try:
+                target(ctx)
+            finally:
+                ctx.transcript.close()
+
+        thread = threading.Thread(target=run, name=f"game-{game_id}")
+        self.threads[game_id] = thread
+        thread.start()
+        return True
+
+    def can_accept_game(self) -> bool:
+        return not self.stop.is_set() and self.active_games() < self.capacity
+
+    def active_games(self) -> int:
+        return sum(1 for t in self.threads.values() if t.is_alive())
+
+    def open_game(self, *args: Any) -> Any:
+        raise AssertionError("a reconchess adapter never opens a GoSession")
+
+    def join(self) -> None:
+        for t in self.threads.values():
+            t.join(20)
+            assert not t.is_alive()
+
+    def transcript(self, game_id: int) -> str:
+        return (self.root / "transcripts" / f"reconchess-{game_id}.log").read_text()
+
+
+class _Ctx:
+    def __init__(
+        self, game_id: str, transcript: Transcript, records_dir: Path, stop: threading.Event
+    ) -> None:
+        self.game_id = game_id
+        self.config = None
+        self.transcript = transcript
+        self.records_dir = records_dir
+        self.stop = stop
+
+    @contextmanager
+    def engine_slot(self) -> Iterator[None]:
+        yield
+
+
+class Running:
+    """An adapter running in a thread against a host; ``close()`` stops both and joins every thread."""
+
+    def __init__(self, adapter: ReconchessAdapter, root: Path, capacity: int = 4) -> None:
+        self.adapter = adapter
+        self.stop = threading.Event()
+        self.host = RecordingHost(root, self.stop, capacity)
+        self.thread = threading.Thread(target=adapter.run, args=(self.host, self.stop), name="adapter")
+        self.thread.start()
+
+    def wait_results(self, count: int, timeout: float = 60.0) -> list[GameResult]:
+        deadline = time.monotonic() + timeout
+        while len(self.adapter.results) < count:
+            assert time.monotonic() < deadline, f"only {len(self.adapter.results)} of {count} games finished"
+            time.sleep(0.05)
+        return list(self.adapter.results)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(20)
+        assert not self.thread.is_alive()
+        self.host.join()
+
+
+@pytest.fixture
+def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReconchessSandbox]:
+    monkeypatch.setenv("RBC_TEST_PASSWORD", PASSWORD)
+    server = ReconchessSandbox().start()
+    server.add_user("bot", PASSWORD)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def run_adapter(sandbox: ReconchessSandbox, tmp_path: Path) -> Iterator[Callable[..., Running]]:
+    """``run_adapter(player_factory=..., **server_keys)`` starts the adapter on the sandbox; stopped
+    afterwards."""
+    started: list[Running] = []
+
+    def start(
+        player_factory: Callable[[GameContext], Player] | None = None, capacity: int = 4, **server: Any
+    ) -> Running:
+        config = make_config(sandbox.url, tmp_path, **server)
+        adapter = ReconchessAdapter(
+            config.server, config, player_factory=player_factory or (lambda ctx: RandomBot())
+        )
+        running = Running(adapter, tmp_path, capacity)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.close()
+
+
+def _final_fen(history: GameHistory) -> str:
+    turns = [t for t in history.turns() if history.has_move(t)]
+    return str(history.truth_fen_after_move(turns[-1]))
+
+
+def test_full_games_against_every_house_player(
+    sandbox: ReconchessSandbox, run_adapter: Any, tmp_path: Path
+) -> None:
+    """Three games at once (random, attacker, trout with Stockfish) with short clocks, each played to its end;
+    each result is the sandbox's; the JSON and PGN records are written, the PGN replays to the true final
+    board and the JSON is reconchess's own GameHistory of the game."""
+    made = [
+        sandbox.invite(
+            "bot", "random", color=True, seconds_per_player=60, seconds_increment=0, full_turn_limit=120
+        ),
+        sandbox.invite("bot", "attacker", color=False, seconds_per_player=30, seconds_increment=0),
+        sandbox.invite("bot", "trout", color=True, seconds_per_player=12, seconds_increment=0),
+    ]
+    running = run_adapter(max_games=3)
+    results = {r.game_id: r for r in running.wait_results(3, timeout=70)}
+    assert running.adapter.stats["accepted"] == 3
+    for invitation in made:
+        game_id = invitation["game_id"]
+        result, truth = results[game_id], sandbox.game(game_id)
+        assert result.error is None and truth["over"]
+        assert result.color == (invitation["user_color"] == "white")
+        assert result.opponent == invitation["opponent"]
+        assert result.winner_color == truth["winner_color"]
+        assert result.win_reason is not None and result.win_reason.name == truth["win_reason"]
+        records = tmp_path / "records"
+        history = read_history(records / f"reconchess-{game_id}.json")
+        assert _final_fen(history) == truth["fen"]
+        assert history.get_win_reason() == result.win_reason
+        pgn = (records / f"reconchess-{game_id}.pgn").read_text()
+        game = read_pgn(pgn)
+        assert game.end().board().fen(en_passant="fen") == truth["fen"]
+        assert game.headers["Termination"] == truth["win_reason"]
+        assert game.headers["White"] == truth["white"] and game.headers["Black"] == truth["black"]
+        transcript = running.host.transcript(game_id)
+        assert f"playing {invitation['user_color']} against {invitation['opponent']}" in transcript
+        assert "turn 1:" in transcript and "game over:" in transcript
+        invitations = sandbox.state.invitations
+        assert invitations[invitation["invitation_id"]].finished_by == {"bot"}
+
+
+def test_unauthorized_is_one_error_line_and_a_stop(
+    sandbox: ReconchessSandbox,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("RBC_TEST_PASSWORD", "a-wrong-password")
+    config = make_config(sandbox.url, tmp_path)
+    adapter = ReconchessAdapter(config.server, config, player_factory=lambda ctx: RandomBot())
+    stop = threading.Event()
+    host = RecordingHost(tmp_path, stop)
+    caplog.set_level(logging.INFO, logger="bridge")
+    started = time.monotonic()
+    adapter.run(host, stop)  # returns by itself
+    assert time.monotonic() - started < 5 and stop.is_set()
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    message = errors[0].getMessage()
+    assert "401" in message and "server.password" in message and "'bot'" in message
+    assert "a-wrong-password" not in caplog.text
+    assert adapter.check()[-1].ok is False and "401" in adapter.check()[-1].what
+
+
+def test_a_server_failing_for_a_few_seconds_is_survived(
+    sandbox: ReconchessSandbox, run_adapter: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sandbox answers 500 to everything for 2 s in the middle of a game: every call retries with backoff
+    and the game goes on to its end."""
+    caplog.set_level(logging.INFO, logger="bridge")
+    made = sandbox.invite("bot", "random", color=True, seconds_per_player=60, full_turn_limit=40)
+    running = run_adapter()
+    deadline = time.monotonic() + 20
+    while len(sandbox.game(made["game_id"])["moves"]) < 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    sandbox.fail(2.0)
+    failed_at = time.monotonic()
+    [result] = running.wait_results(1, timeout=40)
+    assert time.monotonic() - failed_at >= 2.0
+    assert result.error is None and result.win_reason is not None
+    assert sandbox.game(made["game_id"])["over"]
+    assert "retrying with backoff" in caplog.text and "answered again after" in caplog.text
+
+
+class RecordingBot(RandomBot):
+    """RandomBot that keeps what it was told about its own moves and senses."""
+
+    def __init__(self) -> None:
+        self.move_results: list[tuple[chess.Move | None, chess.Move | None]] = []
+        self.sense_results: list[list[Any]] = []
+
+    def handle_sense_result(self, sense_result: list[Any]) -> None:
+        self.sense_results.append(list(sense_result))
+
+    def handle_move_result(
+        self,
+        requested_move: chess.Move | None,
+        taken_move: chess.Move | None,
+        captured_opponent_piece: bool,
+        capture_square: int | None,
+    ) -> None:
+        self.move_results.append((requested_move, taken_move))
+
+
+def test_lost_answers_are_settled_from_the_game_state(sandbox: ReconchessSandbox, run_adapter: Any) -> None:
+    """The sandbox carries out a ready, a sense, a move and an end_turn, then drops the connection instead of
+    answering; re-sending them is refused (400 already done), except ready. The adapter settles each from the
+    game state: the game goes on, and every move result the player was told matches the true game (the lost
+    ones rebuilt from the move actions offered at the next turn)."""
+    made = sandbox.invite("bot", "random", color=False, seconds_per_player=60, full_turn_limit=12)
+    for action, count in (("ready", 1), ("sense", 1), ("move", 1), ("end_turn", 1)):
+        sandbox.drop(f"POST /api/games/{made['game_id']}/{action}", count=count, after=True)
+    bots: list[RecordingBot] = []
+
+    def factory(ctx: GameContext) -> Player:
+        bots.append(RecordingBot())
+        return bots[-1]
+
+    running = run_adapter(player_factory=factory)
+    [result] = running.wait_results(1, timeout=40)
+    assert result.error is None and result.settled == 3  # the re-sent ready is simply accepted again
+    history = read_history(running.host.root / "records" / f"reconchess-{made['game_id']}.json")
+    truth = [
+        (history.requested_move(t), history.taken_move(t))
+        for t in history.turns(chess.BLACK)
+        if history.has_move(t)
+    ]
+    assert bots[0].move_results == truth
+    assert bots[0].sense_results[0] == []  # the lost sense: "saw nothing"
+    transcript = running.host.transcript(made["game_id"])
+    assert transcript.count("was lost") == 3 and "rebuilt from the move actions" in transcript
+
+
+def test_a_lost_answer_to_the_last_move_is_settled_from_the_history(
+    sandbox: ReconchessSandbox, run_adapter: Any
+) -> None:
+    """A one-turn game: our (black's) only move ends it, and its answer is lost; the player is told the result
+    from the game history before the game's end."""
+    made = sandbox.invite("bot", "random", color=False, seconds_per_player=60, full_turn_limit=1)
+    sandbox.drop(f"POST /api/games/{made['game_id']}/move", after=True)
+    bots: list[RecordingBot] = []
+
+    def factory(ctx: GameContext) -> Player:
+        bots.append(RecordingBot())
+        return bots[-1]
+
+    running = run_adapter(player_factory=factory)
+    [result] = running.wait_results(1, timeout=20)
+    assert result.error is None and result.settled == 1 and result.win_reason == WinReason.TURN_LIMIT
+    history = read_history(running.host.root / "records" / f"reconchess-{made['game_id']}.json")
+    turn = history.last_turn(chess.BLACK)
+    assert bots[0].move_results == [(history.requested_move(turn), history.taken_move(turn))]
+    assert "the lost move result, from the game history" in running.host.transcript(made["game_id"])
+
+
+def test_version_mismatch_stops_with_a_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("RBC_TEST_PASSWORD", PASSWORD)
+    with ReconchessSandbox(version="9.9.9") as server:
+        server.add_user("bot", PASSWORD)
+        config = make_config(server.url, tmp_path)
+        adapter = ReconchessAdapter(config.server, config, player_factory=lambda ctx: RandomBot())
+        stop = threading.Event()
+        adapter.run(RecordingHost(tmp_path, stop), stop)
+        assert stop.is_set()
+        [error] = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert "runs reconchess 9.9.9" in error and "1.6.9 installed" in error
+        assert "pip install 'reconchess==9.9.9'" in error
+        lines = adapter.check()
+        assert [line.ok for line in lines] == [True, False, True]
+        assert "9.9.9" in lines[1].what and lines[2].what == "authenticated as bot"
+
+
+def test_check_lines(sandbox: ReconchessSandbox, tmp_path: Path) -> None:
+    config = make_config(sandbox.url, tmp_path)
+    lines = ReconchessAdapter(config.server, config).check()
+    assert all(line.ok for line in lines) and len(lines) == 3
+    assert lines[0].what.startswith(f"server reachable at {sandbox.url}")
+    assert lines[1].what == "the server runs reconchess 1.6.9, as installed here"
+    assert lines[2].what == "authenticated as bot"
+    dead = make_config("http://127.0.0.1:9", tmp_path, request_timeout=1)
+    [line] = ReconchessAdapter(dead.server, dead).check()
+    assert not line.ok and line.what.startswith("cannot reach http://127.0.0.1:9")
+
+
+def test_ranked_mode_and_bot_versions(
+    sandbox: ReconchessSandbox, run_adapter: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ranked: true creates version 1 when there is none and enters ranked mode; leaving restores unranked
+    mode (as rc_connect does); a bot_version the server cannot reach is one clear error."""
+    user = sandbox.state.users["bot"]
+    running = run_adapter(ranked=True)
+    deadline = time.monotonic() + 10
+    while not user.ranked:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert user.version == 1 and user.max_games == 2
+    running.close()
+    assert user.ranked is False
+    config = make_config(sandbox.url, tmp_path, ranked=True, bot_version=2)
+    assert [line.ok for line in ReconchessAdapter(config.server, config).check()][-1] is True
+    config = make_config(sandbox.url, tmp_path, ranked=True, bot_version=5)
+    assert "use 1 or 2" in ReconchessAdapter(config.server, config).check()[-1].what
+    adapter = ReconchessAdapter(config.server, config)
+    stop = threading.Event()
+    adapter.run(RecordingHost(tmp_path, stop), stop)
+    assert stop.is_set() and adapter.stopped_reason is not None
+    assert (
+        "server.bot_version is 5 but the server's current version of this bot is 1" in adapter.stopped_reason
+    )
+    assert user.version == 1
+
+
+class CrashingBot(RandomBot):
+    def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
+        raise RuntimeError("the engine went away")
+
+
+def test_a_failing_player_error_resigns_the_game(
+    sandbox: ReconchessSandbox, run_adapter: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    made = sandbox.invite("bot", "random", color=True, seconds_per_player=60)
+    running = run_adapter(player_factory=lambda ctx: CrashingBot())
+    [result] = running.wait_results(1, timeout=20)
+    assert result.error == "RuntimeError: the engine went away"
+    truth = sandbox.game(made["game_id"])
+    assert truth["over"] and truth["winner"] == "random" and truth["win_reason"] == "TIMEOUT"
+    assert sandbox.state.invitations[made["invitation_id"]].finished_by == {"bot"}
+    assert running.adapter.stats["error_resigns"] == 1
+    [error] = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "internal failure (RuntimeError: the engine went away); error-resigning" in error
+    assert "Traceback" in running.host.transcript(made["game_id"])
+
+
+def test_bad_server_data_error_resigns_the_game(
+    sandbox: ReconchessSandbox,
+    run_adapter: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """move_actions answering strings instead of moves: one ERROR line naming the field, then error_resign."""
+    original = SandboxGame.move_actions
+
+    def broken(self: SandboxGame, color: bool) -> Any:
+        return ["e2e4"] if self.names[color] == "bot" else original(self, color)
+
+    monkeypatch.setattr(SandboxGame, "move_actions", broken)
+    made = sandbox.invite("bot", "random", color=True, seconds_per_player=60)
+    running = run_adapter()
+    [result] = running.wait_results(1, timeout=20)
+    assert result.error is not None and "move_actions[0]" in result.error
+    [error] = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert f"/api/games/{made['game_id']}/move_actions: move_actions[0]: expected a move" in error
+    assert sandbox.game(made["game_id"])["winner"] == "random"
+
+
+def test_stopping_mid_game_error_resigns_it(sandbox: ReconchessSandbox, run_adapter: Any) -> None:
+    class SlowBot(RandomBot):
+        def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
+            time.sleep(0.05)
+            return super().choose_move(move_actions, seconds_left)
+
+    made = sandbox.invite("bot", "random", color=True, seconds_per_player=60)
+    running = run_adapter(player_factory=lambda ctx: SlowBot())
+    deadline = time.monotonic() + 10
+    while len(sandbox.game(made["game_id"])["moves"]) < 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    running.close()
+    truth = sandbox.game(made["game_id"])
+    assert truth["over"] and truth["winner"] == "random" and truth["win_reason"] == "TIMEOUT"
+    [result] = running.adapter.results
+    assert result.error == "the daemon stopped during the game"
+
+
+def test_the_daemon_plays_a_reconchess_game(sandbox: ReconchessSandbox, tmp_path: Path) -> None:
+    """The real Daemon (run_game, DrivenGame contexts) with the adapter from a YAML config: the game is
+    played, its transcript and records land in daemon.data_dir, and shutdown leaves no game thread."""
+    config = make_config(sandbox.url, tmp_path)
+    adapter = ReconchessAdapter(config.server, config, player_factory=lambda ctx: RandomBot())
+    daemon = Daemon(config, adapter=adapter)
+    made = sandbox.invite("bot", "attacker", color=False, seconds_per_player=30, seconds_increment=0)
+    daemon.start()
+    try:
+        deadline = time.monotonic() + 30
+        while str(made["game_id"]) not in daemon.finished_ids:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        daemon.shutdown()
+    runs = tmp_path / "runs"
+    game_id = made["game_id"]
+    assert (runs / "records" / f"reconchess-{game_id}.pgn").exists()
+    assert "game over:" in (runs / "transcripts" / f"reconchess-{game_id}.log").read_text()
+    assert adapter.results[0].win_reason is not None
+    assert daemon.active_games() == 0
+
+
+# --- rebuilding a lost move result: unit tests on positions ----------------------------------------------
+def _offered_after(
+    board: chess.Board, color: bool, taken: chess.Move | None, capture: int | None
+) -> list[chess.Move]:
+    """The move actions the server would offer at our next turn (reconchess's own function on the truth)."""
+    from reconchess.utilities import move_actions
+
+    truth = board.copy()
+    truth.push(taken or chess.Move.null())
+    truth.push(chess.Move.null())  # the opponent's turn
+    if capture is not None:
+        truth.remove_piece_at(capture)
+    truth.turn = color
+    return list(move_actions(truth))
+
+
+@pytest.mark.parametrize(
+    ("fen", "requested", "taken"),
+    [
+        ("4k3/8/p7/8/8/8/8/R3K3 w - - 0 1", "a1a8", "a1a6"),  # a rook slide cut short by an unseen pawn
+        ("4k3/8/8/8/p7/8/8/R3K3 w - - 0 1", "a1a8", "a1a4"),  # ... capturing it
+        ("4k3/8/8/8/8/8/p7/R3K3 w - - 0 1", "a1a8", "a1a2"),
+        ("4k3/8/8/8/8/p7/P7/4K3 w - - 0 1", "a2a4", None),  # a blocked pawn: a pass
+        ("4k3/8/8/8/8/8/P7/4K3 w - - 0 1", "a2a4", "a2a4"),
+        ("4k3/8/8/8/8/8/1P6/4K3 w - - 0 1", "b2c3", None),  # a pawn capture onto an empty square: a pass
+        ("r3k3/8/8/8/8/8/8/4K3 b q - 0 1", "e8c8", "e8c8"),  # castling
+    ],
+)
+def test_infer_taken_move(fen: str, requested: str, taken: str | None) -> None:
+    board = chess.Board(fen)
+    color = board.turn
+    truth = chess.Move.from_uci(taken) if taken else None
+    offered = _offered_after(board, color, truth, None)
+    inferred = infer_taken_move(
+        own_pieces(board, color), color, chess.Move.from_uci(requested), None, offered
+    )
+    assert inferred == truth
+
+
+def test_infer_taken_move_on_random_games() -> None:
+    """On 40 random RBC games, each taken move is rebuilt from the next turn's offered move actions."""
+    from reconchess import LocalGame
+
+    rng = random.Random(7)
+    checked = wrong = 0
+    for _ in range(40):
+        game = LocalGame(seconds_per_player=None)
+        own = {
+            chess.WHITE: own_pieces(game.board, chess.WHITE),
+            chess.BLACK: own_pieces(game.board, chess.BLACK),
+        }
+        game.start()
+        pending: dict[bool, tuple[chess.Board, chess.Move | None, chess.Move | None]] = {}
+        while not game.is_over():
+            color = game.turn
+            offered = game.move_actions()
+            capture = game.opponent_move_results() if game.board.move_stack else None
+            if color in pending:
+                before, requested, truth = pending.pop(color)
+                checked += 1
+                wrong += infer_taken_move(before, color, requested, capture, offered) != truth
+            if capture is not None:
+                remove_captured(own[color], capture)
+            game.sense(None)
+            requested = rng.choice([*offered, None])
+            _, taken, _ = game.move(requested)
+            pending[color] = (own[color].copy(), requested, taken)
+            apply_own_move(own[color], color, taken)
+            game.end_turn()
+    assert checked > 1000 and wrong / checked < 0.005, (checked, wrong)
+
+
+def test_result_fields() -> None:
+    result = GameResult(1, 2, True, "x", True, WinReason.KING_CAPTURE, 10)
+    assert result.won is True and GameResult(1, 2, True, "x", None, None, 3).won is None
