@@ -61,6 +61,7 @@ class ReconchessAdapter:
         self._lock = threading.Lock()
         self._games: dict[int, int] = {}  # invitation id -> game id, for the games of ours that run now
         self._refused: dict[int, float] = {}  # invitation id -> when accepting it failed
+        self._done: set[int] = set()  # invitations accepted once: never again, even if still listed
         self._waiting_logged: set[int] = set()
         self.results: list[GameResult] = []
         self.stats: dict[str, int] = {"accepted": 0, "finished": 0, "error_resigns": 0, "settled": 0}
@@ -121,12 +122,15 @@ class ReconchessAdapter:
         except Stopped:
             pass
         finally:
+            api.close()
             if ranked_set:  # as rc_connect does on exit: no ranked matches are scheduled while we are away
+                leaving = self.make_api(stop, timeout=min(self.server.request_timeout, 5.0))  # one quick try
                 try:
-                    api.set_ranked(False)
+                    leaving.set_ranked(False)
                 except BridgeError as exc:
                     log.info("could not leave ranked mode on the way out: %s", exc)
-            api.close()
+                finally:
+                    leaving.close()
 
     def _connect(self, api: RbcApi, stop: threading.Event) -> bool:
         version = api.version()
@@ -190,7 +194,7 @@ class ReconchessAdapter:
 
     def _consider(self, api: RbcApi, host: Host, invitation_id: int) -> None:
         with self._lock:
-            if invitation_id in self._games:
+            if invitation_id in self._games or invitation_id in self._done:
                 return
             refused_at = self._refused.get(invitation_id)
             running = len(self._games)
@@ -216,7 +220,8 @@ class ReconchessAdapter:
         self._refused.pop(invitation_id, None)
         with self._lock:
             self._games[invitation_id] = game_id
-        self.stats["accepted"] += 1
+            self._done.add(invitation_id)
+        self.count("accepted")
         log.info("invitation %d accepted: game %d", invitation_id, game_id)
         target = functools.partial(self._play, invitation_id=invitation_id, game_id=game_id)
         if not host.run_game(str(game_id), target):
@@ -237,11 +242,15 @@ class ReconchessAdapter:
             result = GameRunner(self, ctx, invitation_id, game_id, self.player_factory).run()
             with self._lock:
                 self.results.append(result)
-            self.stats["finished"] += 1
-            self.stats["settled"] += result.settled
+            self.count("finished")
+            self.count("settled", result.settled)
         finally:
             with self._lock:
                 self._games.pop(invitation_id, None)
+
+    def count(self, stat: str, n: int = 1) -> None:
+        with self._lock:
+            self.stats[stat] += n
 
     def active_games(self) -> dict[int, int]:
         with self._lock:

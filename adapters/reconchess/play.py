@@ -216,9 +216,8 @@ class GameRunner:
             log.error("game %d: %s; error-resigning the game", g, exc)
             self.note(f"server error: {exc}; error-resigning")
             self._error_resign()
-        except (
-            Exception
-        ) as exc:  # the player failed, or a bug here: one line in the log, details in the transcript
+        except Exception as exc:
+            # the player failed, or a bug here: one line in the log, the details in the transcript
             error = f"{type(exc).__name__}: {exc}"
             log.error(
                 "game %d: internal failure (%s); error-resigning the game (traceback in the transcript)",
@@ -422,9 +421,10 @@ class GameRunner:
         if history is None or history.is_empty():
             return
         turns = [t for t in history.turns(self.color) if history.has_move(t)]
-        if not turns:
+        if len(turns) < self.turns:  # the game ended before that move was carried out: nothing to tell
+            self.note("the lost move was never carried out (the game had ended)")
             return
-        req, taken, capture = history.move_result(turns[-1])
+        req, taken, capture = history.move_result(turns[self.turns - 1])
         self.note(
             f"the lost move result, from the game history: requested {_mv(req)}, took {_mv(taken)}, "
             f"captured on {_sq(capture)}"
@@ -452,7 +452,7 @@ class GameRunner:
     def _error_resign(self) -> None:
         try:
             self.api.error_resign(self.game_id)
-            self.adapter.stats["error_resigns"] += 1
+            self.adapter.count("error_resigns")
         except Exception as exc:
             log.warning("game %d: error_resign failed: %s", self.game_id, exc)
 
