@@ -245,6 +245,8 @@ class GameRunner:
 
     def _loop(self) -> None:
         while True:
+            if self.ctx.stop.is_set():
+                raise Stopped("the daemon is stopping")
             status = self.api.game_status(self.game_id)
             if status.is_over:
                 return
