@@ -289,3 +289,17 @@ def test_greeting_farewell_and_engine_stderr_reach_the_chat(sandbox: SandboxServ
     assert any("I like this position" in line for line in chat), chat
     assert not any("noise" in line for line in chat), chat
     assert_record_matches(bot, game)
+
+
+def test_the_same_opponent_can_play_again_after_a_game(sandbox: SandboxServer, make_daemon: DaemonFactory) -> None:
+    """Regression: an accepted challenge kept counting as a game against its opponent after the game ended, so
+    with max_games_per_opponent 1 the opponent's next challenge was refused."""
+    make_daemon("again-bot", accept="{max_games_per_opponent: 1}")
+    for _ in range(2):
+        c = challenge(sandbox, "again-bot", {"house": "scripted", "moves": ["cc", "resign"]})
+        path = f"/sandbox/challenges/{c['challenge_id']}"
+        wait_for(lambda: api(sandbox, "GET", path)["state"] != "pending", 30, "the bot's answer")  # noqa: B023
+        info = api(sandbox, "GET", path)
+        assert info["state"] == "accepted", info
+        game = wait_finished(sandbox, c["game_id"])
+        assert game["score"] in ("W+R", "B+R"), game

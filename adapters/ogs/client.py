@@ -942,6 +942,10 @@ class OgsAdapter:
             return
         game = _Game(game_id=game_id, wire_id=_wire_id(game_id), actions=OgsGoActions(self, game_id))
         self._games[game_id] = game
+        # the accepted challenge became this game: from now on the game itself is what counts
+        for cid, (_, gid, _) in list(self._pending_accepts.items()):
+            if gid is not None and str(gid) == game_id:
+                del self._pending_accepts[cid]
         log.info("following game %s", game_id)
         self._connect_game(game)
 
