@@ -54,7 +54,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     daemon = Daemon(config)
     _install_signal_handlers(daemon.stop)
     daemon.run()
-    return 0
+    return 1 if daemon.failed else 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:

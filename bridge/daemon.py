@@ -57,6 +57,7 @@ class Daemon:
         self._adapter_thread: threading.Thread | None = None
         self._driven: dict[str, threading.Thread] = {}  # games whose loop the adapter runs (run_game)
         self.finished_ids: list[str] = []
+        self.failed = False  # the adapter gave up (bad credentials...): `bridge run` exits non-zero
 
     # --- Host -----------------------------------------------------------------------------------------------
     def open_game(self, game_id: str, my_color: Color, actions: GoActions) -> GameInbox:
@@ -115,8 +116,13 @@ class Daemon:
     def _run_adapter(self) -> None:
         try:
             self.adapter.run(self, self.stop_event)
+            if not self.stop_event.is_set():
+                self.failed = True
+                log.error("the %s adapter stopped (see the error above); the daemon stops too", self.kind)
         except Exception:
-            log.exception("the %s adapter stopped with an error", self.kind)
+            self.failed = True
+            log.exception("the %s adapter stopped with an error; the daemon stops too", self.kind)
+        finally:
             self.stop_event.set()
 
     def run(self) -> None:
