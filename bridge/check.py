@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-from bridge.config import load_config
+from bridge.config import EngineConfig, load_config
 from bridge.errors import BridgeError, ConfigError
 from bridge.events import CheckLine
 from bridge.registry import adapter_spec
@@ -31,8 +31,10 @@ def check_engine(config: object) -> list[CheckLine]:
     from bridge.transcript import Transcript
 
     engine_cfg = config.engine  # type: ignore[attr-defined]
-    if engine_cfg.protocol != "gtp":
-        return [CheckLine(False, f"engine protocol {engine_cfg.protocol!r} is not supported for this server yet")]
+    if engine_cfg.protocol == "uci":
+        return check_uci_engine(engine_cfg)
+    if engine_cfg.protocol == "line":
+        return check_line_engine(engine_cfg)
     lines: list[CheckLine] = []
     with tempfile.TemporaryDirectory() as tmp:
         transcript = Transcript(Path(tmp) / "check.log")
@@ -61,6 +63,61 @@ def check_engine(config: object) -> list[CheckLine]:
             engine.close()
             transcript.close()
     return lines
+
+
+def check_uci_engine(engine_cfg: EngineConfig) -> list[CheckLine]:
+    """Start a UCI engine with python-chess, apply the configured options, and search the start position."""
+    import chess
+    import chess.engine
+
+    try:
+        engine = chess.engine.SimpleEngine.popen_uci(list(engine_cfg.command), timeout=engine_cfg.startup_timeout,
+                                                     cwd=engine_cfg.cwd, env=_env(engine_cfg))
+    except (OSError, chess.engine.EngineError, TimeoutError) as exc:
+        return [CheckLine(False, f"engine did not start: {type(exc).__name__}: {exc}")]
+    try:
+        name = engine.id.get("name", "?")
+        lines = [CheckLine(True, f"engine {name} speaks UCI, {len(engine.options)} options")]
+        try:
+            if engine_cfg.options:
+                engine.configure({k: v if isinstance(v, str | int) else str(v)
+                                  for k, v in engine_cfg.options.items()})
+                lines.append(CheckLine(True, "engine options applied: " + ", ".join(
+                    f"{k}={v}" for k, v in engine_cfg.options.items())))
+        except chess.engine.EngineError as exc:
+            return [*lines, CheckLine(False, f"engine.options: {exc}")]
+        result = engine.play(chess.Board(), chess.engine.Limit(time=0.1))
+        lines.append(CheckLine(True, f"engine answered a test search from the start position: {result.move}"))
+        return lines
+    except (chess.engine.EngineError, TimeoutError) as exc:
+        return [CheckLine(False, f"engine failed a test search: {type(exc).__name__}: {exc}")]
+    finally:
+        try:
+            engine.quit()
+        except Exception:
+            engine.close()
+
+
+def check_line_engine(engine_cfg: EngineConfig) -> list[CheckLine]:
+    """Start a Battleship line-protocol engine and handshake."""
+    from bridge.engines.line import LineEngine
+
+    try:
+        engine = LineEngine.start(list(engine_cfg.command), name="check", cwd=engine_cfg.cwd,
+                                  env=dict(engine_cfg.env) or None, startup_timeout=engine_cfg.startup_timeout)
+    except BridgeError as exc:
+        return [CheckLine(False, f"engine did not start: {exc}")]
+    try:
+        return [CheckLine(True, f"engine {engine.engine_name} {engine.engine_version} speaks the Battleship line "
+                                f"protocol {engine.protocol_version}, {len(engine.commands)} commands")]
+    finally:
+        engine.close()
+
+
+def _env(engine_cfg: EngineConfig) -> dict[str, str] | None:
+    import os
+
+    return {**os.environ, **engine_cfg.env} if engine_cfg.env else None
 
 
 def run_check(path: Path, out: TextIO) -> int:
