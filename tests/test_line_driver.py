@@ -250,7 +250,7 @@ def test_refusals_and_unlisted_commands(start: Starter, tmp_path: Path) -> None:
     assert err.value.command == "place Carrier A9 h"
     with pytest.raises(EngineError, match="does not support 'fly'"):
         engine.command("fly", "away")
-    with pytest.raises(EngineError, match="not a command name"):
+    with pytest.raises(EngineError, match="not a Battleship line-protocol command name"):
         engine.command("two words")
     engine.place_fleet(classic_fleet())  # still usable
     engine.shot_result(parse_cell("E5"), ShotResult("hit"))

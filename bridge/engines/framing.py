@@ -10,13 +10,19 @@ taken for the next one), so it refuses further requests: the caller restarts the
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 from bridge.engines.process import EngineProcess
-from bridge.errors import EngineError, EngineTerminatedError, EngineTimeoutError
+from bridge.errors import EngineError, EngineRefusedError, EngineTerminatedError, EngineTimeoutError
+from bridge.transcript import Transcript
 
 _REPLY_START = re.compile(r"([=?])(\d*)(.*)", re.DOTALL)
 _SHOWN = 200  # characters of a bad line quoted in an error message
@@ -116,3 +122,127 @@ class GtpStyleChannel:
         """Stop the engine (never raises)."""
         self._broken = self._broken or "the channel is closed"
         self.process.stop(quit_line=quit_line, grace=grace)
+
+
+DEFAULT_TIMEOUT = 30.0  # seconds, for every command but the move request
+
+
+class GtpStyleEngine:
+    """A running engine speaking a GTP-style protocol: start and handshake, capability checks, commands, close.
+
+    Subclasses give the vocabulary: :attr:`REQUIRED_COMMANDS`, :attr:`PROTOCOL_LABEL` and :attr:`START_HINT` for
+    messages, and :meth:`_handshake` (which sets ``protocol_version``, ``engine_name``, ``engine_version`` and
+    ``commands`` with :meth:`_ask`)."""
+
+    REQUIRED_COMMANDS: frozenset[str] = frozenset({"protocol_version", "name", "version", "list_commands", "quit"})
+    PROTOCOL_LABEL = "GTP-style"
+    START_HINT = "is it the right program, started in its protocol mode?"
+
+    def __init__(self, channel: GtpStyleChannel, *, quit_grace: float = 2.0) -> None:
+        self._channel = channel
+        self.process = channel.process
+        self.name = channel.name  # the bridge's name for it (logs, transcript)
+        self.quit_grace = quit_grace
+        self.log = logging.getLogger(f"bridge.engine.{self.name}")
+        self.engine_name = ""
+        self.engine_version = ""
+        self.protocol_version = ""
+        self.commands: frozenset[str] = self.REQUIRED_COMMANDS
+
+    @classmethod
+    def start(
+        cls,
+        command: list[str],
+        *,
+        name: str = "",
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        transcript: Transcript | None = None,
+        startup_timeout: float = 20.0,
+        quit_grace: float = 2.0,
+        on_stderr: Callable[[str], None] | None = None,
+    ) -> Self:
+        """Spawn the engine and handshake within ``startup_timeout`` seconds. On failure the process is stopped
+        and the EngineError says why."""
+        process = EngineProcess(command, name=name, cwd=cwd, env=env, transcript=transcript, on_stderr=on_stderr)
+        process.start()
+        engine = cls(GtpStyleChannel(process), quit_grace=quit_grace)
+        try:
+            engine._handshake(time.monotonic() + startup_timeout, startup_timeout)
+        except EngineError as exc:
+            process.stop(grace=min(quit_grace, 0.5))
+            raise engine._handshake_error(exc) from None
+        except BaseException:
+            process.stop(grace=min(quit_grace, 0.5))
+            raise
+        return engine
+
+    def _handshake(self, deadline: float, startup_timeout: float) -> None:
+        raise NotImplementedError
+
+    def _ask(self, cmd: str, deadline: float, startup_timeout: float) -> Reply:
+        """One handshake request within what is left of the start-up time."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise EngineTimeoutError(f"the handshake took longer than startup_timeout={startup_timeout:g} s")
+        return self._channel.request(cmd, remaining)
+
+    def _handshake_error(self, exc: EngineError) -> EngineError:
+        tail = self.process.stderr_tail(10)
+        stderr = ("; its last stderr lines: " + " | ".join(tail)) if tail else ""
+        if "last stderr lines" in str(exc):  # EngineProcess already told
+            stderr = ""
+        msg = (f"engine {self.name} failed its {self.PROTOCOL_LABEL} start-up handshake: {exc}{stderr}. "
+               f"Check engine.command ({self.START_HINT})")
+        cls = type(exc) if type(exc) in (EngineTimeoutError, EngineTerminatedError) else EngineError
+        return cls(msg)
+
+    # --- queries -----------------------------------------------------------------------------------
+    def supports(self, command: str) -> bool:
+        return command in self.commands
+
+    @property
+    def broken(self) -> str | None:
+        """Why this engine can take no more commands (hung, gone, garbage, closed), or None if it can."""
+        return self._channel.broken
+
+    @property
+    def alive(self) -> bool:
+        return self.process.alive
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def stderr_tail(self, n: int = 20) -> list[str]:
+        return self.process.stderr_tail(n)
+
+    # --- commands ----------------------------------------------------------------------------------
+    def command(self, name: str, *args: str, timeout: float | None = None) -> str:
+        """Send ``name args...`` and return the result text; ``timeout`` defaults to 30 s.
+
+        Raises EngineError without sending anything if the engine did not list ``name`` (``quit`` excepted),
+        EngineRefusedError for a ``?`` reply.
+        """
+        if not name or any(c.isspace() for c in name):
+            raise EngineError(f"engine {self.name}: {name!r} is not a {self.PROTOCOL_LABEL} command name")
+        if name != "quit" and name not in self.commands:
+            raise EngineError(f"engine {self.name} ({self.engine_name or 'unnamed'}) does not support {name!r} "
+                              f"(not in its list_commands); the bridge does not send it")
+        line = " ".join((name, *(str(a) for a in args)))
+        reply = self._channel.request(line, DEFAULT_TIMEOUT if timeout is None else timeout)
+        if not reply.ok:
+            raise EngineRefusedError(line, reply.text)
+        return reply.text
+
+    def close(self) -> None:
+        """quit -> grace -> SIGTERM -> SIGKILL. Never raises; idempotent."""
+        self._channel.close(quit_line="quit", grace=self.quit_grace)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -15,17 +15,12 @@ death or garbage the engine is unusable (:attr:`LineEngine.broken`): close it an
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
 from typing import Literal
 
-from bridge.engines.framing import GtpStyleChannel
-from bridge.engines.process import EngineProcess
-from bridge.errors import EngineError, EngineRefusedError, EngineTerminatedError, EngineTimeoutError
+from bridge.engines.framing import GtpStyleChannel, GtpStyleEngine
+from bridge.errors import EngineError
 from bridge.games.battleship_rules import (
     CLASSIC,
     Cell,
@@ -36,7 +31,6 @@ from bridge.games.battleship_rules import (
     cell_name,
     parse_cell,
 )
-from bridge.transcript import Transcript
 
 PROTOCOL_VERSION = "battleship-line-protocol 1"
 REQUIRED_COMMANDS = frozenset({
@@ -44,7 +38,6 @@ REQUIRED_COMMANDS = frozenset({
     "new_game", "board", "fleet", "ship_moves", "place", "movable", "shot_result", "opponent_shot",
     "opponent_moved", "genmove",
 })
-DEFAULT_TIMEOUT = 30.0  # seconds, for every command but genmove
 MAX_REASONING = 2000  # characters kept of a genmove's reasoning text
 MAX_MESSAGE = 500  # characters kept of a genmove's chat message
 _SHOWN = 200
@@ -130,59 +123,21 @@ def parse_turn(text: str, rules: Rules, movable: Iterable[str] | None = None) ->
     return EngineTurn(moves=tuple(moves), reasoning=reasoning, message=message)
 
 
-class LineEngine:
+class LineEngine(GtpStyleEngine):
     """A running Battleship line-protocol engine. Build it with :meth:`LineEngine.start`."""
 
+    REQUIRED_COMMANDS = REQUIRED_COMMANDS
+    PROTOCOL_LABEL = "Battleship line-protocol"
+    START_HINT = f"it must start a {PROTOCOL_VERSION} engine; see docs/battleship-protocol.md"
+
     def __init__(self, channel: GtpStyleChannel, *, quit_grace: float = 2.0) -> None:
-        self._channel = channel
-        self.process = channel.process
-        self.name = channel.name
-        self.quit_grace = quit_grace
-        self.log = logging.getLogger(f"bridge.engine.{self.name}")
-        self.engine_name = ""
-        self.engine_version = ""
-        self.protocol_version = ""
-        self.commands: frozenset[str] = REQUIRED_COMMANDS
+        super().__init__(channel, quit_grace=quit_grace)
         self.rules: Rules = CLASSIC  # the settings the engine was last told
         self._movable: frozenset[str] | None = None  # what it was told may move this turn
 
-    @classmethod
-    def start(
-        cls,
-        command: list[str],
-        *,
-        name: str = "",
-        cwd: Path | None = None,
-        env: dict[str, str] | None = None,
-        transcript: Transcript | None = None,
-        startup_timeout: float = 20.0,
-        quit_grace: float = 2.0,
-        on_stderr: Callable[[str], None] | None = None,
-    ) -> LineEngine:
-        """Spawn the engine and handshake (protocol_version, name, version, list_commands) within
-        ``startup_timeout`` seconds. On failure the process is stopped and EngineError says why."""
-        process = EngineProcess(
-            command, name=name, cwd=cwd, env=env, transcript=transcript, on_stderr=on_stderr
-        )
-        process.start()
-        engine = cls(GtpStyleChannel(process), quit_grace=quit_grace)
-        try:
-            engine._handshake(time.monotonic() + startup_timeout, startup_timeout)
-        except EngineError as exc:
-            process.stop(grace=min(quit_grace, 0.5))
-            raise engine._handshake_error(exc) from None
-        except BaseException:
-            process.stop(grace=min(quit_grace, 0.5))
-            raise
-        return engine
-
     def _handshake(self, deadline: float, startup_timeout: float) -> None:
         def ask(cmd: str) -> str:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise EngineTimeoutError(
-                    f"the handshake took longer than startup_timeout={startup_timeout:g} s")
-            reply = self._channel.request(cmd, remaining)
+            reply = self._ask(cmd, deadline, startup_timeout)
             if not reply.ok:
                 raise EngineError(f"it refused {cmd!r} ({reply.text!r}), which every engine must answer")
             return reply.text
@@ -200,55 +155,6 @@ class LineEngine:
             raise EngineError(f"its list_commands lacks the required command(s) {' '.join(sorted(missing))}")
         self.log.info("engine %s is %s %s (%s, %d commands)", self.name, self.engine_name,
                       self.engine_version, self.protocol_version, len(self.commands))
-
-    def _handshake_error(self, exc: EngineError) -> EngineError:
-        tail = self.process.stderr_tail(10)
-        stderr = ("; its last stderr lines: " + " | ".join(tail)) if tail else ""
-        if "last stderr lines" in str(exc):
-            stderr = ""
-        msg = (f"engine {self.name} failed its Battleship line-protocol start-up handshake: {exc}{stderr}. "
-               f"Check engine.command: it must start a {PROTOCOL_VERSION} engine "
-               f"(see docs/battleship-protocol.md)")
-        cls = type(exc) if type(exc) in (EngineTimeoutError, EngineTerminatedError) else EngineError
-        return cls(msg)
-
-    # --- queries -----------------------------------------------------------------------------------
-    def supports(self, command: str) -> bool:
-        return command in self.commands
-
-    @property
-    def broken(self) -> str | None:
-        """Why this engine can take no more commands (hung, gone, garbage, closed), or None if it can."""
-        return self._channel.broken
-
-    @property
-    def alive(self) -> bool:
-        return self.process.alive
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid
-
-    def stderr_tail(self, n: int = 20) -> list[str]:
-        return self.process.stderr_tail(n)
-
-    # --- commands ----------------------------------------------------------------------------------
-    def command(self, name: str, *args: str, timeout: float | None = None) -> str:
-        """Send ``name args...`` and return the result text; ``timeout`` defaults to 30 s.
-
-        Raises EngineError without sending anything if the engine did not list ``name`` (``quit`` excepted),
-        EngineRefusedError for a ``?`` reply.
-        """
-        if not name or any(c.isspace() for c in name):
-            raise EngineError(f"engine {self.name}: {name!r} is not a command name")
-        if name != "quit" and name not in self.commands:
-            raise EngineError(f"engine {self.name} ({self.engine_name or 'unnamed'}) does not support "
-                              f"{name!r} (not in its list_commands); the bridge does not send it")
-        line = " ".join((name, *(str(a) for a in args)))
-        reply = self._channel.request(line, DEFAULT_TIMEOUT if timeout is None else timeout)
-        if not reply.ok:
-            raise EngineRefusedError(line, reply.text)
-        return reply.text
 
     def new_game(self, rules: Rules = CLASSIC) -> None:
         """Start a new game with ``rules``: ``new_game``, ``board``, ``fleet``, ``ship_moves``."""
@@ -305,15 +211,3 @@ class LineEngine:
     def showboard(self) -> str:
         """The engine's own drawing of the game (an optional command; EngineError if it does not list it)."""
         return self.command("showboard")
-
-    def close(self) -> None:
-        """quit -> grace -> SIGTERM -> SIGKILL. Never raises; idempotent."""
-        self._channel.close(quit_line="quit", grace=self.quit_grace)
-
-    def __enter__(self) -> LineEngine:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
