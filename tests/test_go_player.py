@@ -230,3 +230,35 @@ def test_rectangular_board_needs_engine_support(player_factory: Callable[..., Go
     p = player_factory(gnugo_command)
     with pytest.raises(EngineError, match="rectangular"):
         p.sync(_state([], width=9, height=13))
+
+
+KATAGO_LIKE = ",".join([
+    "protocol_version", "name", "version", "known_command", "list_commands", "quit", "boardsize", "clear_board",
+    "komi", "play", "genmove", "time_left", "kata-set-rules", "kata-time_settings", "rectangular_boardsize",
+    "final_status_list", "set_free_handicap", "place_free_handicap",
+])
+
+
+def test_katago_extensions_are_used_when_listed(player_factory: Callable[..., GoPlayer],
+                                                fake_gtp_command: Callable[..., list[str]]) -> None:
+    """KataGo is not in Debian: a scripted engine that lists KataGo's extensions stands in for it."""
+    p = player_factory(fake_gtp_command("--list", KATAGO_LIKE, "--moves", "C3"))
+    tc = TimeControl("fischer", initial_time=300, time_increment=10, max_time=600)
+    st = _state([], width=9, height=13, rules="chinese", komi=7.5, time_control=tc)
+    st = st.with_(clock=ClockState("black", PlayerClock(280), PlayerClock(300)))
+    assert p.genmove(st) == [(2, 10)]
+    text = transcript_text(p)
+    assert "rectangular_boardsize 9 13" in text and "boardsize" not in text.replace("rectangular_boardsize", "")
+    assert "kata-set-rules chinese-ogs" in text
+    assert "kata-time_settings fischer-capped 300 10 600 -1" in text
+    assert re.search(r"time_left black 2[78]\d 0", text)  # fischer with kata: the whole clock, no stones
+
+
+def test_japanese_rules_and_kgs_rules(player_factory: Callable[..., GoPlayer],
+                                      fake_gtp_command: Callable[..., list[str]]) -> None:
+    listed = KATAGO_LIKE.replace("kata-set-rules", "kgs-rules").replace("kata-time_settings", "kgs-time_settings")
+    p = player_factory(fake_gtp_command("--list", listed, "--moves", "D4"))
+    tc = TimeControl("canadian", main_time=600, period_time=300, stones_per_period=25)
+    p.genmove(_state([], rules="japanese", time_control=tc))
+    text = transcript_text(p)
+    assert "kgs-rules japanese" in text and "kgs-time_settings canadian 600 300 25" in text
