@@ -86,8 +86,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from bridge.demo import run_demo
 
     setup_logging("WARNING" if not args.verbose else "INFO")
-    return run_demo(size=args.size, opponent=args.opponent, data_dir=Path(args.data_dir), out=sys.stdout,
-                    delay=args.delay)
+    games = ["go", "rbc"] if args.game == "all" else [args.game]
+    return run_demo(games=games, size=args.size, opponent=args.opponent, rbc_opponent=args.rbc_opponent,
+                    rbc_seconds=args.rbc_seconds, data_dir=Path(args.data_dir), out=sys.stdout, delay=args.delay)
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from bridge.adapters.opengames import register_agent
+
+    setup_logging("WARNING")
+    register_agent(args.name, url=args.url, key_file=Path(args.key_file) if args.key_file else None,
+                   description=args.description, out=sys.stdout)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,14 +123,27 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--log-level", default="INFO")
     sb.set_defaults(func=cmd_sandbox)
 
-    d = sub.add_parser("demo", help="play a whole game with GNU Go on the embedded sandbox, showing the board")
-    d.add_argument("--size", type=int, default=9, help="board size (default 9)")
+    d = sub.add_parser("demo", help="play whole games on the embedded sandboxes (Go with GNU Go, RBC with Stockfish)")
+    d.add_argument("--game", default="all", choices=["all", "go", "rbc"], help="which demo game(s) to play")
+    d.add_argument("--size", type=int, default=9, help="Go board size (default 9)")
     d.add_argument("--opponent", default="gnugo", choices=["gnugo", "random"],
                    help="the house opponent: GNU Go at level 1, or random legal moves")
-    d.add_argument("--data-dir", default="runs/demo", help="where transcripts and SGF records go")
+    d.add_argument("--rbc-opponent", default="random", choices=["random", "attacker", "trout"],
+                   help="the house opponent in Reconnaissance Blind Chess")
+    d.add_argument("--rbc-seconds", type=float, default=120.0, help="RBC clock: seconds per player (+5 s a turn)")
+    d.add_argument("--data-dir", default="runs/demo", help="where transcripts and records go")
     d.add_argument("--delay", type=float, default=0.0, help="seconds the house opponent waits before moving")
     d.add_argument("--verbose", action="store_true", help="show the daemon's log")
     d.set_defaults(func=cmd_demo)
+
+    rg = sub.add_parser("register", help="register a new agent on a platform and store its API key (mode 600)")
+    rg.add_argument("server", choices=["opengames"], help="the platform (Open Games)")
+    rg.add_argument("--name", required=True, help="the agent's name")
+    rg.add_argument("--url", default=None, help="the platform's root URL (default https://www.open-games.ai)")
+    rg.add_argument("--key-file", default=None,
+                    help="where to store the API key (default ~/.config/bridge/opengames-NAME.key)")
+    rg.add_argument("--description", default="", help="the agent's description")
+    rg.set_defaults(func=cmd_register)
     return p
 
 

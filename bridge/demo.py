@@ -1,5 +1,7 @@
-"""``bridge demo``: the main job on the embedded default. Starts the OGS sandbox in-process, runs the daemon with
-GNU Go against it, challenges the bot from a house opponent, and shows the board as the game goes."""
+"""``bridge demo``: the main job on the embedded defaults. For each game kind it starts that server's sandbox
+in-process, runs the daemon against it with a Debian engine, has a house opponent play the bot, and shows the game as
+it goes: Go (GNU Go on the OGS sandbox), then Reconnaissance Blind Chess (Stockfish on the reconchess sandbox, with
+the true board and the bridge's belief)."""
 
 from __future__ import annotations
 
@@ -71,8 +73,8 @@ def _settings_for_colors(game: dict[str, Any]) -> Any:
                       initial_player=game.get("initial_player", "black"))
 
 
-def run_demo(*, size: int = 9, opponent: str = "gnugo", data_dir: Path = Path("runs/demo"), out: TextIO,
-             delay: float = 0.0, timeout: float = 600.0) -> int:
+def run_go_demo(*, size: int = 9, opponent: str = "gnugo", data_dir: Path = Path("runs/demo"), out: TextIO,
+                delay: float = 0.0, timeout: float = 600.0) -> int:
     from bridge.adapters.ogs.sandbox import SandboxServer
 
     if not os.access(GNUGO, os.X_OK):
@@ -156,3 +158,115 @@ def _watch(url: str, game_id: Any, size: int, out: TextIO, timeout: float, daemo
     width = shutil.get_terminal_size((80, 20)).columns
     out.write("-" * min(width, 60) + "\n")
     return 0
+
+
+STOCKFISH = "/usr/games/stockfish"
+RBC_BOT = "demo-rbc-bot"
+RBC_PASSWORD_ENV = "BRIDGE_DEMO_RECONCHESS_PASSWORD"
+
+
+def run_rbc_demo(*, opponent: str = "random", seconds: float = 120.0, data_dir: Path = Path("runs/demo"),
+                 out: TextIO, timeout: float = 900.0) -> int:
+    """Stockfish through the bridge plays Reconnaissance Blind Chess against a house bot of the reconchess sandbox;
+    after each turn: the true board, what the bridge sensed and moved, and how many boards it still thinks possible."""
+    import chess
+
+    from bridge.adapters.reconchess.client import ReconchessAdapter
+    from bridge.adapters.reconchess.sandbox import ReconchessSandbox
+    from bridge.games.rbc import make_player
+
+    if not os.access(STOCKFISH, os.X_OK):
+        raise BridgeError(f"{STOCKFISH} is missing: install it with `apt-get install stockfish` "
+                          f"(or run scripts/setup.sh)")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sandbox = ReconchessSandbox("127.0.0.1", 0).start()
+    daemon: Daemon | None = None
+    try:
+        password = secrets.token_hex(12)
+        sandbox.add_user(RBC_BOT, password)
+        os.environ[RBC_PASSWORD_ENV] = password
+        config = load_config_text(f"""
+server:
+  kind: reconchess
+  url: {sandbox.url}
+  username: {RBC_BOT}
+  password: {{env: {RBC_PASSWORD_ENV}}}
+  poll_interval: 0.5
+  status_interval: 0.05
+engine:
+  protocol: uci
+  command: [{STOCKFISH}]
+  options: {{Threads: 1, Hash: 32}}
+daemon:
+  data_dir: {data_dir}
+""", "<demo>")
+        players: list[Any] = []
+
+        def factory(ctx: Any) -> Any:
+            player = make_player(ctx)
+            players.append(player)
+            return player
+
+        adapter = ReconchessAdapter(config.server, config, player_factory=factory)  # type: ignore[attr-defined]
+        daemon = Daemon(config, adapter=adapter)
+        daemon.start()
+        invitation = sandbox.invite(RBC_BOT, opponent=opponent, color=True, seconds_per_player=seconds,
+                                    seconds_increment=5)
+        game_id = invitation["game_id"]
+        out.write(f"\nReconnaissance Blind Chess: reconchess sandbox {sandbox.url}, bot {RBC_BOT} (Stockfish, white) "
+                  f"vs house {opponent}, {seconds:g} s + 5 s a turn; game {game_id}\n")
+        shown = 0
+        board = chess.Board()
+        deadline = time.monotonic() + timeout
+        game: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            game = sandbox.game(game_id)
+            if shown == 0 and game.get("starting_fen"):
+                board = chess.Board(game["starting_fen"])
+            turns = game.get("moves", [])
+            complete = len(turns) if game.get("over") else len(turns) - 1  # the last one may still be moving
+            for turn in turns[shown:complete]:
+                shown += 1
+                taken = turn.get("taken")
+                board.push(chess.Move.from_uci(taken) if taken else chess.Move.null())
+                if turn.get("color") != "white":
+                    continue  # the bridge plays white: show the game after each of its turns
+                sense = turn.get("sense")
+                sensed = chess.square_name(sense) if isinstance(sense, int) else "nothing"
+                requested = turn.get("requested") or "pass"
+                played = taken or "pass"
+                if turn.get("capture_square") is not None:
+                    played += f" (captured on {chess.square_name(turn['capture_square'])})"
+                belief = players[0].belief_size() if players else "?"
+                out.write(f"\nturn {(shown + 1) // 2}: sensed around {sensed}; asked {requested}, played {played}"
+                          f"; the bridge now thinks {belief} boards possible\n{board}\n")
+            if game.get("over"):
+                break
+            time.sleep(0.1)
+        else:
+            out.write("the RBC demo game did not finish in time\n")
+            return 1
+        wc = game.get("winner_color")
+        winner = "nobody" if wc is None else "white (the bridge)" if wc else f"black ({opponent})"
+        out.write(f"\nresult: {winner} wins by {game.get('win_reason')}\n")
+        records = data_dir / "records"
+        for _ in range(50):
+            if list(records.glob(f"reconchess-{game_id}.*")):
+                break
+            time.sleep(0.1)
+        out.write(f"records: {records / f'reconchess-{game_id}.json'} and .pgn\n")
+        return 0
+    finally:
+        if daemon is not None:
+            daemon.shutdown()
+        sandbox.stop()
+
+
+def run_demo(*, games: list[str], size: int = 9, opponent: str = "gnugo", rbc_opponent: str = "random",
+             rbc_seconds: float = 120.0, data_dir: Path = Path("runs/demo"), out: TextIO, delay: float = 0.0) -> int:
+    code = 0
+    if "go" in games:
+        code |= run_go_demo(size=size, opponent=opponent, data_dir=data_dir, out=out, delay=delay)
+    if "rbc" in games:
+        code |= run_rbc_demo(opponent=rbc_opponent, seconds=rbc_seconds, data_dir=data_dir, out=out)
+    return code
