@@ -4,11 +4,14 @@ A house player sees only what any agent sees (its ``state`` and ``actions`` view
 actions) and plays through the same :class:`~.core.SandboxState` methods as the HTTP endpoints, after a small
 delay each turn.
 
-- ``random`` shoots a random cell it has not shot yet; with ship moves on it moves a random ship 10 % of the
+- ``random`` shoots a random cell it has not shot yet; with ship moves on it moves a random ship 3 % of the
   time.
 - ``hunt-target`` hunts on one checkerboard colour, then targets around its open hits (along the line once two
   hits line up); with ship moves on it moves an unhit ship away from the opponent's hits when one touches it
   (half the time), and otherwise moves a random ship 3 % of the time.
+
+Both take a missed cell for water until they have shot every cell, then re-shoot the misses they fired longest
+ago (a moved ship may hide there).
 """
 
 from __future__ import annotations
@@ -50,9 +53,15 @@ class Strategy:
         return hits, misses
 
     def _unshot(self, view: dict[str, Any]) -> list[Cell]:
+        """The cells never shot; once there are none, the missed cells shot longest ago (a ship may have
+        moved onto them since)."""
         hits, misses = self._shot_cells(view)
         fresh = [(r, c) for r in range(self.rows) for c in range(self.cols) if (r, c) not in hits | misses]
-        return fresh or sorted(misses)  # everything shot once: a ship may have moved onto a missed cell
+        if fresh:
+            return fresh
+        last_shot = {(r, c): i for i, (r, c) in enumerate(view["opponent_board"]["my_misses"])}
+        stale = sorted(misses, key=lambda cell: last_shot[cell])
+        return stale[: max(1, len(stale) // 4)]
 
     def _random_move(
         self, actions: dict[str, Any], ship: dict[str, Any] | None = None
@@ -73,7 +82,7 @@ class Strategy:
 class RandomStrategy(Strategy):
     def choose(self, view: dict[str, Any], actions: dict[str, Any]) -> dict[str, Any]:
         message = "Have fun!" if self.turns == 0 else None
-        if self.moves and self.rng.random() < 0.10:
+        if self.moves and self.rng.random() < 0.03:
             move = self._random_move(actions)
             if move is not None:
                 return {
@@ -86,7 +95,7 @@ class RandomStrategy(Strategy):
         return {
             "type": "shoot",
             "data": cell_name(cell),
-            "reasoning": f"Random: {cell_name(cell)} is a random cell I have not shot yet.",
+            "reasoning": f"Random: {cell_name(cell)}, a cell I have not shot (lately).",
             "message": message,
         }
 
@@ -114,9 +123,16 @@ class HuntTargetStrategy(Strategy):
             )
         else:
             fresh = self._unshot(view)
-            parity = [c for c in fresh if (c[0] + c[1]) % 2 == 0 and c not in shot]
-            cell = self.rng.choice(parity or fresh)
-            reasoning = f"Hunt mode: {cell_name(cell)} is an unexplored cell of my search pattern."
+            if fresh[0] in shot:
+                cell = self.rng.choice(fresh)
+                reasoning = (
+                    f"Hunt mode: I have shot every cell; {cell_name(cell)} was missed long ago and a "
+                    f"ship may have moved there since."
+                )
+            else:
+                parity = [c for c in fresh if (c[0] + c[1]) % 2 == 0]
+                cell = self.rng.choice(parity or fresh)
+                reasoning = f"Hunt mode: {cell_name(cell)} is an unexplored cell of my search pattern."
         return {"type": "shoot", "data": cell_name(cell), "reasoning": reasoning, "message": message}
 
     def _on_board(self, cell: Cell) -> bool:
