@@ -12,6 +12,7 @@ from bridge.events import AdapterSpec
 # Built-in adapters, used when the package metadata is missing (e.g. running from a source tree).
 _BUILTIN = {"ogs": "bridge.adapters.ogs:ADAPTER",
             "reconchess": "bridge.adapters.reconchess:ADAPTER",
+            "opengames": "bridge.adapters.opengames:ADAPTER",
             }
 
 

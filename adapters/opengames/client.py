@@ -1,0 +1,848 @@
+"""The Open Games client adapter: matchmaking, then each game run in the daemon (``Host.run_game``) by a
+:class:`GameRunner` with the bridge's Battleship player (:mod:`bridge.games.battleship`).
+
+Connecting: the API key (``og_`` + 64 hex digits) is read and checked, ``GET /agents/me`` must accept it (a
+401 is final: one ERROR line, the adapter and the daemon stop). In ``mode: webhook`` the receiver
+(:mod:`.webhook`) starts and its URL is registered (``POST /webhooks/register``); it is removed again on the
+way out.
+
+Serving, one game at a time (the platform matches an agent into one game): if ``GET /matchmaking/status``
+already names a game we have not played (the daemon restarted mid-game), it is resumed; else ``POST
+/matchmaking/join`` ("already in the queue / matched" counts as joined) and the status is polled every
+``poll_interval`` seconds (webhook mode: woken by ``match_found``, polled every ``webhook.fallback_poll``).
+After ``server.games`` games (0: never) the adapter stops the daemon. On the way out it leaves the queue.
+
+A game (:class:`GameRunner`): ``POST /mcp/game/join``, then the state is read (every ``state_interval`` s, or
+on each ``your_turn`` / ``game_over`` webhook with a ``fallback_poll``) until ``game_over``. At our turn the
+player is told what changed, ``GET .../actions`` says which ships may move, and the engine gets the time left
+on the server's turn clock (``turn_timeout_seconds - turn_elapsed_seconds``) minus ``turn_margin``; its action
+is sent with its reasoning and message. An action is played at most once per turn number. A refused action is
+asked again (the engine re-told every ship), then replaced by fallback shots. An action whose answer was lost
+is settled by reading the state again: carried out (the turn moved on, or the shot shows) or sent again. At
+the end the game's record is written to ``records/opengames-GAME.json``: the platform's dataset record if it
+has one, else the bridge's own (every turn seen), and the agent's stats are logged.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import re
+import threading
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from bridge.adapters.opengames.api import (
+    ApiError,
+    LostAnswer,
+    OpenGamesApi,
+    RetryPolicy,
+    Stopped,
+    Unauthorized,
+    parse_action_answer,
+    parse_state,
+    short,
+)
+from bridge.adapters.opengames.config import API_PREFIX, OpenGamesServerConfig, check_api_key
+from bridge.adapters.opengames.webhook import WebhookEvent, WebhookReceiver
+from bridge.errors import BridgeError, ConfigError, ProtocolError, ServerError
+from bridge.events import CheckLine, GameContext, Host
+from bridge.games.battleship import BattleshipPlayer, BattleshipView, Decision, make_player
+from bridge.games.battleship_rules import Cell, ShotResult, cell_name
+from bridge.redact import redact, register_secret
+
+log = logging.getLogger("bridge.opengames")
+
+PlayerFactory = Callable[[GameContext], BattleshipPlayer]
+JOIN_WAIT = 300.0  # seconds to wait for the opponent to join a game before giving it up
+SETTLE_PAUSE = 0.5  # seconds before reading the state to settle an action whose answer was lost
+MAX_REJECTIONS = 6  # refused actions in one turn before the bridge stops trying (the turn is then lost)
+MAX_BAD_STATES = 5  # unreadable states in a row before the game is given up
+DEFAULT_URL = "https://www.open-games.ai"
+
+
+def default_player_factory(ctx: GameContext) -> BattleshipPlayer:
+    return make_player(ctx)
+
+
+@dataclass
+class GameResult:
+    game_id: str
+    player: int | None = None
+    opponent: str | None = None
+    outcome: str = "unknown"  # won, lost, unknown
+    turns: int = 0  # our actions
+    fallbacks: int = 0
+    settled: int = 0  # actions whose lost answers were settled from the state
+    rejected: int = 0
+    error: str | None = None
+    record: Path | None = None
+    already_over: bool = False  # the game was over when we joined (a resumed game)
+    incidents: list[str] = field(default_factory=list)
+
+
+class OpenGamesAdapter:
+    """Implements :class:`bridge.events.Adapter` for Open Games."""
+
+    def __init__(self, server: OpenGamesServerConfig, config: Any,
+                 player_factory: PlayerFactory | None = None) -> None:
+        self.server = server
+        self.config = config
+        self.player_factory: PlayerFactory = player_factory or default_player_factory
+        self.retry = RetryPolicy(server.retry_min_delay, server.retry_max_delay, server.retry_give_up)
+        self.receiver: WebhookReceiver | None = None
+        self.agent_id: str | None = None
+        self.agent_name: str = server.agent
+        self.results: list[GameResult] = []
+        self.stats: Counter[str] = Counter()
+        self.stopped_reason: str | None = None
+        self._key: str | None = None
+        self._token: str | None = None
+        self._lock = threading.Lock()
+        self._finished: set[str] = set()
+        self._opponents: dict[str, str] = {}
+        self._queued = False
+
+    # --- plumbing ------------------------------------------------------------------------------------------
+    def key(self) -> str:
+        if self._key is None:
+            self._key = self.server.resolve_key()
+        return self._key
+
+    def make_api(self, stop: threading.Event, retry: RetryPolicy | None = None,
+                 timeout: float | None = None) -> OpenGamesApi:
+        return OpenGamesApi(self.server.api_url, self.key(), timeout=timeout or self.server.request_timeout,
+                            retry=retry or self.retry, stop=stop)
+
+    def _fatal(self, stop: threading.Event, message: str) -> None:
+        """One ERROR line; ``run`` then returns without setting ``stop``, so the daemon stops as failed (and
+        `bridge run` exits non-zero: under systemd the unit shows as failed instead of idling)."""
+        self.stopped_reason = message
+        log.error("%s; the Open Games adapter stops", message)
+
+    def count(self, stat: str, n: int = 1) -> None:
+        with self._lock:
+            self.stats[stat] += n
+
+    # --- Adapter -------------------------------------------------------------------------------------------
+    def run(self, host: Host, stop: threading.Event) -> None:
+        """Authenticate, then play until ``stop`` is set, ``server.games`` are played, or a fatal error."""
+        try:
+            self.key()
+            if self.server.webhook is not None and self.server.mode == "webhook":
+                self._token = self.server.webhook.token.resolve("server.webhook.token").get_secret_value()
+        except ConfigError as exc:
+            self._fatal(stop, str(exc))
+            return
+        api = self.make_api(stop)
+        try:
+            me = self._connect(api, stop)
+            if me is None:
+                return
+            if self.server.mode == "webhook" and not self._start_webhooks(api, stop):
+                return
+            self._serve(api, host, stop)
+        except Unauthorized as exc:
+            self._fatal(stop, str(exc))
+        except Stopped:
+            pass
+        finally:
+            self._leave(api)
+            api.close()
+
+    def _connect(self, api: OpenGamesApi, stop: threading.Event) -> dict[str, Any] | None:
+        while not stop.is_set():
+            try:
+                me = api.me()
+            except (ApiError, ProtocolError) as exc:
+                log.warning("Open Games at %s: %s; trying again in %.0f s", self.server.url, exc,
+                            self.server.retry_max_delay)
+                stop.wait(self.server.retry_max_delay)
+                continue
+            self.agent_id = str(me["id"]) if me.get("id") not in (None, "") else None
+            self.agent_name = str(me.get("name") or self.server.agent)
+            if self.agent_name.casefold() != self.server.agent.casefold():
+                log.warning("the platform calls this agent %r, not %r (server.agent); playing as %r",
+                            self.agent_name, self.server.agent, self.agent_name)
+            log.info("connected to Open Games at %s as agent %s (%s mode%s)", self.server.url,
+                     self.agent_name, self.server.mode,
+                     f", {self.server.games} game(s)" if self.server.games else "")
+            return me
+        return None
+
+    def _start_webhooks(self, api: OpenGamesApi, stop: threading.Event) -> bool:
+        hook = self.server.webhook
+        assert hook is not None and self._token is not None
+        try:
+            self.receiver = WebhookReceiver(hook.listen_host, hook.listen_port, self._token,
+                                            max_body=hook.max_body, public_url=hook.public_url).start()
+        except OSError as exc:
+            self._fatal(stop, f"the webhook receiver cannot listen on {hook.listen_host}:{hook.listen_port} "
+                              f"({exc.strerror or exc}); change server.webhook.listen_host/listen_port or "
+                              f"use mode: polling")
+            return False
+        try:
+            api.register_webhook(self.receiver.url, self._token)
+        except ApiError as exc:
+            self._fatal(stop, f"the platform refused the webhook URL {self.receiver.url}: {exc}; check "
+                              f"server.webhook.public_url")
+            return False
+        log.info("webhooks registered: the platform posts to %s", self.receiver.url)
+        return True
+
+    def _leave(self, api: OpenGamesApi) -> None:
+        """On the way out: leave the queue, remove the webhook, stop the receiver (one quick try each)."""
+        quick = self.make_api(threading.Event(), RetryPolicy(0.2, 0.5, give_up=2.0),
+                              timeout=min(self.server.request_timeout, 5.0))
+        try:
+            if self._queued:
+                try:
+                    quick.mm_leave(give_up=2.0)
+                    log.info("left the matchmaking queue")
+                except BridgeError as exc:
+                    log.info("could not leave the matchmaking queue on the way out: %s", exc)
+                self._queued = False
+            if self.receiver is not None:
+                try:
+                    quick.delete_webhook(give_up=2.0)
+                except BridgeError as exc:
+                    log.info("could not remove the webhook registration on the way out: %s", exc)
+                self.receiver.stop()
+                self.receiver = None
+        finally:
+            quick.close()
+
+    def _serve(self, api: OpenGamesApi, host: Host, stop: threading.Event) -> None:
+        played = 0
+        while not stop.is_set():
+            if self.server.games and played >= self.server.games:
+                log.info("played %d game(s) as server.games asks; the daemon stops", played)
+                stop.set()
+                return
+            try:
+                game_id = self._find_match(api, host, stop)
+            except (ApiError, ProtocolError) as exc:
+                log.warning("matchmaking at %s: %s; trying again in %.0f s", self.server.url, exc,
+                            self.server.retry_max_delay)
+                stop.wait(self.server.retry_max_delay)
+                continue
+            if game_id is None:
+                return
+            if self._play_one(host, stop, game_id):
+                played += 1
+
+    def _find_match(self, api: OpenGamesApi, host: Host, stop: threading.Event) -> str | None:
+        status = api.mm_status()
+        if status.matched and status.game_id and not status.game_over and not self._done(status.game_id):
+            log.info("the platform has us in game %s: joining it", status.game_id)
+            return status.game_id
+        while not host.can_accept_game():
+            if stop.wait(self.server.poll_interval):
+                return None
+        answer = api.mm_join()
+        self._queued = True
+        self.count("queue_joins")
+        log.info("in the matchmaking queue as %s (%s)", self.agent_name,
+                 short(str(answer.get("message") or f"position {answer.get('position', '?')}")))
+        stale = 0
+        while not stop.is_set():
+            if self.receiver is not None:
+                event = self.receiver.wait_for(lambda e: e.event == "match_found",
+                                               self._fallback_poll(), stop)
+                if event is not None and event.game_id and not self._done(event.game_id):
+                    self._queued = False
+                    if isinstance(event.data.get("opponent_name"), str):
+                        self._opponents[event.game_id] = event.data["opponent_name"]
+                    log.info("webhook match_found: game %s against %s", event.game_id,
+                             event.data.get("opponent_name", "?"))
+                    return event.game_id
+            elif stop.wait(self.server.poll_interval):
+                return None
+            if stop.is_set():
+                return None
+            status = api.mm_status()
+            if status.matched and status.game_id:
+                if not self._done(status.game_id) and not status.game_over:
+                    self._queued = False
+                    log.info("matched: game %s", status.game_id)
+                    return status.game_id
+                stale += 1  # the platform still shows our last game: ask for a new one now and then
+                if stale % 3 == 0:
+                    log.info("the platform still reports finished game %s as our match; leaving and joining "
+                             "the queue again", status.game_id)
+                    api.mm_leave()
+                    api.mm_join()
+            elif not status.in_queue:
+                log.info("no longer in the matchmaking queue; joining it again")
+                api.mm_join()
+        return None
+
+    def _done(self, game_id: str) -> bool:
+        with self._lock:
+            return game_id in self._finished
+
+    def _fallback_poll(self) -> float:
+        return self.server.webhook.fallback_poll if self.server.webhook is not None else 15.0
+
+    def _play_one(self, host: Host, stop: threading.Event, game_id: str) -> bool:
+        """Run one game in the daemon and wait for its end; True if it counts as a game played."""
+        done = threading.Event()
+        box: list[GameResult] = []
+        target = functools.partial(self._play, game_id=game_id, done=done, box=box)
+        if not host.run_game(game_id, target):
+            log.warning("game %s: the daemon would not run it (already running, or stopping)", game_id)
+            with self._lock:
+                self._finished.add(game_id)
+            stop.wait(self.server.poll_interval)
+            return False
+        while not done.wait(0.5):
+            if stop.is_set():
+                done.wait(30)
+                return False
+        return bool(box) and not box[0].already_over
+
+    def _play(self, ctx: GameContext, game_id: str, done: threading.Event, box: list[GameResult]) -> None:
+        try:
+            result = GameRunner(self, ctx, game_id).run()
+            box.append(result)
+            with self._lock:
+                self.results.append(result)
+                self.stats["games"] += 1
+                self.stats[result.outcome if result.error is None else "unfinished"] += 1
+                self.stats["fallbacks"] += result.fallbacks
+                self.stats["settled"] += result.settled
+                self.stats["rejected"] += result.rejected
+        finally:
+            with self._lock:
+                self._finished.add(game_id)
+            if self.receiver is not None:
+                self.receiver.discard(game_id)
+            done.set()
+
+    # --- bridge check --------------------------------------------------------------------------------------
+    def check(self) -> list[CheckLine]:
+        """Reach the platform, authenticate, compare the agent's name: one line each. Never raises."""
+        try:
+            self.key()
+        except ConfigError as exc:
+            return [CheckLine(False, str(exc))]
+        timeout = min(self.server.request_timeout, 15.0)
+        api = self.make_api(threading.Event(), RetryPolicy(0.2, 1.0, give_up=timeout), timeout)
+        lines: list[CheckLine] = []
+        try:
+            started = time.monotonic()
+            try:
+                me = api.me()
+            except Unauthorized as exc:
+                return [CheckLine(True, f"Open Games reachable at {self.server.url}"),
+                        CheckLine(False, str(exc))]
+            except ApiError as exc:
+                if exc.status == 0:
+                    return [CheckLine(False, f"cannot reach Open Games at {self.server.url}: {exc}")]
+                return [CheckLine(False, f"{self.server.url} does not answer like Open Games ({exc}); check "
+                                         f"server.url (the API is under {API_PREFIX})")]
+            except ProtocolError as exc:
+                return [CheckLine(False, f"{self.server.url} does not answer like Open Games ({exc}); check "
+                                         f"server.url")]
+            ms = (time.monotonic() - started) * 1000
+            lines.append(CheckLine(True, f"Open Games reachable at {self.server.url} (answered in "
+                                         f"{ms:.0f} ms)"))
+            name = str(me.get("name"))
+            lines.append(CheckLine(True, f"API key accepted: agent {name}"
+                                         + (f" ({me['id']})" if me.get("id") else "")))
+            if name.casefold() != self.server.agent.casefold():
+                lines.append(CheckLine(False, f"the platform calls this agent {name!r}, not "
+                                              f"{self.server.agent!r}: fix server.agent"))
+            if self.server.mode == "webhook" and self.server.webhook is not None:
+                lines.append(self._check_listen())
+        except ServerError as exc:
+            lines.append(CheckLine(False, f"Open Games at {self.server.url}: {exc}"))
+        finally:
+            api.close()
+        return lines
+
+    def _check_listen(self) -> CheckLine:
+        hook = self.server.webhook
+        assert hook is not None
+        try:
+            token = hook.token.resolve("server.webhook.token").get_secret_value()
+            receiver = WebhookReceiver(hook.listen_host, hook.listen_port, token, max_body=hook.max_body,
+                                       public_url=hook.public_url).start()
+        except ConfigError as exc:
+            return CheckLine(False, str(exc))
+        except OSError as exc:
+            return CheckLine(False, f"the webhook receiver cannot listen on {hook.listen_host}:"
+                                    f"{hook.listen_port}: {exc.strerror or exc}")
+        url = receiver.url
+        receiver.stop()
+        return CheckLine(True, f"the webhook receiver can listen on {hook.listen_host}:{hook.listen_port}; "
+                               f"the platform will be told {url}")
+
+
+# --- one game ---------------------------------------------------------------------------------------------
+class GameRunner:
+    """Plays one game in the calling thread (the daemon's game thread)."""
+
+    def __init__(self, adapter: OpenGamesAdapter, ctx: GameContext, game_id: str) -> None:
+        self.adapter = adapter
+        self.server = adapter.server
+        self.ctx = ctx
+        self.game_id = game_id
+        self.api = adapter.make_api(ctx.stop)
+        self.receiver = adapter.receiver
+        self.player: BattleshipPlayer | None = None
+        self.result = GameResult(game_id, opponent=adapter._opponents.get(game_id))
+        self.turn_log: list[dict[str, Any]] = []
+        self.last_played: int | None = None
+        self.started_at = datetime.now(UTC)
+        self.game_over_event: WebhookEvent | None = None
+
+    def note(self, text: str) -> None:
+        self.ctx.transcript.note(text, "opengames")
+
+    def incident(self, text: str, level: int = logging.WARNING) -> None:
+        self.result.incidents.append(text)
+        log.log(level, "game %s: %s", self.game_id, text)
+        self.note(text)
+
+    # --- the whole game ------------------------------------------------------------------------------------
+    def run(self) -> GameResult:
+        g = self.game_id
+        try:
+            joined = self.api.game_join(g)
+            role = joined.get("player_role")
+            self.result.player = role if role in (1, 2) else None
+            for key in ("opponent_name", "opponent"):
+                if isinstance(joined.get(key), str) and not self.result.opponent:
+                    self.result.opponent = joined[key]
+            self.note(f"Open Games game {g} at {self.server.url}: joined as player {role} "
+                      f"({short(str(joined.get('message', '')))}); opponent {self.result.opponent or '?'}")
+            log.info("game %s: joined as player %s against %s", g, role, self.result.opponent or "?")
+            view = self._first_state()
+            if view.game_over:
+                self.result.already_over = self.last_played is None
+                final = view
+            else:
+                self.player = self.adapter.player_factory(self.ctx)
+                with self.ctx.engine_slot():
+                    try:
+                        self.player.start(view)
+                        final = self._loop(view)
+                    finally:
+                        self.player.close()
+            self._end(final)
+        except Stopped:
+            self.result.error = "the daemon stopped during the game"
+            self.note("the daemon is stopping: the game stays on the server; a restarted bridge resumes it "
+                      "if its turn has not expired")
+            log.info("game %s: left unfinished (the daemon is stopping)", g)
+        except Unauthorized as exc:
+            self.result.error = str(exc)
+            self.incident(str(exc), logging.ERROR)
+        except ServerError as exc:
+            self.result.error = str(exc)
+            self.incident(f"{exc}; the bridge stops following this game", logging.ERROR)
+        except Exception as exc:
+            self.result.error = f"{type(exc).__name__}: {exc}"
+            log.error("game %s: internal failure (%s); the bridge stops following this game (traceback in "
+                      "the transcript)", g, redact(self.result.error))
+            self.note(f"internal failure:\n{traceback.format_exc().rstrip()}")
+        finally:
+            if self.player is not None:
+                self.player.close()
+                self.result.fallbacks = self.player.fallbacks
+                self.result.incidents += [i for i in self.player.incidents if i not in self.result.incidents]
+            self.api.close()
+        return self.result
+
+    def _first_state(self) -> BattleshipView:
+        """The first state; waits for the opponent to join (a state that is not there yet, or says so)."""
+        deadline = time.monotonic() + JOIN_WAIT
+        waited = False
+        while True:
+            try:
+                raw = self.api.raw_state(self.game_id)
+                waiting = isinstance(raw, dict) and raw.get("waiting_for_opponent") is True
+                if waiting and not raw.get("game_over"):
+                    raise _NotStarted("waiting for the opponent")
+                return parse_state(raw, f"GET /mcp/game/{self.game_id}/state")
+            except (_NotStarted, ApiError) as exc:
+                if isinstance(exc, ApiError) and not (400 <= exc.status < 500 and exc.status != 403):
+                    raise
+                if time.monotonic() > deadline:
+                    raise ServerError(f"the game did not start within {JOIN_WAIT:.0f} s of joining ({exc}); "
+                                      f"the opponent never connected") from None
+                if not waited:
+                    self.note(f"waiting for the game to start ({exc})")
+                    waited = True
+                if self.ctx.stop.wait(min(self.server.state_interval, 2.0)):
+                    raise Stopped("the daemon is stopping") from None
+
+    def _read_state(self) -> BattleshipView:
+        bad = 0
+        while True:
+            try:
+                return self.api.state(self.game_id)
+            except ProtocolError as exc:
+                bad += 1
+                if bad >= MAX_BAD_STATES:
+                    raise
+                self.incident(f"unreadable state ({exc}); reading it again")
+                if self.ctx.stop.wait(self.server.state_interval):
+                    raise Stopped("the daemon is stopping") from None
+
+    def _loop(self, view: BattleshipView) -> BattleshipView:
+        while True:
+            if view.game_over:
+                return view
+            if view.my_turn and (self.last_played is None or view.turn > self.last_played):
+                self._turn(view)
+            else:
+                self._wait()
+            view = self._read_state()
+
+    def _wait(self) -> None:
+        if self.receiver is None:
+            if self.ctx.stop.wait(self.server.state_interval):
+                raise Stopped("the daemon is stopping")
+            return
+        g = self.game_id
+        event = self.receiver.wait_for(lambda e: e.game_id == g and e.event in ("your_turn", "game_over"),
+                                       self.adapter._fallback_poll(), self.ctx.stop)
+        if self.ctx.stop.is_set():
+            raise Stopped("the daemon is stopping")
+        if event is not None and event.event == "game_over":
+            self.game_over_event = event
+
+    # --- one turn ------------------------------------------------------------------------------------------
+    def _turn(self, view: BattleshipView) -> None:
+        assert self.player is not None
+        started = time.monotonic()
+        left = max(view.turn_timeout - view.turn_elapsed, 0.0)
+        deadline = started + left - self.server.turn_margin  # the engine must have answered by then
+        send_by = started + max(left - 1.0, 0.5)  # the action must be on its way by then
+        for event in self.player.observe(view):
+            if event.startswith(("opponent", "our shot")):
+                self.turn_log.append({"turn": view.turn - 1 if event.startswith("opponent") else None,
+                                      "player": 3 - view.player, "observed": event})
+        movable = self._movable(view, deadline)
+        exclude: set[Cell] = set()
+        rejections = 0
+        while True:
+            decision = self.player.decide(view, deadline, movable, exclude, use_engine=rejections < 2)
+            outcome, view_after, reason = self._send(view, decision, send_by)
+            if outcome == "done":
+                return
+            if outcome == "gone":  # the turn is over without our action (expired, game over)
+                self.incident(f"turn {view.turn}: the turn ended before an action of ours was carried out ("
+                              f"{decision.source} action '{decision.turn}': {reason})")
+                return
+            rejections += 1
+            self.result.rejected += 1
+            if decision.turn.shot is not None:
+                exclude.add(decision.turn.shot)
+            if rejections >= MAX_REJECTIONS:
+                self.incident(f"turn {view.turn}: {rejections} actions refused; the bridge waits for the "
+                              f"server to move on", logging.ERROR)
+                self.last_played = view.turn
+                return
+            if view_after is not None:
+                if view_after.game_over or not view_after.my_turn or view_after.turn != view.turn:
+                    return
+                view = view_after
+
+    def _movable(self, view: BattleshipView, deadline: float) -> list[str] | None:
+        if not view.movable():
+            return []
+        try:
+            return self.api.actions(self.game_id, deadline=deadline)
+        except (ApiError, ProtocolError) as exc:
+            self.note(f"GET .../actions failed ({exc}); the state's can_move decides which ships may move")
+            return None
+
+    def _send(self, view: BattleshipView, decision: Decision,
+              send_by: float) -> tuple[str, BattleshipView | None, str]:
+        """Send the action: ("done", None, ""), ("rejected", state after, why), or ("gone", state after, why):
+        the turn is over without it."""
+        assert self.player is not None
+        turn = decision.turn
+        message = turn.message if self.server.messages else ""
+        settled = False
+        while True:
+            try:
+                g = self.game_id
+                if turn.shot is not None:
+                    answer = self.api.shoot(g, turn.shot, turn.reasoning, message, deadline=send_by)
+                else:
+                    answer = self.api.move(g, turn.moves, turn.reasoning, message, deadline=send_by)
+            except ApiError as exc:
+                if isinstance(exc, LostAnswer) or exc.maybe_done:
+                    carried, after = self._settle(view, decision, exc)
+                    if carried is None:
+                        return "gone", after, "its answer was lost"
+                    if carried:
+                        self.result.settled += 1
+                        self._played(view, decision, None, after)
+                        return "done", None, ""
+                    if settled:  # lost twice and never carried out: let the turn loop decide
+                        return "rejected", after, "its answer was lost twice"
+                    settled = True
+                    continue  # surely not carried out: sending it again is safe
+                if 400 <= exc.status < 500:
+                    reason = exc.detail or str(exc)
+                    return self._rejected(view, decision, reason)
+                raise
+            parsed = parse_action_answer(answer)
+            if not parsed.valid:
+                return self._rejected(view, decision, parsed.reason or short(json.dumps(answer)))
+            result: ShotResult | None = None
+            if turn.shot is not None and parsed.hit is not None:
+                if parsed.hit and parsed.sunk:
+                    result = ShotResult("sunk", parsed.sunk)
+                elif parsed.sunk == "" and parsed.hit:
+                    result = None  # sunk, but which ship: read it from the state
+                else:
+                    result = ShotResult("hit" if parsed.hit else "miss")
+            state_after = self._read_state() if turn.shot is not None and result is None else None
+            self._played(view, decision, result, state_after)
+            return "done", None, ""
+
+    def _rejected(self, view: BattleshipView, decision: Decision,
+                  reason: str) -> tuple[str, BattleshipView | None, str]:
+        assert self.player is not None
+        self.player.rejected(decision.turn, reason)
+        after = self._read_state()
+        if after.game_over or not after.my_turn or after.turn != view.turn:
+            return "gone", after, f"the platform refused it: {reason}"
+        self.incident(f"turn {view.turn}: the platform refused {decision.source} action '{decision.turn}': "
+                      f"{reason}")
+        return "rejected", after, reason
+
+    def _settle(self, view: BattleshipView, decision: Decision,
+                exc: ApiError) -> tuple[bool | None, BattleshipView]:
+        """Was an action whose answer was lost carried out? True, False (send again), or None (the turn is
+        over without it). Decided from the state, never by sending again blindly."""
+        if self.ctx.stop.wait(SETTLE_PAUSE):
+            raise Stopped("the daemon is stopping")
+        after = self._read_state()
+        turn = decision.turn
+        if turn.shot is not None:
+            cell = turn.shot
+            new_hit = cell in set(after.my_hits) and cell not in set(view.my_hits)
+            shown = new_hit or after.my_misses.count(cell) > view.my_misses.count(cell)
+            moved_on = after.game_over or after.turn != view.turn or not after.my_turn
+            if shown or (moved_on and cell in set(view.my_misses)):
+                carried: bool | None = True
+            elif moved_on:
+                carried = None
+            else:
+                carried = False
+        else:
+            changed = after.fleet != view.fleet
+            moved_on = after.game_over or after.turn != view.turn or not after.my_turn
+            carried = True if changed else (None if moved_on else False)
+        what = {True: "the state shows it was carried out", False: "the state shows it was not carried out: "
+                "sending it again", None: "the turn ended without it"}[carried]
+        self.incident(f"turn {view.turn}: the answer to '{turn}' was lost "
+                      f"({short(exc.detail or str(exc), 120)}); {what}")
+        return carried, after
+
+    def _played(self, view: BattleshipView, decision: Decision, result: ShotResult | None,
+                after: BattleshipView | None) -> None:
+        assert self.player is not None
+        turn = decision.turn
+        if turn.shot is not None:
+            if result is None:
+                assert after is not None
+                self.player.own_shot(turn.shot, None, after)
+                result = self.player.history[-1][2] if self.player.history else None
+            else:
+                self.player.own_shot(turn.shot, result)
+        else:
+            self.player.own_moved(turn)
+        self.last_played = view.turn
+        self.result.turns += 1
+        if self.receiver is not None:
+            self.receiver.played(self.game_id, view.turn)
+        entry: dict[str, Any] = {"turn": view.turn, "player": view.player, "action_type": turn.kind}
+        if turn.shot is not None:
+            entry["coordinate"] = cell_name(turn.shot)
+            if result is not None:
+                entry["result"] = {"hit": result.hit, "sunk": result.kind == "sunk",
+                                   "sunk_ship_name": result.ship}
+        else:
+            entry["moves"] = [str(m) for m in turn.moves]
+        entry["reasoning"] = turn.reasoning
+        if turn.message and self.server.messages:
+            entry["message_after"] = turn.message
+        entry["source"] = decision.source
+        self.turn_log.append(entry)
+        outcome = f": {result}" if result is not None else ""
+        self.note(f"turn {view.turn}: {decision.source} {turn.kind} {turn}{outcome}")
+
+    # --- the end -------------------------------------------------------------------------------------------
+    def _end(self, final: BattleshipView) -> None:
+        g = self.game_id
+        self.result.outcome = self._outcome(final)
+        self.note(f"game over: {self.result.outcome} (winner {final.winner!r}); {self.result.turns} "
+                  f"action(s) of ours" + (f"; {self.player.summary()}" if self.player is not None else ""))
+        if self.result.already_over:
+            log.info("game %s was already over (%s)", g, self.result.outcome)
+        else:
+            log.info("game %s over: %s against %s after %d action(s) of ours (%d fallback(s))", g,
+                     self.result.outcome, self.result.opponent or "?", self.result.turns,
+                     self.player.fallbacks if self.player is not None else 0)
+        self.result.record = self._write_record(final)
+        self._log_stats()
+
+    def _outcome(self, final: BattleshipView) -> str:
+        w = final.winner
+        if isinstance(w, int) and not isinstance(w, bool) and w in (1, 2):
+            return "won" if w == final.player else "lost"
+        if isinstance(w, str) and w:
+            mine = {self.adapter.agent_name.casefold(), (self.adapter.agent_id or "").casefold(),
+                    f"player{final.player}", f"player {final.player}", str(final.player)}
+            return "won" if w.casefold() in mine else "lost"
+        if isinstance(w, dict):
+            ident = {str(w.get(k, "")).casefold() for k in ("id", "name", "agent_id")}
+            if ident & {self.adapter.agent_name.casefold(), (self.adapter.agent_id or "").casefold()}:
+                return "won"
+            return "lost" if any(ident - {""}) else "unknown"
+        if self.game_over_event is not None and isinstance(self.game_over_event.data.get("you_won"), bool):
+            return "won" if self.game_over_event.data["you_won"] else "lost"
+        if final.all_theirs_sunk:
+            return "won"
+        if final.all_mine_sunk:
+            return "lost"
+        return "unknown"
+
+    def _write_record(self, final: BattleshipView) -> Path | None:
+        path = Path(self.ctx.records_dir) / f"opengames-{_safe(self.game_id)}.json"
+        if self.result.already_over and path.exists():
+            return path
+        record: dict[str, Any] | None = None
+        for attempt in range(3):
+            try:
+                record = self.api.dataset_record(self.game_id, give_up=3.0)
+            except (ServerError, Stopped) as exc:
+                self.note(f"the dataset record could not be read: {exc}")
+                break
+            if record is not None or self.ctx.stop.is_set():
+                break
+            if attempt < 2:
+                self.ctx.stop.wait(1.0)
+        source = "the platform's dataset record"
+        if record is None:
+            source = "the bridge's own record (the platform has no dataset record of it)"
+            record = self._own_record(final)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".json.tmp")
+            tmp.write_text(redact(json.dumps(record, indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
+            tmp.replace(path)
+        except OSError as exc:
+            self.incident(f"could not write the record {path}: {exc.strerror or exc}")
+            return None
+        self.note(f"record written: {path} ({source})")
+        return path
+
+    def _own_record(self, final: BattleshipView) -> dict[str, Any]:
+        return {
+            "schema_version": "bridge-opengames-1",
+            "game_id": self.game_id,
+            "game_type": "battleship",
+            "site": self.server.url,
+            "started_at": self.started_at.isoformat(),
+            "completed_at": datetime.now(UTC).isoformat(),
+            "agent": self.adapter.agent_name,
+            "player": final.player,
+            "opponent": self.result.opponent,
+            "result": {"outcome": self.result.outcome, "winner": final.winner},
+            "total_turns": final.turn,
+            "own_ships": {s.ship.name: [cell_name(c) for c in s.ship.cells] for s in final.ships},
+            "turns": self.turn_log,
+            "incidents": self.result.incidents,
+        }
+
+    def _log_stats(self) -> None:
+        if not self.adapter.agent_id:
+            return
+        try:
+            stats = self.api.agent_stats(self.adapter.agent_id)
+        except (ServerError, Stopped) as exc:
+            self.note(f"the agent's stats could not be read: {exc}")
+            return
+        shown = ", ".join(f"{k} {v}" for k, v in stats.items() if isinstance(v, int | float | str)
+                          and not isinstance(v, bool) and k not in ("id", "agent_id"))
+        if shown:
+            log.info("agent %s stats: %s", self.adapter.agent_name, short(shown, 300))
+            self.note(f"agent stats: {short(shown, 500)}")
+
+
+class _NotStarted(Exception):
+    pass
+
+
+def _safe(game_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", game_id)[:100] or "game"
+
+
+# --- bridge register opengames ----------------------------------------------------------------------------
+def default_key_file(name: str) -> Path:
+    return Path("~/.config/bridge").expanduser() / f"opengames-{_safe(name)}.key"
+
+
+def register_agent(name: str, *, url: str | None = None, key_file: Path | None = None,
+                   description: str = "", out: TextIO | None = None) -> Path:
+    """Register agent ``name`` and store its API key in ``key_file`` (created with mode 600, never
+    overwritten); returns the path. Prints where the key is and how to use it, never the key."""
+    if not name.strip():
+        raise ConfigError("register: the agent's name is empty; give --name NAME")
+    path = (key_file or default_key_file(name)).expanduser()
+    if path.exists():
+        raise ConfigError(f"register: {path} already exists; an API key is shown only once, so the bridge "
+                          f"never overwrites one: move it away or give --key-file another path")
+    root = (url or DEFAULT_URL).rstrip("/")
+    api_url = root if root.endswith(API_PREFIX) else root + API_PREFIX
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError(f"register: cannot create {path.parent}: {exc.strerror or exc}") from None
+    api = OpenGamesApi(api_url, None, timeout=30.0, retry=RetryPolicy(0.5, 5.0, give_up=30.0))
+    try:
+        agent = api.register(name, description)
+    except ApiError as exc:
+        raise ServerError(f"register: Open Games at {root} refused to register agent {name!r}: "
+                          f"{exc}") from None
+    finally:
+        api.close()
+    key = str(agent["api_key"])
+    register_secret(key)
+    try:
+        check_api_key(key, "the key the platform returned")
+    except ConfigError as exc:
+        log.warning("%s; storing it anyway", exc)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(key + "\n")
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"register: agent {name!r} was registered but its key could not be written to "
+                          f"{path} ({exc.strerror or exc}); the platform will not show it again: register "
+                          f"another agent") from None
+    if out is not None:
+        agent_id = agent.get("id")
+        shown = f"{agent.get('name', name)}" + (f" ({agent_id})" if agent_id else "")
+        out.write(f"registered agent {shown} at {root}\n"
+                  f"its API key is stored in {path} (mode 600); it is not shown again\n"
+                  f"use it in the configuration as:  api_key: {{file: {path}}}\n")
+    return path

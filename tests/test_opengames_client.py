@@ -1,0 +1,521 @@
+"""The Open Games adapter against the Open Games sandbox over real HTTP on 127.0.0.1, run by the real daemon
+with the reference Battleship engine (or a misbehaving wrapper of it) in subprocesses: whole games by polling
+and by webhooks, two bridges against each other, lost answers, 5xx and 429, an invalid engine action, a
+crashed engine, a turn about to expire and an expired one, refused webhooks, a wrong key, `bridge check`,
+`bridge register`, and a daemon restarted mid-game."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from bridge.adapters.opengames.client import GameResult, OpenGamesAdapter
+from bridge.adapters.opengames.sandbox import OpenGamesSandbox
+from bridge.adapters.opengames.webhook import WebhookReceiver
+from bridge.config import load_config_text as _load_config_text
+from bridge.daemon import Daemon
+from bridge.errors import ConfigError
+
+ROOT = Path(__file__).parent.parent
+ENGINE = ROOT / "scripts" / "battleship_engine.py"
+TOKEN = "hook-token-0123456789"
+
+FLAKY = '''
+"""The reference engine, misbehaving at chosen genmoves (counted across restarts in --state FILE)."""
+import importlib.util, os, sys, time
+spec = importlib.util.spec_from_file_location("ref", sys.argv[1])
+ref = importlib.util.module_from_spec(spec); sys.modules["ref"] = ref; spec.loader.exec_module(ref)
+opt = dict(zip(sys.argv[2::2], sys.argv[3::2]))
+engine = ref.Engine(ref.Player(1))
+for raw in sys.stdin:
+    words = raw.split()
+    if words[1:2] == ["genmove"]:
+        n = int(open(opt["--state"]).read()) + 1 if os.path.exists(opt["--state"]) else 1
+        open(opt["--state"], "w").write(str(n))
+        if str(n) in opt.get("--at", "").split(",") or (opt.get("--from") and n >= int(opt["--from"])):
+            if opt["--do"] == "crash":
+                sys.stderr.write("flaky: crashing on purpose\\n"); sys.stderr.flush(); os._exit(3)
+            if opt["--do"] == "hang":
+                time.sleep(600)
+            sys.stdout.write(f"={words[0]} {opt['--do']}\\n\\n"); sys.stdout.flush()
+            continue
+    reply = engine.handle(raw)
+    if reply is not None:
+        sys.stdout.write(reply + "\\n\\n"); sys.stdout.flush()
+    if engine.quit:
+        break
+'''
+
+
+# --- fixtures ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def og() -> Iterator[OpenGamesSandbox]:
+    """The sandbox on a free port: fast pairing, instant house players, no rate limit, seeded games."""
+    server = OpenGamesSandbox(port=0, pairing_interval=0.1, house_delay=0.0, rate_limit=None, seed=1).start()
+    yield server
+    server.stop()
+
+
+def load_config_text(text: str, source: str) -> Any:
+    return _load_config_text(text, source)
+
+
+def new_agent(og: OpenGamesSandbox, name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    agent = og.add_agent(name)
+    monkeypatch.setenv(f"OG_KEY_{name.upper()}", agent["api_key"])
+    return agent
+
+
+def config_text(url: str, data_dir: Path, agent: str, *, mode: str = "polling", server: str = "",
+                engine: list[str] | None = None, engine_extra: str = "") -> str:
+    command = engine or [sys.executable, str(ENGINE), "--seed", "1"]
+    hook = "  webhook: {listen_port: 0, token: {env: OG_TOKEN}, fallback_poll: 60}\n"
+    if mode != "webhook":
+        hook = ""
+    return (f"server:\n  kind: opengames\n  url: {url}\n  agent: {agent}\n"
+            f"  api_key: {{env: OG_KEY_{agent.upper()}}}\n  mode: {mode}\n{hook}"
+            f"  poll_interval: 0.1\n  state_interval: 0.05\n  games: 1\n  retry_min_delay: 0.05\n"
+            f"  retry_max_delay: 1.0\n{server}"
+            f"engine:\n  protocol: line\n  command: {json.dumps(command)}\n  quit_grace: 0.3\n{engine_extra}"
+            f"daemon:\n  data_dir: {data_dir}\n")
+
+
+class Bridge:
+    """The real daemon running in a thread (``server.games: 1`` makes it stop by itself after one game)."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.daemon = Daemon(config)
+        self.daemon.start()
+
+    @property
+    def adapter(self) -> OpenGamesAdapter:
+        adapter = self.daemon.adapter
+        assert isinstance(adapter, OpenGamesAdapter)
+        return adapter
+
+    def wait(self, timeout: float = 60.0) -> list[GameResult]:
+        assert self.daemon.stop_event.wait(timeout), f"the daemon did not stop by itself in {timeout} s"
+        self.daemon.shutdown()
+        assert not self.daemon.failed, self.adapter.stopped_reason
+        return list(self.adapter.results)
+
+    def close(self) -> None:
+        self.daemon.shutdown()
+
+
+@pytest.fixture
+def run_bridge(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], Bridge]]:
+    monkeypatch.setenv("OG_TOKEN", TOKEN)
+    started: list[Bridge] = []
+
+    def start(text: str) -> Bridge:
+        bridge = Bridge(load_config_text(text, "test.yaml"))
+        started.append(bridge)
+        return bridge
+
+    yield start
+    for bridge in started:
+        bridge.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith(("game-", "opengames-webhook"))]
+
+
+@pytest.fixture
+def flaky(tmp_path: Path) -> Callable[..., list[str]]:
+    script = tmp_path / "flaky_engine.py"
+    script.write_text(FLAKY)
+
+    def make(*flags: str) -> list[str]:
+        return [sys.executable, str(script), str(ENGINE), "--state", str(tmp_path / "genmoves"), *flags]
+
+    return make
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.DEBUG, logger="bridge")
+    return caplog
+
+
+def dataset(og: OpenGamesSandbox, game_id: str) -> dict[str, Any]:
+    resp = requests.get(f"{og.api_url}/dataset/{game_id}.json", timeout=5)
+    assert resp.status_code == 200, resp.text
+    record: dict[str, Any] = resp.json()
+    return record
+
+
+def our_turns(record: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    role = 1 if record["agents"]["player1"]["name"] == name else 2
+    return [t for t in record["turns"] if t["player"] == role]
+
+
+def wait_for_game(og: OpenGamesSandbox, timeout: float = 10.0) -> str:
+    """The id of the sandbox's first game, once it exists."""
+    deadline = time.monotonic() + timeout
+    while not og.games():
+        assert time.monotonic() < deadline, "no game was matched"
+        time.sleep(0.01)
+    return str(og.games()[0]["game_id"])
+
+
+def assert_no_secret(secret: str, *texts: str) -> None:
+    for text in texts:
+        assert secret not in text
+
+
+# --- whole games ------------------------------------------------------------------------------------------
+def test_a_polled_game_against_the_house_is_played_to_its_end(
+    og: OpenGamesSandbox, run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Matchmaking by polling, then a whole game against hunt-target (which moves its ships): the outcome is
+    the sandbox's, every action of ours is the engine's with its reasoning, the record is the platform's
+    dataset record, the transcript holds the engine dialogue, and the key appears nowhere."""
+    key = new_agent(og, "pollbot", monkeypatch)["api_key"]
+    og.add_house("hunt-target", moves=True)
+    bridge = run_bridge(config_text(og.url, tmp_path / "runs", "pollbot"))
+    [result] = bridge.wait()
+    assert result.error is None and result.fallbacks == 0 and result.rejected == 0
+    record = dataset(og, result.game_id)
+    winner = record["result"]["winner_name"]
+    assert result.outcome == ("won" if winner == "pollbot" else "lost")
+    ours = our_turns(record, "pollbot")
+    assert len(ours) == result.turns and all(t.get("reasoning") for t in ours)
+    assert result.record == tmp_path / "runs" / "records" / f"opengames-{result.game_id}.json"
+    assert json.loads(result.record.read_text()) == record
+    transcript = (tmp_path / "runs" / "transcripts" / f"opengames-{result.game_id}.log").read_text()
+    assert "battleship-line-protocol 1" in transcript and "genmove" in transcript
+    assert "record written" in transcript
+    assert_no_secret(key, logs.text, transcript, result.record.read_text())
+    assert "Authorization" not in logs.text
+
+
+def test_a_webhook_game_is_driven_by_webhooks_and_forged_posts_are_refused(
+    og: OpenGamesSandbox, run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """mode: webhook with a 60 s fallback poll, so only webhooks can make the game go fast: match_found and
+    your_turn arrive with the token; a POST with a wrong token gets 401 and an oversized one 413, each with
+    one WARNING line, and the game goes on; the webhook is removed on the way out."""
+    agent = new_agent(og, "hookbot", monkeypatch)
+    og.add_house("random", moves=True)
+    bridge = run_bridge(config_text(og.url, tmp_path / "runs", "hookbot", mode="webhook"))
+    deadline = time.monotonic() + 10
+    while bridge.adapter.receiver is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    url = bridge.adapter.receiver.url
+    body = {"event": "your_turn", "game_id": "x", "turn": 99, "token": "guess"}
+    forged = requests.post(url, json=body, timeout=5)
+    assert forged.status_code == 401
+    big = requests.post(url, data=b"x" * 70_000, headers={"Content-Type": "application/json"}, timeout=5)
+    assert big.status_code == 413
+    started = time.monotonic()
+    [result] = bridge.wait(40)
+    assert time.monotonic() - started < 30  # the fallback poll (60 s) never had to act
+    assert result.error is None and result.outcome in ("won", "lost")
+    deliveries = [d for d in og.webhook_deliveries() if d["agent_id"] == agent["agent_id"]]
+    events = {d["event"] for d in deliveries}
+    assert {"match_found", "your_turn", "game_over"} <= events
+    assert all(d["delivered"] and d["http_status"] == 200 for d in deliveries)
+    refused = [r.getMessage() for r in logs.records if "webhook receiver: refused" in r.getMessage()]
+    assert len(refused) == 2 and "(HTTP 401)" in refused[0] and "(HTTP 413)" in refused[1]
+    me = requests.get(f"{og.api_url}/webhooks/me", headers={"Authorization": f"Bearer {agent['api_key']}"},
+                      timeout=5)
+    assert me.json()["registered"] is False
+    transcript = (tmp_path / "runs" / "transcripts" / f"opengames-{result.game_id}.log").read_text()
+    assert_no_secret(TOKEN, logs.text, transcript)
+    assert_no_secret(agent["api_key"], logs.text, transcript)
+
+
+def test_two_bridges_play_each_other(
+    og: OpenGamesSandbox, run_bridge: Callable[[str], Bridge], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two agents, one bridge polling and one on webhooks, matched together: one game, opposite outcomes that
+    match the sandbox's, and each side's record."""
+    new_agent(og, "alpha", monkeypatch)
+    new_agent(og, "beta", monkeypatch)
+    a = run_bridge(config_text(og.url, tmp_path / "a", "alpha"))
+    b = run_bridge(config_text(og.url, tmp_path / "b", "beta", mode="webhook",
+                               engine=[sys.executable, str(ENGINE), "--seed", "2"]))
+    [ra] = a.wait(60)
+    [rb] = b.wait(60)
+    assert ra.game_id == rb.game_id and {ra.player, rb.player} == {1, 2}
+    assert {ra.outcome, rb.outcome} == {"won", "lost"}
+    record = dataset(og, ra.game_id)
+    assert (ra.outcome == "won") == (record["result"]["winner_name"] == "alpha")
+    assert ra.fallbacks == rb.fallbacks == 0
+    assert ra.record is not None and rb.record is not None and ra.record.exists() and rb.record.exists()
+
+
+# --- failures ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("after", [True, False])
+def test_a_lost_action_answer_is_settled_from_the_state(
+    og: OpenGamesSandbox, run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch, after: bool,
+) -> None:
+    """The connection breaks instead of answering two actions, carried out (after) or not: the bridge reads
+    the state and either counts them as played or sends them again -- never a second action in one turn."""
+    new_agent(og, "lossy", monkeypatch)
+    og.add_house("hunt-target", moves=False)
+    bridge = run_bridge(config_text(og.url, tmp_path / "runs", "lossy"))
+    game_id = wait_for_game(og)
+    og.drop(match=f"POST /api/v1/mcp/game/{game_id}/action", count=2, after=after)
+    [result] = bridge.wait()
+    assert result.error is None
+    record = dataset(og, result.game_id)
+    players = [t["player"] for t in record["turns"]]
+    assert all(p != q for p, q in itertools.pairwise(players))  # one action per turn
+    assert len(our_turns(record, "lossy")) == result.turns
+    lost = [i for i in result.incidents if "was lost" in i]
+    assert len(lost) == 2
+    if after:
+        assert result.settled == 2 and all("carried out" in i and "not carried" not in i for i in lost)
+    else:
+        assert result.settled == 0 and all("not carried out: sending it again" in i for i in lost)
+
+
+def test_server_errors_and_rate_limits_are_retried(
+    og: OpenGamesSandbox, run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """429s (Retry-After: 1) on actions, then 503s on the state, for a second each: the calls are retried (the
+    429 after its Retry-After, the 503 with backoff) and the game is played to its end without a fallback."""
+    new_agent(og, "patient", monkeypatch)
+    og.add_house("hunt-target", moves=True)
+    bridge = run_bridge(config_text(og.url, tmp_path / "runs", "patient"))
+    game_id = wait_for_game(og)
+    og.fail(1.0, status=429, match=f"POST /api/v1/mcp/game/{game_id}/action", retry_after=1)
+    time.sleep(1.2)  # (the sandbox keeps one fault rule at a time) the game waits on the 429 meanwhile
+    og.fail(1.0, status=503, match="/state")
+    [result] = bridge.wait()
+    assert result.error is None and result.fallbacks == 0
+    text = logs.text
+    assert "HTTP 503" in text and "HTTP 429 (rate limited)" in text
+    assert "retrying in 1.0 s" in text  # the Retry-After honoured
+    assert "answered again after" in text
+
+
+def test_an_invalid_engine_action_is_replaced_by_a_fallback_shot(
+    og: OpenGamesSandbox, run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch, flaky: Callable[..., list[str]],
+) -> None:
+    """The engine answers 'Z99' at its 3rd genmove: one WARNING line says so, the fallback shot is sent with a
+    reasoning that says why, and the game is played to its end with the same engine."""
+    new_agent(og, "sloppy", monkeypatch)
+    og.add_house("random", moves=False)
+    engine = flaky("--do", "Z99", "--at", "3")
+    bridge = run_bridge(config_text(og.url, tmp_path / "runs", "sloppy", engine=engine))
+    [result] = bridge.wait()
+    assert result.error is None and result.fallbacks == 1 and result.rejected == 0
+    warnings = [r.getMessage() for r in logs.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "'Z99'" in warnings[0] and "fallback shot" in warnings[0]
+    ours = our_turns(dataset(og, result.game_id), "sloppy")
+    fallback = [t for t in ours if t["reasoning"].startswith("Fallback")]
+    assert len(fallback) == 1 and "the engine's answer was not usable" in fallback[0]["reasoning"]
+    assert str(ROOT) not in fallback[0]["reasoning"]  # the public reasoning shows no paths
+
+
+def test_a_crashed_engine_is_restarted_mid_game(
+    og: OpenGamesSandbox, run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch, flaky: Callable[..., list[str]],
+) -> None:
+    """The engine dies at its 4th genmove: it is restarted, told the game so far, and answers the same turn;
+    one WARNING line, no fallback, the game goes on to its end."""
+    new_agent(og, "crashy", monkeypatch)
+    og.add_house("hunt-target", moves=True)
+    engine = flaky("--do", "crash", "--at", "4")
+    bridge = run_bridge(config_text(og.url, tmp_path / "runs", "crashy", engine=engine))
+    [result] = bridge.wait()
+    assert result.error is None and result.fallbacks == 0
+    warnings = [r.getMessage() for r in logs.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "exited with code 3" in warnings[0] and "it is restarted" in warnings[0]
+    transcript = (tmp_path / "runs" / "transcripts" / f"opengames-{result.game_id}.log").read_text()
+    assert "flaky: crashing on purpose" in transcript and "engine restarted (1 of 3 restart(s))" in transcript
+
+
+def test_a_hung_engine_still_answers_before_the_turn_expires(
+    run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch, flaky: Callable[..., list[str]],
+) -> None:
+    """A 6 s turn limit, a 3 s margin, and an engine that hangs at its 2nd genmove: after about 3 s the bridge
+    gives up on it and sends the fallback shot, in time; the game ends with all ships sunk, not by a
+    timeout."""
+    with OpenGamesSandbox(port=0, pairing_interval=0.1, house_delay=0.0, rate_limit=None, seed=2,
+                          turn_timeout=6.0) as og:
+        new_agent(og, "sleepy", monkeypatch)
+        og.add_house("random", moves=False)
+        bridge = run_bridge(config_text(og.url, tmp_path / "runs", "sleepy", server="  turn_margin: 3\n",
+                                        engine=flaky("--do", "hang", "--at", "2")))
+        [result] = bridge.wait(90)
+        record = dataset(og, result.game_id)
+    assert record["result"]["reason"] == "all_ships_sunk"
+    assert result.error is None and result.fallbacks == 1
+    warnings = [r.getMessage() for r in logs.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "did not answer '" in warnings[0] and "within 3.0 s" in warnings[0]
+    assert "sending the fallback shot" in warnings[0]
+
+
+def test_an_expired_turn_ends_the_game_with_one_clear_message(
+    run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch, flaky: Callable[..., list[str]],
+) -> None:
+    """No margin and an engine that hangs: the turn expires on the server before the fallback leaves; the
+    bridge says so once, sees the game over (lost by timeout), writes the record and stops: nothing hangs."""
+    with OpenGamesSandbox(port=0, pairing_interval=0.1, house_delay=0.0, rate_limit=None, seed=3,
+                          turn_timeout=3.0) as og:
+        new_agent(og, "late", monkeypatch)
+        og.add_house("random", moves=False)
+        bridge = run_bridge(config_text(og.url, tmp_path / "runs", "late", server="  turn_margin: 0\n",
+                                        engine=flaky("--do", "hang", "--at", "2")))
+        [result] = bridge.wait(60)
+        record = dataset(og, result.game_id)
+    assert record["result"]["reason"] == "timeout" and result.outcome == "lost"
+    assert result.error is None and result.record is not None and result.record.exists()
+    warnings = [r.getMessage() for r in logs.records if r.levelno >= logging.WARNING and "bridge.opengames"
+                in r.name and "sandbox" not in r.name]
+    assert len(warnings) == 1 and "the turn ended before an action of ours was carried out" in warnings[0]
+
+
+def test_a_refused_key_stops_the_daemon_with_one_clear_line(
+    og: OpenGamesSandbox, tmp_path: Path, logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A well-formed key the platform does not know: one ERROR line naming server.api_key; the daemon stops
+    and reports failure; the key is not in the log."""
+    wrong = "og_" + "ab" * 32
+    monkeypatch.setenv("OG_KEY_NOBODY", wrong)
+    daemon = Daemon(load_config_text(config_text(og.url, tmp_path / "runs", "nobody"), "t.yaml"))
+    daemon.start()
+    assert daemon.stop_event.wait(10)
+    daemon.shutdown()
+    assert daemon.failed
+    errors = [r.getMessage() for r in logs.records if r.levelno >= logging.ERROR]
+    assert any("HTTP 401" in e and "server.api_key" in e for e in errors)
+    assert wrong not in logs.text
+
+
+def test_a_malformed_key_is_refused_without_showing_it(
+    og: OpenGamesSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OG_KEY_SHAPELESS", "og_secretsecret")
+    config = load_config_text(config_text(og.url, tmp_path / "runs", "shapeless"), "t.yaml")
+    adapter = OpenGamesAdapter(config.server, config)
+    [line] = adapter.check()
+    assert not line.ok and "it has 15 characters, not 67" in line.what and "secretsecret" not in line.what
+    with pytest.raises(ConfigError, match="not an Open Games API key") as err:
+        config.server.resolve_key()
+    assert "secretsecret" not in str(err.value)
+
+
+def test_check_reports_reachable_key_and_agent_name(
+    og: OpenGamesSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = new_agent(og, "checked", monkeypatch)
+    config = load_config_text(config_text(og.url, tmp_path / "runs", "checked"), "t.yaml")
+    lines = OpenGamesAdapter(config.server, config).check()
+    assert [line.ok for line in lines] == [True, True]
+    assert "reachable" in lines[0].what and f"agent checked ({agent['agent_id']})" in lines[1].what
+    monkeypatch.setenv("OG_KEY_SOMEONE", agent["api_key"])
+    config = load_config_text(config_text(og.url, tmp_path / "runs", "someone"), "t.yaml")
+    lines = OpenGamesAdapter(config.server, config).check()
+    assert not lines[-1].ok and "fix server.agent" in lines[-1].what
+    unreachable = config_text("http://127.0.0.1:9", tmp_path / "runs", "checked")
+    config = load_config_text(unreachable, "t.yaml")
+    [line] = OpenGamesAdapter(config.server, config).check()
+    assert not line.ok and line.what.startswith("cannot reach Open Games at http://127.0.0.1:9")
+
+
+def test_a_restarted_daemon_resumes_its_game(
+    run_bridge: Callable[[str], Bridge], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The daemon stops in the middle of a game; a new one finds the game through the matchmaking status,
+    tells a fresh engine everything the state shows, and plays the game to its end."""
+    with OpenGamesSandbox(port=0, pairing_interval=0.1, house_delay=0.03, rate_limit=None, seed=4) as og:
+        new_agent(og, "phoenix", monkeypatch)
+        og.add_house("hunt-target", moves=False)
+        text = config_text(og.url, tmp_path / "runs", "phoenix")
+        first = run_bridge(text)
+        deadline = time.monotonic() + 20
+        while not og.games() or og.games()[0].get("turn", 0) < 12:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        first.close()
+        [interrupted] = first.adapter.results
+        assert interrupted.error == "the daemon stopped during the game"
+        second = run_bridge(text)
+        [resumed] = second.wait(60)
+        record = dataset(og, resumed.game_id)
+    assert resumed.game_id == interrupted.game_id and resumed.error is None
+    assert record["result"]["reason"] == "all_ships_sunk"
+    assert resumed.turns + interrupted.turns == len(our_turns(record, "phoenix"))
+    assert resumed.fallbacks == 0
+
+
+# --- the receiver and `bridge register` -------------------------------------------------------------------
+def test_the_webhook_receiver_checks_tokens_sizes_and_turns(logs: pytest.LogCaptureFixture) -> None:
+    receiver = WebhookReceiver("127.0.0.1", 0, TOKEN, max_body=2048).start()
+    try:
+        url = receiver.url
+
+        def post(body: Any, **kw: Any) -> int:
+            return requests.post(url, json=body, timeout=5, **kw).status_code
+
+        assert post({"event": "your_turn", "game_id": "g", "turn": 3, "token": TOKEN}) == 200
+        assert post({"event": "your_turn", "game_id": "g", "turn": 3, "token": TOKEN}) == 200  # repeated
+        assert post({"event": "your_turn", "game_id": "g", "turn": 3, "token": TOKEN[:-1]}) == 401
+        assert post({"event": "your_turn", "game_id": "g", "turn": 5}) == 401
+        assert requests.post(url, data=b"{" * 5000, timeout=5).status_code == 413
+        assert requests.post(url, data=b"not json", timeout=5).status_code == 400
+        assert requests.get(url, timeout=5).status_code == 405
+        first = receiver.wait_for(lambda e: e.game_id == "g", 1.0)
+        assert first is not None and first.turn == 3 and "token" not in first.data
+        assert receiver.wait_for(lambda e: e.game_id == "g", 0.2) is None  # the repeat was dropped
+        receiver.played("g", 7)
+        assert post({"event": "your_turn", "game_id": "g", "turn": 7, "token": TOKEN}) == 200  # late: dropped
+        assert post({"event": "game_over", "game_id": "g", "you_won": True, "token": TOKEN}) == 200
+        over = receiver.wait_for(lambda e: e.game_id == "g", 1.0)
+        assert over is not None and over.event == "game_over"
+        assert receiver.stats["late_your_turn"] == 2 and receiver.stats["unauthorized"] == 2
+        assert receiver.stats["too_large"] == 1
+    finally:
+        receiver.stop()
+    assert TOKEN not in logs.text
+
+
+def test_bridge_register_stores_the_key_with_mode_600(og: OpenGamesSandbox, tmp_path: Path) -> None:
+    """`bridge register opengames` as a user runs it: the key lands in a mode-600 file, the output says where
+    and never shows the key, the key works, and an existing file is never overwritten."""
+    key_file = tmp_path / "keys" / "reg.key"
+    cmd = [sys.executable, "-m", "bridge.cli", "register", "opengames", "--name", "regbot", "--url", og.url,
+           "--key-file", str(key_file)]
+    env = {**os.environ, "HOME": str(tmp_path / "home")}
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    assert p.returncode == 0, p.stderr
+    key = key_file.read_text().strip()
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert key.startswith("og_") and len(key) == 67
+    assert str(key_file) in p.stdout and key not in p.stdout + p.stderr
+    me = requests.get(f"{og.api_url}/agents/me", headers={"Authorization": f"Bearer {key}"}, timeout=5)
+    assert me.status_code == 200 and me.json()["name"] == "regbot"
+    again = subprocess.run([*cmd[:6], "other", *cmd[7:]], capture_output=True, text=True, timeout=60, env=env)
+    assert again.returncode == 2 and "already exists" in again.stderr and key_file.read_text().strip() == key
+    taken = subprocess.run(cmd[:9], capture_output=True, text=True, timeout=60, env=env)
+    assert taken.returncode == 2 and "refused to register agent 'regbot'" in taken.stderr  # the name is taken
+    fresh = subprocess.run([*cmd[:6], "regbot2", *cmd[7:9]], capture_output=True, text=True, timeout=60,
+                           env=env)
+    stored = tmp_path / "home" / ".config" / "bridge" / "opengames-regbot2.key"
+    assert fresh.returncode == 0, fresh.stderr
+    assert stored.exists() and stat.S_IMODE(stored.stat().st_mode) == 0o600 and str(stored) in fresh.stdout
