@@ -54,6 +54,10 @@ def test_demo_plays_a_whole_game(tmp_path: Path, gnugo_command: list[str]) -> No
     assert re.search(r"^result: (white \(the bridge\)|black \(random\)|nobody) wins", p.stdout, re.M)
     records = re.search(r"^records: (\S+\.json)", p.stdout, re.M)
     assert records is not None and Path(records.group(1)).exists()
+    # then Battleship: the reference engine through the bridge, both grids after each turn
+    assert re.search(r"^turn 1: (bridge|hunt-target) (shoots [A-J]\d+|moves )", p.stdout, re.M)
+    assert "the bridge's fleet" in p.stdout and "hunt-target's fleet" in p.stdout
+    assert re.search(r"^result: (the bridge|hunt-target) wins after \d+ turns", p.stdout, re.M)
 
 
 def test_check_says_ready_for_a_good_config(tmp_path: Path, sandbox: SandboxServer, gnugo_command: list[str]) -> None:
