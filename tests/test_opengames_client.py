@@ -261,6 +261,44 @@ def test_two_bridges_play_each_other(
     assert ra.record is not None and rb.record is not None and ra.record.exists() and rb.record.exists()
 
 
+def test_games_are_played_one_after_another_until_server_games(
+    og: OpenGamesSandbox, run_bridge: Callable[[str], Bridge], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """games: 2 -- after its first game the agent joins the queue again (the platform still reports the
+    finished game as its match), plays a second game, then the daemon stops by itself."""
+    new_agent(og, "serial", monkeypatch)
+    for _ in range(2):
+        og.add_house("hunt-target", moves=True)
+    text = config_text(og.url, tmp_path / "runs", "serial").replace("games: 1", "games: 2")
+    bridge = run_bridge(text)
+    results = bridge.wait(60)
+    assert len(results) == 2 and results[0].game_id != results[1].game_id
+    assert all(r.error is None and r.outcome in ("won", "lost") and r.record is not None for r in results)
+    assert bridge.adapter.stats["queue_joins"] == 2
+
+
+def test_without_a_dataset_record_the_bridge_writes_its_own(
+    og: OpenGamesSandbox, run_bridge: Callable[[str], Bridge], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The platform answers 404 for the dataset record: the bridge's own record holds every action of ours
+    (cell, result, reasoning, whether the engine or the fallback chose it) and what it saw of the opponent."""
+    new_agent(og, "archivist", monkeypatch)
+    og.add_house("random", moves=True)
+    og.fail(120, status=404, match="/dataset/")
+    bridge = run_bridge(config_text(og.url, tmp_path / "runs", "archivist"))
+    [result] = bridge.wait()
+    assert result.record is not None
+    record = json.loads(result.record.read_text())
+    assert record["schema_version"] == "bridge-opengames-1" and record["game_id"] == result.game_id
+    assert record["result"]["outcome"] == result.outcome and record["player"] == result.player
+    ours = [t for t in record["turns"] if t.get("action_type")]
+    assert len(ours) == result.turns and all(t["source"] == "engine" and t["reasoning"] for t in ours)
+    shots = [t for t in ours if t["action_type"] == "shoot"]
+    assert shots and all(t["coordinate"] and "hit" in t["result"] for t in shots)
+    assert any("observed" in t for t in record["turns"])
+    assert sorted(record["own_ships"]) == ["Battleship", "Carrier", "Cruiser", "Destroyer", "Submarine"]
+
+
 # --- failures ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("after", [True, False])
 def test_a_lost_action_answer_is_settled_from_the_state(
@@ -420,6 +458,27 @@ def test_a_malformed_key_is_refused_without_showing_it(
     assert "secretsecret" not in str(err.value)
 
 
+def test_a_go_engine_is_refused_before_any_game(
+    og: OpenGamesSandbox, tmp_path: Path, logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """engine.protocol gtp for Battleship: one ERROR line saying what to set, before the agent even joins the
+    queue (no game is matched only to be forfeited)."""
+    new_agent(og, "gobot", monkeypatch)
+    text = config_text(og.url, tmp_path / "runs", "gobot").replace("protocol: line", "protocol: gtp")
+    config = load_config_text(text, "t.yaml")
+    [line] = OpenGamesAdapter(config.server, config).check()
+    assert not line.ok and "set engine.protocol: line" in line.what
+    daemon = Daemon(config)
+    daemon.start()
+    assert daemon.stop_event.wait(10)
+    daemon.shutdown()
+    assert daemon.failed
+    errors = [r.getMessage() for r in logs.records
+              if r.levelno >= logging.ERROR and r.name == "bridge.opengames"]
+    assert len(errors) == 1 and "engine.protocol is 'gtp'" in errors[0]
+    assert requests.get(f"{og.api_url}/matchmaking/queue-info", timeout=5).json()["queue_size"] == 0
+
+
 def test_check_reports_reachable_key_and_agent_name(
     og: OpenGamesSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -432,7 +491,8 @@ def test_check_reports_reachable_key_and_agent_name(
     config = load_config_text(config_text(og.url, tmp_path / "runs", "someone"), "t.yaml")
     lines = OpenGamesAdapter(config.server, config).check()
     assert not lines[-1].ok and "fix server.agent" in lines[-1].what
-    unreachable = config_text("http://127.0.0.1:9", tmp_path / "runs", "checked")
+    unreachable = config_text("http://127.0.0.1:9", tmp_path / "runs", "checked",
+                              server="  request_timeout: 2\n")
     config = load_config_text(unreachable, "t.yaml")
     [line] = OpenGamesAdapter(config.server, config).check()
     assert not line.ok and line.what.startswith("cannot reach Open Games at http://127.0.0.1:9")

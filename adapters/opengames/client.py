@@ -108,7 +108,7 @@ class OpenGamesAdapter:
         self._token: str | None = None
         self._lock = threading.Lock()
         self._finished: set[str] = set()
-        self._opponents: dict[str, str] = {}
+        self.opponents: dict[str, str] = {}  # game id -> the opponent's name, from match_found
         self._queued = False
 
     # --- plumbing ------------------------------------------------------------------------------------------
@@ -137,6 +137,7 @@ class OpenGamesAdapter:
         """Authenticate, then play until ``stop`` is set, ``server.games`` are played, or a fatal error."""
         try:
             self.key()
+            check_engine_protocol(self.config)
             if self.server.webhook is not None and self.server.mode == "webhook":
                 self._token = self.server.webhook.token.resolve("server.webhook.token").get_secret_value()
         except ConfigError as exc:
@@ -196,6 +197,12 @@ class OpenGamesAdapter:
                               f"server.webhook.public_url")
             return False
         log.info("webhooks registered: the platform posts to %s", self.receiver.url)
+        host = self.server.url.split("//", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+        if hook.public_url is None and host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
+            log.warning("server.webhook.public_url is not set, so the platform was given %s, which it cannot "
+                        "reach unless it runs on this machine; set public_url to the address the platform "
+                        "can reach (the bridge falls back to polling every %.0f s meanwhile)",
+                        self.receiver.url, hook.fallback_poll)
         return True
 
     def _leave(self, api: OpenGamesApi) -> None:
@@ -255,12 +262,11 @@ class OpenGamesAdapter:
         stale = 0
         while not stop.is_set():
             if self.receiver is not None:
-                event = self.receiver.wait_for(lambda e: e.event == "match_found",
-                                               self._fallback_poll(), stop)
+                event = self.receiver.wait_for(lambda e: e.event == "match_found", self.fallback_poll, stop)
                 if event is not None and event.game_id and not self._done(event.game_id):
                     self._queued = False
                     if isinstance(event.data.get("opponent_name"), str):
-                        self._opponents[event.game_id] = event.data["opponent_name"]
+                        self.opponents[event.game_id] = event.data["opponent_name"]
                     log.info("webhook match_found: game %s against %s", event.game_id,
                              event.data.get("opponent_name", "?"))
                     return event.game_id
@@ -289,7 +295,9 @@ class OpenGamesAdapter:
         with self._lock:
             return game_id in self._finished
 
-    def _fallback_poll(self) -> float:
+    @property
+    def fallback_poll(self) -> float:
+        """Seconds between polls while webhooks are awaited."""
         return self.server.webhook.fallback_poll if self.server.webhook is not None else 15.0
 
     def _play_one(self, host: Host, stop: threading.Event, game_id: str) -> bool:
@@ -332,6 +340,7 @@ class OpenGamesAdapter:
         """Reach the platform, authenticate, compare the agent's name: one line each. Never raises."""
         try:
             self.key()
+            check_engine_protocol(self.config)
         except ConfigError as exc:
             return [CheckLine(False, str(exc))]
         timeout = min(self.server.request_timeout, 15.0)
@@ -399,7 +408,7 @@ class GameRunner:
         self.api = adapter.make_api(ctx.stop)
         self.receiver = adapter.receiver
         self.player: BattleshipPlayer | None = None
-        self.result = GameResult(game_id, opponent=adapter._opponents.get(game_id))
+        self.result = GameResult(game_id, opponent=adapter.opponents.get(game_id))
         self.turn_log: list[dict[str, Any]] = []
         self.last_played: int | None = None
         self.started_at = datetime.now(UTC)
@@ -427,8 +436,8 @@ class GameRunner:
                       f"({short(str(joined.get('message', '')))}); opponent {self.result.opponent or '?'}")
             log.info("game %s: joined as player %s against %s", g, role, self.result.opponent or "?")
             view = self._first_state()
-            if view.game_over:
-                self.result.already_over = self.last_played is None
+            if view.game_over:  # a game we were told of after its end (a restart after a long stop)
+                self.result.already_over = True
                 final = view
             else:
                 self.player = self.adapter.player_factory(self.ctx)
@@ -450,6 +459,12 @@ class GameRunner:
         except ServerError as exc:
             self.result.error = str(exc)
             self.incident(f"{exc}; the bridge stops following this game", logging.ERROR)
+        except BridgeError as exc:  # no engine slot (the daemon is stopping), a bad engine setting
+            self.result.error = str(exc)
+            if self.ctx.stop.is_set():
+                log.info("game %s: left unfinished (%s)", g, exc)
+            else:
+                self.incident(f"{exc}; the bridge stops following this game", logging.ERROR)
         except Exception as exc:
             self.result.error = f"{type(exc).__name__}: {exc}"
             log.error("game %s: internal failure (%s); the bridge stops following this game (traceback in "
@@ -516,7 +531,7 @@ class GameRunner:
             return
         g = self.game_id
         event = self.receiver.wait_for(lambda e: e.game_id == g and e.event in ("your_turn", "game_over"),
-                                       self.adapter._fallback_poll(), self.ctx.stop)
+                                       self.adapter.fallback_poll, self.ctx.stop)
         if self.ctx.stop.is_set():
             raise Stopped("the daemon is stopping")
         if event is not None and event.event == "game_over":
@@ -530,9 +545,9 @@ class GameRunner:
         deadline = started + left - self.server.turn_margin  # the engine must have answered by then
         send_by = started + max(left - 1.0, 0.5)  # the action must be on its way by then
         for event in self.player.observe(view):
-            if event.startswith(("opponent", "our shot")):
-                self.turn_log.append({"turn": view.turn - 1 if event.startswith("opponent") else None,
-                                      "player": 3 - view.player, "observed": event})
+            theirs = event.startswith("opponent")
+            self.turn_log.append({"turn": view.turn - 1 if theirs else None,
+                                  "player": 3 - view.player if theirs else view.player, "observed": event})
         movable = self._movable(view, deadline)
         exclude: set[Cell] = set()
         rejections = 0
@@ -785,6 +800,15 @@ class GameRunner:
         if shown:
             log.info("agent %s stats: %s", self.adapter.agent_name, short(shown, 300))
             self.note(f"agent stats: {short(shown, 500)}")
+
+
+def check_engine_protocol(config: Any) -> None:
+    """ConfigError unless the configured engine speaks the Battleship line protocol."""
+    engine = getattr(config, "engine", None)
+    if engine is not None and engine.protocol != "line":
+        raise ConfigError(f"engine.protocol is {engine.protocol!r}, but Open Games plays Battleship: set "
+                          f"engine.protocol: line and engine.command to a Battleship line-protocol engine, "
+                          f"e.g. [python3, scripts/battleship_engine.py] (docs/battleship-protocol.md)")
 
 
 class _NotStarted(Exception):
