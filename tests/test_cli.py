@@ -126,7 +126,8 @@ def test_run_plays_and_stops_cleanly_on_sigterm(tmp_path: Path, gnugo_command: l
         cfg = write_config(tmp_path / "bot.yaml", url, key)
         daemon = subprocess.Popen([*BRIDGE, "run", str(cfg)], cwd=tmp_path, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT, text=True)
-        body = {"target": "cli-bot", "challenger": {"house": "random"}, "width": 9, "height": 9}
+        body = {"target": "cli-bot", "challenger": {"house": "scripted", "moves": ["cc", "gg", "ee", "resign"]},
+                "width": 9, "height": 9}
         game_id = requests.post(f"{url}/sandbox/challenges", json=body, timeout=5).json()["game_id"]
         deadline = time.monotonic() + 120
         game = {}

@@ -87,6 +87,7 @@ def challenge(sandbox: SandboxServer, target: str, challenger: dict[str, Any], *
     return result
 
 
+SHORT_GAME = ["cc", "gg", "cg", "gc", "ee", "resign"]  # a scripted house that plays a little, then resigns
 BYOYOMI_FAST = {"system": "byoyomi", "time_control": "byoyomi", "speed": "live", "main_time": 120,
                 "period_time": 10, "periods": 3, "pause_on_weekends": False}
 FISCHER_FAST = {"system": "fischer", "time_control": "fischer", "speed": "live", "initial_time": 120,
@@ -170,8 +171,8 @@ def test_19x19_fixed_handicap_4(sandbox: SandboxServer, make_daemon: DaemonFacto
 
 def test_free_handicap_engine_places_stones(sandbox: SandboxServer, make_daemon: DaemonFactory) -> None:
     bot = make_daemon("free-bot")
-    c = challenge(sandbox, "free-bot", {"house": "random"}, width=9, height=9, handicap=3, komi=0.5,
-                  challenger_color="white", rules="chinese", free_handicap=True)
+    c = challenge(sandbox, "free-bot", {"house": "scripted", "moves": ["resign"]}, width=9, height=9, handicap=3,
+                  komi=0.5, challenger_color="white", rules="chinese", free_handicap=True)
     game = wait_finished(sandbox, c["game_id"])
     text = transcript(bot, c["game_id"])
     assert re.search(r">> \d+ place_free_handicap 3", text)
@@ -187,7 +188,7 @@ def test_free_handicap_engine_places_stones(sandbox: SandboxServer, make_daemon:
 def test_clock_commands_reach_the_engine(sandbox: SandboxServer, make_daemon: DaemonFactory,
                                          tc: dict[str, Any], expected: str) -> None:
     bot = make_daemon(f"clock-{tc['system']}")
-    c = challenge(sandbox, bot.config.server.username, {"house": "random"}, time_control=tc,
+    c = challenge(sandbox, bot.config.server.username, {"house": "scripted", "moves": SHORT_GAME}, time_control=tc,
                   challenger_color="white")
     wait_finished(sandbox, c["game_id"])
     text = transcript(bot, c["game_id"])
@@ -225,7 +226,7 @@ def test_policy_rejects_with_reason_and_accepts_inside(sandbox: SandboxServer, m
     wait_for(lambda: api(sandbox, "GET", f"/sandbox/challenges/{ranked['challenge_id']}")["state"] == "rejected",
              30, "the second rejection")
     assert "ranked" in api(sandbox, "GET", f"/sandbox/challenges/{ranked['challenge_id']}")["message"].lower()
-    good = challenge(sandbox, "picky-bot", {"house": "random"})
+    good = challenge(sandbox, "picky-bot", {"house": "scripted", "moves": SHORT_GAME})
     game = wait_finished(sandbox, good["game_id"])
     assert game["phase"] == "finished"
 
@@ -239,7 +240,7 @@ def test_engine_crash_mid_game_is_survived(sandbox: SandboxServer, make_daemon: 
                       f"touch {marker}\nexec {' '.join(fake_gtp_command('--crash-on', 'genmove'))}\n")
     os.chmod(script, 0o755)
     bot = make_daemon("flaky-bot", engine=[str(script)])
-    c = challenge(sandbox, "flaky-bot", {"house": "random"}, challenger_color="white")
+    c = challenge(sandbox, "flaky-bot", {"house": "scripted", "moves": SHORT_GAME}, challenger_color="white")
     game = wait_finished(sandbox, c["game_id"])
     assert "restarting the engine" in transcript(bot, c["game_id"])
     assert_record_matches(bot, game)
