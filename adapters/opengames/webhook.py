@@ -17,6 +17,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -67,7 +68,7 @@ class WebhookReceiver:
     def start(self) -> WebhookReceiver:
         """Bind and serve in a thread. Raises OSError when the address cannot be bound."""
         handler = _make_handler(self)
-        server = ThreadingHTTPServer((self.host, self._requested_port), handler)
+        server = _Server((self.host, self._requested_port), handler)
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
@@ -170,6 +171,14 @@ class WebhookReceiver:
             self._cond.notify_all()
         log.debug("webhook: %s for game %s (turn %s)", event, game_id, turn)
         return "queued"
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that stalls or drops mid-request: one DEBUG line, not a traceback on stderr."""
+        exc = sys.exc_info()[1]
+        log.debug("webhook receiver: a request from %s failed: %s: %s", client_address[0],
+                  type(exc).__name__, exc)
 
 
 def _make_handler(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
