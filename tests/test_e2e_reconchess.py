@@ -1,0 +1,99 @@
+"""End to end: the bridge daemon with real Stockfish plays Reconnaissance Blind Chess on the reconchess sandbox over
+HTTP, against each house opponent, with short clocks."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import chess
+import pytest
+
+from bridge.adapters.reconchess.sandbox import ReconchessSandbox
+from bridge.config import load_config_text
+from bridge.daemon import Daemon
+from bridge.games.rbc_records import read_pgn
+
+pytestmark = pytest.mark.e2e
+
+STOCKFISH = "/usr/games/stockfish"
+
+
+@pytest.fixture
+def stockfish() -> str:
+    if not os.access(STOCKFISH, os.X_OK):
+        if os.environ.get("CI"):
+            pytest.fail(f"{STOCKFISH} is not installed: CI must install it (scripts/setup.sh does)")
+        pytest.skip(f"{STOCKFISH} is not installed (apt-get install stockfish)")
+    return STOCKFISH
+
+
+@pytest.fixture
+def rbc_sandbox() -> Iterator[ReconchessSandbox]:
+    sandbox = ReconchessSandbox("127.0.0.1", 0).start()
+    yield sandbox
+    sandbox.stop()
+
+
+def test_bridge_with_stockfish_plays_each_house_opponent(rbc_sandbox: ReconchessSandbox, stockfish: str,
+                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    password = secrets.token_hex(10)
+    rbc_sandbox.add_user("sf-bot", password)
+    monkeypatch.setenv("TEST_RBC_PASSWORD", password)
+    config = load_config_text(f"""
+server:
+  kind: reconchess
+  url: {rbc_sandbox.url}
+  username: sf-bot
+  password: {{env: TEST_RBC_PASSWORD}}
+  max_games: 3
+  poll_interval: 0.3
+  status_interval: 0.05
+engine:
+  protocol: uci
+  command: [{stockfish}]
+  options: {{Threads: 1, Hash: 16}}
+daemon:
+  max_concurrent_games: 3
+  data_dir: {tmp_path}
+""", "<e2e>")
+    daemon = Daemon(config)
+    daemon.start()
+    try:
+        games: dict[str, Any] = {}
+        for i, opponent in enumerate(("random", "attacker", "trout")):
+            inv = rbc_sandbox.invite("sf-bot", opponent=opponent, color=i % 2 == 0, seconds_per_player=60,
+                                     seconds_increment=2)
+            games[opponent] = inv["game_id"]
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline:
+            if all(rbc_sandbox.game(g)["over"] for g in games.values()):
+                break
+            time.sleep(0.5)
+        for opponent, gid in games.items():
+            game = rbc_sandbox.game(gid)
+            assert game["over"], f"the game against {opponent} did not finish: {game.get('phase')}"
+            assert game["win_reason"] in ("KING_CAPTURE", "TIMEOUT", "RESIGN", "TURN_LIMIT", "MOVE_LIMIT", None)
+            bot_white = game["white"] == "sf-bot"
+            # the bridge never loses on time and never resigns by error
+            if game["winner_color"] is not None and game["winner_color"] != bot_white:
+                assert game["win_reason"] not in ("TIMEOUT", "RESIGN"), (opponent, game["win_reason"])
+            pgn = tmp_path / "records" / f"reconchess-{gid}.pgn"
+            for _ in range(50):
+                if pgn.exists():
+                    break
+                time.sleep(0.1)
+            board = read_pgn(pgn.read_text()).end().board()
+            assert board.board_fen() == chess.Board(game["fen"]).board_fen(), opponent
+            assert (tmp_path / "records" / f"reconchess-{gid}.json").exists()
+            transcript = (tmp_path / "transcripts" / f"reconchess-{gid}.log").read_text()
+            assert password not in transcript
+        wins = sum(1 for gid in games.values()
+                   if rbc_sandbox.game(gid)["winner_color"] == (rbc_sandbox.game(gid)["white"] == "sf-bot"))
+        assert wins >= 2, {o: rbc_sandbox.game(g)["win_reason"] for o, g in games.items()}
+    finally:
+        daemon.shutdown()
