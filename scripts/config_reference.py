@@ -44,9 +44,13 @@ def table(prefix: str, model: type[BaseModel], out: list[str], nested: list[tupl
         out.append(f"| `{prefix}{name}` | {_type_name(field.annotation)} | {_default(field)} | "
                    f"{(field.description or '').replace('|', '/')} |")
         ann = field.annotation
+        args = getattr(ann, "__args__", ())
+        if args and not str(ann).startswith("dict"):  # an optional model: X | None
+            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            if len(models) == 1:
+                ann = models[0]
         if isinstance(ann, type) and issubclass(ann, BaseModel) and ann.__name__ not in ("SecretRef", "Range"):
             nested.append((f"{prefix}{name}.", ann))
-        args = getattr(ann, "__args__", ())
         if args and isinstance(args[-1], type) and issubclass(args[-1], BaseModel) and str(ann).startswith("dict"):
             nested.append((f"{prefix}{name}.SPEED.", args[-1]))
 
