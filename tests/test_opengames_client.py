@@ -579,3 +579,31 @@ def test_bridge_register_stores_the_key_with_mode_600(og: OpenGamesSandbox, tmp_
     stored = tmp_path / "home" / ".config" / "bridge" / "opengames-regbot2.key"
     assert fresh.returncode == 0, fresh.stderr
     assert stored.exists() and stat.S_IMODE(stored.stat().st_mode) == 0o600 and str(stored) in fresh.stdout
+
+
+SCHEMA = ROOT / "adapters" / "opengames" / "sandbox" / "dataset_record.schema.json"
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+def test_two_bridges_in_one_mode_play_a_whole_game_and_the_record_validates(
+    og: OpenGamesSandbox, run_bridge: Callable[[str], Bridge], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+) -> None:
+    """Two bridges with the reference engine, both by polling or both by webhooks, play each other to the end; the
+    game's dataset record validates against the seed's record schema, and each bridge kept that record."""
+    import jsonschema
+
+    new_agent(og, f"left{mode}", monkeypatch)
+    new_agent(og, f"right{mode}", monkeypatch)
+    a = run_bridge(config_text(og.url, tmp_path / "a", f"left{mode}", mode=mode))
+    b = run_bridge(config_text(og.url, tmp_path / "b", f"right{mode}", mode=mode,
+                               engine=[sys.executable, str(ENGINE), "--seed", "7"]))
+    [ra] = a.wait(90)
+    [rb] = b.wait(90)
+    assert ra.game_id == rb.game_id and {ra.outcome, rb.outcome} == {"won", "lost"}
+    assert ra.error is None and rb.error is None and ra.fallbacks == rb.fallbacks == 0
+    record = dataset(og, ra.game_id)
+    jsonschema.validate(record, json.loads(SCHEMA.read_text()), format_checker=jsonschema.FormatChecker())
+    assert record["game_type"] == "battleship" and record["total_turns"] == len(record["turns"]) > 0
+    for result in (ra, rb):
+        assert result.record is not None and json.loads(result.record.read_text()) == record
