@@ -97,3 +97,45 @@ daemon:
         assert wins >= 2, {o: rbc_sandbox.game(g)["win_reason"] for o, g in games.items()}
     finally:
         daemon.shutdown()
+
+
+def test_a_server_answering_500_for_30_seconds_mid_game_is_survived(
+        rbc_sandbox: ReconchessSandbox, stockfish: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    password = secrets.token_hex(10)
+    rbc_sandbox.add_user("sf-bot", password)
+    monkeypatch.setenv("TEST_RBC_PASSWORD", password)
+    config = load_config_text(f"""
+server:
+  kind: reconchess
+  url: {rbc_sandbox.url}
+  username: sf-bot
+  password: {{env: TEST_RBC_PASSWORD}}
+  poll_interval: 0.3
+  status_interval: 0.05
+  retry_max_delay: 2
+engine:
+  protocol: uci
+  command: [{stockfish}]
+  options: {{Threads: 1, Hash: 16}}
+daemon:
+  data_dir: {tmp_path}
+""", "<e2e>")
+    daemon = Daemon(config)
+    daemon.start()
+    try:
+        gid = rbc_sandbox.invite("sf-bot", opponent="random", color=True, seconds_per_player=120,
+                                 seconds_increment=5)["game_id"]
+        deadline = time.monotonic() + 60
+        while len(rbc_sandbox.game(gid)["moves"]) < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(rbc_sandbox.game(gid)["moves"]) >= 4, "the game did not get going"
+        rbc_sandbox.fail(30, status=500)
+        time.sleep(30)
+        deadline = time.monotonic() + 240
+        while not rbc_sandbox.game(gid)["over"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        game = rbc_sandbox.game(gid)
+        assert game["over"] and game["win_reason"] not in ("TIMEOUT", "RESIGN"), game["win_reason"]
+        assert game["winner_color"] is True, game["win_reason"]  # the bridge (white) beats random
+    finally:
+        daemon.shutdown()
