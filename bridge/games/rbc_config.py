@@ -8,8 +8,27 @@ from pydantic import BaseModel, ConfigDict, Field
 class RbcConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_boards: int = Field(5000, ge=10, le=1_000_000,
+    max_boards: int = Field(3000, ge=10, le=1_000_000,
                             description="cap on the set of possible boards kept; above it a sample is kept")
     move_boards: int = Field(16, ge=1, le=1000, description="possible boards scored by the engine for each move")
-    engine_time: float = Field(0.05, gt=0, le=60, description="engine seconds per board scored (shrinks with the clock)")
+    engine_time: float = Field(0.05, gt=0, le=60,
+                               description="engine seconds per board scored (shrinks with the clock)")
     seed: int | None = Field(None, description="random seed for sampling (none: random); set it to replay a game")
+    candidates: int = Field(8, ge=1, le=100,
+                            description="candidate moves (the engine's favourites across the boards) scored on "
+                                        "every sampled board")
+    mean_weight: float = Field(0.7, ge=0, le=1,
+                               description="a move's score is this share of its mean value over the boards plus "
+                                           "the rest of its value on the worst board")
+    safety_boards: int = Field(1000, ge=1, le=100_000,
+                               description="boards (drawn by weight) on which each candidate move is checked for "
+                                           "capturing the king or leaving ours en prise")
+    sense_crisis_weight: float = Field(8.0, ge=0, le=1000,
+                                       description="how much more the sense values settling whether a king is "
+                                                   "attacked than shrinking the set of possible boards")
+    sense_sample: int = Field(800, ge=10, le=100_000,
+                              description="boards (drawn by weight) on which the sense square is chosen")
+    reserve: float = Field(5.0, ge=0, le=600,
+                           description="seconds of the clock kept in reserve, never planned for")
+    transcript_info: bool = Field(False,
+                                  description="also write the engine's 'info' lines to the transcript (large)")

@@ -1,0 +1,488 @@
+"""The bridge's Reconnaissance Blind Chess player: a UCI engine (Stockfish...) playing blind chess.
+
+:class:`BridgeRbcPlayer` is a ``reconchess.Player``; any driver that calls a Player as ``reconchess.play_local_game``
+or ``play_remote_game`` does (the reconchess adapter, the benchmark) can use it.  :func:`make_player` builds one
+for a game of the daemon.
+
+How it plays (in the manner of StrangeFish, the NeurIPS 2022 winner, much simplified):
+
+- **Belief** (:mod:`bridge.games.rbc_belief`): the set of boards consistent with everything observed, expanded by
+  every opponent move and filtered by capture squares, sense results and our move results; bounded by
+  ``rbc.max_boards`` with weighted sampling.
+- **Sense**: the inner square whose 3x3 window splits the belief best (least expected remaining weight); nothing
+  when every window is already certain.
+- **Move**: the engine proposes its favourite moves on a weighted sample of ``rbc.move_boards`` boards; each of the
+  ``rbc.candidates`` most proposed moves is then played on every sampled board *as the arbiter would revise it
+  there* (a slide stopped by an unseen piece, a blocked pawn move becoming a pass) and the resulting position,
+  opponent to move, is scored by the engine as our expected result.  A move's score is ``mean_weight`` x its
+  weighted mean + the rest x its worst value; capturing the king counts as a certain win with the probability
+  (over the whole belief) that the king stands there, and a move that certainly captures it is played at once.
+- **Positions an engine cannot take** (:mod:`bridge.games.rbc_positions`): a side to move that can capture the
+  king has won; impossible en-passant squares are cleared; broken positions are scored by material.
+- **Clock**: each move may spend ``seconds_left / moves_left + 0.8 x increment`` (the increment is measured from
+  the clock), minus ``rbc.reserve``; engine time per board shrinks to fit, and a deadline cuts the scoring short.
+- **Robustness**: an engine that dies or hangs is restarted by the driver (:mod:`bridge.engines.uci`); when that
+  gives up, or the engine answers something unusable, or anything here fails, the player notes it (one line in the
+  transcript) and falls back to scoring moves by material, and never raises into the game loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import chess
+import reconchess
+from chess.engine import InfoDict
+from reconchess import GameHistory, WinReason
+
+from bridge.engines.uci import UciEngine
+from bridge.errors import BridgeError, ConfigError, EngineError
+from bridge.events import GameContext
+from bridge.games.rbc_belief import Belief, child, position_key, taken_move
+from bridge.games.rbc_config import RbcConfig
+from bridge.games.rbc_positions import prepare, score_value, static_value
+from bridge.transcript import Transcript
+
+log = logging.getLogger("bridge.rbc")
+
+T = TypeVar("T")
+
+MIN_ENGINE_TIME = 0.005  # seconds: below this an engine search is noise
+SCORE_DEPTH = 12  # plies: cap on the engine's search of a position after a candidate move
+KING_CAPTURE_CERTAIN = 0.95  # probability of capturing the king above which we just take it
+MULTIPV = 3
+LOSE_AVERSION = 0.3  # extra penalty per unit of probability that our king is left en prise
+VOTE_RANK = (1.0, 0.5, 0.3)
+
+
+def _mv(move: chess.Move | None) -> str:
+    return move.uci() if move is not None else "pass"
+
+
+def _sq(square: int | None) -> str:
+    return chess.square_name(square) if square is not None else "none"
+
+
+class BridgeRbcPlayer(reconchess.Player):
+    """An RBC player driving a UCI engine (``engine=None``: no engine, moves scored by material only)."""
+
+    def __init__(self, engine: UciEngine | None, config: RbcConfig | None = None, *,
+                 transcript: Transcript | None = None, name: str = "rbc") -> None:
+        self.engine = engine
+        self.config = config if config is not None else RbcConfig()
+        self.transcript = transcript
+        self.name = name
+        self.rng = random.Random(self.config.seed)
+        self.color: chess.Color = chess.WHITE
+        self.belief: Belief | None = None
+        self.opponent_name = ""
+        self.turn = 0
+        self.incidents = 0
+        self.engine_failed = engine is None
+        self._increment = 0.0
+        self._after_move: tuple[float, float] | None = None  # (seconds_left at choose_move, monotonic then)
+        self._turn_started = 0.0
+        self._turn_log: list[str] = []
+        self.last_move_info: dict[str, Any] = {}
+
+    # --- helpers ---------------------------------------------------------------------------------------------
+    def _note(self, text: str) -> None:
+        if self.transcript is not None:
+            self.transcript.note(text, self.name)
+
+    def _incident(self, what: str, exc: BaseException | None = None) -> None:
+        """One clear line per incident: in the transcript and the log."""
+        self.incidents += 1
+        detail = f": {type(exc).__name__}: {exc}" if exc is not None else ""
+        text = f"turn {self.turn}: {what}{detail}"
+        log.warning("%s: %s", self.name, text)
+        self._note(text)
+
+    def _guard(self, what: str, action: Callable[[], T], fallback: Callable[[], T]) -> T:
+        try:
+            return action()
+        except Exception as exc:
+            self._incident(f"{what} failed; {self._fallback_text(what)}", exc)
+            try:
+                return fallback()
+            except Exception as exc2:  # the fallback must not take the game down either
+                self._incident(f"{what}: the fallback failed too", exc2)
+                raise
+
+    @staticmethod
+    def _fallback_text(what: str) -> str:
+        return {"sense": "sensing nothing", "move": "playing a move scored by material"}.get(
+            what, "the belief keeps what it had")
+
+    def belief_size(self) -> int:
+        """The number of boards the player considers possible now."""
+        return len(self.belief) if self.belief is not None else 0
+
+    def close(self) -> None:
+        """Stop the engine. Idempotent; never raises."""
+        engine, self.engine = self.engine, None
+        self.engine_failed = True
+        if engine is not None:
+            try:
+                engine.close()
+            except Exception as exc:  # close() never raises, but be sure
+                log.warning("%s: closing the engine: %s", self.name, exc)
+
+    # --- reconchess.Player -----------------------------------------------------------------------------------
+    def handle_game_start(self, color: chess.Color, board: chess.Board, opponent_name: str) -> None:
+        self.color = color
+        self.opponent_name = opponent_name
+        self.turn = 0
+        self.belief = Belief(color, board, max_boards=self.config.max_boards, rng=self.rng,
+                             sense_sample=self.config.sense_sample, crisis_weight=self.config.sense_crisis_weight)
+        self._note(f"game start: playing {'white' if color else 'black'} against {opponent_name}")
+
+    def _belief(self) -> Belief:
+        if self.belief is None:  # a driver that skipped handle_game_start: assume the usual start
+            self.handle_game_start(self.color, chess.Board(), self.opponent_name)
+        assert self.belief is not None
+        return self.belief
+
+    def handle_opponent_move_result(self, captured_my_piece: bool, capture_square: int | None) -> None:
+        self.turn += 1
+        self._turn_started = time.monotonic()
+        self._turn_log = []
+        belief = self._belief()
+
+        def update() -> None:
+            if belief.needs_opponent_move():
+                belief.opponent_moved(capture_square if captured_my_piece else None)
+                what = f"captured on {_sq(capture_square)}" if captured_my_piece else "moved"
+                self._turn_log.append(f"opponent {what}: {belief.last.before} -> {len(belief)} boards"
+                                      f"{' (repaired)' if belief.last.repaired else ''}")
+
+        self._guard("updating the belief after the opponent's move", update, lambda: None)
+
+    def choose_sense(self, sense_actions: list[int], move_actions: list[chess.Move],
+                     seconds_left: float) -> int | None:
+        self._measure_increment(seconds_left)
+        belief = self._belief()
+
+        def decide() -> int | None:
+            return belief.choose_sense(sense_actions)
+
+        square = self._guard("sense", decide, lambda: None)
+        if square is not None and square not in sense_actions:
+            self._incident(f"the chosen sense square {_sq(square)} is not offered; sensing nothing")
+            square = None
+        self._turn_log.append(f"sense {_sq(square)}")
+        return square
+
+    def handle_sense_result(self, sense_result: list[tuple[int, chess.Piece | None]]) -> None:
+        belief = self._belief()
+
+        def update() -> None:
+            belief.sensed(sense_result)
+            if sense_result:
+                self._turn_log.append(f"-> {len(belief)} boards{' (repaired)' if belief.last.repaired else ''}")
+
+        self._guard("updating the belief after the sense", update, lambda: None)
+
+    def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
+        started = time.monotonic()
+        move = self._guard("move", lambda: self._choose_move(move_actions, seconds_left, started),
+                           lambda: self._material_move(move_actions))
+        if move is not None and move not in move_actions:
+            self._incident(f"the chosen move {_mv(move)} is not a move action; playing a move scored by material")
+            move = self._material_move(move_actions)
+        self._after_move = (seconds_left - (time.monotonic() - started), time.monotonic())
+        info = self.last_move_info
+        self._turn_log.append(
+            f"move {_mv(move)} ({info.get('why', '')}; {time.monotonic() - started:.2f} s of "
+            f"{info.get('budget', 0.0):.2f} s, {seconds_left:.0f} s left)")
+        return move
+
+    def handle_move_result(self, requested_move: chess.Move | None, taken_move: chess.Move | None,
+                           captured_opponent_piece: bool, capture_square: int | None) -> None:
+        belief = self._belief()
+
+        def update() -> None:
+            belief.moved(requested_move, taken_move, capture_square if captured_opponent_piece else None)
+
+        self._guard("updating the belief after our move", update, lambda: None)
+        self._end_turn(requested_move, taken_move, capture_square if captured_opponent_piece else None)
+
+    def handle_uncertain_move_result(self, requested_move: chess.Move | None, taken_move: chess.Move | None) -> None:
+        """Our move's result when the server's answer was lost: the taken move is known, a capture is not."""
+        belief = self._belief()
+        self._guard("updating the belief after our move",
+                    lambda: belief.moved(requested_move, taken_move, None, capture_known=False), lambda: None)
+        self._end_turn(requested_move, taken_move, None, uncertain=True)
+
+    def _end_turn(self, requested: chess.Move | None, taken: chess.Move | None, capture: int | None,
+                  uncertain: bool = False) -> None:
+        belief = self._belief()
+        result = f"took {_mv(taken)}" if taken != requested else "taken as asked"
+        if uncertain:
+            result += ", capture unknown"
+        elif capture is not None:
+            result += f", captured on {_sq(capture)}"
+        self._turn_log.append(f"{result}: {len(belief)} boards{' (repaired)' if belief.last.repaired else ''}"
+                              f"{'' if belief.exact else ' (sampled)'}")
+        self._note(f"turn {self.turn}: " + "; ".join(self._turn_log))
+
+    def handle_game_end(self, winner_color: chess.Color | None, win_reason: WinReason | None,
+                        game_history: GameHistory) -> None:
+        outcome = "draw" if winner_color is None else ("won" if winner_color == self.color else "lost")
+        reason = win_reason.name if win_reason is not None else "no winner"
+        self._note(f"game over: {outcome} ({reason}) after {self.turn} turns; {self.incidents} incident(s)")
+        self.close()
+
+    # --- the clock -------------------------------------------------------------------------------------------
+    def _measure_increment(self, seconds_left: float) -> None:
+        """The clock's increment: what the clock gained between the end of our last move and now, beyond what
+        we spent after choosing that move (local games count handle_move_result on our clock)."""
+        if self._after_move is None:
+            return
+        left_then, _ = self._after_move
+        self._after_move = None
+        # what we spent since the opponent's move result is on this turn's clock, not a loss of increment
+        gained = seconds_left - left_then + max(0.0, time.monotonic() - self._turn_started)
+        if gained > 0:
+            self._increment = gained if self._increment == 0 else 0.5 * (self._increment + gained)
+
+    def budget(self, seconds_left: float) -> float:
+        """Seconds this move may take: an even share of what is left over the moves expected to remain."""
+        moves_left = max(12.0, 40.0 - 0.5 * self.turn)
+        usable = max(0.0, seconds_left - self.config.reserve)
+        share = usable / moves_left + 0.8 * self._increment
+        return max(0.05, min(share, 0.25 * usable if usable > 0 else 0.05, 60.0))
+
+    # --- the move --------------------------------------------------------------------------------------------
+    def _king_captures(self, actions: set[chess.Move]) -> dict[chess.Move, float]:
+        """For each move that captures the king on some board, the belief weight of those boards."""
+        belief = self._belief()
+        out: dict[chess.Move, float] = {}
+        for board, w in belief.weighted():
+            king = board.king(not self.color)
+            if king is None:
+                continue
+            for attacker in chess.SquareSet(board.attackers_mask(self.color, king)):
+                promotion = chess.QUEEN if board.piece_type_at(attacker) == chess.PAWN and \
+                    chess.square_rank(king) in (0, 7) else None
+                move = chess.Move(attacker, king, promotion)
+                if move in actions:
+                    out[move] = out.get(move, 0.0) + w
+        return out
+
+    def _engine_ok(self) -> bool:
+        return self.engine is not None and not self.engine_failed
+
+    def _engine_call(self, what: str, call: Callable[[UciEngine], T]) -> T | None:
+        """Run an engine request; on failure note it once, and stop using a broken engine."""
+        engine = self.engine
+        if engine is None or self.engine_failed:
+            return None
+        try:
+            return call(engine)
+        except EngineError as exc:
+            restarts_left = engine.restarts < engine.cfg.max_restarts
+            then = "scoring by material this turn" if restarts_left else \
+                "no restarts left: playing by material from now on"
+            self._incident(f"the engine failed during {what}; {then}", exc)
+            if not restarts_left:
+                self.engine_failed = True
+            raise _EngineDown() from None
+
+    def _value_after(self, board: chess.Board, move: chess.Move | None, seconds: float,
+                     cache: dict[Any, float], use_engine: bool) -> float:
+        """Our expected result after playing ``move`` (as the arbiter revises it) on ``board``."""
+        after = child(board, taken_move(board, move))
+        key = position_key(after)
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+        prepared = prepare(after)
+        if prepared.value is not None:
+            value = 1.0 - prepared.value  # prepared.value is the opponent's
+        elif prepared.board is None or not use_engine:
+            value = static_value(after, self.color)
+        else:
+            clean = prepared.board
+            infos = self._engine_call("scoring a move",
+                                      lambda e: e.analyse(clean, seconds=seconds, depth=SCORE_DEPTH))
+            score = infos[0].get("score") if infos else None
+            if score is None:
+                value = static_value(after, self.color)
+            else:
+                value = score_value(score, self.color, ply=after.ply())
+        cache[key] = value
+        return value
+
+    def _outcomes(self, boards: list[tuple[chess.Board, float]], moves: list[chess.Move],
+                  deadline: float) -> dict[chess.Move, tuple[float, float]]:
+        """For each move, the weighted share of ``boards`` on which it captures the king, and on which it leaves
+        our king where the opponent can capture it (no engine needed: exact on every board looked at)."""
+        acc = {m: [0.0, 0.0] for m in moves}
+        total = 0.0
+        for board, w in boards:
+            if total > 0 and time.monotonic() > deadline:
+                break
+            total += w
+            for move in moves:
+                after = child(board, taken_move(board, move))
+                mine = after.king(self.color)
+                if after.king(not self.color) is None:
+                    acc[move][0] += w
+                elif mine is None or after.attackers_mask(not self.color, mine):
+                    acc[move][1] += w
+        if total <= 0:
+            return {m: (0.0, 0.0) for m in moves}
+        return {m: (a[0] / total, a[1] / total) for m, a in acc.items()}
+
+    def _choose_move(self, move_actions: list[chess.Move], seconds_left: float, started: float) -> chess.Move | None:
+        belief = self._belief()
+        budget = self.budget(seconds_left)
+        deadline = started + budget
+        self.last_move_info = {"budget": budget}
+        if not move_actions:
+            self.last_move_info["why"] = "no move offered"
+            return None
+        actions = set(move_actions)
+        captures = self._king_captures(actions)
+        if captures:
+            best = max(captures, key=lambda m: captures[m])
+            if captures[best] >= KING_CAPTURE_CERTAIN:
+                self.last_move_info["why"] = f"captures the king with p={captures[best]:.2f}"
+                return best
+        sample = belief.sample(self.config.move_boards)
+        if not sample:
+            return self._material_move(move_actions)
+        n = len(sample)
+        n_cand = self.config.candidates
+        t_propose = max(MIN_ENGINE_TIME, min(self.config.engine_time * (4 if n == 1 else 1), 0.3 * budget / n))
+        t_score = max(MIN_ENGINE_TIME, min(self.config.engine_time / 2, 0.5 * budget / (n * n_cand)))
+        use_engine = self._engine_ok()
+        # 1. proposals: the engine's favourite moves on each sampled board
+        votes: dict[chess.Move, float] = {}
+        proposed = 0
+        try:
+            for board, w in sample:
+                if not use_engine or (proposed and time.monotonic() > started + 0.35 * budget):
+                    break
+                prepared = prepare(board)
+                if prepared.board is None:
+                    continue
+                infos = self._engine_call("proposing moves", _analyser(prepared.board, t_propose, MULTIPV)) or []
+                proposed += 1
+                for rank, info in enumerate(infos[:len(VOTE_RANK)]):
+                    pv = info.get("pv")
+                    if not pv:
+                        continue
+                    move = pv[0]
+                    if move not in actions:
+                        self._incident(f"the engine proposed {_mv(move)}, which is not a move action; ignored")
+                        continue
+                    votes[move] = votes.get(move, 0.0) + w * VOTE_RANK[rank]
+        except _EngineDown:
+            use_engine = False
+        if use_engine and proposed and not votes:
+            self._incident("the engine proposed no usable move on any board; scoring by material")
+        candidates = sorted(votes, key=lambda m: -votes[m])[:n_cand]
+        for move in sorted(captures, key=lambda m: -captures[m]):
+            if move not in candidates:
+                candidates.append(move)
+        if not candidates:
+            self.last_move_info["why"] = "no proposal: material"
+            return self._material_move(move_actions)
+        # 2. certain outcomes over many boards: king captures, and our king left en prise
+        wide = belief.sample(self.config.safety_boards) if len(belief) > n else sample
+        outcomes = self._outcomes(wide, candidates, started + 0.5 * budget)
+        # 3. engine scores of the other outcomes: boards outer, so that a deadline leaves every candidate
+        # scored on the same boards
+        cache: dict[Any, float] = {}
+        stats = {m: [0.0, 0.0, 1.0] for m in candidates}  # weight, weighted sum, min
+        boards_done = 0
+        for board, w in sample:
+            if boards_done and time.monotonic() > deadline:
+                break
+            for move in candidates:
+                after = child(board, taken_move(board, move))
+                mine = after.king(self.color)
+                if after.king(not self.color) is None or mine is None or \
+                        after.attackers_mask(not self.color, mine):
+                    continue  # decided: counted in the outcomes
+                try:
+                    value = self._value_after(board, move, t_score, cache, use_engine)
+                except _EngineDown:
+                    use_engine = False
+                    value = self._value_after(board, move, t_score, cache, False)
+                s = stats[move]
+                s[0] += w
+                s[1] += w * value
+                s[2] = min(s[2], value)
+            boards_done += 1
+        mean_weight = self.config.mean_weight
+
+        def final(move: chess.Move) -> float:
+            weight, total, worst = stats[move]
+            rest = (mean_weight * total / weight + (1 - mean_weight) * worst) if weight > 0 else 0.5
+            p_win, p_lose = outcomes[move]
+            return p_win + (1 - p_win - p_lose) * rest - LOSE_AVERSION * p_lose
+
+        best = max(candidates, key=lambda m: (final(m), votes.get(m, 0.0)))
+        p_win, p_lose = outcomes[best]
+        self.last_move_info["why"] = (f"score {final(best):.3f} (king capture {p_win:.2f}, en prise {p_lose:.2f}) "
+                                      f"over {boards_done}/{n} boards, {len(candidates)} candidates"
+                                      f"{'' if use_engine else ', material only'}")
+        return best
+
+    def _material_move(self, move_actions: list[chess.Move]) -> chess.Move | None:
+        """A sensible move without an engine: the best material outcome over a few boards (king captures
+        and leaving our king en prise count as decided)."""
+        if not move_actions:
+            return None
+        belief = self._belief()
+        sample = belief.sample(8)
+        if not sample:
+            return move_actions[0]
+        best: chess.Move | None = None
+        best_value = -1.0
+        moves: list[chess.Move | None] = list(move_actions)
+        moves.append(None)
+        cache: dict[Any, float] = {}
+        for move in moves:
+            values = [(self._value_after(b, move, 0.0, cache, False), w) for b, w in sample]
+            total = sum(w for _, w in values)
+            mean = sum(v * w for v, w in values) / total if total > 0 else 0.5
+            worst = min(v for v, _ in values)
+            value = self.config.mean_weight * mean + (1 - self.config.mean_weight) * worst
+            if value > best_value + 1e-9:
+                best, best_value = move, value
+        self.last_move_info["why"] = f"material score {best_value:.3f}"
+        return best
+
+
+def _analyser(board: chess.Board, seconds: float, multipv: int) -> Callable[[UciEngine], list[InfoDict]]:
+    return lambda engine: engine.analyse(board, seconds=seconds, multipv=multipv)
+
+
+class _EngineDown(Exception):
+    """Internal: the engine failed for this turn (already noted)."""
+
+
+def make_player(ctx: GameContext) -> BridgeRbcPlayer:
+    """The player for one game of the daemon: the configured UCI engine (``engine:``, protocol ``uci``) with the
+    ``rbc:`` settings; the engine's lines and the player's notes go to the game's transcript."""
+    config = ctx.config
+    if config.engine.protocol != "uci":
+        raise ConfigError(f"engine.protocol is {config.engine.protocol!r}, but Reconnaissance Blind Chess needs a UCI "
+                          f"chess engine: set engine.protocol: uci and engine.command to e.g. /usr/games/stockfish")
+    name = Path(config.engine.command[0]).name or "uci"
+    try:
+        engine = UciEngine(config.engine, name=name, transcript=ctx.transcript, info_lines=config.rbc.transcript_info)
+    except EngineError:
+        raise
+    except Exception as exc:  # never let an unexpected start-up failure escape unexplained
+        raise BridgeError(f"cannot start the UCI engine {config.engine.command[0]!r}: {exc}") from exc
+    return BridgeRbcPlayer(engine, config.rbc, transcript=ctx.transcript, name=name)

@@ -1,0 +1,191 @@
+"""The RBC belief (bridge/games/rbc_belief.py) against the official arbiter, reconchess.LocalGame: the true board is
+always among the possible boards when nothing is sampled away; bounded beliefs stay bounded and never empty."""
+
+from __future__ import annotations
+
+import random
+
+import chess
+import pytest
+import reconchess
+from reconchess import LocalGame, play_turn
+
+from bridge.games.rbc_belief import (
+    INNER_SQUARES,
+    Belief,
+    position_key,
+    rbc_moves,
+    taken_move,
+    window,
+)
+
+
+class Tracker(reconchess.Player):
+    """Senses as the belief says, moves at random, and checks the belief against the arbiter's true board."""
+
+    def __init__(self, game: LocalGame, rng: random.Random, max_boards: int) -> None:
+        self.game = game
+        self.rng = rng
+        self.max_boards = max_boards
+        self.checks = 0
+        self.sizes: list[int] = []
+        self.color = chess.WHITE
+        self.belief: Belief | None = None
+
+    def handle_game_start(self, color: chess.Color, board: chess.Board, opponent_name: str) -> None:
+        self.color = color
+        # senses that shrink the belief fastest (crisis_weight 0) keep these random games' beliefs small and fast
+        self.belief = Belief(color, board, max_boards=self.max_boards, rng=self.rng, crisis_weight=0.0)
+
+    def _check(self) -> None:
+        assert self.belief is not None
+        self.sizes.append(len(self.belief))
+        assert 0 < len(self.belief) <= self.max_boards
+        if self.max_boards < 10**9:
+            return
+        keys = {position_key(b) for b, _ in self.belief.weighted()}
+        assert position_key(self.game.board) in keys, self.game.board.fen()
+        assert self.belief.exact
+        self.checks += 1
+
+    def handle_opponent_move_result(self, captured_my_piece: bool, capture_square: int | None) -> None:
+        assert self.belief is not None
+        if self.belief.needs_opponent_move():
+            self.belief.opponent_moved(capture_square)
+
+    def choose_sense(self, sense_actions: list[int], move_actions: list[chess.Move],
+                     seconds_left: float) -> int | None:
+        assert self.belief is not None
+        return self.belief.choose_sense(sense_actions)
+
+    def handle_sense_result(self, sense_result: list[tuple[int, chess.Piece | None]]) -> None:
+        assert self.belief is not None
+        self.belief.sensed(sense_result)
+        self._check()
+
+    def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
+        return self.rng.choice([*move_actions, None])
+
+    def handle_move_result(self, requested_move: chess.Move | None, taken_move: chess.Move | None,
+                           captured_opponent_piece: bool, capture_square: int | None) -> None:
+        assert self.belief is not None
+        self.belief.moved(requested_move, taken_move, capture_square)
+        if self.game.board.king(not self.color) is not None:  # else we just captured the king
+            self._check()
+
+    def handle_game_end(self, *args: object) -> None:
+        pass
+
+
+def _play(seed: int, max_boards: int, turns: int) -> tuple[Tracker, Tracker]:
+    rng = random.Random(seed)
+    game = LocalGame(seconds_per_player=None)
+    white = Tracker(game, random.Random(rng.random()), max_boards)
+    black = Tracker(game, random.Random(rng.random()), max_boards)
+    game.store_players("white", "black")
+    white.handle_game_start(chess.WHITE, game.board.copy(), "black")
+    black.handle_game_start(chess.BLACK, game.board.copy(), "white")
+    game.start()
+    for _ in range(turns):
+        if game.is_over():
+            break
+        play_turn(game, white if game.turn == chess.WHITE else black, end_turn_last=True)
+    return white, black
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_true_board_always_in_unbounded_belief(seed: int) -> None:
+    white, black = _play(seed, 10**9, 30)
+    assert white.checks + black.checks >= 20  # both sides were checked after every sense and move
+
+
+def test_bounded_belief_stays_bounded_and_never_empty() -> None:
+    white, black = _play(7, 40, 40)
+    assert max(white.sizes + black.sizes) <= 40
+    assert min(white.sizes + black.sizes) >= 1
+    assert not (white.belief and white.belief.exact and black.belief and black.belief.exact)  # it did sample
+
+
+def test_rbc_moves_include_castling_through_check_and_the_pass() -> None:
+    # black bishop on a6 attacks f1: chess forbids O-O here, RBC allows it
+    board = chess.Board("r3k2r/8/b7/8/8/8/8/R3K2R w KQkq - 0 1")
+    moves = rbc_moves(board)
+    assert chess.Move.from_uci("e1g1") in moves
+    assert chess.Move.from_uci("e1g1") not in board.legal_moves
+    assert chess.Move.from_uci("e1c1") in moves
+    assert None in moves
+
+
+def test_revised_moves_as_the_arbiter_makes_them() -> None:
+    board = chess.Board("4k3/8/8/r7/8/8/8/R3K3 w - - 0 1")
+    # the rook's slide to a8 stops at the black rook on a5 (capturing it); a pawn push into a piece is a pass
+    assert taken_move(board, chess.Move.from_uci("a1a8")) == chess.Move.from_uci("a1a5")
+    blocked = chess.Board("4k3/8/8/8/8/4p3/4P3/4K3 w - - 0 1")
+    assert taken_move(blocked, chess.Move.from_uci("e2e4")) is None
+    assert taken_move(blocked, chess.Move.from_uci("e2d3")) is None  # a pawn capture onto an empty square
+
+
+def _after_black_rook_moves() -> Belief:
+    belief = Belief(chess.WHITE, chess.Board("4k3/8/8/8/1r6/8/8/R3K3 b - - 0 1"), max_boards=10**9)
+    belief.opponent_moved(None)
+    belief.sensed([])
+    return belief
+
+
+def test_move_result_cut_short_by_a_capture() -> None:
+    belief = _after_black_rook_moves()
+    assert len(belief) == 20  # 14 rook moves, 5 king moves, the pass
+    # our rook's slide a1a8 stopped on a4, capturing: the black rook went b4a4
+    belief.moved(chess.Move.from_uci("a1a8"), chess.Move.from_uci("a1a4"), chess.A4)
+    boards = [b for b, _ in belief.weighted()]
+    assert [b.board_fen() for b in boards] == ["4k3/8/8/8/R7/8/8/4K3"]
+    assert boards[0].turn == chess.BLACK and belief.exact
+
+
+def test_move_result_without_capture_excludes_blockers() -> None:
+    belief = _after_black_rook_moves()
+    belief.moved(chess.Move.from_uci("a1a8"), chess.Move.from_uci("a1a8"), None)
+    boards = [b for b, _ in belief.weighted()]
+    assert boards and all(b.piece_at(chess.A8) == chess.Piece(chess.ROOK, chess.WHITE) for b in boards)
+    assert not any(b.pieces(chess.ROOK, chess.BLACK) & chess.BB_FILE_A for b in boards)  # nothing was in the way
+    assert all(b.turn == chess.BLACK for b in boards)
+
+
+def test_sense_targets_the_uncertain_square() -> None:
+    # two boards that differ only by where the black knight stands (c6 or f6)
+    one = chess.Board("r1bqkb1r/pppppppp/2n5/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1")
+    two = chess.Board("rnbqkb1r/pppppppp/5n2/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1")
+    belief = Belief(chess.WHITE, one, max_boards=100)
+    belief._set([one, two], [0.5, 0.5])
+    square = belief.choose_sense(chess.SQUARES)
+    assert square in INNER_SQUARES
+    assert square is not None and window(square) & (chess.BB_SQUARES[chess.C6] | chess.BB_SQUARES[chess.F6]
+                                                     | chess.BB_SQUARES[chess.B8] | chess.BB_SQUARES[chess.G8])
+    scores = belief.sense_scores()
+    assert scores[square] == pytest.approx(0.5)  # either result halves the belief
+    assert scores[chess.B2] == pytest.approx(1.0)  # white's side tells nothing
+    belief.sensed([(sq, one.piece_at(sq)) for sq in chess.SquareSet(window(chess.C6))])
+    assert [b.board_fen() for b, _ in belief.weighted()] == [one.board_fen()]
+
+
+def test_known_board_is_not_sensed() -> None:
+    belief = Belief(chess.WHITE, chess.Board(), max_boards=100)
+    assert belief.choose_sense(chess.SQUARES) is None
+
+
+def test_black_first_sense_looks_at_whites_side() -> None:
+    belief = Belief(chess.BLACK, chess.Board(), max_boards=1000)
+    belief.opponent_moved(None)
+    assert len(belief) == 21  # 20 moves and the pass
+    square = belief.choose_sense(chess.SQUARES)
+    assert square is not None and chess.square_rank(square) <= 3
+
+
+def test_sense_contradicting_every_board_repairs() -> None:
+    belief = Belief(chess.WHITE, chess.Board(), max_boards=100)
+    # a black queen seen on e4 where no board has one: the belief is repaired to hold it
+    seen = [(sq, chess.Board().piece_at(sq)) for sq in chess.SquareSet(window(chess.E4))]
+    seen = [(sq, chess.Piece(chess.QUEEN, chess.BLACK) if sq == chess.E4 else p) for sq, p in seen]
+    belief.sensed(seen)
+    assert not belief.exact
+    assert all(b.piece_at(chess.E4) == chess.Piece(chess.QUEEN, chess.BLACK) for b, _ in belief.weighted())

@@ -1,0 +1,210 @@
+"""The RBC player (bridge/games/rbc.py, rbc_positions.py): positions made safe for an engine, the clock, and whole
+games against reconchess's RandomBot through the official arbiter (reconchess.play_local_game) with real Stockfish,
+including an engine killed mid-game."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import chess
+import pytest
+from reconchess import LocalGame, WinReason, play_local_game
+from reconchess.bots.random_bot import RandomBot
+
+from bridge.config import EngineConfig
+from bridge.engines.uci import UciEngine
+from bridge.errors import ConfigError
+from bridge.games.rbc import BridgeRbcPlayer, make_player
+from bridge.games.rbc_config import RbcConfig
+from bridge.games.rbc_positions import prepare, static_value
+from bridge.transcript import Transcript
+
+STOCKFISH = "/usr/games/stockfish"
+FAST = RbcConfig(move_boards=6, candidates=4, engine_time=0.01, reserve=1.0, safety_boards=200, seed=1)
+
+
+@pytest.fixture
+def stockfish_cfg() -> EngineConfig:
+    if not os.access(STOCKFISH, os.X_OK):
+        if os.environ.get("CI"):
+            pytest.fail(f"{STOCKFISH} is not installed: CI must install it (scripts/setup.sh does)")
+        pytest.skip(f"{STOCKFISH} is not installed (apt-get install stockfish)")
+    return EngineConfig(protocol="uci", command=[STOCKFISH], options={"Threads": 1, "Hash": 16}, max_restarts=2)
+
+
+@pytest.fixture
+def transcript(tmp_path: Path) -> Iterator[Transcript]:
+    t = Transcript(tmp_path / "rbc.log")
+    yield t
+    t.close()
+
+
+@pytest.fixture
+def players() -> Iterator[list[BridgeRbcPlayer]]:
+    made: list[BridgeRbcPlayer] = []
+    yield made
+    for p in made:
+        p.close()
+
+
+def _text(transcript: Transcript) -> str:
+    return transcript.path.read_text() if transcript.path is not None else ""
+
+
+# --- positions an engine may see ----------------------------------------------------------------------------
+def test_mover_that_can_capture_the_king_has_won() -> None:
+    board = chess.Board("4k3/8/8/8/8/8/8/4RK2 w - - 0 1")  # the rook takes e8
+    assert prepare(board).value == 1.0 and prepare(board).board is None
+
+
+def test_missing_kings_are_decided() -> None:
+    assert prepare(chess.Board("8/8/8/8/8/8/8/4RK2 w - - 0 1")).value == 1.0  # the other king is gone
+    assert prepare(chess.Board("4k3/8/8/8/8/8/8/4R3 w - - 0 1")).value == 0.0  # the mover's king is gone
+
+
+def test_impossible_en_passant_square_is_cleared() -> None:
+    board = chess.Board("4k3/8/8/8/4P3/8/8/4K3 b - e3 0 1")  # no black pawn can take en passant
+    prepared = prepare(board)
+    assert prepared.board is not None and prepared.board.ep_square is None
+    possible = chess.Board("4k3/8/8/8/3pP3/8/8/4K3 b - e3 0 1")
+    kept = prepare(possible).board
+    assert kept is not None and kept.ep_square == chess.E3
+
+
+def test_broken_positions_are_not_for_the_engine() -> None:
+    nine_pawns = chess.Board("4k3/pppppppp/p7/8/8/8/8/4K3 w - - 0 1")
+    assert prepare(nine_pawns).board is None and prepare(nine_pawns).value is None
+    assert "8 pawns" in prepare(nine_pawns).reason
+    pawn_on_last_rank = chess.Board("P3k3/8/8/8/8/8/8/4K3 b - - 0 1")
+    assert prepare(pawn_on_last_rank).board is None
+    two_kings = chess.Board("4k2k/8/8/8/8/8/8/4K3 w - - 0 1")
+    assert prepare(two_kings).board is None
+    # their value then comes from material
+    assert static_value(nine_pawns, chess.BLACK) > 0.9
+
+
+def test_castling_rights_without_rooks_are_cleaned() -> None:
+    board = chess.Board("4k3/8/8/8/8/8/8/4K3 w KQ - 0 1")
+    prepared = prepare(board)
+    assert prepared.board is not None and prepared.board.castling_rights == 0
+
+
+def test_static_value() -> None:
+    assert static_value(chess.Board(), chess.WHITE) == pytest.approx(0.5)
+    queen_up = chess.Board("4k3/8/8/8/8/8/8/3QK3 b - - 0 1")
+    assert static_value(queen_up, chess.WHITE) > 0.85 > 0.15 > static_value(queen_up, chess.BLACK)
+
+
+def test_engine_takes_every_prepared_position(stockfish_cfg: EngineConfig) -> None:
+    """Positions an RBC belief produces that chess never has: the sanitized ones go to Stockfish without harm."""
+    fens = [
+        "4k3/8/8/8/4P3/8/8/4K3 b - e3 0 1",  # en passant square nobody can use
+        "4k3/8/8/8/8/8/8/R3K2R w KQ - 0 1",
+        "3rkr2/8/8/8/8/8/8/4K3 w - - 0 1",  # the mover in check
+        "4k3/8/8/8/8/5n2/3r4/4K3 w - - 0 1",  # double check
+    ]
+    with UciEngine(stockfish_cfg, name="sf") as engine:
+        for fen in fens:
+            prepared = prepare(chess.Board(fen))
+            assert prepared.board is not None, fen
+            infos = engine.analyse(prepared.board, seconds=0.01)
+            assert "score" in infos[0]
+        assert engine.restarts == 0
+
+
+# --- the clock -----------------------------------------------------------------------------------------------
+def test_budget_shares_the_clock() -> None:
+    player = BridgeRbcPlayer(None, RbcConfig(reserve=5))
+    full = player.budget(900)
+    assert 15 < full < 30  # about 1/40 of the clock at the start
+    assert player.budget(20) <= 0.25 * 15 + 1e-9  # never more than a quarter of what is usable
+    assert player.budget(3) == 0.05  # inside the reserve: the minimum
+    player.turn = 60
+    assert player.budget(120) > 120 / 40  # late in the game fewer moves remain
+
+
+# --- whole games ---------------------------------------------------------------------------------------------
+def _play(player: BridgeRbcPlayer, white: bool, seconds: float = 40) -> tuple[bool | None, WinReason | None]:
+    game = LocalGame(seconds_per_player=seconds, seconds_increment=1, full_turn_limit=60)
+    opponent = RandomBot()
+    winner, reason, _ = play_local_game(player if white else opponent, opponent if white else player, game)
+    return winner, reason
+
+
+def test_beats_random_bot(stockfish_cfg: EngineConfig, transcript: Transcript,
+                          players: list[BridgeRbcPlayer]) -> None:
+    random.seed(11)
+    player = BridgeRbcPlayer(UciEngine(stockfish_cfg, name="sf", transcript=transcript), FAST,
+                             transcript=transcript)
+    players.append(player)
+    winner, reason = _play(player, white=True)
+    assert (winner, reason) == (chess.WHITE, WinReason.KING_CAPTURE)
+    text = _text(transcript)
+    assert "game over: won (KING_CAPTURE)" in text
+    assert " sf >> go " in text and "rbc ## turn 2:" in text
+    assert player.incidents == 0
+    assert player.engine is None  # closed at the end of the game
+
+
+def test_killed_engine_never_loses_the_game(stockfish_cfg: EngineConfig, transcript: Transcript,
+                                            players: list[BridgeRbcPlayer]) -> None:
+    random.seed(5)
+
+    class Killer(BridgeRbcPlayer):
+        def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
+            if self.turn in (2, 4) and self.engine is not None and self.engine.pid is not None:
+                os.kill(self.engine.pid, signal.SIGKILL)
+            return super().choose_move(move_actions, seconds_left)
+
+    engine = UciEngine(stockfish_cfg, name="sf", transcript=transcript)
+    player = Killer(engine, FAST, transcript=transcript)
+    players.append(player)
+    winner, _ = _play(player, white=False)
+    assert winner == chess.BLACK
+    assert engine.restarts == 2
+    assert "the engine died during" in _text(transcript)
+
+
+def test_dead_engine_for_good_falls_back_to_material(stockfish_cfg: EngineConfig, transcript: Transcript,
+                                                     players: list[BridgeRbcPlayer]) -> None:
+    random.seed(3)
+    cfg = stockfish_cfg.model_copy(update={"max_restarts": 0})
+
+    class Killer(BridgeRbcPlayer):
+        def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
+            if self.turn == 2 and self.engine is not None and self.engine.pid is not None:
+                os.kill(self.engine.pid, signal.SIGKILL)
+            move = super().choose_move(move_actions, seconds_left)
+            assert move is None or move in move_actions
+            return move
+
+    player = Killer(UciEngine(cfg, name="sf", transcript=transcript), FAST, transcript=transcript)
+    players.append(player)
+    _, reason = _play(player, white=True, seconds=20)
+    text = _text(transcript)
+    assert "no restarts left: playing by material from now on" in text
+    assert text.count("no restarts left") == 1  # one line per incident, not one per move
+    assert player.engine_failed
+    assert reason is not None  # the game ran to a result, no crash
+
+
+def test_make_player(stockfish_cfg: EngineConfig, transcript: Transcript, tmp_path: Path) -> None:
+    ctx = SimpleNamespace(game_id="7", config=SimpleNamespace(engine=stockfish_cfg, rbc=FAST),
+                          transcript=transcript, records_dir=tmp_path)
+    player = make_player(ctx)  # type: ignore[arg-type]
+    try:
+        player.handle_game_start(chess.WHITE, chess.Board(), "someone")
+        assert player.belief_size() == 1
+        assert player.choose_sense(list(chess.SQUARES), [], 900) is None  # nothing to learn on move one
+    finally:
+        player.close()
+        player.close()
+    gtp = SimpleNamespace(engine=stockfish_cfg.model_copy(update={"protocol": "gtp"}), rbc=FAST)
+    with pytest.raises(ConfigError, match=r"engine\.protocol: uci"):
+        make_player(SimpleNamespace(game_id="8", config=gtp, transcript=transcript,  # type: ignore[arg-type]
+                                    records_dir=tmp_path))

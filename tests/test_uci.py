@@ -1,0 +1,242 @@
+"""The UCI driver (bridge/engines/uci.py) against real Stockfish and small scripted UCI engines (real subprocesses)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import chess
+import pytest
+
+from bridge.config import EngineConfig
+from bridge.engines.uci import UciEngine
+from bridge.errors import EngineError
+from bridge.transcript import Transcript
+
+STOCKFISH = "/usr/games/stockfish"
+
+# A scripted UCI engine: handshakes, then misbehaves on "go" as its first argument says:
+#   hang    never answers
+#   garbage answers an illegal move and an unparseable info line
+#   normal  answers e2e4 (or the first legal-looking move)
+FAKE_UCI = textwrap.dedent("""
+    import sys
+    mode = sys.argv[1] if len(sys.argv) > 1 else "normal"
+    for line in sys.stdin:
+        cmd = line.strip()
+        if cmd == "uci":
+            print("id name FakeUci", flush=True)
+            print("option name Hash type spin default 16 min 1 max 1024", flush=True)
+            print("uciok", flush=True)
+        elif cmd == "isready":
+            print("readyok", flush=True)
+        elif cmd.startswith("go"):
+            if mode == "hang":
+                continue
+            if mode == "garbage":
+                print("info depth 1 score cp zz pv e2e5", flush=True)
+                print("bestmove e2e5", flush=True)
+            else:
+                print("info depth 1 score cp 10 pv e2e4", flush=True)
+                print("bestmove e2e4", flush=True)
+        elif cmd == "quit":
+            break
+""")
+
+
+@pytest.fixture
+def stockfish() -> str:
+    if not os.access(STOCKFISH, os.X_OK):
+        if os.environ.get("CI"):
+            pytest.fail(f"{STOCKFISH} is not installed: CI must install it (scripts/setup.sh does)")
+        pytest.skip(f"{STOCKFISH} is not installed (apt-get install stockfish)")
+    return STOCKFISH
+
+
+@pytest.fixture
+def fake_uci(tmp_path: Path) -> Callable[[str], list[str]]:
+    script = tmp_path / "fake_uci.py"
+    script.write_text(FAKE_UCI)
+    return lambda mode: [sys.executable, str(script), mode]
+
+
+@pytest.fixture
+def transcript(tmp_path: Path) -> Iterator[Transcript]:
+    t = Transcript(tmp_path / "uci.log")
+    yield t
+    t.close()
+
+
+@pytest.fixture
+def engines() -> Iterator[list[UciEngine]]:
+    """Engines made by a test; closed afterwards whatever happened."""
+    made: list[UciEngine] = []
+    yield made
+    for e in made:
+        e.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def _cfg(command: list[str], **kw: object) -> EngineConfig:
+    return EngineConfig.model_validate({"protocol": "uci", "command": command, **kw})
+
+
+def test_options_applied_and_lines_in_transcript(stockfish: str, transcript: Transcript,
+                                                 engines: list[UciEngine]) -> None:
+    engine = UciEngine(_cfg([stockfish], options={"Threads": 1, "Hash": 8}), name="sf", transcript=transcript)
+    engines.append(engine)
+    assert engine.engine_name.startswith("Stockfish")
+    infos = engine.analyse(chess.Board(), seconds=0.02, multipv=2)
+    assert len(infos) == 2
+    assert all(info["pv"][0] in chess.Board().legal_moves for info in infos)
+    move = engine.play(chess.Board("7k/8/8/8/8/8/8/K6R w - - 0 1"), seconds=0.05)
+    assert move == chess.Move.from_uci("h1h8") or move is not None
+    engine.close()
+    text = transcript.path.read_text() if transcript.path else ""
+    assert " sf >> setoption name Hash value 8" in text
+    assert " sf << uciok" in text  # the handshake, logged before the engine object existed
+    assert " sf >> go movetime 20" in text
+    assert " sf << bestmove " in text
+    assert " sf << info depth" not in text  # info lines only on request
+
+
+def test_info_lines_on_request(stockfish: str, transcript: Transcript, engines: list[UciEngine]) -> None:
+    engine = UciEngine(_cfg([stockfish]), name="sf", transcript=transcript, info_lines=True)
+    engines.append(engine)
+    engine.analyse(chess.Board(), seconds=0.02)
+    engine.close()
+    assert " sf << info depth" in (transcript.path.read_text() if transcript.path else "")
+
+
+def test_unknown_option_lists_the_valid_ones(stockfish: str) -> None:
+    with pytest.raises(EngineError) as err:
+        UciEngine(_cfg([stockfish], options={"Thread": 2}), name="sf")
+    message = str(err.value)
+    assert "'Thread'" in message and "engine.options" in message
+    assert "Threads" in message and "Hash" in message  # what it offers
+
+
+def test_bad_option_value_is_one_clear_error(stockfish: str) -> None:
+    with pytest.raises(EngineError, match=r"engine\.options"):
+        UciEngine(_cfg([stockfish], options={"Hash": "lots"}), name="sf")
+
+
+def test_not_a_uci_engine(tmp_path: Path) -> None:
+    script = tmp_path / "mute.py"
+    script.write_text("import sys\nfor line in sys.stdin:\n    pass\n")
+    started = time.monotonic()
+    with pytest.raises(EngineError, match=r"handshake within 0\.5 s"):
+        UciEngine(_cfg([sys.executable, str(script)], startup_timeout=0.5), name="mute")
+    assert time.monotonic() - started < 5
+
+
+def test_killed_engine_is_replaced(stockfish: str, transcript: Transcript, engines: list[UciEngine]) -> None:
+    engine = UciEngine(_cfg([stockfish], max_restarts=2), name="sf", transcript=transcript)
+    engines.append(engine)
+    first = engine.pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    time.sleep(0.1)
+    infos = engine.analyse(chess.Board(), seconds=0.02)
+    assert infos[0]["pv"]
+    assert engine.restarts == 1
+    assert engine.pid not in (None, first)
+    assert "restarting the engine (1 of 2 restarts)" in (transcript.path.read_text() if transcript.path else "")
+
+
+def test_hung_engine_times_out_then_gives_up(fake_uci: Callable[[str], list[str]], transcript: Transcript,
+                                            engines: list[UciEngine]) -> None:
+    engine = UciEngine(_cfg(fake_uci("hang"), move_margin=0.3, max_restarts=1), name="fake", transcript=transcript)
+    engines.append(engine)
+    first = engine.pid
+    started = time.monotonic()
+    with pytest.raises(EngineError, match=r"within its budget \+ 0.3 s.*restarted 1 times"):
+        engine.analyse(chess.Board(), seconds=0.05)
+    elapsed = time.monotonic() - started
+    assert 0.6 <= elapsed < 5, elapsed  # two attempts of 0.05 + 0.3 s, plus one restart
+    assert engine.restarts == 1
+    assert first is not None and not _alive(first)  # the hung process was killed, not left behind
+    text = transcript.path.read_text() if transcript.path else ""
+    assert "did not answer analyse within its budget" in text
+
+
+def test_garbage_reply_costs_one_timeout_then_an_error(fake_uci: Callable[[str], list[str]],
+                                                        engines: list[UciEngine]) -> None:
+    """An illegal bestmove makes python-chess's analyse wait forever: the driver's timeout turns that into a
+    restart, and with no restarts left into one EngineError (never a hang)."""
+    engine = UciEngine(_cfg(fake_uci("garbage"), move_margin=0.3, max_restarts=0), name="fake")
+    engines.append(engine)
+    started = time.monotonic()
+    with pytest.raises(EngineError, match="restarted 0 times"):
+        engine.analyse(chess.Board(), seconds=0.05)
+    assert time.monotonic() - started < 3
+
+
+def test_max_move_time_caps_the_budget(fake_uci: Callable[[str], list[str]], transcript: Transcript,
+                                       engines: list[UciEngine]) -> None:
+    engine = UciEngine(_cfg(fake_uci("normal"), max_move_time=0.01), name="fake", transcript=transcript)
+    engines.append(engine)
+    assert engine.play(chess.Board(), seconds=30) == chess.Move.from_uci("e2e4")
+    assert " fake >> go movetime 10" in (transcript.path.read_text() if transcript.path else "")
+
+
+def test_close_stops_the_process_and_never_raises(stockfish: str) -> None:
+    engine = UciEngine(_cfg([stockfish]), name="sf")
+    pid = engine.pid
+    assert pid is not None and _alive(pid)
+    engine.close()
+    engine.close()
+    deadline = time.monotonic() + 3
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(pid)
+    with pytest.raises(EngineError, match="closed"):
+        engine.analyse(chess.Board(), seconds=0.01)
+
+
+@pytest.mark.parametrize("mode", ["normal", "hang"])
+def test_interpreter_exits_with_engines_left_open(mode: str, fake_uci: Callable[[str], list[str]],
+                                                  tmp_path: Path) -> None:
+    """python-chess runs each engine in a non-daemon thread: an engine nobody closed (even one that hung and was
+    given up on) must not keep the bridge from exiting, nor outlive it."""
+    import subprocess
+
+    script = tmp_path / "leave_open.py"
+    script.write_text(textwrap.dedent(f"""
+        import chess
+        from bridge.config import EngineConfig
+        from bridge.engines.uci import UciEngine
+        from bridge.errors import EngineError
+        cfg = EngineConfig(protocol="uci", command={fake_uci(mode)!r}, move_margin=0.2, max_restarts=0)
+        engine = UciEngine(cfg, name="fake")
+        print(engine.pid, flush=True)
+        try:
+            engine.analyse(chess.Board(), seconds=0.05)
+        except EngineError:
+            pass
+        print(engine.pid, flush=True)
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done.stderr
+    pids = [int(p) for p in done.stdout.split() if p != "None"]
+    assert pids
+    deadline = time.monotonic() + 3
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in pids)
