@@ -24,20 +24,20 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import requests
-import tenacity
-import urllib3
 
-from bridge.errors import AuthError, BridgeError, ProtocolError, ServerError
+from bridge import httpapi
+from bridge.errors import ProtocolError
 from bridge.games.battleship import BattleshipView, OwnShip
 from bridge.games.battleship_rules import Cell, Ship, ShipMove, cell_name, parse_cell
+from bridge.httpapi import RetryPolicy as RetryPolicy
+from bridge.httpapi import Stopped as Stopped
+from bridge.httpapi import short as short
 from bridge.redact import redact, register_secret
 
 log = logging.getLogger("bridge.opengames")
@@ -68,64 +68,23 @@ ENDPOINTS: dict[str, tuple[str, str, bool]] = {
 }
 
 
-class ApiError(ServerError):
+class ApiError(httpapi.ApiError):
     """A final error answer (4xx), or a call that gave up retrying (``status`` 0).
 
     ``detail``: the server's reason; ``maybe_done``: an earlier attempt of this call may have been carried out
     (its answer was lost), so a refusal now may only mean "already done"."""
 
     def __init__(self, message: str, status: int = 0, detail: str = "", maybe_done: bool = False) -> None:
-        super().__init__(redact(message))
-        self.status = status
+        super().__init__(message, status, maybe_done)
         self.detail = redact(detail)
-        self.maybe_done = maybe_done
 
 
 class LostAnswer(ApiError):
     """An action's answer was lost: it may or may not have been carried out; read the state to know."""
 
 
-class Unauthorized(AuthError):
+class Unauthorized(httpapi.Unauthorized):
     """HTTP 401: the API key was refused."""
-
-    def __init__(self, message: str, status: int = 401) -> None:
-        super().__init__(redact(message))
-        self.status = status
-
-
-class Stopped(BridgeError):
-    """A call was abandoned because the daemon is stopping."""
-
-
-class _Transient(Exception):
-    """A failure worth retrying: a 5xx, 429, timeout or connection error."""
-
-    def __init__(self, text: str, retry_after: float | None = None, maybe_sent: bool = True) -> None:
-        super().__init__(text)
-        self.retry_after = retry_after
-        self.maybe_sent = maybe_sent
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    min_delay: float = 0.5
-    max_delay: float = 30.0
-    give_up: float = 0.0  # seconds; 0 = never
-
-
-def _never_sent(exc: requests.RequestException) -> bool:
-    """True when the request surely did not reach the server (the connection could not even be made)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.ConnectionError) and exc.args:
-        reason = getattr(exc.args[0], "reason", exc.args[0])
-        return isinstance(reason, urllib3.exceptions.NewConnectionError)
-    return False
-
-
-def short(text: str, limit: int = 200) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def reason_of(resp: requests.Response) -> str:
@@ -142,24 +101,11 @@ def reason_of(resp: requests.Response) -> str:
     return short(json.dumps(data))
 
 
-def _retry_after(resp: requests.Response) -> float | None:
-    value = resp.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:  # an HTTP date
-        from email.utils import parsedate_to_datetime
-
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
-
-
-class OpenGamesApi:
+class OpenGamesApi(httpapi.HttpApi):
     """One HTTP session with the platform. Not shared between threads: each game loop makes its own."""
+
+    log = log
+    retry_rate_limited = True
 
     def __init__(
         self,
@@ -171,22 +117,20 @@ class OpenGamesApi:
         stop: threading.Event | None = None,
         session: requests.Session | None = None,
     ) -> None:
+        super().__init__(
+            user_agent="bridge-games (Open Games agent bridge)",
+            timeout=timeout,
+            retry=retry,
+            stop=stop,
+            session=session,
+        )
         self.api_url = api_url.rstrip("/")
-        self.timeout = timeout
-        self.retry = retry or RetryPolicy()
-        self.stop = stop or threading.Event()
-        self.http = session or requests.Session()
-        self.http.headers["User-Agent"] = "bridge-games (Open Games agent bridge)"
-        self.http.headers["Accept"] = "application/json"
         self._key = api_key
         if api_key:
             register_secret(api_key)
-        self.calls = 0
-        self.retries = 0
-        self.rate_limited = 0
 
-    def close(self) -> None:
-        self.http.close()
+    def _reason(self, resp: requests.Response) -> str:
+        return reason_of(resp)
 
     # --- the raw call --------------------------------------------------------------------------------------
     def call(
@@ -220,88 +164,18 @@ class OpenGamesApi:
         if params:
             kwargs["params"] = params
         kwargs["headers"] = headers
-        maybe_done = False
-        failures: list[str] = []
-        started = time.monotonic()
-        give_up = self.retry.give_up if give_up is None else give_up
-
-        def attempt_once() -> requests.Response:
-            nonlocal maybe_done
-            self.calls += 1
-            try:
-                resp = self.http.request(method, url, **kwargs)
-            except requests.RequestException as exc:
-                sent = not _never_sent(exc)
-                if sent and method != "GET":
-                    maybe_done = True
-                raise _Transient(f"{type(exc).__name__}: {short(str(exc))}", maybe_sent=sent) from None
-            if resp.status_code == 429:
-                self.rate_limited += 1
-                raise _Transient(f"HTTP 429 (rate limited): {reason_of(resp)}", _retry_after(resp), False)
-            if resp.status_code >= 500:
-                if method != "GET":
-                    maybe_done = True
-                raise _Transient(f"HTTP {resp.status_code}: {reason_of(resp)}")
-            return resp
-
-        def retry_if(exc: BaseException) -> bool:
-            if not isinstance(exc, _Transient):
-                return False
-            return not (once and exc.maybe_sent)
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome is not None else None
-            if isinstance(exc, _Transient) and exc.retry_after is not None:
-                delay = min(exc.retry_after, self.retry.max_delay)
-            else:
-                delay = min(self.retry.min_delay * 2 ** (state.attempt_number - 1), self.retry.max_delay)
-                delay += random.uniform(0, self.retry.min_delay)
-            return delay
-
-        def stop_rule(state: tenacity.RetryCallState) -> bool:
-            if self.stop.is_set():
-                return True
-            now = time.monotonic()
-            if deadline is not None and now + (state.upcoming_sleep or 0.0) >= deadline:
-                return True
-            return give_up > 0 and now - started >= give_up
-
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            self.retries += 1
-            exc = state.outcome.exception() if state.outcome is not None else None
-            failures.append(str(exc))
-            if len(failures) == 1:
-                log.warning("%s at %s failed (%s); retrying in %.1f s", where, self.api_url,
-                            redact(str(exc)), state.upcoming_sleep)
-            else:
-                log.debug("%s: attempt %d failed (%s)", where, state.attempt_number, redact(str(exc)))
-
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(retry_if),
-            wait=wait,
-            stop=stop_rule,
-            sleep=self._sleep,
-            before_sleep=before_sleep,
-        )
         try:
-            resp = retrying(attempt_once)
-        except _Transient as exc:  # not retried: an action's answer that was lost
-            raise LostAnswer(f"{where}: the answer was lost ({exc}); the game's state will tell whether it "
-                             f"was carried out", 0, str(exc), maybe_done=True) from None
-        except tenacity.RetryError as exc:
-            last = exc.last_attempt.exception() if exc.last_attempt is not None else None
-            if self.stop.is_set():
-                raise Stopped(f"{where}: abandoned, the bridge is stopping") from None
-            if once and maybe_done:
-                raise LostAnswer(f"{where}: the answer was lost ({last}); the game's state will tell whether "
-                                 f"it was carried out", 0, str(last), maybe_done=True) from None
-            raise ApiError(f"{where} at {self.api_url}: no answer after {exc.last_attempt.attempt_number} "
-                           f"attempt(s) in {time.monotonic() - started:.0f} s ({last}); check that the "
-                           f"server is up and server.url is right", 0, str(last),
-                           maybe_done=maybe_done) from None
-        if failures:
-            log.info("%s answered again after %d failed attempt(s) in %.1f s", where, len(failures),
-                     time.monotonic() - started)
+            resp, maybe_done = self._send(
+                method, url, where, self.api_url, once=once, deadline=deadline, give_up=give_up, **kwargs
+            )
+        except httpapi.GaveUp as exc:
+            if exc.lost or (once and exc.maybe_done):
+                raise LostAnswer(f"{where}: the answer was lost ({exc.reason}); the game's state will tell "
+                                 f"whether it was carried out", 0, exc.reason, maybe_done=True) from None
+            raise ApiError(f"{where} at {self.api_url}: no answer after {exc.attempts} "
+                           f"attempt(s) in {exc.seconds:.0f} s ({exc.reason}); check that the "
+                           f"server is up and server.url is right", 0, exc.reason,
+                           maybe_done=exc.maybe_done) from None
         if resp.status_code == 401:
             raise Unauthorized(f"{where}: the platform refused the API key (HTTP 401: {reason_of(resp)}); "
                                f"check server.api_key (`bridge register opengames` makes an agent and a key)")
@@ -315,9 +189,6 @@ class OpenGamesApi:
             return resp.json()
         except ValueError:
             raise ProtocolError(f"{where}: the answer is not JSON: {short(resp.text)}") from None
-
-    def _sleep(self, seconds: float) -> None:
-        self.stop.wait(seconds)
 
     # --- agents --------------------------------------------------------------------------------------------
     def register(self, name: str, description: str = "") -> dict[str, Any]:

@@ -22,18 +22,19 @@ import base64
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import chess
 import requests
-import tenacity
-import urllib3
 from reconchess import ChessJSONDecoder, ChessJSONEncoder, GameHistory, GameHistoryDecoder, WinReason
 
-from bridge.errors import AuthError, BridgeError, ProtocolError, ServerError
+from bridge import httpapi
+from bridge.errors import ProtocolError
+from bridge.httpapi import RetryPolicy as RetryPolicy
+from bridge.httpapi import Stopped as Stopped
+from bridge.httpapi import short as _short
 from bridge.redact import redact, register_secret
 
 log = logging.getLogger("bridge.reconchess")
@@ -73,40 +74,19 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
 }
 
 
-class ApiError(ServerError):
+class ApiError(httpapi.ApiError):
     """The server answered a call with a final error status (4xx), or a call gave up retrying (status 0).
 
     ``maybe_done``: an earlier attempt of this POST may have been carried out by the server (its answer was
     lost), so a refusal now may only mean "already done"."""
 
     def __init__(self, message: str, status: int = 0, text: str = "", maybe_done: bool = False) -> None:
-        super().__init__(redact(message))
-        self.status = status
+        super().__init__(message, status, maybe_done)
         self.text = redact(text)
-        self.maybe_done = maybe_done
 
 
-class Unauthorized(AuthError):
+class Unauthorized(httpapi.Unauthorized):
     """HTTP 401: bad credentials, or this account is not a player of the game."""
-
-    def __init__(self, message: str, status: int = 401) -> None:
-        super().__init__(redact(message))
-        self.status = status
-
-
-class Stopped(BridgeError):
-    """A call was abandoned because the daemon is stopping."""
-
-
-class _Transient(Exception):
-    """A failure worth retrying (5xx, timeout, connection error)."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    min_delay: float = 0.5
-    max_delay: float = 30.0
-    give_up: float = 0.0  # seconds; 0 = never
 
 
 @dataclass(frozen=True)
@@ -119,23 +99,10 @@ MoveResult = tuple[chess.Move | None, chess.Move | None, int | None]
 SenseResult = list[tuple[int, chess.Piece | None]]
 
 
-def _never_sent(exc: requests.RequestException) -> bool:
-    """True when the request surely did not reach the server (the connection could not even be made)."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    if isinstance(exc, requests.ConnectionError) and exc.args:
-        reason = getattr(exc.args[0], "reason", exc.args[0])
-        return isinstance(reason, urllib3.exceptions.NewConnectionError)
-    return False
-
-
-def _short(text: str, limit: int = 200) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-class RbcApi:
+class RbcApi(httpapi.HttpApi):
     """One HTTP session with the server. Not shared between threads: each game loop makes its own."""
+
+    log = log
 
     def __init__(
         self,
@@ -148,22 +115,21 @@ class RbcApi:
         stop: threading.Event | None = None,
         session: requests.Session | None = None,
     ) -> None:
+        super().__init__(
+            user_agent="bridge-games (reconchess bot bridge)",
+            timeout=timeout,
+            retry=retry,
+            stop=stop,
+            session=session,
+        )
         self.base_url = base_url.rstrip("/")
         self.username = username
-        self.timeout = timeout
-        self.retry = retry or RetryPolicy()
-        self.stop = stop or threading.Event()
         register_secret(password)
         register_secret(base64.b64encode(f"{username}:{password}".encode()).decode("ascii"))
-        self.http = session or requests.Session()
         self.http.auth = (username, password)
-        self.http.headers["User-Agent"] = "bridge-games (reconchess bot bridge)"
-        self.http.headers["Accept"] = "application/json"
-        self.calls = 0
-        self.retries = 0
 
-    def close(self) -> None:
-        self.http.close()
+    def _retrying(self, delay: float) -> str:
+        return "retrying with backoff"
 
     # --- the raw call ---------------------------------------------------------------------------------
     def call(
@@ -189,67 +155,16 @@ class RbcApi:
             kwargs["headers"] = {"Content-Type": "application/json"}
         if not authenticate:
             kwargs["auth"] = None
-        maybe_done = False
-        failures: list[str] = []
-        started = time.monotonic()
-
-        def attempt_once() -> requests.Response:
-            nonlocal maybe_done
-            self.calls += 1
-            try:
-                resp = self.http.request(method, url, **kwargs)
-            except requests.RequestException as exc:
-                if method == "POST" and not _never_sent(exc):
-                    maybe_done = True
-                raise _Transient(f"{type(exc).__name__}: {_short(str(exc))}") from None
-            if resp.status_code >= 500:
-                if method == "POST":
-                    maybe_done = True
-                raise _Transient(f"HTTP {resp.status_code}: {_short(resp.text)}")
-            return resp
-
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            self.retries += 1
-            exc = state.outcome.exception() if state.outcome is not None else None
-            failures.append(str(exc))
-            if len(failures) == 1:
-                log.warning(
-                    "%s at %s failed (%s); retrying with backoff", where, self.base_url, redact(str(exc))
-                )
-            else:
-                log.debug("%s: attempt %d failed (%s)", where, state.attempt_number, redact(str(exc)))
-
-        stop_rule: Any = tenacity.stop_when_event_set(self.stop)
-        if self.retry.give_up > 0:
-            stop_rule = stop_rule | tenacity.stop_after_delay(self.retry.give_up)
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(_Transient),
-            wait=tenacity.wait_exponential(multiplier=self.retry.min_delay, max=self.retry.max_delay)
-            + tenacity.wait_random(0, self.retry.min_delay),  # capped exponential backoff plus jitter
-            stop=stop_rule,
-            sleep=self._sleep,
-            before_sleep=before_sleep,
-        )
         try:
-            resp = retrying(attempt_once)
-        except tenacity.RetryError as exc:
-            last = exc.last_attempt.exception() if exc.last_attempt is not None else None
-            if self.stop.is_set():
-                raise Stopped(f"{where}: abandoned, the bridge is stopping") from None
+            resp, maybe_done = self._send(method, url, where, self.base_url, **kwargs)
+        except httpapi.GaveUp as exc:
             raise ApiError(
-                f"{where} at {self.base_url}: no answer after {exc.last_attempt.attempt_number} "
-                f"attempts in {time.monotonic() - started:.0f} s ({last}); check that the server "
+                f"{where} at {self.base_url}: no answer after {exc.attempts} "
+                f"attempts in {exc.seconds:.0f} s ({exc.reason}); check that the server "
                 f"is up and server.url is right",
                 0,
-                maybe_done=maybe_done,
+                maybe_done=exc.maybe_done,
             ) from None
-        if failures:
-            log.info(
-                "%s answered again after %d failed attempt(s) in %.1f s",
-                where,
-                len(failures),
-                time.monotonic() - started,
-            )
         if resp.status_code == 401:
             raise Unauthorized(
                 f"{where}: the server refused the credentials of {self.username!r} (HTTP 401: "
@@ -272,9 +187,6 @@ class RbcApi:
                 f"{where}: the answer is not valid reconchess JSON ({type(exc).__name__}: "
                 f"{_short(str(exc))}): {_short(resp.text)}"
             ) from None
-
-    def _sleep(self, seconds: float) -> None:
-        self.stop.wait(seconds)
 
     # --- answer checking ------------------------------------------------------------------------------
     @staticmethod

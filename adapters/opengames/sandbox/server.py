@@ -15,13 +15,11 @@ import logging
 import math
 import re
 import signal
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -31,6 +29,7 @@ from bridge.adapters.opengames.sandbox.game import GAME_TYPE, SCHEMA_VERSION, Ap
 from bridge.adapters.opengames.sandbox.house import HousePlayer
 from bridge.adapters.opengames.sandbox.webhooks import WebhookDispatcher
 from bridge.games.battleship_rules import ROW_LETTERS
+from bridge.sandbox_http import Faults, SandboxRequestHandler, TrackingHTTPServer
 
 log = logging.getLogger("bridge.opengames.sandbox")
 
@@ -56,13 +55,6 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None  # sent as is (with ``content_type``) instead of JSON
     content_type: str = "application/json"
-
-
-@dataclass
-class _Drop:
-    match: str
-    count: int
-    after: bool
 
 
 Handler = Callable[[Request], Any]
@@ -92,55 +84,16 @@ class RateLimiter:
             return None
 
 
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = False
-    block_on_close = True
-    allow_reuse_address = True
-
+class _HttpServer(TrackingHTTPServer):
     def __init__(self, address: tuple[str, int], sandbox: OpenGamesSandbox) -> None:
         self.sandbox = sandbox
-        self._conns: set[socket.socket] = set()
-        self._conns_lock = threading.Lock()
         super().__init__(address, _RequestHandler)
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._conns_lock:
-            self._conns.add(request)
-        super().process_request(request, client_address)
 
-    def shutdown_request(self, request: Any) -> None:
-        with self._conns_lock:
-            self._conns.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._conns_lock:
-            conns = list(self._conns)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-class _RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _RequestHandler(SandboxRequestHandler):
     server_version = "open-games-sandbox"
-    timeout = 120
+    logger = log
     server: _HttpServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
 
     def do_DELETE(self) -> None:
         self._handle("DELETE")
@@ -153,17 +106,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _handle(self, method: str) -> None:
         sandbox = self.server.sandbox
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
+        length = self._content_length()
         if length < 0 or length > 1_000_000:
             self._send(Response(400, {"detail": "bad Content-Length (at most 1 MB)"}))
             self.close_connection = True
             return
         raw = self.rfile.read(length) if length > 0 else b""
         split = urlsplit(self.path)
-        drop = sandbox._take_drop(method, split.path)
+        drop = sandbox.faults.take_drop(method, split.path)
         if drop is not None and not drop.after:
             self.close_connection = True  # the request never "arrived"
             return
@@ -178,13 +128,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _send(self, response: Response) -> None:
         data = response.raw if response.raw is not None else json.dumps(response.body).encode()
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        self._reply(response.status, data, response.content_type, response.headers)
 
 
 def _int_param(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -250,12 +194,7 @@ class OpenGamesSandbox:
             seed=seed,
         )
         self.limiter = RateLimiter(rate_limit)
-        self._fail_until = 0.0
-        self._fail_status = 500
-        self._fail_match = ""
-        self._fail_retry_after = 1
-        self._drops: list[_Drop] = []
-        self._faults_lock = threading.Lock()
+        self.faults = Faults(API + "/", log)
         self.requests = 0
         self._httpd: _HttpServer | None = None
         self._threads: list[threading.Thread] = []
@@ -376,15 +315,10 @@ class OpenGamesSandbox:
         return self.webhooks.deliveries()
 
     def fail(self, seconds: float, status: int = 500, match: str = "", retry_after: int = 1) -> None:
-        with self._faults_lock:
-            self._fail_until = time.monotonic() + seconds
-            self._fail_status = status
-            self._fail_match = match
-            self._fail_retry_after = retry_after
+        self.faults.fail(seconds, status, match, retry_after)
 
     def drop(self, match: str = "", count: int = 1, after: bool = True) -> None:
-        with self._faults_lock:
-            self._drops.append(_Drop(match, count, after))
+        self.faults.drop(match, count, after)
 
     def _agent_ref(self, ref: Any) -> Agent:
         if not isinstance(ref, str) or not ref:
@@ -393,28 +327,11 @@ class OpenGamesSandbox:
         return agent if agent is not None else self.state.agent_by_name(ref)
 
     # --- faults --------------------------------------------------------------------------------------------
-    def _take_drop(self, method: str, path: str) -> _Drop | None:
-        if not path.startswith(API + "/"):
-            return None
-        with self._faults_lock:
-            for drop in self._drops:
-                if drop.count > 0 and drop.match in f"{method} {path}":
-                    drop.count -= 1
-                    self._drops = [d for d in self._drops if d.count > 0]
-                    log.info(
-                        "sandbox: dropping the connection of %s %s (%s carrying it out)",
-                        method,
-                        path,
-                        "after" if drop.after else "without",
-                    )
-                    return drop
-        return None
-
     def _failing(self, method: str, path: str) -> Response | None:
-        with self._faults_lock:
-            if time.monotonic() >= self._fail_until or self._fail_match not in f"{method} {path}":
-                return None
-            status, retry_after = self._fail_status, self._fail_retry_after
+        failing = self.faults.failing(method, path)
+        if failing is None:
+            return None
+        status, retry_after = failing
         headers = {"Retry-After": str(retry_after)} if status in (429, 503) else {}
         return Response(
             status,
@@ -428,10 +345,9 @@ class OpenGamesSandbox:
     ) -> Response:
         self.requests += 1
         try:
-            if path.startswith(API + "/"):
-                failing = self._failing(method, path)
-                if failing is not None:
-                    return failing
+            failing = self._failing(method, path)
+            if failing is not None:
+                return failing
             allowed = False
             for route_method, pattern, needs_auth, handler in self._routes:
                 match = pattern.fullmatch(path)

@@ -20,12 +20,10 @@ import logging
 import random
 import re
 import signal
-import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import chess
@@ -42,6 +40,7 @@ from bridge.adapters.reconchess.sandbox.core import (
     SandboxState,
 )
 from bridge.adapters.reconchess.sandbox.house import HousePlayer, house_bots
+from bridge.sandbox_http import Faults, SandboxRequestHandler, TrackingHTTPServer
 
 log = logging.getLogger("bridge.reconchess.sandbox")
 
@@ -57,44 +56,12 @@ class _Request:
     user: str | None
 
 
-@dataclass
-class _Drop:
-    match: str
-    count: int
-    after: bool
-
-
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = False  # joined at server_close(), after their connections were shut down
-    block_on_close = True
-    allow_reuse_address = True
-
+class _HttpServer(TrackingHTTPServer):
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], sandbox: ReconchessSandbox
     ) -> None:
         self.sandbox = sandbox
-        self._conns: set[socket.socket] = set()
-        self._conns_lock = threading.Lock()
         super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._conns_lock:
-            self._conns.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._conns_lock:
-            self._conns.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        with self._conns_lock:
-            conns = list(self._conns)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def _opt_int(value: Any, what: str, minimum: int = 0) -> int | None:
@@ -113,37 +80,20 @@ def _opt_float(value: Any, what: str, default: float | None) -> float | None:
     return float(value)
 
 
-class _RequestHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _RequestHandler(SandboxRequestHandler):
     server_version = "reconchess-sandbox"
-    timeout = 120  # an idle keep-alive connection is closed after this
+    logger = log
     server: _HttpServer
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle + delayed-ACK stalls
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), format % args)
-
-    def do_GET(self) -> None:
-        self._handle("GET")
-
-    def do_POST(self) -> None:
-        self._handle("POST")
 
     def _handle(self, method: str) -> None:
         sandbox = self.server.sandbox
         path = self.path.split("?", 1)[0]
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
+        length = self._content_length()
         if length < 0:
             self.send_error(400, "bad Content-Length")
             return
         raw = self.rfile.read(length) if length > 0 else b""
-        drop = sandbox._take_drop(method, path)
+        drop = sandbox.faults.take_drop(method, path)
         if drop is not None and not drop.after:
             self.close_connection = True  # the request never "arrived"
             return
@@ -152,13 +102,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True  # carried out, but the answer is lost
             return
         data = json.dumps(answer, cls=GameHistoryEncoder).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if status == 401:
-            self.send_header("WWW-Authenticate", 'Basic realm="reconchess"')
-        self.end_headers()
-        self.wfile.write(data)
+        headers = {"WWW-Authenticate": 'Basic realm="reconchess"'} if status == 401 else None
+        self._reply(status, data, headers=headers)
 
 
 class ReconchessSandbox:
@@ -197,11 +142,7 @@ class ReconchessSandbox:
             house=house_bots(stockfish),
             start_house=self._start_house,
         )
-        self._fail_until = 0.0
-        self._fail_status = 500
-        self._fail_match = ""
-        self._drops: list[_Drop] = []
-        self._faults_lock = threading.Lock()
+        self.faults = Faults("/api/", log)
         self.requests = 0
         self._httpd: _HttpServer | None = None
         self._threads: list[threading.Thread] = []
@@ -297,49 +238,19 @@ class ReconchessSandbox:
         return [g.snapshot() for g in list(self.state.games.values())]
 
     def fail(self, seconds: float, status: int = 500, match: str = "") -> None:
-        with self._faults_lock:
-            self._fail_until = time.monotonic() + seconds
-            self._fail_status = status
-            self._fail_match = match
+        self.faults.fail(seconds, status, match)
 
     def drop(self, match: str = "", count: int = 1, after: bool = True) -> None:
-        with self._faults_lock:
-            self._drops.append(_Drop(match, count, after))
-
-    # --- faults ---------------------------------------------------------------------------------------------
-    def _take_drop(self, method: str, path: str) -> _Drop | None:
-        if not path.startswith("/api/"):
-            return None
-        with self._faults_lock:
-            for drop in self._drops:
-                if drop.count > 0 and drop.match in f"{method} {path}":
-                    drop.count -= 1
-                    self._drops = [d for d in self._drops if d.count > 0]
-                    log.info(
-                        "sandbox: dropping the connection of %s %s (%s carrying it out)",
-                        method,
-                        path,
-                        "after" if drop.after else "without",
-                    )
-                    return drop
-        return None
-
-    def _failing(self, method: str, path: str) -> int | None:
-        with self._faults_lock:
-            if time.monotonic() < self._fail_until and self._fail_match in f"{method} {path}":
-                return self._fail_status
-        return None
+        self.faults.drop(match, count, after)
 
     # --- dispatch -------------------------------------------------------------------------------------------
     def _dispatch(self, method: str, path: str, raw: bytes, authorization: str | None) -> tuple[int, Any]:
         self.requests += 1
         try:
-            if path.startswith("/api/"):
-                status = self._failing(method, path)
-                if status is not None:
-                    return status, {
-                        "error": f"sandbox: failing on purpose with HTTP {status} (POST /sandbox/fail)"
-                    }
+            failing = self.faults.failing(method, path)
+            if failing is not None:
+                status = failing[0]
+                return status, {"error": f"sandbox: failing on purpose with HTTP {status} (POST /sandbox/fail)"}
             for route_method, pattern, needs_auth, handler in self._routes:
                 match = pattern.fullmatch(path)
                 if match is None or route_method != method:

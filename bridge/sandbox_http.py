@@ -1,0 +1,155 @@
+"""What the threaded stdlib sandbox servers share (``adapters/reconchess/sandbox/server.py``,
+``adapters/opengames/sandbox/server.py``): the HTTP server that can cut its open connections at stop, the base of
+their request handlers (HTTP/1.1 keep-alive, no Nagle, bodies read by Content-Length, answers written with a
+length), and their fault rules for tests (fail for some seconds, drop the next matching requests' connections).
+
+Server-neutral: no route, field or status text is named here.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class TrackingHTTPServer(ThreadingHTTPServer):
+    """A thread per connection; :meth:`close_connections` shuts down every open one (idle keep-alive
+    connections included), so that ``server_close()`` can join their threads at once."""
+
+    daemon_threads = False  # joined at server_close(), after their connections were shut down
+    block_on_close = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conns_lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class SandboxRequestHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 keep-alive (an idle connection is closed after ``timeout`` seconds), TCP_NODELAY, requests
+    logged at debug level to ``logger``. Subclasses implement :meth:`_handle` (called with the method for
+    GET and POST; they add the other ``do_*`` they need)."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 120
+    logger: logging.Logger = logging.getLogger("bridge.sandbox")
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no Nagle + delayed-ACK stalls
+
+    def log_message(self, format: str, *args: Any) -> None:
+        self.logger.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
+        raise NotImplementedError
+
+    def _content_length(self) -> int:
+        """The request's Content-Length (0 if absent), -1 if it is not a number."""
+        try:
+            return int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return -1
+
+    def _reply(
+        self, status: int, data: bytes, content_type: str = "application/json", headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@dataclass
+class Drop:
+    match: str
+    count: int
+    after: bool
+
+
+class Faults:
+    """Fault rules for tests, for requests whose path starts with ``prefix``: :meth:`fail` (answer an error
+    status for some seconds) and :meth:`drop` (close the connection of the next ``count`` matching requests,
+    before or ``after`` carrying them out). A rule matches when ``match`` is in ``"METHOD /path"``."""
+
+    def __init__(self, prefix: str, log: logging.Logger) -> None:
+        self.prefix = prefix
+        self.log = log
+        self._lock = threading.Lock()
+        self._fail_until = 0.0
+        self._fail_status = 500
+        self._fail_match = ""
+        self._fail_retry_after = 1
+        self._drops: list[Drop] = []
+
+    def fail(self, seconds: float, status: int = 500, match: str = "", retry_after: int = 1) -> None:
+        with self._lock:
+            self._fail_until = time.monotonic() + seconds
+            self._fail_status = status
+            self._fail_match = match
+            self._fail_retry_after = retry_after
+
+    def drop(self, match: str = "", count: int = 1, after: bool = True) -> None:
+        with self._lock:
+            self._drops.append(Drop(match, count, after))
+
+    def take_drop(self, method: str, path: str) -> Drop | None:
+        """The drop rule this request uses up, if any."""
+        if not path.startswith(self.prefix):
+            return None
+        with self._lock:
+            for drop in self._drops:
+                if drop.count > 0 and drop.match in f"{method} {path}":
+                    drop.count -= 1
+                    self._drops = [d for d in self._drops if d.count > 0]
+                    self.log.info(
+                        "sandbox: dropping the connection of %s %s (%s carrying it out)",
+                        method,
+                        path,
+                        "after" if drop.after else "without",
+                    )
+                    return drop
+        return None
+
+    def failing(self, method: str, path: str) -> tuple[int, int] | None:
+        """``(status, retry_after)`` if this request is to fail now, else None."""
+        if not path.startswith(self.prefix):
+            return None
+        with self._lock:
+            if time.monotonic() >= self._fail_until or self._fail_match not in f"{method} {path}":
+                return None
+            return self._fail_status, self._fail_retry_after
