@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         low, high = wilson(wins, len(results))
         rows.append(f"| {kind} | {len(results)} | {wins} | {losses} | {draws} | {wins / len(results):.0%} | "
                     f"{low:.0%}–{high:.0%} | {sum(times) / len(times):.0f} |")
+        print(rows[-1], flush=True, file=sys.stderr)  # progress, in case a long run is cut short
     print(f"\nClock: {args.clock:g} s + {args.increment:g} s per turn; Stockfish 1 thread, {args.hash} MB hash; "
           f"rbc: {rbc.model_dump(exclude={'seed'})}\n")
     print("| opponent | games | wins | losses | draws | win rate | 95% CI (Wilson) | s/game |")

@@ -117,6 +117,28 @@ def test_engine_takes_every_prepared_position(stockfish_cfg: EngineConfig) -> No
         assert engine.restarts == 0
 
 
+# --- failures inside the player ----------------------------------------------------------------------------
+def test_a_failing_strategy_never_raises_into_the_game(transcript: Transcript) -> None:
+    player = BridgeRbcPlayer(None, FAST, transcript=transcript)
+    player.handle_game_start(chess.BLACK, chess.Board(), "someone")
+    player.handle_opponent_move_result(False, None)
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    player._choose_move = boom  # type: ignore[method-assign]
+    player.belief.choose_sense = boom  # type: ignore[method-assign, union-attr]
+    assert player.choose_sense(list(chess.SQUARES), [], 100) is None
+    player.handle_sense_result([])
+    actions = list(chess.Board("rnbqkbnr/pppppppp/8/8/4P3/8/PPPP1PPP/RNBQKBNR b KQkq - 0 1").pseudo_legal_moves)
+    move = player.choose_move(actions, 100)
+    assert move in actions  # scored by material instead
+    text = _text(transcript)
+    assert "sense failed; sensing nothing: RuntimeError: boom" in text
+    assert "move failed; playing a move scored by material: RuntimeError: boom" in text
+    assert player.incidents == 2
+
+
 # --- the clock -----------------------------------------------------------------------------------------------
 def test_budget_shares_the_clock() -> None:
     player = BridgeRbcPlayer(None, RbcConfig(reserve=5))
@@ -126,6 +148,16 @@ def test_budget_shares_the_clock() -> None:
     assert player.budget(3) == 0.05  # inside the reserve: the minimum
     player.turn = 60
     assert player.budget(120) > 120 / 40  # late in the game fewer moves remain
+
+
+def test_short_clock_keeps_fewer_boards() -> None:
+    player = BridgeRbcPlayer(None, RbcConfig(max_boards=3000))
+    player.handle_game_start(chess.WHITE, chess.Board(), "someone")
+    assert player.belief is not None
+    player.choose_sense(list(chess.SQUARES), [], 900)
+    assert player.belief.max_boards == 3000
+    player.choose_sense(list(chess.SQUARES), [], 5)
+    assert player.belief.max_boards < 300
 
 
 # --- whole games ---------------------------------------------------------------------------------------------

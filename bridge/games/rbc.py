@@ -21,6 +21,7 @@ How it plays (in the manner of StrangeFish, the NeurIPS 2022 winner, much simpli
   king has won; impossible en-passant squares are cleared; broken positions are scored by material.
 - **Clock**: each move may spend ``seconds_left / moves_left + 0.8 x increment`` (the increment is measured from
   the clock), minus ``rbc.reserve``; engine time per board shrinks to fit, and a deadline cuts the scoring short.
+  On a short clock the belief keeps fewer boards (at most 40 per second left), so that its updates stay quick.
 - **Robustness**: an engine that dies or hangs is restarted by the driver (:mod:`bridge.engines.uci`); when that
   gives up, or the engine answers something unusable, or anything here fails, the player notes it (one line in the
   transcript) and falls back to scoring moves by material, and never raises into the game loop.
@@ -56,6 +57,8 @@ MIN_ENGINE_TIME = 0.005  # seconds: below this an engine search is noise
 SCORE_DEPTH = 12  # plies: cap on the engine's search of a position after a candidate move
 KING_CAPTURE_CERTAIN = 0.95  # probability of capturing the king above which we just take it
 MULTIPV = 3
+BOARDS_PER_SECOND = 40  # on a short clock, at most this many boards kept per second left
+MIN_BOARDS = 50
 LOSE_AVERSION = 0.3  # extra penalty per unit of probability that our king is left en prise
 VOTE_RANK = (1.0, 0.5, 0.3)
 
@@ -103,16 +106,19 @@ class BridgeRbcPlayer(reconchess.Player):
         log.warning("%s: %s", self.name, text)
         self._note(text)
 
-    def _guard(self, what: str, action: Callable[[], T], fallback: Callable[[], T]) -> T:
+    def _guard(self, what: str, action: Callable[[], T], fallback: Callable[[], T], last_resort: T) -> T:
+        """``action()``; if it fails, one incident line and ``fallback()``; if that fails too, ``last_resort``
+        (nothing raised here ever reaches the game loop)."""
         try:
             return action()
         except Exception as exc:
             self._incident(f"{what} failed; {self._fallback_text(what)}", exc)
             try:
                 return fallback()
-            except Exception as exc2:  # the fallback must not take the game down either
-                self._incident(f"{what}: the fallback failed too", exc2)
-                raise
+            except Exception as exc2:
+                self._incident(f"{what}: the fallback failed too; {'passing' if what == 'move' else 'going on'}",
+                               exc2)
+                return last_resort
 
     @staticmethod
     def _fallback_text(what: str) -> str:
@@ -161,17 +167,20 @@ class BridgeRbcPlayer(reconchess.Player):
                 self._turn_log.append(f"opponent {what}: {belief.last.before} -> {len(belief)} boards"
                                       f"{' (repaired)' if belief.last.repaired else ''}")
 
-        self._guard("updating the belief after the opponent's move", update, lambda: None)
+        self._guard("updating the belief after the opponent's move", update, lambda: None, None)
 
     def choose_sense(self, sense_actions: list[int], move_actions: list[chess.Move],
                      seconds_left: float) -> int | None:
         self._measure_increment(seconds_left)
         belief = self._belief()
+        # belief updates are not cut short by a deadline: on a short clock, keep fewer boards so they stay quick
+        belief.max_boards = max(MIN_BOARDS, min(self.config.max_boards, int(seconds_left * BOARDS_PER_SECOND)))
+        belief.sense_sample = max(MIN_BOARDS, min(self.config.sense_sample, int(seconds_left * BOARDS_PER_SECOND)))
 
         def decide() -> int | None:
             return belief.choose_sense(sense_actions)
 
-        square = self._guard("sense", decide, lambda: None)
+        square = self._guard("sense", decide, lambda: None, None)
         if square is not None and square not in sense_actions:
             self._incident(f"the chosen sense square {_sq(square)} is not offered; sensing nothing")
             square = None
@@ -186,15 +195,15 @@ class BridgeRbcPlayer(reconchess.Player):
             if sense_result:
                 self._turn_log.append(f"-> {len(belief)} boards{' (repaired)' if belief.last.repaired else ''}")
 
-        self._guard("updating the belief after the sense", update, lambda: None)
+        self._guard("updating the belief after the sense", update, lambda: None, None)
 
     def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
         started = time.monotonic()
         move = self._guard("move", lambda: self._choose_move(move_actions, seconds_left, started),
-                           lambda: self._material_move(move_actions))
+                           lambda: self._material_move(move_actions), None)
         if move is not None and move not in move_actions:
             self._incident(f"the chosen move {_mv(move)} is not a move action; playing a move scored by material")
-            move = self._material_move(move_actions)
+            move = self._guard("move", lambda: self._material_move(move_actions), lambda: None, None)
         self._after_move = (seconds_left - (time.monotonic() - started), time.monotonic())
         info = self.last_move_info
         self._turn_log.append(
@@ -209,14 +218,14 @@ class BridgeRbcPlayer(reconchess.Player):
         def update() -> None:
             belief.moved(requested_move, taken_move, capture_square if captured_opponent_piece else None)
 
-        self._guard("updating the belief after our move", update, lambda: None)
+        self._guard("updating the belief after our move", update, lambda: None, None)
         self._end_turn(requested_move, taken_move, capture_square if captured_opponent_piece else None)
 
     def handle_uncertain_move_result(self, requested_move: chess.Move | None, taken_move: chess.Move | None) -> None:
         """Our move's result when the server's answer was lost: the taken move is known, a capture is not."""
         belief = self._belief()
         self._guard("updating the belief after our move",
-                    lambda: belief.moved(requested_move, taken_move, None, capture_known=False), lambda: None)
+                    lambda: belief.moved(requested_move, taken_move, None, capture_known=False), lambda: None, None)
         self._end_turn(requested_move, taken_move, None, uncertain=True)
 
     def _end_turn(self, requested: chess.Move | None, taken: chess.Move | None, capture: int | None,

@@ -157,6 +157,17 @@ def _sample_indices(weights: Sequence[float], k: int, rng: random.Random) -> lis
     return sorted(i for _, i in keyed[:k])
 
 
+def _thin(weights: Sequence[float], k: int, rng: random.Random) -> tuple[list[int], list[float]]:
+    """Draw ``k`` of the items (:func:`_sample_indices`) and give each the weight it now stands for: its weight
+    divided by its chance of being drawn, about ``min(1, k x weight / total)`` -- heavy items keep their weight,
+    light ones each stand for an equal share ``total / k``."""
+    idx = _sample_indices(weights, k, rng)
+    if len(idx) == len(weights):
+        return idx, [weights[i] for i in idx]
+    floor = sum(weights) / k
+    return idx, [max(weights[i], floor) for i in idx]
+
+
 def _masks(board: chess.Board, color: chess.Color) -> tuple[int, ...]:
     occ = board.occupied_co[color]
     return (board.pawns & occ, board.knights & occ, board.bishops & occ, board.rooks & occ, board.queens & occ,
@@ -260,10 +271,14 @@ class Belief:
         return list(zip(self.boards, self.weights, strict=True))
 
     def sample(self, k: int) -> list[tuple[chess.Board, float]]:
-        """Up to ``k`` distinct boards drawn by weight, heaviest first, with their weights."""
+        """Up to ``k`` distinct boards drawn by weight, heaviest first, each with the weight it stands for.
+
+        When only some boards are drawn, a board's weight is divided by its chance of being drawn (about
+        ``min(1, k x weight)``, weights summing to 1): heavy boards, drawn for sure, keep their weight; light
+        ones, drawn in proportion to their weight, each stand for an equal share ``1 / k`` of the rest."""
         self.materialize()
-        idx = _sample_indices(self.weights, k, self.rng)
-        out = [(self.boards[i], self.weights[i]) for i in idx]
+        idx, weights = _thin(self.weights, k, self.rng)
+        out = [(self.boards[i], w) for i, w in zip(idx, weights, strict=True)]
         out.sort(key=lambda bw: -bw[1])
         return out
 
@@ -284,9 +299,8 @@ class Belief:
                     out_w[j] += w
             boards, weights = out_b, out_w
         if len(boards) > self.max_boards:
-            idx = _sample_indices(weights, self.max_boards, self.rng)
+            idx, weights = _thin(weights, self.max_boards, self.rng)
             boards = [boards[i] for i in idx]
-            weights = [weights[i] for i in idx]
             self.exact = False
             self.last.sampled = True
         total = sum(weights)
@@ -304,8 +318,8 @@ class Belief:
             return
         self._pending = None
         if len(pending) > self.max_boards:
-            idx = _sample_indices([w for _, _, w in pending], self.max_boards, self.rng)
-            pending = [pending[i] for i in idx]
+            idx, weights = _thin([w for _, _, w in pending], self.max_boards, self.rng)
+            pending = [(pending[i][0], pending[i][1], w) for i, w in zip(idx, weights, strict=True)]
             self.exact = False
             self.last.sampled = True
         self._set([child(self.boards[i], m) for i, m, _ in pending], [w for _, _, w in pending])
@@ -375,7 +389,8 @@ class Belief:
         self._set(boards, weights)
 
     # --- sensing ---------------------------------------------------------------------------------------------
-    def sense_scores(self, squares: Iterable[int] = INNER_SQUARES) -> dict[int, float]:
+    def sense_scores(self, squares: Iterable[int] = INNER_SQUARES,
+                     sample: tuple[list[chess.Board], list[float]] | None = None) -> dict[int, float]:
         """For each candidate centre, the expected share of the belief's weight left after sensing there
         (1.0: sensing there tells nothing; :attr:`no_info_score` is the whole score of such a window), plus
         ``crisis_weight`` x the expected Gini impurity left of the crisis class (our king attacked / their king
@@ -385,7 +400,7 @@ class Belief:
         and whether their king can be taken, which decide games (a 4% chance of an unseen check matters more
         than halving the belief elsewhere).  Estimated on a weighted sample of at most ``sense_sample`` boards.
         """
-        boards, weights = self._sense_sample()
+        boards, weights = sample if sample is not None else self._sense_sample()
         opp = self.opponent
         masks = [_masks(b, opp) for b in boards]
         crisis = [_in_danger(b, self.color) + 2 * _in_danger(b, opp) for b in boards]
@@ -414,17 +429,13 @@ class Belief:
         return scores
 
     def _sense_sample(self) -> tuple[list[chess.Board], list[float]]:
+        """At most ``sense_sample`` boards (pending children materialised), with the weights they stand for."""
         if self._pending is None:
-            if len(self.boards) <= self.sense_sample:
-                return self.boards, self.weights
-            idx = _sample_indices(self.weights, self.sense_sample, self.rng)
-            return [self.boards[i] for i in idx], [1.0] * len(idx)
+            idx, weights = _thin(self.weights, self.sense_sample, self.rng)
+            return [self.boards[i] for i in idx], weights
         pending = self._pending
-        if len(pending) <= self.sense_sample:
-            return [child(self.boards[i], m) for i, m, _ in pending], [w for _, _, w in pending]
-        idx = _sample_indices([w for _, _, w in pending], self.sense_sample, self.rng)
-        # drawn by weight already: each sampled child then counts once
-        return [child(self.boards[pending[j][0]], pending[j][1]) for j in idx], [1.0] * len(idx)
+        idx, weights = _thin([w for _, _, w in pending], self.sense_sample, self.rng)
+        return [child(self.boards[pending[j][0]], pending[j][1]) for j in idx], weights
 
     def choose_sense(self, allowed: Iterable[int] | None = None) -> int | None:
         """The sense centre minimising the expected remaining weight; None when every window is already known
@@ -433,20 +444,20 @@ class Belief:
         squares = [sq for sq in INNER_SQUARES if sq in allowed_set] or sorted(allowed_set)
         if not squares:
             return None
-        scores = self.sense_scores(squares)
+        sample = self._sense_sample()
+        scores = self.sense_scores(squares, sample)
         best = min(scores.values())
         if best >= self.no_info_score - 1e-9:
             if self.exact:
                 return None
-            return self._verification_square(squares)
-        king = self._likely_opponent_king()
+            return self._verification_square(squares, sample[0])
+        king = self._likely_opponent_king(*sample)
         ties = [sq for sq in squares if scores[sq] <= best + 1e-9]
         if king is None:
             return ties[0]
         return min(ties, key=lambda sq: chess.square_distance(sq, king))
 
-    def _likely_opponent_king(self) -> int | None:
-        boards, weights = self._sense_sample()
+    def _likely_opponent_king(self, boards: list[chess.Board], weights: list[float]) -> int | None:
         votes: dict[int, float] = {}
         for b, w in zip(boards, weights, strict=True):
             k = b.king(self.opponent)
@@ -454,12 +465,12 @@ class Belief:
                 votes[k] = votes.get(k, 0.0) + w
         return max(votes, key=lambda k: votes[k]) if votes else None
 
-    def _verification_square(self, squares: Sequence[int]) -> int:
+    def _verification_square(self, squares: Sequence[int], boards: list[chess.Board]) -> int:
         """A window worth re-checking when the belief is not exact: the most opponent pieces, near our king."""
-        boards, _ = self._sense_sample()
         board = boards[0]
         occ = board.occupied_co[self.opponent]
         king = board.king(self.color)
+
         def value(sq: int) -> tuple[int, int]:
             near = -chess.square_distance(sq, king) if king is not None else 0
             return (chess.popcount(occ & WINDOWS[sq]), near)
