@@ -330,8 +330,7 @@ class UciEngine:
         self._engine, self._pid = None, None
         if old is not None:  # dead or hung: no point asking it to quit
             self._stop_engine(old, pid, polite=False)
-        if self.restarts >= self.cfg.max_restarts:
-            self._note(f"{reason}: no restarts left (engine.max_restarts = {self.cfg.max_restarts})")
+        if self.restarts >= self.cfg.max_restarts:  # the caller reports the error (one line per incident)
             raise EngineError(f"{self.name}: {reason}; the engine was already restarted {self.restarts} times "
                               f"(engine.max_restarts), giving up")
         self.restarts += 1
