@@ -1,7 +1,8 @@
 """What the threaded stdlib sandbox servers share (``adapters/reconchess/sandbox/server.py``,
 ``adapters/opengames/sandbox/server.py``): the HTTP server that can cut its open connections at stop, the base of
 their request handlers (HTTP/1.1 keep-alive, no Nagle, bodies read by Content-Length, answers written with a
-length), and their fault rules for tests (fail for some seconds, drop the next matching requests' connections).
+length), their fault rules for tests (fail for some seconds, drop the next matching requests' connections), and
+their foreground run until Ctrl-C or SIGTERM.
 
 Server-neutral: no route, field or status text is named here.
 """
@@ -9,9 +10,11 @@ Server-neutral: no route, field or status text is named here.
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -153,3 +156,24 @@ class Faults:
             if time.monotonic() >= self._fail_until or self._fail_match not in f"{method} {path}":
                 return None
             return self._fail_status, self._fail_retry_after
+
+
+def serve_in_foreground(name: str, announce: Callable[[], None], stop_server: Callable[[], None]) -> None:
+    """Run a started sandbox in the foreground until Ctrl-C or SIGTERM (when called from the main thread):
+    ``announce()`` prints what it serves, then ``stop_server()`` ends it ("stopping the ``name``")."""
+    stop = threading.Event()
+    previous: Any = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    try:
+        announce()
+        print("Press Ctrl-C to stop.", flush=True)
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print(f"stopping the {name}", flush=True)
+        stop_server()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import re
-import signal
 import threading
 import time
 from collections import deque
@@ -29,7 +28,7 @@ from bridge.adapters.opengames.sandbox.game import GAME_TYPE, SCHEMA_VERSION, Ap
 from bridge.adapters.opengames.sandbox.house import HousePlayer
 from bridge.adapters.opengames.sandbox.webhooks import WebhookDispatcher
 from bridge.games.battleship_rules import ROW_LETTERS
-from bridge.sandbox_http import Faults, SandboxRequestHandler, TrackingHTTPServer
+from bridge.sandbox_http import Faults, SandboxRequestHandler, TrackingHTTPServer, serve_in_foreground
 
 log = logging.getLogger("bridge.opengames.sandbox")
 
@@ -776,11 +775,8 @@ def run_sandbox(host: str = "127.0.0.1", port: int = 8080, **kwargs: Any) -> Non
     :class:`OpenGamesSandbox`."""
     names: list[str] = list(kwargs.pop("agents", None) or [])
     sandbox = OpenGamesSandbox(host, port, **kwargs).start()
-    stop = threading.Event()
-    previous: Any = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    try:
+
+    def announce() -> None:
         url = sandbox.url
         for name in names:
             created = sandbox.add_agent(name)
@@ -801,13 +797,5 @@ def run_sandbox(host: str = "127.0.0.1", port: int = 8080, **kwargs: Any) -> Non
             f'  queue a house bot:  curl -X POST {url}/sandbox/house -d \'{{"kind": "hunt-target", '
             f'"moves": true}}\''
         )
-        print("Press Ctrl-C to stop.", flush=True)
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        print("stopping the Open Games sandbox", flush=True)
-        sandbox.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+
+    serve_in_foreground("Open Games sandbox", announce, sandbox.stop)

@@ -19,7 +19,6 @@ import json
 import logging
 import random
 import re
-import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ from bridge.adapters.reconchess.sandbox.core import (
     SandboxState,
 )
 from bridge.adapters.reconchess.sandbox.house import HousePlayer, house_bots
-from bridge.sandbox_http import Faults, SandboxRequestHandler, TrackingHTTPServer
+from bridge.sandbox_http import Faults, SandboxRequestHandler, TrackingHTTPServer, serve_in_foreground
 
 log = logging.getLogger("bridge.reconchess.sandbox")
 
@@ -581,11 +580,8 @@ def run_sandbox(host: str = "127.0.0.1", port: int = 8080, **kwargs: Any) -> Non
     ``users={name: password}`` pre-registers accounts; other ``kwargs`` go to :class:`ReconchessSandbox`."""
     users: dict[str, str] = kwargs.pop("users", None) or {}
     sandbox = ReconchessSandbox(host, port, **kwargs).start()
-    stop = threading.Event()
-    previous: Any = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    try:
+
+    def announce() -> None:
         for name, password in users.items():
             sandbox.add_user(name, password)
             print(f"user {name!r} registered")
@@ -603,13 +599,5 @@ def run_sandbox(host: str = "127.0.0.1", port: int = 8080, **kwargs: Any) -> Non
             f'  invite it:          curl -X POST {url}/sandbox/invitations -d \'{{"user": "mybot", '
             f'"opponent": "trout", "color": "white", "seconds_per_player": 300}}\''
         )
-        print("Press Ctrl-C to stop.", flush=True)
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        print("stopping the reconchess sandbox", flush=True)
-        sandbox.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+
+    serve_in_foreground("reconchess sandbox", announce, sandbox.stop)
