@@ -228,7 +228,7 @@ def test_dead_engine_for_good_falls_back_to_material(stockfish_cfg: EngineConfig
 def test_make_player(stockfish_cfg: EngineConfig, transcript: Transcript, tmp_path: Path) -> None:
     ctx = SimpleNamespace(game_id="7", config=SimpleNamespace(engine=stockfish_cfg, rbc=FAST),
                           transcript=transcript, records_dir=tmp_path)
-    player = make_player(ctx)  # type: ignore[arg-type]
+    player = make_player(ctx)
     try:
         player.handle_game_start(chess.WHITE, chess.Board(), "someone")
         assert player.belief_size() == 1
@@ -238,5 +238,5 @@ def test_make_player(stockfish_cfg: EngineConfig, transcript: Transcript, tmp_pa
         player.close()
     gtp = SimpleNamespace(engine=stockfish_cfg.model_copy(update={"protocol": "gtp"}), rbc=FAST)
     with pytest.raises(ConfigError, match=r"engine\.protocol: uci"):
-        make_player(SimpleNamespace(game_id="8", config=gtp, transcript=transcript,  # type: ignore[arg-type]
+        make_player(SimpleNamespace(game_id="8", config=gtp, transcript=transcript,
                                     records_dir=tmp_path))
