@@ -47,3 +47,16 @@ def sandbox() -> Iterator[SandboxServer]:
     server.start()
     yield server
     server.stop()
+
+
+STOCKFISH = "/usr/games/stockfish"
+
+
+@pytest.fixture
+def stockfish() -> str:
+    """Stockfish from Debian. Skips the test if it is missing (fails it in CI, where setup installs it)."""
+    if not os.access(STOCKFISH, os.X_OK):
+        if os.environ.get("CI"):
+            pytest.fail(f"{STOCKFISH} is not installed: CI must install it (scripts/setup.sh does)")
+        pytest.skip(f"{STOCKFISH} is not installed (apt-get install stockfish)")
+    return STOCKFISH

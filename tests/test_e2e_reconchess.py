@@ -3,7 +3,6 @@ HTTP, against each house opponent, with short clocks."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -20,16 +19,6 @@ from bridge.games.rbc_records import read_pgn
 
 pytestmark = pytest.mark.e2e
 
-STOCKFISH = "/usr/games/stockfish"
-
-
-@pytest.fixture
-def stockfish() -> str:
-    if not os.access(STOCKFISH, os.X_OK):
-        if os.environ.get("CI"):
-            pytest.fail(f"{STOCKFISH} is not installed: CI must install it (scripts/setup.sh does)")
-        pytest.skip(f"{STOCKFISH} is not installed (apt-get install stockfish)")
-    return STOCKFISH
 
 
 @pytest.fixture
@@ -39,28 +28,33 @@ def rbc_sandbox() -> Iterator[ReconchessSandbox]:
     sandbox.stop()
 
 
+def bot_config(url: str, stockfish: str, data_dir: Path, *, games: int, extra: str = "") -> Any:
+    """The daemon's config for the user sf-bot (password in TEST_RBC_PASSWORD) with Stockfish."""
+    return load_config_text(f"""
+server:
+  kind: reconchess
+  url: {url}
+  username: sf-bot
+  password: {{env: TEST_RBC_PASSWORD}}
+  max_games: {games}
+  poll_interval: 0.3
+  status_interval: 0.05
+{extra}engine:
+  protocol: uci
+  command: [{stockfish}]
+  options: {{Threads: 1, Hash: 16}}
+daemon:
+  max_concurrent_games: {games}
+  data_dir: {data_dir}
+""", "<e2e>")
+
+
 def test_bridge_with_stockfish_plays_each_house_opponent(rbc_sandbox: ReconchessSandbox, stockfish: str,
                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     password = secrets.token_hex(10)
     rbc_sandbox.add_user("sf-bot", password)
     monkeypatch.setenv("TEST_RBC_PASSWORD", password)
-    config = load_config_text(f"""
-server:
-  kind: reconchess
-  url: {rbc_sandbox.url}
-  username: sf-bot
-  password: {{env: TEST_RBC_PASSWORD}}
-  max_games: 3
-  poll_interval: 0.3
-  status_interval: 0.05
-engine:
-  protocol: uci
-  command: [{stockfish}]
-  options: {{Threads: 1, Hash: 16}}
-daemon:
-  max_concurrent_games: 3
-  data_dir: {tmp_path}
-""", "<e2e>")
+    config = bot_config(rbc_sandbox.url, stockfish, tmp_path, games=3)
     daemon = Daemon(config)
     daemon.start()
     try:
@@ -104,22 +98,7 @@ def test_a_server_answering_500_for_30_seconds_mid_game_is_survived(
     password = secrets.token_hex(10)
     rbc_sandbox.add_user("sf-bot", password)
     monkeypatch.setenv("TEST_RBC_PASSWORD", password)
-    config = load_config_text(f"""
-server:
-  kind: reconchess
-  url: {rbc_sandbox.url}
-  username: sf-bot
-  password: {{env: TEST_RBC_PASSWORD}}
-  poll_interval: 0.3
-  status_interval: 0.05
-  retry_max_delay: 2
-engine:
-  protocol: uci
-  command: [{stockfish}]
-  options: {{Threads: 1, Hash: 16}}
-daemon:
-  data_dir: {tmp_path}
-""", "<e2e>")
+    config = bot_config(rbc_sandbox.url, stockfish, tmp_path, games=1, extra="  retry_max_delay: 2\n")
     daemon = Daemon(config)
     daemon.start()
     try:

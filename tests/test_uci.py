@@ -18,8 +18,6 @@ from bridge.engines.uci import UciEngine
 from bridge.errors import EngineError
 from bridge.transcript import Transcript
 
-STOCKFISH = "/usr/games/stockfish"
-
 # A scripted UCI engine: handshakes, then misbehaves on "go" as its first argument says:
 #   hang    never answers
 #   garbage answers an illegal move and an unparseable info line
@@ -47,15 +45,6 @@ FAKE_UCI = textwrap.dedent("""
         elif cmd == "quit":
             break
 """)
-
-
-@pytest.fixture
-def stockfish() -> str:
-    if not os.access(STOCKFISH, os.X_OK):
-        if os.environ.get("CI"):
-            pytest.fail(f"{STOCKFISH} is not installed: CI must install it (scripts/setup.sh does)")
-        pytest.skip(f"{STOCKFISH} is not installed (apt-get install stockfish)")
-    return STOCKFISH
 
 
 @pytest.fixture
