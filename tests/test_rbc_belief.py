@@ -189,3 +189,28 @@ def test_sense_contradicting_every_board_repairs() -> None:
     belief.sensed(seen)
     assert not belief.exact
     assert all(b.piece_at(chess.E4) == chess.Piece(chess.QUEEN, chess.BLACK) for b, _ in belief.weighted())
+
+
+def test_sense_checks_what_the_intended_move_hinges_on() -> None:
+    """Six boards (we are black): white's h-pawn on h2, h3 or h4, and white's bishop on c1 or a3.  Shrinking the
+    belief alone says: look at the h-pawn (three outcomes).  But our favourite move is only safe when the bishop is
+    on c1: with the value of each move on each board, the sense looks at the bishop instead."""
+    boards = []
+    for pawn in ("h2", "h3", "h4"):
+        for bishop in ("c1", "a3"):
+            b = chess.Board("rnbqkbnr/pppppppp/8/8/8/8/PPPPPPP1/RN1QKBNR b KQkq - 0 1")
+            b.set_piece_at(chess.parse_square(pawn), chess.Piece(chess.PAWN, chess.WHITE))
+            b.set_piece_at(chess.parse_square(bishop), chess.Piece(chess.BISHOP, chess.WHITE))
+            boards.append(b)
+    belief = Belief(chess.BLACK, boards[0], max_boards=100)
+    belief._set(boards, [1.0] * 6)
+    sample = belief.sense_sample_boards()
+    bishop_squares = chess.BB_SQUARES[chess.C1] | chess.BB_SQUARES[chess.A3]
+    pawn_squares = chess.BB_SQUARES[chess.H2] | chess.BB_SQUARES[chess.H3] | chess.BB_SQUARES[chess.H4]
+    blind = belief.choose_sense(chess.SQUARES, sample)
+    assert blind is not None and window(blind) & pawn_squares
+    # candidate 0 (risky): good with the bishop on c1, loses the king with it on a3; candidate 1 (safe): so-so
+    values = [[0.55 if b.piece_at(chess.C1) else 0.0, 0.45] for b in sample[0]]
+    informed = belief.choose_sense(chess.SQUARES, sample, values)
+    assert informed is not None and window(informed) & bishop_squares
+    assert not window(informed) & pawn_squares

@@ -127,14 +127,14 @@ def test_a_failing_strategy_never_raises_into_the_game(transcript: Transcript) -
         raise RuntimeError("boom")
 
     player._choose_move = boom  # type: ignore[method-assign]
-    player.belief.choose_sense = boom  # type: ignore[method-assign, union-attr]
-    assert player.choose_sense(list(chess.SQUARES), [], 100) is None
+    player._sense_values = boom  # type: ignore[method-assign]
+    assert player.choose_sense(list(chess.SQUARES), [], 100) in chess.SQUARES  # the belief alone still senses
     player.handle_sense_result([])
     actions = list(chess.Board("rnbqkbnr/pppppppp/8/8/4P3/8/PPPP1PPP/RNBQKBNR b KQkq - 0 1").pseudo_legal_moves)
     move = player.choose_move(actions, 100)
     assert move in actions  # scored by material instead
     text = _text(transcript)
-    assert "sense failed; sensing nothing: RuntimeError: boom" in text
+    assert "sense failed; sensing by the belief alone: RuntimeError: boom" in text
     assert "move failed; playing a move scored by material: RuntimeError: boom" in text
     assert player.incidents == 2
 

@@ -9,8 +9,10 @@ How it plays (in the manner of StrangeFish, the NeurIPS 2022 winner, much simpli
 - **Belief** (:mod:`bridge.games.rbc_belief`): the set of boards consistent with everything observed, expanded by
   every opponent move and filtered by capture squares, sense results and our move results; bounded by
   ``rbc.max_boards`` with weighted sampling.
-- **Sense**: the inner square whose 3x3 window splits the belief best (least expected remaining weight); nothing
-  when every window is already certain.
+- **Sense**: the inner square whose 3x3 window best (a) splits the belief (least expected remaining weight),
+  (b) settles whether a king is attacked, and (c) tells whether the likely moves (the engine's proposals, reused by
+  the move phase) capture the king or leave ours en prise on the boards that remain (the value of the
+  information); nothing when every window is already certain.
 - **Move**: the engine proposes its favourite moves on a weighted sample of ``rbc.move_boards`` boards; each of the
   ``rbc.candidates`` most proposed moves is then played on every sampled board *as the arbiter would revise it
   there* (a slide stopped by an unseen piece, a blocked pawn move becoming a pass) and the resulting position,
@@ -57,9 +59,11 @@ MIN_ENGINE_TIME = 0.005  # seconds: below this an engine search is noise
 SCORE_DEPTH = 12  # plies: cap on the engine's search of a position after a candidate move
 KING_CAPTURE_CERTAIN = 0.95  # probability of capturing the king above which we just take it
 MULTIPV = 3
+SENSE_SHARE = 0.3  # of a move's budget, what the sense may spend (most engine answers are reused by the move)
+SENSE_CANDIDATES = 6  # likely moves whose outcome the sense checks
 BOARDS_PER_SECOND = 40  # on a short clock, at most this many boards kept per second left
 MIN_BOARDS = 50
-LOSE_AVERSION = 0.3  # extra penalty per unit of probability that our king is left en prise
+LOSE_AVERSION = 1.0  # extra penalty per unit of probability that our king is left en prise (the odds are rough)
 VOTE_RANK = (1.0, 0.5, 0.3)
 
 
@@ -92,6 +96,8 @@ class BridgeRbcPlayer(reconchess.Player):
         self._turn_started = 0.0
         self._turn_log: list[str] = []
         self.last_move_info: dict[str, Any] = {}
+        # position -> the engine's favourite moves there and their values, this turn
+        self._proposal_cache: dict[Any, list[tuple[chess.Move, float]]] = {}
 
     # --- helpers ---------------------------------------------------------------------------------------------
     def _note(self, text: str) -> None:
@@ -122,7 +128,7 @@ class BridgeRbcPlayer(reconchess.Player):
 
     @staticmethod
     def _fallback_text(what: str) -> str:
-        return {"sense": "sensing nothing", "move": "playing a move scored by material"}.get(
+        return {"sense": "sensing by the belief alone", "move": "playing a move scored by material"}.get(
             what, "the belief keeps what it had")
 
     def belief_size(self) -> int:
@@ -158,6 +164,7 @@ class BridgeRbcPlayer(reconchess.Player):
         self.turn += 1
         self._turn_started = time.monotonic()
         self._turn_log = []
+        self._proposal_cache.clear()
         belief = self._belief()
 
         def update() -> None:
@@ -178,9 +185,12 @@ class BridgeRbcPlayer(reconchess.Player):
         belief.sense_sample = max(MIN_BOARDS, min(self.config.sense_sample, int(seconds_left * BOARDS_PER_SECOND)))
 
         def decide() -> int | None:
-            return belief.choose_sense(sense_actions)
+            sample = belief.sense_sample_boards()
+            values = self._sense_values(sample, move_actions, seconds_left) \
+                if self.config.sense_decision_weight > 0 else None
+            return belief.choose_sense(sense_actions, sample, values, self.config.sense_decision_weight)
 
-        square = self._guard("sense", decide, lambda: None, None)
+        square = self._guard("sense", decide, lambda: belief.choose_sense(sense_actions), None)
         if square is not None and square not in sense_actions:
             self._incident(f"the chosen sense square {_sq(square)} is not offered; sensing nothing")
             square = None
@@ -328,6 +338,97 @@ class BridgeRbcPlayer(reconchess.Player):
         cache[key] = value
         return value
 
+    def _proposals(self, boards: list[tuple[chess.Board, float]], actions: set[chess.Move], seconds: float,
+                   deadline: float, worth: dict[chess.Move, list[float]] | None = None,
+                   ) -> tuple[dict[chess.Move, float], int, bool]:
+        """The engine's favourite moves on each board (heaviest first, until ``deadline``), as votes weighted by
+        board weight and rank; also how many boards were analysed and whether the engine is still usable.
+        ``worth`` (if given) collects, per move, the weighted sum of the engine's values of it and the weight.
+        Answers are cached for the turn (the sense and the move phase look at many of the same boards)."""
+        votes: dict[chess.Move, float] = {}
+        proposed = 0
+        if not self._engine_ok():
+            return votes, 0, False
+        try:
+            for board, w in boards:
+                if proposed and time.monotonic() > deadline:
+                    break
+                key = position_key(board)
+                moves = self._proposal_cache.get(key)
+                if moves is None:
+                    prepared = prepare(board)
+                    if prepared.board is None:
+                        continue
+                    infos = self._engine_call("proposing moves", _analyser(prepared.board, seconds, MULTIPV)) or []
+                    moves = []
+                    for info in infos[:len(VOTE_RANK)]:
+                        pv = info.get("pv")
+                        if not pv:
+                            continue
+                        if pv[0] not in actions:
+                            self._incident(f"the engine proposed {_mv(pv[0])}, which is not a move action; ignored")
+                            continue
+                        score = info.get("score")
+                        value = score_value(score, self.color, ply=board.ply()) if score is not None else 0.5
+                        moves.append((pv[0], value))
+                    self._proposal_cache[key] = moves
+                proposed += 1
+                for rank, (move, value) in enumerate(moves):
+                    votes[move] = votes.get(move, 0.0) + w * VOTE_RANK[rank]
+                    if worth is not None:
+                        acc = worth.setdefault(move, [0.0, 0.0])
+                        acc[0] += w * value
+                        acc[1] += w
+        except _EngineDown:
+            return votes, proposed, False
+        return votes, proposed, True
+
+    def _sense_values(self, sample: tuple[list[chess.Board], list[float]], move_actions: list[chess.Move],
+                      seconds_left: float) -> list[list[float]] | None:
+        """What each likely move is worth on each sample board, for a sense that checks what the move hinges on:
+        1 if it captures the king there, 0 if it leaves our king en prise there, else the engine's mean value of
+        the move on the boards where it proposed it."""
+        boards, weights = sample
+        if len(boards) < 2 or not move_actions:
+            return None
+        started = time.monotonic()
+        budget = SENSE_SHARE * self.budget(seconds_left)
+        actions = set(move_actions)
+        heaviest = sorted(zip(boards, weights, strict=True), key=lambda bw: -bw[1])[:self.config.move_boards]
+        seconds = max(MIN_ENGINE_TIME, min(self.config.engine_time, 0.5 * budget / len(heaviest)))
+        worth: dict[chess.Move, list[float]] = {}
+        votes, _, _ = self._proposals(heaviest, actions, seconds, started + 0.5 * budget, worth)
+        candidates = sorted(votes, key=lambda m: -votes[m])[:SENSE_CANDIDATES]
+        for board in boards:  # moves that capture the king somewhere
+            king = board.king(not self.color)
+            if king is None:
+                continue
+            for attacker in chess.SquareSet(board.attackers_mask(self.color, king)):
+                pawn = board.piece_type_at(attacker) == chess.PAWN and chess.square_rank(king) in (0, 7)
+                move = chess.Move(attacker, king, chess.QUEEN if pawn else None)
+                if move in actions and move not in candidates:
+                    candidates.append(move)
+        if len(candidates) < 2:
+            return None
+        prior = [worth[m][0] / worth[m][1] if m in worth and worth[m][1] > 0 else 0.5 for m in candidates]
+        values: list[list[float]] = []
+        deadline = started + budget
+        for board in boards:
+            if time.monotonic() > deadline:
+                return None  # out of time: better no values than values for some boards only
+            row = []
+            for move, p in zip(candidates, prior, strict=True):
+                after = child(board, taken_move(board, move))
+                mine = after.king(self.color)
+                if after.king(not self.color) is None:
+                    row.append(1.0)
+                elif mine is None or after.attackers_mask(not self.color, mine):
+                    row.append(0.0)
+                else:
+                    row.append(p)
+            values.append(row)
+        return values
+
     def _outcomes(self, boards: list[tuple[chess.Board, float]], moves: list[chess.Move],
                   deadline: float) -> dict[chess.Move, tuple[float, float]]:
         """For each move, the weighted share of ``boards`` on which it captures the king, and on which it leaves
@@ -373,28 +474,7 @@ class BridgeRbcPlayer(reconchess.Player):
         t_score = max(MIN_ENGINE_TIME, min(self.config.engine_time / 2, 0.5 * budget / (n * n_cand)))
         use_engine = self._engine_ok()
         # 1. proposals: the engine's favourite moves on each sampled board
-        votes: dict[chess.Move, float] = {}
-        proposed = 0
-        try:
-            for board, w in sample:
-                if not use_engine or (proposed and time.monotonic() > started + 0.35 * budget):
-                    break
-                prepared = prepare(board)
-                if prepared.board is None:
-                    continue
-                infos = self._engine_call("proposing moves", _analyser(prepared.board, t_propose, MULTIPV)) or []
-                proposed += 1
-                for rank, info in enumerate(infos[:len(VOTE_RANK)]):
-                    pv = info.get("pv")
-                    if not pv:
-                        continue
-                    move = pv[0]
-                    if move not in actions:
-                        self._incident(f"the engine proposed {_mv(move)}, which is not a move action; ignored")
-                        continue
-                    votes[move] = votes.get(move, 0.0) + w * VOTE_RANK[rank]
-        except _EngineDown:
-            use_engine = False
+        votes, proposed, use_engine = self._proposals(sample, actions, t_propose, started + 0.35 * budget)
         if use_engine and proposed and not votes:
             self._incident("the engine proposed no usable move on any board; scoring by material")
         candidates = sorted(votes, key=lambda m: -votes[m])[:n_cand]

@@ -51,6 +51,7 @@ _CASTLES = {
     chess.WHITE: (chess.Move(chess.E1, chess.G1), chess.Move(chess.E1, chess.C1)),
     chess.BLACK: (chess.Move(chess.E8, chess.G8), chess.Move(chess.E8, chess.C8)),
 }
+DEVELOP_PRIOR = 2.0  # a knight or bishop leaving its first rank is likelier (engines develop their pieces)
 CHECK_PRIOR = 4.0  # an opponent move that attacks our king is this much likelier (opponents hunt kings)
 CRISIS_WEIGHT = 8.0  # default: how much more settling "is a king attacked?" counts than shrinking the belief (sense)
 VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0}
@@ -93,8 +94,9 @@ def opponent_move_prior(board: chess.Board, move: chess.Move | None) -> float:
     """A simple opponent model: relative likelihood of ``move`` (taken by the side to move of ``board``).
 
     Passes are rarer than moves (a deliberate pass is unusual; failed requests become passes), under-promotions
-    are rare, castling and developing or forward moves are a little more likely than retreats, and moves that
-    attack our king are much likelier (RBC bots hunt the king: a capture ends the game).
+    are rare, castling and forward moves are a little more likely than retreats, knights and bishops leaving their
+    first rank are likelier (development), and moves that attack our king much likelier (RBC bots hunt the king:
+    a capture ends the game).
     """
     if move is None:
         return 0.4
@@ -111,6 +113,8 @@ def opponent_move_prior(board: chess.Board, move: chess.Move | None) -> float:
         prior = 1.3
     elif forward < 0:
         prior = 0.7
+    if piece in (chess.KNIGHT, chess.BISHOP) and chess.square_rank(move.from_square) == (0 if board.turn else 7):
+        prior *= DEVELOP_PRIOR
     if board.is_capture(move):
         prior *= 1.5
     king = board.king(not board.turn)
@@ -390,7 +394,8 @@ class Belief:
 
     # --- sensing ---------------------------------------------------------------------------------------------
     def sense_scores(self, squares: Iterable[int] = INNER_SQUARES,
-                     sample: tuple[list[chess.Board], list[float]] | None = None) -> dict[int, float]:
+                     sample: tuple[list[chess.Board], list[float]] | None = None,
+                     values: Sequence[Sequence[float]] | None = None, value_weight: float = 10.0) -> dict[int, float]:
         """For each candidate centre, the expected share of the belief's weight left after sensing there
         (1.0: sensing there tells nothing; :attr:`no_info_score` is the whole score of such a window), plus
         ``crisis_weight`` x the expected Gini impurity left of the crisis class (our king attacked / their king
@@ -399,6 +404,11 @@ class Belief:
         The first term shrinks the belief; the second makes the sense settle first whether our king is in danger
         and whether their king can be taken, which decide games (a 4% chance of an unseen check matters more
         than halving the belief elsewhere).  Estimated on a weighted sample of at most ``sense_sample`` boards.
+
+        ``values`` (optional, one row per sample board, one column per candidate move: what the move is worth on
+        that board) subtracts ``value_weight`` x the expected value of the information: how much better the best
+        move for each possible result is than the best move without sensing -- the sense then checks what the
+        intended move hinges on (is the square it goes to guarded by a piece we never saw?).
         """
         boards, weights = sample if sample is not None else self._sense_sample()
         opp = self.opponent
@@ -413,20 +423,40 @@ class Belief:
         for c, w in zip(crisis, weights, strict=True):
             classes[c] += w
         self.no_info_score = 1.0 + self.crisis_weight * (total - sum(x * x for x in classes) / total) / total
+        rows: list[list[float]] | None = None
+        best_blind = 0.0
+        if values is not None and len(values) == len(boards) and values and len(values[0]) > 1:
+            rows = [[w * v for v in row] for row, w in zip(values, weights, strict=True)]
+            best_blind = max(sum(col) for col in zip(*rows, strict=True))
         for sq in squares:
             win = WINDOWS[sq]
             parts: dict[tuple[int, ...], list[float]] = {}
-            for m, c, w in zip(masks, crisis, weights, strict=True):
+            gains: dict[tuple[int, ...], list[float]] = {}
+            for i, (m, c, w) in enumerate(zip(masks, crisis, weights, strict=True)):
                 key = (m[0] & win, m[1] & win, m[2] & win, m[3] & win, m[4] & win, m[5] & win)
                 part = parts.get(key)
                 if part is None:
                     part = parts[key] = [0.0, 0.0, 0.0, 0.0, 0.0]
                 part[0] += w
                 part[1 + c] += w
+                if rows is not None:
+                    acc = gains.get(key)
+                    if acc is None:
+                        gains[key] = list(rows[i])
+                    else:
+                        for j, x in enumerate(rows[i]):
+                            acc[j] += x
             size = sum(p[0] * p[0] for p in parts.values()) / (total * total)
             impurity = sum(p[0] - sum(x * x for x in p[1:]) / p[0] for p in parts.values() if p[0] > 0) / total
             scores[sq] = size + self.crisis_weight * impurity
+            if rows is not None:
+                informed = sum(max(acc) for acc in gains.values())
+                scores[sq] -= value_weight * max(0.0, informed - best_blind) / total
         return scores
+
+    def sense_sample_boards(self) -> tuple[list[chess.Board], list[float]]:
+        """The boards the next :meth:`choose_sense` may be given as ``sample`` (pending children materialised)."""
+        return self._sense_sample()
 
     def _sense_sample(self) -> tuple[list[chess.Board], list[float]]:
         """At most ``sense_sample`` boards (pending children materialised), with the weights they stand for."""
@@ -437,15 +467,18 @@ class Belief:
         idx, weights = _thin([w for _, _, w in pending], self.sense_sample, self.rng)
         return [child(self.boards[pending[j][0]], pending[j][1]) for j in idx], weights
 
-    def choose_sense(self, allowed: Iterable[int] | None = None) -> int | None:
-        """The sense centre minimising the expected remaining weight; None when every window is already known
-        on every board of an exact belief. Ties go to the centre nearest the opponent's likeliest king."""
+    def choose_sense(self, allowed: Iterable[int] | None = None,
+                     sample: tuple[list[chess.Board], list[float]] | None = None,
+                     values: Sequence[Sequence[float]] | None = None, value_weight: float = 10.0) -> int | None:
+        """The sense centre with the best :meth:`sense_scores`; None when every window is already known on every
+        board of an exact belief. Ties go to the centre nearest the opponent's likeliest king."""
         allowed_set = set(allowed) if allowed is not None else set(chess.SQUARES)
         squares = [sq for sq in INNER_SQUARES if sq in allowed_set] or sorted(allowed_set)
         if not squares:
             return None
-        sample = self._sense_sample()
-        scores = self.sense_scores(squares, sample)
+        if sample is None:
+            sample = self._sense_sample()
+        scores = self.sense_scores(squares, sample, values, value_weight)
         best = min(scores.values())
         if best >= self.no_info_score - 1e-9:
             if self.exact:

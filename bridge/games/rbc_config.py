@@ -26,6 +26,9 @@ class RbcConfig(BaseModel):
     sense_crisis_weight: float = Field(8.0, ge=0, le=1000,
                                        description="how much more the sense values settling whether a king is "
                                                    "attacked than shrinking the set of possible boards")
+    sense_decision_weight: float = Field(10.0, ge=0, le=1000,
+                                         description="how much the sense values checking what the likely moves "
+                                                     "hinge on (0: don't look at moves when sensing)")
     sense_sample: int = Field(800, ge=10, le=100_000,
                               description="boards (drawn by weight) on which the sense square is chosen")
     reserve: float = Field(5.0, ge=0, le=600,
