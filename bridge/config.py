@@ -126,7 +126,9 @@ class GoConfig(Strict):
 class DaemonConfig(Strict):
     max_concurrent_games: int = Field(2, ge=1, le=1000, description="games (and engines) running at once")
     data_dir: Path = Field(Path("runs"), description="where transcripts/ and records/ are written")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="the least severe log lines shown (DEBUG adds engine stderr, REST calls and ignored "
+                            "server events)")
     log_file: Path | None = Field(None, description="also log to this file")
     engine_idle_timeout: float = Field(
         300.0, ge=0, description="seconds a game's engine may sit idle (opponent thinking) before it is stopped to "
