@@ -52,6 +52,18 @@ class TrackingHTTPServer(ThreadingHTTPServer):
             except OSError:
                 pass
 
+    def serve_in_thread(self, name: str) -> threading.Thread:
+        """Start ``serve_forever`` on a daemon thread called ``name``; :meth:`stop` ends it."""
+        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        """Stop serving, cut every open connection and join the connection threads."""
+        self.shutdown()
+        self.close_connections()
+        self.server_close()
+
 
 class SandboxRequestHandler(BaseHTTPRequestHandler):
     """HTTP/1.1 keep-alive (an idle connection is closed after ``timeout`` seconds), TCP_NODELAY, requests

@@ -212,16 +212,9 @@ class OpenGamesSandbox:
     def start(self) -> OpenGamesSandbox:
         self._httpd = _HttpServer((self.host, self.port), self)
         self.port = self._httpd.server_address[1]
-        serve = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="og-sandbox-http",
-            daemon=True,
-        )
         worker = threading.Thread(target=self._work, name="og-sandbox-worker", daemon=True)
-        self._threads = [serve, worker]
-        for t in self._threads:
-            t.start()
+        self._threads = [self._httpd.serve_in_thread("og-sandbox-http"), worker]
+        worker.start()
         log.info("Open Games sandbox listening on %s (API %s)", self.url, self.api_url)
         return self
 
@@ -233,9 +226,7 @@ class OpenGamesSandbox:
         with self.state.changed:
             self.state.changed.notify_all()
         if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.close_connections()
-            self._httpd.server_close()
+            self._httpd.stop()
         for t in self._threads:
             t.join(5)
         with self._house_lock:

@@ -156,25 +156,16 @@ class ReconchessSandbox:
     def start(self) -> ReconchessSandbox:
         self._httpd = _HttpServer((self.host, self.port), _RequestHandler, self)
         self.port = self._httpd.server_address[1]
-        serve = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="rbc-sandbox-http",
-            daemon=True,
-        )
         ticker = threading.Thread(target=self._tick, name="rbc-sandbox-clock", daemon=True)
-        self._threads = [serve, ticker]
-        for t in self._threads:
-            t.start()
+        self._threads = [self._httpd.serve_in_thread("rbc-sandbox-http"), ticker]
+        ticker.start()
         log.info("reconchess sandbox listening on %s (reconchess %s)", self.url, self.version)
         return self
 
     def stop(self) -> None:
         self._stop.set()
         if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.close_connections()
-            self._httpd.server_close()
+            self._httpd.stop()
         for t in self._threads:
             t.join(5)
         with self._house_lock:
