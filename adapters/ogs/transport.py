@@ -415,6 +415,14 @@ def _ordered_socketio_client() -> Any:
             kwargs["run_async"] = False
             return super()._trigger_event(event, *args, **kwargs)
 
+        def disconnect(self, abort: bool = False, reason: Any = None) -> None:
+            # A socket.io goodbye from the server is handled on the reader thread (handlers run inline, above),
+            # and python-socketio then disconnects engine.io, which would join the reader thread from itself
+            # ("cannot join current thread", logged with a traceback). The reader ends by itself: don't wait.
+            if getattr(self, "read_loop_task", None) is threading.current_thread():
+                abort = True
+            super().disconnect(abort=abort, reason=reason)
+
     class OrderedSocketIOClient(socketio.Client):
         def _engineio_client_class(self) -> Any:
             return OrderedEngineIOClient
