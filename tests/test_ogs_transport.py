@@ -101,3 +101,64 @@ def test_a_socketio_goodbye_from_the_server_is_reported_once_without_a_thread_tr
     assert tracebacks == [], [f"{r.name}: {r.getMessage()} {r.exc_info}" for r in tracebacks]
     assert len(reasons) == 1 and reasons[0].startswith("connection lost"), reasons
     assert not transport.connected
+
+
+def test_a_binary_websocket_frame_is_one_warning_without_its_bytes(caplog: pytest.LogCaptureFixture) -> None:
+    from bridge.adapters.ogs.transport import WebSocketTransport
+
+    payload = b"\x00\xff\xfeRAW-BYTES-MUST-NOT-BE-LOGGED" * 4
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="binary-ws-server", daemon=True)
+    thread.start()
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_bytes(payload)
+        await ws.send_str('["hello", {"after": "binary"}]')
+        async for _ in ws:
+            pass
+        return ws
+
+    async def start() -> tuple[web.AppRunner, int]:
+        app = web.Application()
+        app.router.add_get("/", handler)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    runner, port = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
+    caplog.set_level(logging.DEBUG, logger="bridge")
+    events: list[tuple[str, Any]] = []
+    got = threading.Event()
+    transport = WebSocketTransport()
+    transport.on_event = lambda name, data: (events.append((name, data)), got.set())
+    try:
+        transport.connect(f"http://127.0.0.1:{port}", 5.0)
+        assert got.wait(5.0)
+    finally:
+        transport.close()
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+    assert events == [("hello", {"after": "binary"})]  # the connection goes on after the binary frame
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("bridge")]
+    assert not any("RAW-BYTES" in m for m in ours), ours
+    assert sum(f"binary frame of {len(payload)} bytes" in m for m in ours) == 1, ours
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({}, "field 'id' is missing"),
+    ({"id": None}, "field 'id' is missing"),
+    ({"id": "notanumber"}, "field 'id' is not a number (got 'notanumber')"),
+    ({"id": True}, "field 'id' is not a number (got True)"),
+])
+def test_an_unreadable_id_says_what_it_holds(data: dict[str, Any], message: str) -> None:
+    from bridge.adapters.ogs.client import _required_id
+
+    with pytest.raises(ValueError) as info:
+        _required_id(data, "id")
+    assert str(info.value) == message
+    assert _required_id({"id": "42"}, "id") == 42

@@ -184,6 +184,22 @@ def _opt_id(value: Any) -> int | None:
         return None
 
 
+def _required_id(data: Mapping[str, Any], key: str) -> int:
+    """``data[key]`` as an id; ValueError saying whether it is missing or what it holds instead."""
+    value = data.get(key)
+    ident = _opt_id(value)
+    if ident is None:
+        if value is None:
+            raise ValueError(f"field {key!r} is missing")
+        raise ValueError(f"field {key!r} is not a number (got {_short_repr(value)})")
+    return ident
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _player(data: Mapping[str, Any], color: Color) -> tuple[int | None, str]:
     players = data.get("players")
     entry = players.get(color) if isinstance(players, Mapping) else None
@@ -920,10 +936,7 @@ class OgsAdapter:
     def _on_active_game(self, data: Any) -> None:
         if not isinstance(data, Mapping):
             raise ValueError("expected an object")
-        gid = _opt_id(data.get("id"))
-        if gid is None:
-            raise ValueError("field 'id' is missing")
-        game_id = str(gid)
+        game_id = str(_required_id(data, "id"))
         ids = {_opt_id(p.get("id")) for p in (data.get("black"), data.get("white")) if isinstance(p, Mapping)}
         ids.discard(None)
         if ids and self.bot_id is not None and self.bot_id not in ids:

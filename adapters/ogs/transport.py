@@ -222,8 +222,10 @@ class WebSocketTransport(Transport):
                     if not self._ws.connected:
                         break
                     continue
-                if isinstance(text, bytes):
-                    text = text.decode("utf-8", "replace")
+                if isinstance(text, bytes):  # OGS speaks JSON text frames; never print raw bytes into the log
+                    log.warning("OGS sent a binary frame of %d bytes, ignored (the protocol is JSON text frames)",
+                                len(text))
+                    continue
                 self._dispatch(text)
         finally:
             self._lost(reason)
