@@ -134,7 +134,12 @@ def test_a_binary_websocket_frame_is_one_warning_without_its_bytes(caplog: pytes
     events: list[tuple[str, Any]] = []
     got = threading.Event()
     transport = WebSocketTransport()
-    transport.on_event = lambda name, data: (events.append((name, data)), got.set())
+
+    def on_event(name: str, data: Any) -> None:
+        events.append((name, data))
+        got.set()
+
+    transport.on_event = on_event
     try:
         transport.connect(f"http://127.0.0.1:{port}", 5.0)
         assert got.wait(5.0)
