@@ -162,3 +162,15 @@ def test_bot_config_is_public_and_shaped_like_goban_v2() -> None:
     assert "allowed_live_settings" in out and "allowed_blitz_settings" not in out
     assert out["allowed_live_settings"]["concurrent_games"] == 3
     assert not any("key" in k.lower() for k in out)
+
+
+def test_bot_config_advertises_ranges_for_every_system_it_lists() -> None:
+    pol = policy(speeds={"live": {"systems": ["fischer", "byoyomi", "canadian", "simple", "absolute", "none"]},
+                         "correspondence": {"systems": ["byoyomi", "canadian"]}})
+    out = bot_config(pol, bot_id=42, username="sandbot", max_games=3)
+    # goban's BotConfigV2 knows simple, byoyomi and fischer; each listed system has its ranges in each speed
+    assert out["allowed_time_control_systems"] == ["byoyomi", "fischer", "simple"]
+    live, corr = out["allowed_live_settings"], out["allowed_correspondence_settings"]
+    assert set(live) == {"simple", "byoyomi", "fischer", "concurrent_games"}
+    assert set(corr) == {"byoyomi", "concurrent_games"}
+    assert set(live["fischer"]) == {"initial_time_range", "max_time_range", "time_increment_range"}

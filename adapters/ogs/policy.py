@@ -301,6 +301,9 @@ def decide(policy: ChallengePolicy, challenge: Challenge, *, can_accept: bool, a
     return first
 
 
+ADVERTISABLE_SYSTEMS = ("simple", "byoyomi", "fischer")  # goban's BotConfigV2.allowed_time_control_systems
+
+
 def bot_config(policy: ChallengePolicy, *, bot_id: int | None, username: str,
                max_games: int) -> dict[str, Any]:
     """The public ``bot/config`` payload (goban's ``BotConfigV2``) describing what the bot accepts, so
@@ -313,7 +316,7 @@ def bot_config(policy: ChallengePolicy, *, bot_id: int | None, username: str,
         if sp is None or not sp.allowed:
             return None
         day = 86400.0 * 30
-        return {
+        ranges: dict[str, Any] = {
             "simple": {"per_move_time_range": pair(sp.period_time, 0, day)},
             "byoyomi": {"main_time_range": pair(sp.main_time, 0, day),
                         "period_time_range": pair(sp.period_time, 0, day),
@@ -321,11 +324,15 @@ def bot_config(policy: ChallengePolicy, *, bot_id: int | None, username: str,
             "fischer": {"initial_time_range": pair(sp.main_time, 0, day),
                         "max_time_range": pair(sp.main_time, 0, day),
                         "time_increment_range": pair(sp.period_time, 0, day)},
-            "concurrent_games": max_games,
         }
+        out: dict[str, Any] = {name: r for name, r in ranges.items() if name in sp.systems}
+        out["concurrent_games"] = max_games
+        return out
 
     speeds: dict[str, SpeedPolicy] = {str(k): v for k, v in policy.speeds.items()}
-    systems = sorted({s for sp in speeds.values() if sp.allowed for s in sp.systems})
+    # goban's BotConfigV2 can describe only these three systems (ranges for each); canadian, absolute and
+    # "none" challenges are still accepted or declined by decide(), but cannot be advertised.
+    systems = sorted({s for sp in speeds.values() if sp.allowed for s in sp.systems if s in ADVERTISABLE_SYSTEMS})
     sizes: Any = sorted(set(policy.board_sizes))
     out: dict[str, Any] = {
         "_config_version": 2,
