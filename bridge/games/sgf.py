@@ -33,10 +33,11 @@ def _time_props(state: GoState) -> str:
     if tc.system == "canadian":
         return f"TM[{tc.main_time:g}]OT[{tc.stones_per_period}/{tc.period_time:g} Canadian]"
     if tc.system == "absolute":
-        return f"TM[{tc.total_time:g}]"
-    if tc.system == "simple":
-        return f"OT[{tc.per_move:g}s per move]"
-    return ""
+        return f"TM[{tc.total_time:g}]OT[none (absolute)]"
+    if tc.system == "simple":  # no main time; every move has its own fixed time
+        return f"TM[0]OT[{tc.per_move:g}s per move (simple)]"
+    # "none" (and anything unknown): no main time, no overtime; OT says there is no clock at all
+    return "TM[0]OT[no time limit]"
 
 
 def to_sgf(state: GoState, *, server: str = "", date: _dt.date | None = None) -> str:
