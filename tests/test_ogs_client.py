@@ -852,3 +852,26 @@ def test_sandbox_oauth_check(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> N
     lines = OgsAdapter(config, None).check()
     assert all(line.ok for line in lines), lines
     assert any(line.what.startswith("authenticated as oauthbot (id ") for line in lines)
+
+
+def test_one_gamedata_without_players_is_ignored_and_the_game_goes_on(
+        fake: FakeOgs, start_adapter: Callable[..., Running], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="bridge")
+    r = start_adapter(fake.url, "websocket")
+    gd = fake.add_game(860)
+    fake.wait_for("bot/config")
+    fake.push("active_game", {"id": 860, "phase": "play"})
+    r.host.wait_state("860", lambda s: True)
+    broken = {k: v for k, v in gd.items() if k != "players"}
+    for _ in range(3):  # the same bad frame, three times: one warning
+        fake.push("game/860/gamedata", broken)
+    fake.play(860, 3, 3)  # the game goes on from the last good state
+    state = r.host.wait_state("860", lambda s: len(s.moves) == 1)
+    assert state.moves == ((3, 3),) and state.settings.my_color == "black"
+    inbox = r.host.inboxes["860"]
+    assert not any(type(e).__name__ == "GameAbandoned" for e in inbox.events)
+    ours = [rec.getMessage() for rec in caplog.records if "gamedata frame" in rec.getMessage()]
+    assert len(ours) == 1 and "keeping the last good state" in ours[0], ours
+    fake.drop()  # and a reconnect picks it up as usual
+    after = r.host.wait_state("860", lambda s: s.sync_id == state.sync_id + 1, timeout=20)
+    assert after.moves == ((3, 3),)

@@ -359,6 +359,7 @@ class _Game:
     undo_count: int = 1
     chat_ids: set[str] = field(default_factory=set)
     last_posted: GoState | None = None
+    bad_gamedata_warned: bool = False  # one warning per game for unreadable gamedata frames
 
     @property
     def speed(self) -> str:
@@ -1029,14 +1030,24 @@ class OgsAdapter:
     def _on_gamedata(self, game: _Game, data: Any, wall_ms: float, mono: float) -> None:
         gd = parse_gamedata(data)
         assert self._host is not None
-        game.connect_sent = 0.0
-        game.connect_tries = 0
         if self.bot_id is not None and self.bot_id == gd.black_id:
             color: Color | None = "black"
         elif self.bot_id is not None and self.bot_id == gd.white_id:
             color = "white"
         else:
             color = None
+        if color is None and (game.my_color is not None or gd.black_id is None or gd.white_id is None):
+            # One frame that does not name its players (or names others in a game we already play) is a bad
+            # frame, not news: the last good state stands, and a game we play is never dropped because of it.
+            if not game.bad_gamedata_warned:
+                game.bad_gamedata_warned = True
+                log.warning("game %s: ignored a gamedata frame that does not name the bot as a player (black %s, "
+                            "white %s); %s", game.game_id, gd.black_id, gd.white_id,
+                            "keeping the last good state" if game.my_color is not None
+                            else "waiting for a readable one")
+            return
+        game.connect_sent = 0.0
+        game.connect_tries = 0
         if color is None:
             log.warning("game %s: we are not a player in it (black %s, white %s); not following it",
                         game.game_id, gd.black_id, gd.white_id)
