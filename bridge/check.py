@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bridge.config import EngineConfig, load_config
-from bridge.errors import BridgeError, ConfigError
+from bridge.errors import EXIT_CONFIG, BridgeError, ConfigError
 from bridge.events import CheckLine
 from bridge.registry import adapter_spec
 
@@ -126,7 +126,7 @@ def run_check(path: Path, out: TextIO) -> int:
     except ConfigError as exc:
         out.write(f"FAIL config {path}:\n{exc}\n")
         out.write("VERDICT: not ready: fix the configuration\n")
-        return 1
+        return EXIT_CONFIG
     out.write(f"ok   config {path} is valid (server {config.server.kind}, engine {config.engine.command[0]})\n")
     lines = check_engine(config)
     try:

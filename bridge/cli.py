@@ -12,8 +12,8 @@ from types import FrameType
 from typing import Any
 
 from bridge import __version__
-from bridge.config import load_config
-from bridge.errors import BridgeError, ConfigError
+from bridge.config import load_config, resolve_secrets
+from bridge.errors import EXIT_CONFIG, BridgeError, ConfigError
 from bridge.redact import RedactingFilter
 
 log = logging.getLogger("bridge")
@@ -50,6 +50,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bridge.daemon import Daemon
 
     config = load_config(args.config)
+    resolve_secrets(config)
     setup_logging(config.daemon.log_level, config.daemon.log_file)
     daemon = Daemon(config)
     _install_signal_handlers(daemon.stop)
@@ -153,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code: int = args.func(args)
         return code
+    except ConfigError as exc:
+        print(f"bridge: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except BridgeError as exc:
         print(f"bridge: {exc}", file=sys.stderr)
         return 2

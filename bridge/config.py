@@ -66,6 +66,9 @@ class SecretRef(Strict):
             except OSError as exc:
                 raise ConfigError(f"{where}: cannot read secret file {path}: {exc.strerror}; "
                                   f"create it (mode 600) with the secret on its first line") from None
+            except UnicodeDecodeError:
+                raise ConfigError(f"{where}: secret file {path} is not UTF-8 text; "
+                                  f"put the secret on its first line as plain text") from None
             value = lines[0].strip() if lines else ""
             if not value:
                 raise ConfigError(f"{where}: secret file {path} is empty; put the secret on its first line")
@@ -244,7 +247,39 @@ def load_config_text(text: str, source: str = "<config>", base_dir: Path | None 
 def load_config(path: str | Path) -> Any:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        data = p.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read the configuration: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{p}:{line}: the configuration is not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                          f"save the file as UTF-8") from None
     return load_config_text(text, str(p))
+
+
+def resolve_secrets(config: BaseModel) -> None:
+    """Read every secret the config names, now, so that a missing variable or file is one configuration
+    error before anything starts (not a failure inside an adapter). Raises ConfigError naming each key."""
+    problems: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, SecretRef):
+            try:
+                node.resolve(path)
+            except ConfigError as exc:
+                problems.append(str(exc))
+        elif isinstance(node, BaseModel):
+            for name in type(node).model_fields:
+                walk(getattr(node, name), f"{path}.{name}" if path else name)
+        elif isinstance(node, list | tuple):
+            for i, item in enumerate(node):
+                walk(item, f"{path}[{i}]")
+        elif isinstance(node, dict):
+            for key, item in node.items():
+                walk(item, f"{path}.{key}")
+
+    walk(config, "")
+    if problems:
+        raise ConfigError("; ".join(problems))

@@ -5,6 +5,8 @@ Every message says what happened, where, and what to try.
 
 from __future__ import annotations
 
+EXIT_CONFIG = 78  # sysexits EX_CONFIG: the configuration is wrong; systemd's RestartPreventExitStatus names it
+
 
 class BridgeError(Exception):
     """Base class of every error the bridge raises on purpose."""
@@ -12,6 +14,10 @@ class BridgeError(Exception):
 
 class ConfigError(BridgeError):
     """The configuration file is wrong; the message names the key path and the fix."""
+
+
+class UsageError(BridgeError):
+    """A command-line argument is wrong (exit status 2, as argparse's own usage errors)."""
 
 
 class EngineError(BridgeError):

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from bridge.adapters.ogs.sandbox import SandboxServer
@@ -89,7 +90,7 @@ def test_check_reports_a_bad_config_and_an_unreachable_server(tmp_path: Path, gn
     key.write_text("k" * 20 + "\n")
     cfg = write_config(tmp_path / "bot.yaml", "http://127.0.0.1:9", key, engine="/nonexistent/gnugo")
     p = run(["check", str(cfg)], tmp_path)
-    assert p.returncode == 1 and "engine.command" in p.stdout and "not found" in p.stdout
+    assert p.returncode == 78 and "engine.command" in p.stdout and "not found" in p.stdout
     cfg = write_config(tmp_path / "bot.yaml", "http://127.0.0.1:9", key)
     p = run(["check", str(cfg)], tmp_path)
     assert p.returncode == 1 and "cannot reach" in p.stdout and "engine GNU Go" in p.stdout
@@ -152,3 +153,45 @@ def test_run_plays_and_stops_cleanly_on_sigterm(tmp_path: Path, gnugo_command: l
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.communicate()
+
+
+def _config_for(tmp_path: Path, kind: str, secret: str) -> Path:
+    servers = {
+        "ogs": f"  kind: ogs\n  url: http://127.0.0.1:9\n  username: cli-bot\n  api_key: {secret}\n",
+        "reconchess": f"  kind: reconchess\n  url: http://127.0.0.1:9\n  username: cli-bot\n  password: {secret}\n",
+        "opengames": f"  kind: opengames\n  url: http://127.0.0.1:9\n  agent: cli-bot\n  api_key: {secret}\n",
+    }
+    engines = {"ogs": "[/usr/games/gnugo, --mode, gtp]", "reconchess": "[/usr/games/stockfish]",
+               "opengames": f"[{sys.executable}, scripts/battleship_engine.py]"}
+    protocol = {"ogs": "gtp", "reconchess": "uci", "opengames": "line"}[kind]
+    path = tmp_path / f"{kind}.yaml"
+    path.write_text(f"server:\n{servers[kind]}engine:\n  protocol: {protocol}\n  command: {engines[kind]}\n"
+                    f"daemon:\n  data_dir: {tmp_path / 'runs'}\n")
+    return path
+
+
+@pytest.mark.parametrize("kind", ["ogs", "reconchess", "opengames"])
+@pytest.mark.parametrize("secret", ["{env: BRIDGE_TEST_UNSET_SECRET}", "{file: /nonexistent/bridge-secret.key}"])
+def test_run_with_a_missing_secret_is_one_line_and_the_config_exit_status(tmp_path: Path, kind: str,
+                                                                          secret: str) -> None:
+    cfg = _config_for(tmp_path, kind, secret)
+    env = {k: v for k, v in os.environ.items() if k != "BRIDGE_TEST_UNSET_SECRET"}
+    p = subprocess.run([*BRIDGE, "run", str(cfg)], cwd=Path(__file__).parent.parent, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 78, p.stdout + p.stderr
+    assert "Traceback" not in p.stderr + p.stdout
+    lines = [line for line in p.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("bridge: configuration error: server."), lines
+    assert ("BRIDGE_TEST_UNSET_SECRET" in lines[0]) if "env" in secret else ("/nonexistent" in lines[0])
+
+
+@pytest.mark.parametrize("command", ["run", "check"])
+def test_a_config_file_that_is_not_utf8_is_one_line_and_the_config_exit_status(tmp_path: Path,
+                                                                                command: str) -> None:
+    cfg = tmp_path / "latin1.yaml"
+    cfg.write_bytes(b"# the bot\nserver:\n  kind: ogs  # caf\xe9\n")
+    p = run([command, str(cfg)], tmp_path, timeout=60)
+    assert p.returncode == 78, p.stdout + p.stderr
+    out = p.stdout + p.stderr
+    assert "Traceback" not in out
+    assert f"{cfg}:3: the configuration is not UTF-8 text (byte 0xe9)" in out, out

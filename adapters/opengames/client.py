@@ -53,7 +53,7 @@ from bridge.adapters.opengames.api import (
 )
 from bridge.adapters.opengames.config import API_PREFIX, OpenGamesServerConfig, check_api_key
 from bridge.adapters.opengames.webhook import WebhookEvent, WebhookReceiver
-from bridge.errors import BridgeError, ConfigError, ProtocolError, ServerError
+from bridge.errors import BridgeError, ConfigError, ProtocolError, ServerError, UsageError
 from bridge.events import CheckLine, GameContext, Host
 from bridge.games.battleship import BattleshipPlayer, BattleshipView, Decision, make_player
 from bridge.games.battleship_rules import Cell, ShotResult, cell_name
@@ -829,10 +829,10 @@ def register_agent(name: str, *, url: str | None = None, key_file: Path | None =
     """Register agent ``name`` and store its API key in ``key_file`` (created with mode 600, never
     overwritten); returns the path. Prints where the key is and how to use it, never the key."""
     if not name.strip():
-        raise ConfigError("register: the agent's name is empty; give --name NAME")
+        raise UsageError("register: the agent's name is empty; give --name NAME")
     path = (key_file or default_key_file(name)).expanduser()
     if path.exists():
-        raise ConfigError(f"register: {path} already exists; an API key is shown only once, so the bridge "
+        raise UsageError(f"register: {path} already exists; an API key is shown only once, so the bridge "
                           f"never overwrites one: move it away or give --key-file another path")
     root = (url or DEFAULT_URL).rstrip("/")
     api_url = root if root.endswith(API_PREFIX) else root + API_PREFIX
