@@ -632,6 +632,13 @@ def test_dataset_records_validate_and_page(og: OpenGamesSandbox) -> None:
 
 
 # --- rate limits and faults ---------------------------------------------------------------------------------
+def test_the_default_sandbox_has_no_rate_limit_as_the_seed_states_none() -> None:
+    with OpenGamesSandbox() as og:
+        bot = register(og, "Busy")
+        codes = [bot.get("/matchmaking/status").status_code for _ in range(60)]
+        assert codes == [200] * 60
+
+
 def test_polling_too_fast_gets_429_with_retry_after() -> None:
     with OpenGamesSandbox(rate_limit=10.0) as og:
         bot = register(og, "Eager")

@@ -169,7 +169,7 @@ class OpenGamesSandbox:
         pairing_interval: float = 5.0,
         data_dir: str | Path | None = None,
         ship_moves: bool = True,
-        rate_limit: float | None = 10.0,
+        rate_limit: float | None = None,
         house_delay: float = 0.5,
         seed: int | None = None,
         webhook_timeout: float = 5.0,
