@@ -14,47 +14,50 @@ from typing import Any
 from bridge import __version__
 from bridge.config import load_config, resolve_secrets
 from bridge.errors import EXIT_CONFIG, BridgeError, ConfigError
-from bridge.redact import RedactingFilter
+from bridge.logsetup import setup_logging
 
 log = logging.getLogger("bridge")
 
-
-def setup_logging(level: str = "INFO", log_file: Path | None = None) -> None:
-    root = logging.getLogger()
-    for h in list(root.handlers):
-        root.removeHandler(h)
-    fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_file is not None:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
-    for h in handlers:
-        h.setFormatter(fmt)
-        h.addFilter(RedactingFilter())
-        root.addHandler(h)
-    root.setLevel(level)
-    for noisy in ("urllib3", "websocket", "socketio", "engineio", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+__all__ = ["build_parser", "main", "setup_logging"]
 
 
-def _install_signal_handlers(stop: Any) -> None:
+def _install_signal_handlers(stop: Any, reload: Any = None) -> None:
+    """SIGTERM/SIGINT stop the daemon; SIGHUP (``systemctl reload``) asks it to reload its configuration. The
+    handlers only set flags: the daemon's main loop does the work."""
+
     def handler(signum: int, frame: FrameType | None) -> None:
-        log.info("signal %d received: shutting down", signum)
+        log.info("%s received: shutting down", signal.Signals(signum).name)
         stop()
+
+    def hangup(signum: int, frame: FrameType | None) -> None:
+        log.info("SIGHUP received: reloading the configuration")
+        reload()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, handler)
+    if reload is not None:
+        signal.signal(signal.SIGHUP, hangup)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bridge.daemon import Daemon
+    from bridge.systemd import Notifier
 
     config = load_config(args.config)
-    resolve_secrets(config)
-    setup_logging(config.daemon.log_level, config.daemon.log_file)
-    daemon = Daemon(config)
-    _install_signal_handlers(daemon.stop)
-    daemon.run()
+    secrets = resolve_secrets(config)
+    d = config.daemon
+    try:
+        setup_logging(d.log_level, d.log_file, max_bytes=d.log_max_bytes, backups=d.log_backups)
+    except OSError as exc:
+        raise ConfigError(f"daemon.log_file: cannot open {d.log_file}: {exc.strerror or exc}; "
+                          f"fix the path or its permissions (under systemd: LogsDirectory=)") from None
+    notifier = Notifier()  # reads (and removes from the environment) $NOTIFY_SOCKET and $WATCHDOG_USEC
+    daemon = Daemon(config, notifier=notifier, config_path=args.config, secrets=secrets)
+    _install_signal_handlers(daemon.stop, daemon.request_reload)
+    try:
+        daemon.run()
+    finally:
+        notifier.close()
     return 1 if daemon.failed else 0
 
 

@@ -34,22 +34,34 @@ class Strict(BaseModel):
 
 
 class SecretRef(Strict):
-    """Where a secret comes from: an environment variable or a file (first line). Never inline."""
+    """Where a secret comes from: an environment variable, a file (first line), or a systemd credential
+    (``LoadCredential=NAME:PATH`` in the unit: the file ``$CREDENTIALS_DIRECTORY/NAME``). Never inline."""
 
     env: str | None = Field(None, description="name of an environment variable holding the secret")
     file: Path | None = Field(None, description="path of a file whose first line is the secret")
+    credential: str | None = Field(
+        None, description="name of a systemd credential (the unit's LoadCredential=NAME:PATH), read from "
+                          "$CREDENTIALS_DIRECTORY/NAME")
 
     @model_validator(mode="before")
     @classmethod
     def _not_inline(cls, value: Any) -> Any:
         if isinstance(value, str | int | float):
-            raise ValueError("secrets are never written inline: use {env: VARIABLE} or {file: PATH} "
-                             "(and keep the file mode 600)")
+            raise ValueError("secrets are never written inline: use {env: VARIABLE}, {file: PATH} or "
+                             "{credential: NAME} (and keep the file mode 600)")
+        return value
+
+    @field_validator("credential")
+    @classmethod
+    def _credential_name(cls, value: str | None) -> str | None:
+        if value is not None and (not value or "/" in value or value in (".", "..") or len(value) > 255):
+            raise ValueError(f"{value!r} is not a credential name: the NAME of LoadCredential=NAME:PATH "
+                             f"(no '/', at most 255 characters)")
         return value
 
     def model_post_init(self, __context: Any) -> None:
-        if (self.env is None) == (self.file is None):
-            raise ValueError("give exactly one of 'env: VARIABLE' or 'file: PATH'")
+        if sum(x is not None for x in (self.env, self.file, self.credential)) != 1:
+            raise ValueError("give exactly one of 'env: VARIABLE', 'file: PATH' or 'credential: NAME'")
 
     def resolve(self, where: str) -> SecretStr:
         """Read the secret now. ``where`` is the key path, used in the error message."""
@@ -59,8 +71,21 @@ class SecretRef(Strict):
                 raise ConfigError(f"{where}: environment variable {self.env} is not set or empty; "
                                   f"export it (e.g. in the systemd unit's EnvironmentFile)")
         else:
-            assert self.file is not None
-            path = self.file.expanduser()
+            if self.credential is not None:
+                directory = os.environ.get("CREDENTIALS_DIRECTORY", "")
+                if not directory:
+                    raise ConfigError(f"{where}: credential {self.credential!r} needs $CREDENTIALS_DIRECTORY, "
+                                      f"which is not set: not running under systemd with "
+                                      f"LoadCredential={self.credential}:PATH in the unit; add that line, or "
+                                      f"use {{env: VARIABLE}} or {{file: PATH}} outside systemd")
+                path = Path(directory) / self.credential
+                if not path.exists():
+                    raise ConfigError(f"{where}: no credential {self.credential!r} in $CREDENTIALS_DIRECTORY "
+                                      f"({directory}); add LoadCredential={self.credential}:PATH to the unit "
+                                      f"(PATH: the file holding the secret)")
+            else:
+                assert self.file is not None
+                path = self.file.expanduser()
             try:
                 lines = path.read_text(encoding="utf-8").splitlines()
             except OSError as exc:
@@ -76,7 +101,7 @@ class SecretRef(Strict):
         return SecretStr(value)
 
 
-SecretField = Annotated[SecretRef, Field(description="{env: VARIABLE} or {file: PATH}")]
+SecretField = Annotated[SecretRef, Field(description="{env: VARIABLE}, {file: PATH} or {credential: NAME}")]
 
 
 class EngineConfig(Strict):
@@ -132,7 +157,12 @@ class DaemonConfig(Strict):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="the least severe log lines shown (DEBUG adds engine stderr, REST calls and ignored "
                             "server events)")
-    log_file: Path | None = Field(None, description="also log to this file")
+    log_file: Path | None = Field(None, description="also log to this file (under systemd the journal has "
+                                                    "every line already)")
+    log_max_bytes: int = Field(
+        10_000_000, ge=0, description="the log file is rotated when it would grow past this size, bytes "
+                                      "(0: never by the daemon; the file is reopened when logrotate moves it)")
+    log_backups: int = Field(5, ge=0, le=1000, description="rotated log files kept (daemon.log.1 ... .N)")
     engine_idle_timeout: float = Field(
         300.0, ge=0, description="seconds a game's engine may sit idle (opponent thinking) before it is stopped to "
                                  "free its slot; it is restarted and replayed on the next turn (0 = never)")
@@ -259,15 +289,17 @@ def load_config(path: str | Path) -> Any:
     return load_config_text(text, str(p))
 
 
-def resolve_secrets(config: BaseModel) -> None:
-    """Read every secret the config names, now, so that a missing variable or file is one configuration
-    error before anything starts (not a failure inside an adapter). Raises ConfigError naming each key."""
+def resolve_secrets(config: BaseModel) -> dict[str, SecretStr]:
+    """Read every secret the config names, now, so that a missing variable, file or credential is one
+    configuration error before anything starts (not a failure inside an adapter). Raises ConfigError naming each
+    key; returns the secrets by key path (a reload compares them, never showing them)."""
     problems: list[str] = []
+    found: dict[str, SecretStr] = {}
 
     def walk(node: Any, path: str) -> None:
         if isinstance(node, SecretRef):
             try:
-                node.resolve(path)
+                found[path] = node.resolve(path)
             except ConfigError as exc:
                 problems.append(str(exc))
         elif isinstance(node, BaseModel):
@@ -283,3 +315,4 @@ def resolve_secrets(config: BaseModel) -> None:
     walk(config, "")
     if problems:
         raise ConfigError("; ".join(problems))
+    return found

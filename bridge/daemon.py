@@ -4,19 +4,57 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bridge.errors import BridgeError
-from bridge.events import Adapter, GameContext, GameInbox, GoActions
+from bridge.errors import BridgeError, ConfigError
+from bridge.events import Adapter, CheckLine, GameContext, GameInbox, GoActions
 from bridge.games.gotypes import Color
 from bridge.registry import adapter_spec
 from bridge.session import GameSession, SlotPool
+from bridge.systemd import Notifier
 from bridge.transcript import Transcript
 
 log = logging.getLogger("bridge.daemon")
+
+
+class ResizableSlotPool(SlotPool):
+    """A :class:`SlotPool` whose size a reload can change. Shrinking never takes a slot from a game that holds
+    one: new acquisitions wait until fewer than the new size are in use."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self._cond = threading.Condition()
+        self._size = size
+        self._used = 0
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def acquire(self, stop: threading.Event) -> bool:
+        with self._cond:
+            while not stop.is_set():
+                if self._used < self._size:
+                    self._used += 1
+                    return True
+                self._cond.wait(0.5)
+        return False
+
+    def release(self) -> None:
+        with self._cond:
+            if self._used <= 0:
+                raise ValueError("slot released more often than acquired")
+            self._used -= 1
+            self._cond.notify()
+
+    def resize(self, size: int) -> None:
+        with self._cond:
+            self._size = size
+            self._cond.notify_all()
 
 
 class DrivenGame:
@@ -44,12 +82,22 @@ class DrivenGame:
 class Daemon:
     """Implements :class:`bridge.events.Host` for the adapter."""
 
-    def __init__(self, config: Any, adapter: Adapter | None = None) -> None:
+    def __init__(self, config: Any, adapter: Adapter | None = None, *, notifier: Notifier | None = None,
+                 config_path: str | Path | None = None, secrets: dict[str, Any] | None = None) -> None:
         self.config = config
         self.kind: str = config.server.kind
         spec = adapter_spec(self.kind)
         self.adapter: Adapter = adapter if adapter is not None else spec.factory(config.server, config)
-        self.slots = SlotPool(config.daemon.max_concurrent_games)
+        self.slots = ResizableSlotPool(config.daemon.max_concurrent_games)
+        # systemd: sd_notify (a no-op outside systemd), the file a reload reads, the secrets it compares with
+        self.notifier = notifier if notifier is not None else Notifier({})
+        self.config_path = Path(config_path) if config_path is not None else None
+        self.secrets: dict[str, Any] = dict(secrets or {})
+        self._reload_requested = threading.Event()
+        self._server_live = threading.Event()  # the adapter said it is connected and authenticated
+        self._engine_ok: bool | None = None  # the start-up engine check: None = not done yet
+        self._announced_ready = False
+        self._last_status = ""
         self.stop_event = threading.Event()
         self._lock = threading.Lock()
         self.sessions: dict[str, GameSession] = {}
@@ -101,6 +149,12 @@ class Daemon:
     def can_accept_game(self) -> bool:
         return not self.stop_event.is_set() and self.active_games() < self.config.daemon.max_concurrent_games
 
+    def ready(self) -> None:
+        """The adapter is connected and authenticated (called on every (re)connection; see
+        :func:`bridge.events.host_ready`). With the engine checked too, systemd is told READY=1 once."""
+        self._server_live.set()
+        self._maybe_ready()
+
     def _session_ended(self, session: GameSession) -> None:
         with self._lock:
             if self.sessions.get(session.game_id) is session:
@@ -126,18 +180,117 @@ class Daemon:
             self.stop_event.set()
 
     def run(self) -> None:
-        """Run until :meth:`stop` (or a signal handler calling it); then shut down."""
+        """Run until :meth:`stop` (or a signal handler calling it); then shut down. The main loop also carries out
+        reloads (:meth:`request_reload`), keeps systemd's STATUS= current, and pings its watchdog while the adapter
+        runs."""
         log.info("bridge daemon starting: server %s, up to %d games at once", self.kind,
                  self.config.daemon.max_concurrent_games)
+        self.notifier.status(f"starting: checking the engine, connecting to {self.kind}")
+        threading.Thread(target=self._check_engine, name="engine-check", daemon=True).start()
         self.start()
+        watchdog = self.notifier.watchdog
+        tick = min(0.5, watchdog) if watchdog else 0.5
+        next_ping = time.monotonic()
         try:
-            while not self.stop_event.wait(0.5):
-                pass
+            while not self.stop_event.wait(tick):
+                if self._reload_requested.is_set():
+                    self._reload_requested.clear()
+                    self.reload()
+                self._update_status()
+                if watchdog and time.monotonic() >= next_ping and self.healthy():
+                    self.notifier.ping()
+                    next_ping = time.monotonic() + watchdog
         finally:
+            self.notifier.stopping(f"stopping: {self.active_games()} game(s) in progress")
             self.shutdown()
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    # --- systemd: readiness, status, watchdog, reload --------------------------------------------------------
+    def healthy(self) -> bool:
+        """What the watchdog vouches for: not stopping, and the adapter's thread still running."""
+        thread = self._adapter_thread
+        return not self.stop_event.is_set() and thread is not None and thread.is_alive()
+
+    def _check_engine(self) -> None:
+        """Start the engine and handshake once, as `check` does, so that READY=1 means the engine works."""
+        from bridge.check import check_engine
+
+        try:
+            lines = check_engine(self.config)
+        except Exception as exc:  # a bug in the check must not hide the daemon's readiness forever
+            log.exception("the start-up engine check failed")
+            lines = [CheckLine(False, f"the engine check failed: {exc}")]
+        failed = [line.what for line in lines if not line.ok]
+        self._engine_ok = not failed
+        if failed:
+            self.notifier.status(f"engine check failed: {failed[0]}")
+            log.error("the engine does not work (%s); games will fail until it is fixed, and systemd is not told "
+                      "the service is ready: check engine.command with `gamebridge check CONFIG`",
+                      "; ".join(failed))
+        else:
+            log.info("engine checked: %s", lines[0].what if lines else "ok")
+            self._maybe_ready()
+
+    def _maybe_ready(self) -> None:
+        with self._lock:
+            if self._announced_ready or not (self._engine_ok and self._server_live.is_set()):
+                return
+            self._announced_ready = True
+        status = self._status_text()
+        self._last_status = status
+        log.info("ready: the engine answered and the %s server accepted the bot", self.kind)
+        self.notifier.ready(status)
+
+    def _status_text(self) -> str:
+        return (f"serving on {self.kind}: {self.active_games()} game(s) in progress, up to "
+                f"{self.config.daemon.max_concurrent_games}")
+
+    def _update_status(self) -> None:
+        if not self._announced_ready:
+            return
+        status = self._status_text()
+        if status != self._last_status:
+            self._last_status = status
+            self.notifier.status(status)
+
+    def request_reload(self) -> None:
+        """Ask the main loop to reload the configuration file (SIGHUP); safe from a signal handler."""
+        self._reload_requested.set()
+
+    def reload(self) -> bool:
+        """Re-read the configuration file; apply what can change live, say what needs a restart; a file that does
+        not validate (or whose secrets cannot be read) is refused and the running configuration kept."""
+        from bridge.reload import apply_logging, plan_reload, read_for_reload
+
+        if self.config_path is None:
+            log.warning("reload asked for, but this daemon was not started from a configuration file; ignored")
+            return False
+        if self._announced_ready:
+            self.notifier.reloading()
+        try:
+            try:
+                new, secrets = read_for_reload(self.config_path)
+                plan = plan_reload(self.config, new, self.secrets, secrets, self.adapter)
+                if plan.logging_changed:
+                    apply_logging(plan.config)
+            except ConfigError as exc:
+                reason = " / ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+                log.error("configuration reload refused, the running configuration is kept: %s", reason)
+                return False
+            self.config = plan.config
+            self.secrets = secrets
+            self.slots.resize(plan.config.daemon.max_concurrent_games)
+            reconfigure = getattr(self.adapter, "reconfigure", None)
+            if plan.applied and callable(reconfigure):
+                reconfigure(plan.config)
+            log.info("configuration reloaded from %s: %s", self.config_path, plan.describe())
+            return True
+        finally:
+            self._last_status = self._status_text() if self._announced_ready else self._last_status
+            if self._announced_ready:
+                self.notifier.ready(self._last_status)
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop the adapter and every session; engines are stopped (quit, then signals). Games in progress stay

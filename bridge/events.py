@@ -115,6 +115,16 @@ class Host(Protocol):
         """False when the daemon is at its concurrent-game cap or shutting down."""
         ...
 
+    # Optional, called through :func:`host_ready`: ``ready()`` -- the adapter is connected and authenticated.
+
+
+def host_ready(host: Host) -> None:
+    """Tell the host the adapter is live: connected to its server and authenticated (call it after every
+    successful (re)connection; the daemon then tells systemd READY=1 once). The hook is optional on a host."""
+    ready = getattr(host, "ready", None)
+    if callable(ready):
+        ready()
+
 
 @dataclass
 class CheckLine:
@@ -123,8 +133,13 @@ class CheckLine:
 
 
 class Adapter(Protocol):
+    """Also optional on an adapter (the daemon looks for them): ``reconfigure(config)`` takes a reloaded
+    configuration (SIGHUP) whose ``server.`` keys named in ``reloadable_server_keys`` (a frozenset) may differ from
+    the running ones; every other server key is unchanged in it (those need a restart)."""
+
     def run(self, host: Host, stop: threading.Event) -> None:
-        """Connect, authenticate, serve until ``stop`` is set; reconnect on drops. Blocking."""
+        """Connect, authenticate, serve until ``stop`` is set; reconnect on drops; call ``host_ready(host)`` once
+        connected and authenticated. Blocking."""
         ...
 
     def check(self) -> list[CheckLine]:

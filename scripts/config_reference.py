@@ -70,7 +70,9 @@ def reference() -> str:
         nested: list[tuple[str, type[BaseModel]]] = []
         table(prefix, model, out, nested)
         sections[0:0] = nested
-    out.append("\nSecrets (`api_key`, `password`, `client_secret`) are `{env: VARIABLE}` or `{file: PATH}`; "
+    out.append("\nSecrets (`api_key`, `password`, `client_secret`, `token`) are `{env: VARIABLE}`, `{file: PATH}` "
+               "(its first line) or `{credential: NAME}` (a systemd credential: the unit's "
+               "`LoadCredential=NAME:PATH`, read from `$CREDENTIALS_DIRECTORY/NAME`); "
                "ranges are `{min: X, max: Y}` (either may be left out).")
     return "\n".join(out).strip() + "\n"
 

@@ -60,6 +60,7 @@ from bridge.events import (
     Host,
     StateUpdate,
     UndoRequested,
+    host_ready,
 )
 from bridge.games.gotypes import (
     ClockState,
@@ -460,6 +461,7 @@ class OgsAdapter:
                 started = time.monotonic()
                 try:
                     self._connect(creds)
+                    host_ready(host)
                     if offline_since is not None:
                         log.info("reconnected to %s as %s after %.1f s offline (%d attempt(s))", self.url,
                                  self.bot_username, time.monotonic() - offline_since, attempt)
@@ -499,6 +501,15 @@ class OgsAdapter:
                 self._executor.shutdown(wait=True, cancel_futures=True)
             if self._rest is not None:
                 self._rest.close()
+
+    # A reload (SIGHUP) may change these server keys live; any other needs a restart.
+    reloadable_server_keys = frozenset({"accept"})
+
+    def reconfigure(self, config: Any) -> None:
+        """Take a reloaded configuration: the next challenge is judged by its ``server.accept`` and its daemon
+        cap; bot/config is sent again. Only ``reloadable_server_keys`` differ from the running server config."""
+        self.config, self.server = config, config.server
+        self._queue.put(("reconfigured",))
 
     def check(self) -> list[CheckLine]:
         """Reach the server and authenticate once; one line per fact. Never raises for expected failures."""
@@ -671,6 +682,8 @@ class OgsAdapter:
             self._on_accepted(item[1])
         elif kind == "accept_failed":
             self._pending_accepts.pop(item[1].challenge_id, None)
+        elif kind == "reconfigured" and self._live_gen >= 0:
+            self._send_bot_config()  # the server shows the new policy and cap
 
     def _tick(self) -> None:
         now = time.monotonic()

@@ -54,7 +54,7 @@ from bridge.adapters.opengames.api import (
 from bridge.adapters.opengames.config import API_PREFIX, OpenGamesServerConfig, check_api_key
 from bridge.adapters.opengames.webhook import WebhookEvent, WebhookReceiver
 from bridge.errors import BridgeError, ConfigError, ProtocolError, ServerError, UsageError
-from bridge.events import CheckLine, GameContext, Host
+from bridge.events import CheckLine, GameContext, Host, host_ready
 from bridge.games.battleship import BattleshipPlayer, BattleshipView, Decision, make_player
 from bridge.games.battleship_rules import Cell, ShotResult, cell_name
 from bridge.redact import redact, register_secret
@@ -150,6 +150,7 @@ class OpenGamesAdapter:
                 return
             if self.server.mode == "webhook" and not self._start_webhooks(api, stop):
                 return
+            host_ready(host)
             self._serve(api, host, stop)
         except Unauthorized as exc:
             self._fatal(stop, str(exc))

@@ -26,7 +26,7 @@ from bridge.adapters.reconchess.api import ApiError, RbcApi, RetryPolicy, Stoppe
 from bridge.adapters.reconchess.config import ReconchessServerConfig
 from bridge.adapters.reconchess.play import GameResult, GameRunner
 from bridge.errors import BridgeError, ConfigError, ProtocolError, ServerError
-from bridge.events import CheckLine, GameContext, Host
+from bridge.events import CheckLine, GameContext, Host, host_ready
 
 log = logging.getLogger("bridge.reconchess")
 
@@ -106,6 +106,7 @@ class ReconchessAdapter:
                 try:
                     if not self._connect(api, stop):
                         return
+                    host_ready(host)
                     ranked_set = self.server.ranked
                     self._serve(api, host, stop)
                 except (ApiError, ProtocolError) as exc:  # 4xx where none was expected, garbage, gave up
