@@ -186,7 +186,8 @@ class Daemon:
         log.info("bridge daemon starting: server %s, up to %d games at once", self.kind,
                  self.config.daemon.max_concurrent_games)
         self.notifier.status(f"starting: checking the engine, connecting to {self.kind}")
-        threading.Thread(target=self._check_engine, name="engine-check", daemon=True).start()
+        checker = threading.Thread(target=self._check_engine, name="engine-check", daemon=True)
+        checker.start()
         self.start()
         watchdog = self.notifier.watchdog
         tick = min(0.5, watchdog) if watchdog else 0.5
@@ -197,12 +198,13 @@ class Daemon:
                     self._reload_requested.clear()
                     self.reload()
                 self._update_status()
-                if watchdog and time.monotonic() >= next_ping and self.healthy():
+                if watchdog and self._announced_ready and time.monotonic() >= next_ping and self.healthy():
                     self.notifier.ping()
                     next_ping = time.monotonic() + watchdog
         finally:
             self.notifier.stopping(f"stopping: {self.active_games()} game(s) in progress")
             self.shutdown()
+            checker.join(5.0)  # a check still running stops its engine itself (quit, then signals)
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -278,6 +280,9 @@ class Daemon:
             except ConfigError as exc:
                 reason = " / ".join(line.strip() for line in str(exc).splitlines() if line.strip())
                 log.error("configuration reload refused, the running configuration is kept: %s", reason)
+                return False
+            except Exception:  # a bug in the reload must not end a daemon that plays
+                log.exception("configuration reload failed; the running configuration is kept")
                 return False
             self.config = plan.config
             self.secrets = secrets

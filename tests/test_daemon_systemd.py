@@ -204,7 +204,7 @@ def test_ready_after_the_server_is_reached_then_watchdog_pings_and_stopping(
     # when READY=1 arrives the bot is already authenticated on the server, and its bot/config sent
     conns = [c for c in sandbox_connections(sandbox) if c["username"] == "sd-bot"]
     assert conns and conns[0]["authenticated"] and conns[0]["bot_config"], conns
-    assert not any("WATCHDOG=1" in m for _, m in notify_socket.seen[:-1]), notify_socket.seen
+    assert not any("WATCHDOG=1" in m for _, m in notify_socket.seen), notify_socket.seen  # none before READY
     status = [line for line in ready if line.startswith("STATUS=")]
     assert status and "0 game" in status[0], ready
     # then the watchdog: at least three pings, about 0.3 s apart (half of 0.6 s)
@@ -348,3 +348,40 @@ def test_sighup_reloads_the_policy_refuses_a_broken_file_and_keeps_the_game(
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0, out.text()[-3000:]
     assert (tmp_path / "runs" / "records" / f"ogs-{game_id}.sgf").exists(), out.text()[-3000:]
+
+
+@pytest.mark.parametrize("kind", ["reconchess", "opengames"])
+def test_ready_on_the_http_servers_too(kind: str, tmp_path: Path, notify_socket: NotifySocket, stockfish: str,
+                                       start_daemon: Callable[..., tuple[subprocess.Popen[str], Output]]) -> None:
+    """The reconchess and Open Games adapters announce themselves too: READY=1 after their server answered."""
+    sandbox: Any
+    if kind == "reconchess":
+        from bridge.adapters.reconchess.sandbox import ReconchessSandbox
+
+        sandbox = ReconchessSandbox("127.0.0.1", 0).start()
+        sandbox.add_user("sd-bot", "sd-rbc-password-1")
+        secret = "sd-rbc-password-1"
+        server = (f"  kind: reconchess\n  url: {sandbox.url}\n  username: sd-bot\n  password: {{env: SD_SECRET}}\n"
+                  f"  poll_interval: 0.3\n")
+        engine = f"  protocol: uci\n  command: [{stockfish}]\n"
+        connected = r"connected to reconchess server"
+    else:
+        from bridge.adapters.opengames.sandbox import OpenGamesSandbox
+
+        sandbox = OpenGamesSandbox(port=0, pairing_interval=0.1, house_delay=0.0, rate_limit=None, seed=1).start()
+        secret = sandbox.add_agent("sdbot")["api_key"]
+        server = (f"  kind: opengames\n  url: {sandbox.url}\n  agent: sdbot\n  api_key: {{env: SD_SECRET}}\n"
+                  f"  poll_interval: 0.2\n")
+        engine = f"  protocol: line\n  command: [{sys.executable}, {ROOT / 'scripts' / 'battleship_engine.py'}]\n"
+        connected = r"connected to Open Games"
+    try:
+        cfg = tmp_path / "bot.yaml"
+        cfg.write_text(f"server:\n{server}engine:\n{engine}daemon:\n  data_dir: {tmp_path / 'runs'}\n")
+        proc, out = start_daemon(cfg, {"NOTIFY_SOCKET": str(notify_socket.path), "SD_SECRET": secret})
+        notify_socket.wait_for("READY=1", timeout=60)
+        out.wait_for(connected)  # logged before the adapter announces itself
+        proc.send_signal(signal.SIGTERM)
+        notify_socket.wait_for("STOPPING=1", timeout=30)
+        assert proc.wait(30) == 0, out.text()[-2000:]
+    finally:
+        sandbox.stop()
