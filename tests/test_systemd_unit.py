@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,42 @@ def test_security_exposure_is_at_most_3(unit: Path) -> None:
     m = re.search(r"Overall exposure level for \S+: (\d+\.\d)", text)
     assert m is not None, text[-2000:]
     assert float(m.group(1)) <= 3.0 and p.returncode == 0, text[-3000:]
+
+
+MDWE_RUNNER = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN (Linux >= 6.3)
+    sys.exit(77)
+os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+"""
+
+MDWE_CHECK = r"""
+import sys
+import bridge.cli, bridge.daemon, bridge.adapters.ogs.sandbox, bridge.adapters.reconchess, bridge.adapters.opengames
+from bridge.check import check_engine
+from bridge.config import load_config_text
+engines = {
+    "gtp": "  command: [/usr/games/gnugo, --mode, gtp, --level, '1']\n",
+    "uci": "  protocol: uci\n  command: [/usr/games/stockfish]\n",
+    "line": f"  protocol: line\n  command: [{sys.executable}, scripts/battleship_engine.py]\n",
+}
+for name, engine in engines.items():
+    cfg = load_config_text("server: {kind: ogs, username: x, api_key: {env: X}}\nengine:\n" + engine, name)
+    lines = check_engine(cfg)
+    assert lines and all(line.ok for line in lines), (name, [line.what for line in lines])
+    print(name, "ok:", lines[0].what)
+"""
+
+
+def test_python_and_the_engines_run_without_writable_executable_memory(gnugo_command: list[str],
+                                                                       stockfish: str) -> None:
+    """MemoryDenyWriteExecute=yes is only in the unit because the daemon (CPython and every package it imports) and
+    the engines (GNU Go, Stockfish, the reference Battleship engine) work without W+X memory: the same check as
+    `gamebridge check` runs here under the kernel's equivalent, prctl(PR_SET_MDWE), inherited by the engines."""
+    p = subprocess.run([sys.executable, "-c", MDWE_RUNNER, "-c", MDWE_CHECK], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    if p.returncode == 77:
+        pytest.skip("this kernel has no PR_SET_MDWE (Linux >= 6.3 needed)")
+    assert p.returncode == 0, p.stdout + p.stderr[-3000:]
+    assert [line.split()[0] for line in p.stdout.splitlines()] == ["gtp", "uci", "line"], p.stdout
