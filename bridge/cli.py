@@ -152,16 +152,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _error(text: str) -> None:
+    """An error on stderr; in the journal with the error priority on each line (sd-daemon(3) ``<3>``)."""
+    from bridge.systemd import stderr_is_journal
+
+    if stderr_is_journal():
+        text = "\n".join("<3>" + line for line in text.splitlines())
+    print(text, file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
         return code
     except ConfigError as exc:
-        print(f"bridge: configuration error: {exc}", file=sys.stderr)
+        _error(f"bridge: configuration error: {exc}")
         return EXIT_CONFIG
     except BridgeError as exc:
-        print(f"bridge: {exc}", file=sys.stderr)
+        _error(f"bridge: {exc}")
         return 2
     except KeyboardInterrupt:
         return 130

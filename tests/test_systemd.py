@@ -298,3 +298,23 @@ def test_the_slot_pool_grows_and_shrinks_without_taking_slots_from_games() -> No
     assert got.wait(5)
     late.join()
     stop.set()
+
+
+def test_a_config_error_in_the_journal_has_the_error_priority(tmp_path: Path) -> None:
+    """Under systemd the one line of a configuration error reaches the journal as an error (`journalctl -p err`)."""
+    cfg = tmp_path / "bot.yaml"
+    cfg.write_text("server:\n  kind: ogs\n  username: bot\n  api_key: {env: SD_UNSET_VARIABLE}\n"
+                   "engine:\n  command: [/usr/games/gnugo, --mode, gtp]\n")
+    r, w = os.pipe()
+    st = os.fstat(w)
+    env = {k: v for k, v in os.environ.items() if k != "SD_UNSET_VARIABLE"}
+    env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
+    try:
+        p = subprocess.run([sys.executable, "-m", "bridge.cli", "run", str(cfg)], cwd=ROOT, env=env, stderr=w,
+                           stdout=subprocess.DEVNULL, timeout=60)
+    finally:
+        os.close(w)
+    with os.fdopen(r, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    assert p.returncode == 78
+    assert len(lines) == 1 and lines[0].startswith("<3>bridge: configuration error: server.api_key:"), lines
