@@ -189,8 +189,8 @@ class Daemon:
         checker = threading.Thread(target=self._check_engine, name="engine-check", daemon=True)
         checker.start()
         self.start()
-        watchdog = self.notifier.watchdog
-        tick = min(0.5, watchdog) if watchdog else 0.5
+        watchdog = self.notifier.watchdog  # seconds between pings: half of $WATCHDOG_USEC
+        tick = min(0.5, watchdog / 3) if watchdog else 0.5  # so a ping is never later than 4/3 of that
         next_ping = time.monotonic()
         try:
             while not self.stop_event.wait(tick):

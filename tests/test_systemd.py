@@ -227,6 +227,7 @@ def test_without_systemd_notifying_does_nothing(tmp_path: Path) -> None:
     assert not n.enabled and not n.ready() and n.watchdog is None
     gone = Notifier({"NOTIFY_SOCKET": str(tmp_path / "nobody-listens")})
     assert not gone.ping()  # one warning, no exception
+    gone.close()
     assert watchdog_interval({"WATCHDOG_USEC": "2000000"}) == 1.0
     assert watchdog_interval({"WATCHDOG_USEC": "2000000", "WATCHDOG_PID": "1"}) is None  # another process's
     assert watchdog_interval({"WATCHDOG_USEC": "soon"}) is None
