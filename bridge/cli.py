@@ -13,7 +13,7 @@ from typing import Any
 
 from bridge import __version__
 from bridge.config import load_config, resolve_secrets
-from bridge.errors import EXIT_CONFIG, BridgeError, ConfigError
+from bridge.errors import EXIT_CONFIG, EXIT_FATAL, BridgeError, ConfigError
 from bridge.logsetup import setup_logging
 
 log = logging.getLogger("bridge")
@@ -58,7 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         daemon.run()
     finally:
         notifier.close()
-    return 1 if daemon.failed else 0
+    return EXIT_FATAL if daemon.fatal else 1 if daemon.failed else 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bridge.errors import BridgeError, ConfigError
+from bridge.errors import EXIT_FATAL, BridgeError, ConfigError, FatalAdapterError
 from bridge.events import Adapter, CheckLine, GameContext, GameInbox, GoActions
 from bridge.games.gotypes import Color
 from bridge.registry import adapter_spec
@@ -106,6 +106,7 @@ class Daemon:
         self._driven: dict[str, threading.Thread] = {}  # games whose loop the adapter runs (run_game)
         self.finished_ids: list[str] = []
         self.failed = False  # the adapter gave up (bad credentials...): `bridge run` exits non-zero
+        self.fatal: str | None = None  # the adapter's FatalAdapterError: `bridge run` exits with EXIT_FATAL
 
     # --- Host -----------------------------------------------------------------------------------------------
     def open_game(self, game_id: str, my_color: Color, actions: GoActions) -> GameInbox:
@@ -173,6 +174,11 @@ class Daemon:
             if not self.stop_event.is_set():
                 self.failed = True
                 log.error("the %s adapter stopped (see the error above); the daemon stops too", self.kind)
+        except FatalAdapterError as exc:  # the contract: one ERROR line, then a distinct exit status
+            self.failed = True
+            self.fatal = str(exc)
+            logging.getLogger(f"bridge.{self.kind}").error(
+                "%s; the daemon stops (exit status %d: retrying would not help)", exc, EXIT_FATAL)
         except Exception:
             self.failed = True
             log.exception("the %s adapter stopped with an error; the daemon stops too", self.kind)

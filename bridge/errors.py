@@ -6,6 +6,8 @@ Every message says what happened, where, and what to try.
 from __future__ import annotations
 
 EXIT_CONFIG = 78  # sysexits EX_CONFIG: the configuration is wrong; systemd's RestartPreventExitStatus names it
+EXIT_FATAL = 77  # sysexits EX_NOPERM: the server refused us (credentials, or a setting it rejects); a restart
+#                  will not fix it, so systemd's RestartPreventExitStatus names it too
 
 
 class BridgeError(Exception):
@@ -51,3 +53,10 @@ class AuthError(ServerError):
 
 class ProtocolError(ServerError):
     """A message from the server could not be understood."""
+
+
+class FatalAdapterError(BridgeError):
+    """A condition an adapter cannot get past by retrying: the server refused the credentials, or rejects a
+    setting of the configuration (e.g. a version it does not serve). Raised out of ``Adapter.run``; the daemon
+    logs its message as the one ERROR line, stops, and ``bridge run`` exits with :data:`EXIT_FATAL`. The message
+    says what was refused and which key to fix; it never contains a secret."""

@@ -133,9 +133,21 @@ class CheckLine:
 
 
 class Adapter(Protocol):
-    """Also optional on an adapter (the daemon looks for them): ``reconfigure(config)`` takes a reloaded
+    """One server. The contract every adapter keeps (README, "Adapter contract"; tests/test_adapter_contract.py):
+
+    - **fatal** conditions, which retrying cannot fix (the server refuses the credentials; it rejects a setting of
+      the configuration, such as a version it does not serve): ``run`` raises
+      :class:`bridge.errors.FatalAdapterError` whose message says what was refused and which key to fix, and logs
+      nothing itself; the daemon logs that message as its one ERROR line, stops, and ``bridge run`` exits with
+      :data:`bridge.errors.EXIT_FATAL` (77), which a systemd unit lists in ``RestartPreventExitStatus``;
+    - **transient** conditions (the server is down or slow, 5xx, 429, dropped connections) are retried with capped
+      exponential backoff, for as long as the daemon runs: ``run`` does not return because of them;
+    - ``run`` returns only when ``stop`` is set (returning otherwise is a failure: exit status 1).
+
+    Also optional on an adapter (the daemon looks for them): ``reconfigure(config)`` takes a reloaded
     configuration (SIGHUP) whose ``server.`` keys named in ``reloadable_server_keys`` (a frozenset) may differ from
-    the running ones; every other server key is unchanged in it (those need a restart)."""
+    the running ones; every other server key is unchanged in it (those need a restart).
+    """
 
     def run(self, host: Host, stop: threading.Event) -> None:
         """Connect, authenticate, serve until ``stop`` is set; reconnect on drops; call ``host_ready(host)`` once

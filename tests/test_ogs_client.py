@@ -26,6 +26,7 @@ from aiohttp import WSMsgType, web
 
 from bridge.adapters.ogs.client import OgsAdapter
 from bridge.adapters.ogs.config import OgsServerConfig
+from bridge.errors import FatalAdapterError
 from bridge.events import ActionRejected, ChatReceived, GameEvent, GoActions, StateUpdate, UndoRequested
 from bridge.games.gotypes import Color, GoState
 
@@ -753,17 +754,18 @@ def free_port() -> int:
     return port
 
 
-def test_refused_key_is_retried_without_crashing(fake: FakeOgs, start_adapter: Callable[..., Running],
-                                                 caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.ERROR)
+def test_refused_key_is_fatal_not_retried(fake: FakeOgs, api_key_env: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The adapter contract (tests/test_adapter_contract.py): refused credentials end run() with
+    FatalAdapterError naming the key to fix, after one attempt, with nothing logged by the adapter itself (the
+    daemon logs the one line) and never the key."""
+    caplog.set_level(logging.INFO)
     fake.refuse_auth = True
-    r = start_adapter(fake.url, "websocket", reconnect_max_delay=0.3)
-    fake.wait_for("authenticate", 2, timeout=10)
-    assert r.thread.is_alive()
-    assert f"authentication refused for {BOT_NAME}: check server.api_key" in caplog.text
+    adapter = OgsAdapter(server_config(fake.url, "websocket", reconnect_max_delay=0.3), None)
+    with pytest.raises(FatalAdapterError, match=f"authentication refused for {BOT_NAME}: check server.api_key"):
+        adapter.run(RecordingHost(), threading.Event())  # type: ignore[arg-type]
+    assert len([c for c, _ in fake.commands if c == "authenticate"]) == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert BOT_KEY not in caplog.text
-    fake.refuse_auth = False
-    fake.wait_for("bot/config", timeout=10)
 
 
 def test_capacity_and_games_per_opponent_count_accepted_challenges(

@@ -31,6 +31,7 @@ from bridge.adapters.reconchess.sandbox import ReconchessSandbox
 from bridge.adapters.reconchess.sandbox.core import SandboxGame
 from bridge.config import load_config_text
 from bridge.daemon import Daemon
+from bridge.errors import FatalAdapterError
 from bridge.events import GameContext
 from bridge.games.rbc_records import read_history, read_pgn
 from bridge.transcript import Transcript
@@ -233,11 +234,11 @@ def test_unauthorized_is_one_error_line_and_a_stop(
     host = RecordingHost(tmp_path, stop)
     caplog.set_level(logging.INFO, logger="bridge")
     started = time.monotonic()
-    adapter.run(host, stop)  # returns by itself
-    assert time.monotonic() - started < 5 and stop.is_set()
-    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len(errors) == 1, [r.getMessage() for r in errors]
-    message = errors[0].getMessage()
+    with pytest.raises(FatalAdapterError) as fatal:  # the adapter contract: the daemon logs it, exit status 77
+        adapter.run(host, stop)
+    assert time.monotonic() - started < 5
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    message = str(fatal.value)
     assert "401" in message and "server.password" in message and "'bot'" in message
     assert "a-wrong-password" not in caplog.text
     assert adapter.check()[-1].ok is False and "401" in adapter.check()[-1].what
@@ -344,9 +345,9 @@ def test_version_mismatch_stops_with_a_clear_message(
         config = make_config(server.url, tmp_path)
         adapter = ReconchessAdapter(config.server, config, player_factory=lambda ctx: RandomBot())
         stop = threading.Event()
-        adapter.run(RecordingHost(tmp_path, stop), stop)
-        assert stop.is_set()
-        [error] = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        with pytest.raises(FatalAdapterError) as fatal:
+            adapter.run(RecordingHost(tmp_path, stop), stop)
+        error = str(fatal.value)
         assert "runs reconchess 9.9.9" in error and "1.6.9 installed" in error
         assert "pip install 'reconchess==9.9.9'" in error
         lines = adapter.check()
@@ -386,8 +387,9 @@ def test_ranked_mode_and_bot_versions(
     assert "use 1 or 2" in ReconchessAdapter(config.server, config).check()[-1].what
     adapter = ReconchessAdapter(config.server, config)
     stop = threading.Event()
-    adapter.run(RecordingHost(tmp_path, stop), stop)
-    assert stop.is_set() and adapter.stopped_reason is not None
+    with pytest.raises(FatalAdapterError):
+        adapter.run(RecordingHost(tmp_path, stop), stop)
+    assert adapter.stopped_reason is not None
     assert (
         "server.bot_version is 5 but the server's current version of this bot is 1" in adapter.stopped_reason
     )

@@ -49,7 +49,7 @@ from bridge.adapters.ogs.transport import (
     http_url,
     make_transport,
 )
-from bridge.errors import AuthError, ConfigError, ServerError
+from bridge.errors import AuthError, ConfigError, FatalAdapterError, ServerError
 from bridge.events import (
     ActionRejected,
     ChatReceived,
@@ -448,7 +448,8 @@ class OgsAdapter:
     # --- public seam ---------------------------------------------------------------------------------
     def run(self, host: Host, stop: threading.Event) -> None:
         """Connect, authenticate, serve; reconnect with capped exponential backoff and jitter on any drop.
-        Returns when ``stop`` is set. Raises ConfigError only when a secret cannot be read."""
+        Returns when ``stop`` is set. Raises ConfigError when a secret cannot be read, FatalAdapterError when
+        the server refuses the credentials (the adapter contract)."""
         self._host = host
         self._stop = stop
         creds = _resolve_credentials(self.server)
@@ -473,10 +474,8 @@ class OgsAdapter:
                     reason = str(exc)
                     self.stats["drops"] += 1
                     log.warning("connection to %s lost: %s", self.url, reason)
-                except AuthError as exc:
-                    reason = str(exc)
-                    log.error("%s; retrying in a while", exc)
-                    attempt = max(attempt, 30)  # no point in hammering with a refused key
+                except AuthError as exc:  # refused credentials do not fix themselves: the adapter contract's
+                    raise FatalAdapterError(str(exc)) from None  # fatal condition (one line, exit status 77)
                 except (ServerError, TransportError) as exc:
                     reason = str(exc)
                     log.warning("cannot connect to %s: %s", self.url, redact(reason))
@@ -626,10 +625,9 @@ class OgsAdapter:
             if isinstance(error, Mapping):
                 error = error.get("message") or error.get("code") or error
             raise AuthError(f"{refused} (server said: {redact(str(error))[:200]})") from None
-        except RequestTimeout:
-            raise AuthError(f"authentication refused for {self.server.username}: the server did not answer "
-                            f"'authenticate' within {self.server.request_timeout:g} s; "
-                            f"check server.api_key") from None
+        except RequestTimeout:  # no answer is not a refusal: retried like any other drop
+            raise ServerError(f"the server did not answer 'authenticate' within "
+                              f"{self.server.request_timeout:g} s") from None
         if not isinstance(reply, Mapping) or _opt_id(reply.get("id")) is None:
             raise refused
         if oauth is not None:

@@ -2,9 +2,8 @@
 :class:`GameRunner` with the bridge's Battleship player (:mod:`bridge.games.battleship`).
 
 Connecting: the API key (``og_`` + 64 hex digits) is read and checked, ``GET /agents/me`` must accept it (a
-401 is final: one ERROR line, the adapter and the daemon stop). In ``mode: webhook`` the receiver
-(:mod:`.webhook`) starts and its URL is registered (``POST /webhooks/register``); it is removed again on the
-way out.
+401 is final: FatalAdapterError, one ERROR line, exit status 77). In ``mode: webhook`` the receiver
+(:mod:`.webhook`) starts and its URL is registered (``POST /webhooks/register``); it is removed again on the way out.
 
 Serving, one game at a time (the platform matches an agent into one game): if ``GET /matchmaking/status``
 already names a game we have not played (the daemon restarted mid-game), it is resumed; else ``POST
@@ -38,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from bridge.adapters.opengames.api import (
     ApiError,
@@ -53,7 +52,7 @@ from bridge.adapters.opengames.api import (
 )
 from bridge.adapters.opengames.config import API_PREFIX, OpenGamesServerConfig, check_api_key
 from bridge.adapters.opengames.webhook import WebhookEvent, WebhookReceiver
-from bridge.errors import BridgeError, ConfigError, ProtocolError, ServerError, UsageError
+from bridge.errors import BridgeError, ConfigError, FatalAdapterError, ProtocolError, ServerError, UsageError
 from bridge.events import CheckLine, GameContext, Host, host_ready
 from bridge.games.battleship import BattleshipPlayer, BattleshipView, Decision, make_player
 from bridge.games.battleship_rules import Cell, ShotResult, cell_name
@@ -122,11 +121,11 @@ class OpenGamesAdapter:
         return OpenGamesApi(self.server.api_url, self.key(), timeout=timeout or self.server.request_timeout,
                             retry=retry or self.retry, stop=stop)
 
-    def _fatal(self, stop: threading.Event, message: str) -> None:
-        """One ERROR line; ``run`` then returns without setting ``stop``, so the daemon stops as failed (and
-        `bridge run` exits non-zero: under systemd the unit shows as failed instead of idling)."""
+    def _fatal(self, stop: threading.Event, message: str) -> NoReturn:
+        """The adapter contract's fatal condition: ``run`` ends with :class:`FatalAdapterError`; the daemon logs
+        it as one ERROR line and `bridge run` exits with status 77 (under systemd the unit shows as failed)."""
         self.stopped_reason = message
-        log.error("%s; the Open Games adapter stops", message)
+        raise FatalAdapterError(message)
 
     def count(self, stat: str, n: int = 1) -> None:
         with self._lock:

@@ -6,8 +6,9 @@ adapter stops, as the official client quits); then ranked mode and bot version, 
 every ``poll_interval`` seconds ``GET /api/invitations/``; each new invitation is accepted while fewer than
 ``max_games`` of ours run and the daemon can take a game (``host.can_accept_game()``). Failures: 5xx answers
 and connection errors are retried with capped exponential backoff and jitter, until the daemon stops (api.py);
-a 401 is final: one ERROR line, the adapter stops and stops the daemon (a bot with refused credentials cannot
-play; under systemd the unit then shows as failed instead of idling silently).
+a 401, a version mismatch or a bot version the server cannot take is final: ``run`` raises
+:class:`bridge.errors.FatalAdapterError` (the adapter contract: the daemon logs it as one ERROR line and
+``bridge run`` exits with status 77, which a systemd unit lists in RestartPreventExitStatus).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import reconchess
 from reconchess import Player
@@ -25,7 +26,7 @@ from reconchess import Player
 from bridge.adapters.reconchess.api import ApiError, RbcApi, RetryPolicy, Stopped, Unauthorized
 from bridge.adapters.reconchess.config import ReconchessServerConfig
 from bridge.adapters.reconchess.play import GameResult, GameRunner
-from bridge.errors import BridgeError, ConfigError, ProtocolError, ServerError
+from bridge.errors import BridgeError, ConfigError, FatalAdapterError, ProtocolError, ServerError
 from bridge.events import CheckLine, GameContext, Host, host_ready
 
 log = logging.getLogger("bridge.reconchess")
@@ -85,11 +86,11 @@ class ReconchessAdapter:
             stop=stop,
         )
 
-    def _fatal(self, stop: threading.Event, message: str) -> None:
-        """One ERROR line; the adapter stops, and with it the daemon."""
+    def _fatal(self, message: str) -> NoReturn:
+        """The adapter contract's fatal condition: ``run`` ends with :class:`FatalAdapterError` (the daemon logs
+        it as one ERROR line and exits with status 77)."""
         self.stopped_reason = message
-        log.error("%s; the reconchess adapter stops", message)
-        stop.set()
+        raise FatalAdapterError(message)
 
     # --- Adapter --------------------------------------------------------------------------------------------
     def run(self, host: Host, stop: threading.Event) -> None:
@@ -97,8 +98,7 @@ class ReconchessAdapter:
         try:
             self._secret()
         except ConfigError as exc:
-            self._fatal(stop, str(exc))
-            return
+            self._fatal(str(exc))
         api = self.make_api(stop)
         ranked_set = False
         try:
@@ -119,7 +119,7 @@ class ReconchessAdapter:
                     stop.wait(self.server.retry_max_delay)
         except Unauthorized as exc:
             ranked_set = False
-            self._fatal(stop, str(exc))
+            self._fatal(str(exc))
         except Stopped:
             pass
         finally:
@@ -136,8 +136,7 @@ class ReconchessAdapter:
     def _connect(self, api: RbcApi, stop: threading.Event) -> bool:
         version = api.version()
         if version != reconchess.__version__:
-            self._fatal(stop, version_mismatch(self.url, version))
-            return False
+            self._fatal(version_mismatch(self.url, version))
         me = api.me()
         if str(me.get("username", "")).casefold() != self.server.username.casefold():
             log.warning("the server calls this account %r, not %r", me.get("username"), self.server.username)
@@ -173,7 +172,6 @@ class ReconchessAdapter:
         if wanted == current:
             return current
         self._fatal(
-            stop,
             f"server.bot_version is {wanted} but the server's current version of this bot is "
             f"{current}: use {current} to keep it or {current + 1} to create a new version "
             f"(versions cannot go back)",
