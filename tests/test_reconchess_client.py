@@ -556,3 +556,25 @@ def test_infer_taken_move_on_random_games() -> None:
 def test_result_fields() -> None:
     result = GameResult(1, 2, True, "x", True, WinReason.KING_CAPTURE, 10)
     assert result.won is True and GameResult(1, 2, True, "x", None, None, 3).won is None
+
+
+def test_a_lost_answer_to_an_accept_is_settled_and_the_game_played(
+    sandbox: ReconchessSandbox, run_adapter: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 8 item 10: the server accepts the invitation but its answer is lost; the re-sent accept is refused
+    (400 already accepted). The adapter finds the invitation's game through the game endpoints and plays it to
+    its end instead of treating the refusal as a refusal (the game would be lost)."""
+    caplog.set_level(logging.INFO, logger="bridge")
+    sandbox.invite("bot", "random", color=False, seconds_per_player=60, full_turn_limit=2)  # another game of ours
+    made = sandbox.invite("bot", "random", color=True, seconds_per_player=60, full_turn_limit=4)
+    sandbox.drop(f"POST /api/invitations/{made['invitation_id']}", after=True)
+    running = run_adapter()
+    results = {r.game_id: r for r in running.wait_results(2, timeout=40)}
+    result = results[made["game_id"]]
+    assert result.error is None and result.invitation_id == made["invitation_id"]
+    truth = sandbox.game(made["game_id"])
+    assert truth["over"] and truth["win_reason"] == "TURN_LIMIT", truth["win_reason"]
+    assert sandbox.state.invitations[made["invitation_id"]].finished_by == {"bot"}
+    assert running.adapter.stats["accepted"] == 2
+    assert "could not be accepted" not in caplog.text
+    assert f"invitation {made['invitation_id']}: the answer to the accept was lost" in caplog.text

@@ -14,7 +14,9 @@ a 401, a version mismatch or a bot version the server cannot take is final: ``ru
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +35,21 @@ log = logging.getLogger("bridge.reconchess")
 
 PlayerFactory = Callable[[GameContext], Player]
 REFUSED_RETRY = 60.0  # seconds before an invitation that could not be accepted is tried again
+LOST_ACCEPT_SPAN = 8  # game ids probed on each side of an invitation id whose accept answer was lost
+
+
+def _named_game_id(text: str) -> int | None:
+    """A game id a refusal names: ``{"game_id": G}`` in its JSON, or "game G" in its text."""
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        answer = None
+    if isinstance(answer, dict) and isinstance(answer.get("game_id"), int) and not isinstance(
+        answer.get("game_id"), bool
+    ):
+        return int(answer["game_id"])
+    match = re.search(r"\bgame (\d+)", text)
+    return int(match.group(1)) if match else None
 
 
 def default_player_factory(ctx: GameContext) -> Player:
@@ -64,6 +81,7 @@ class ReconchessAdapter:
         self._refused: dict[int, float] = {}  # invitation id -> when accepting it failed
         self._done: set[int] = set()  # invitations accepted once: never again, even if still listed
         self._waiting_logged: set[int] = set()
+        self._played: set[int] = set()  # game ids played to their end (or given up) by this adapter
         self.results: list[GameResult] = []
         self.stats: dict[str, int] = {"accepted": 0, "finished": 0, "error_resigns": 0, "settled": 0}
         self.stopped_reason: str | None = None
@@ -212,9 +230,13 @@ class ReconchessAdapter:
         try:
             game_id = api.accept(invitation_id)
         except ApiError as exc:
-            self._refused[invitation_id] = time.monotonic()
-            log.warning("invitation %d could not be accepted: %s", invitation_id, exc)
-            return
+            found = self._settle_lost_accept(api, invitation_id, exc) if exc.status == 400 and exc.maybe_done \
+                else None
+            if found is None:
+                self._refused[invitation_id] = time.monotonic()
+                log.warning("invitation %d could not be accepted: %s", invitation_id, exc)
+                return
+            game_id = found
         self._waiting_logged.discard(invitation_id)
         self._refused.pop(invitation_id, None)
         with self._lock:
@@ -236,6 +258,55 @@ class ReconchessAdapter:
             except BridgeError as exc:
                 log.warning("game %d: %s", game_id, exc)
 
+    def _settle_lost_accept(self, api: RbcApi, invitation_id: int, exc: ApiError) -> int | None:
+        """The accept's answer was lost and the re-sent accept is refused (400: already accepted): the server
+        accepted it for us, but its answer, the game id, is gone, and the API lists no games. The game is found
+        through the game endpoints: the id the refusal names (if any), then ids near the invitation's (a game
+        is created with its invitation: the sandbox gives both the same id) and after the last game of ours,
+        each checked to be a game of ours (``color`` answers 200, not 401/404) that is live and not already
+        played here. None if none is."""
+        candidates: list[int] = []
+        named = _named_game_id(exc.text)
+        if named is not None:
+            candidates.append(named)
+        for delta in range(LOST_ACCEPT_SPAN + 1):
+            candidates += [invitation_id + delta, invitation_id - delta]
+        with self._lock:
+            known = set(self._games.values()) | self._played
+        latest = max(known, default=0)
+        if latest:
+            candidates += range(latest + 1, latest + 1 + LOST_ACCEPT_SPAN)
+        tried: set[int] = set()
+        for game_id in candidates:
+            if game_id in tried or game_id in known or game_id <= 0:
+                continue
+            tried.add(game_id)
+            try:
+                api.color(game_id)
+                if api.game_status(game_id).is_over:
+                    continue
+            except ApiError as probe:
+                if probe.status in (400, 401, 403, 404):  # not a game of ours (or none)
+                    continue
+                raise
+            self.count("settled")
+            log.info(
+                "invitation %d: the answer to the accept was lost and the server says it was already accepted "
+                "(%s); its game is %d, a live game of ours not played here: playing it",
+                invitation_id,
+                exc.text.strip()[:80] or exc,
+                game_id,
+            )
+            return game_id
+        log.warning(
+            "invitation %d: the answer to the accept was lost and the server says it was already accepted, but "
+            "no live game of ours was found among %d candidate ids (the server's API lists no games); it cannot "
+            "be played and the server will end it",
+            invitation_id,
+            len(tried),
+        )
+        return None
+
     def _play(self, ctx: GameContext, invitation_id: int, game_id: int) -> None:
         try:
             result = GameRunner(self, ctx, invitation_id, game_id, self.player_factory).run()
@@ -246,6 +317,7 @@ class ReconchessAdapter:
         finally:
             with self._lock:
                 self._games.pop(invitation_id, None)
+                self._played.add(game_id)
 
     def count(self, stat: str, n: int = 1) -> None:
         with self._lock:

@@ -498,7 +498,8 @@ class SandboxState:
             invitation = self._invitation(invitation_id)
             if invitation.invitee != username:
                 raise SandboxError(401, f"invitation {invitation_id} is not addressed to {username}")
-            # accepting twice answers the same game: a client whose first answer was lost can ask again
+            if invitation.accepted:  # as the server does: an accepted invitation is no longer open
+                raise SandboxError(400, f"invitation {invitation_id} was already accepted")
             invitation.accepted = True
             game = self.games[invitation.game_id]
         game.bind()
