@@ -166,6 +166,10 @@ class DaemonConfig(Strict):
     engine_idle_timeout: float = Field(
         300.0, ge=0, description="seconds a game's engine may sit idle (opponent thinking) before it is stopped to "
                                  "free its slot; it is restarted and replayed on the next turn (0 = never)")
+    on_stop: Literal["resume", "finish"] = Field(
+        "resume", description="what SIGTERM/SIGINT does to games in progress: resume = stop at once, leaving them on "
+                              "the server to be resumed at the next start; finish = take no new game and exit when "
+                              "they have ended (a second signal stops at once, as resume)")
 
 
 def _adapter_specs() -> dict[str, Any]:

@@ -106,6 +106,7 @@ class Daemon:
         self._driven: dict[str, threading.Thread] = {}  # games whose loop the adapter runs (run_game)
         self.finished_ids: list[str] = []
         self.failed = False  # the adapter gave up (bad credentials...): `bridge run` exits non-zero
+        self.draining = False  # daemon.on_stop: finish, after the first stop(): no new games
         self.fatal: str | None = None  # the adapter's FatalAdapterError: `bridge run` exits with EXIT_FATAL
 
     # --- Host -----------------------------------------------------------------------------------------------
@@ -148,7 +149,8 @@ class Daemon:
             return sum(1 for s in self.sessions.values() if not s.finished) + len(self._driven)
 
     def can_accept_game(self) -> bool:
-        return not self.stop_event.is_set() and self.active_games() < self.config.daemon.max_concurrent_games
+        return not self.stop_event.is_set() and not self.draining \
+            and self.active_games() < self.config.daemon.max_concurrent_games
 
     def ready(self) -> None:
         """The adapter is connected and authenticated (called on every (re)connection; see
@@ -200,6 +202,10 @@ class Daemon:
         next_ping = time.monotonic()
         try:
             while not self.stop_event.wait(tick):
+                if self.draining and self.active_games() == 0:
+                    log.info("every game has ended (daemon.on_stop: finish): stopping")
+                    self.stop_event.set()
+                    break
                 if self._reload_requested.is_set():
                     self._reload_requested.clear()
                     self.reload()
@@ -213,6 +219,15 @@ class Daemon:
             checker.join(5.0)  # a check still running stops its engine itself (quit, then signals)
 
     def stop(self) -> None:
+        """Stop (SIGTERM, SIGINT). With ``daemon.on_stop: finish`` the first call only drains: no new game, and
+        the daemon stops when the games in progress have ended; a second call stops at once."""
+        if self.config.daemon.on_stop == "finish" and not self.draining and not self.stop_event.is_set():
+            self.draining = True
+            games = self.active_games()
+            if games:
+                log.info("stopping when the %d game(s) in progress have ended (daemon.on_stop: finish); no new "
+                         "games meanwhile; signal again to stop now (the games stay resumable)", games)
+                return
         self.stop_event.set()
 
     # --- systemd: readiness, status, watchdog, reload --------------------------------------------------------

@@ -3,7 +3,11 @@ HTTP, against each house opponent, with short clocks."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -118,3 +122,93 @@ def test_a_server_answering_500_for_30_seconds_mid_game_is_survived(
         assert game["winner_color"] is True, game["win_reason"]  # the bridge (white) beats random
     finally:
         daemon.shutdown()
+
+
+ROOT = Path(__file__).parent.parent
+
+
+def _daemon_process(config: Path, password: str) -> subprocess.Popen[str]:
+    env = dict(os.environ, TEST_RBC_PASSWORD=password, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "bridge.cli", "run", str(config)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 30) -> str:
+    """Signal the daemon, wait for it to exit (killing it if it does not) and return its log."""
+    if process.poll() is None:
+        process.send_signal(sig)
+    try:
+        _, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+        raise AssertionError(f"the daemon did not exit within {timeout} s of signal {sig}:\n{err[-3000:]}") from None
+    return err
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "SIGTERM+finish"])
+def test_a_restart_mid_game_loses_nothing(rbc_sandbox: ReconchessSandbox, stockfish: str, tmp_path: Path,
+                                          how: str) -> None:
+    """Issue 8 item 11. A `bridge run` process plays Stockfish against the house bot `random`; mid-game it is
+    killed (SIGKILL) or stopped (SIGTERM). The game stays on the server, not error-resigned; a new `bridge run`
+    goes on with it from its state file (daemon.data_dir/state/reconchess-GAME.json) and it finishes with a
+    result that is not a loss on time; the state file is removed at the end. With daemon.on_stop: finish, SIGTERM
+    makes the daemon finish the game before it exits (no restart needed)."""
+    password = secrets.token_hex(10)
+    rbc_sandbox.add_user("sf-bot", password)
+    on_stop = ", on_stop: finish" if how.endswith("+finish") else ""  # the default: resume
+    config = tmp_path / "bot.yaml"
+    config.write_text(f"""
+server: {{kind: reconchess, url: {rbc_sandbox.url}, username: sf-bot, password: {{env: TEST_RBC_PASSWORD}},
+         max_games: 1, poll_interval: 0.3, status_interval: 0.05}}
+engine: {{protocol: uci, command: [{stockfish}], options: {{Threads: 1, Hash: 16}}}}
+rbc: {{max_boards: 500, move_boards: 4, candidates: 4, engine_time: 0.02, safety_boards: 200, sense_sample: 200}}
+daemon: {{max_concurrent_games: 1, data_dir: {tmp_path / 'runs'}{on_stop}}}
+""")
+    gid = rbc_sandbox.invite("sf-bot", opponent="random", color=True, seconds_per_player=60, seconds_increment=1,
+                             full_turn_limit=14)["game_id"]
+    state = tmp_path / "runs" / "state" / f"reconchess-{gid}.json"
+    first = _daemon_process(config, password)
+    try:
+        _wait(lambda: len(rbc_sandbox.game(gid)["moves"]) >= 6, 60, "three turns of each side")
+        assert not rbc_sandbox.game(gid)["over"]
+        log1 = _stop(first, signal.SIGKILL if how == "SIGKILL" else signal.SIGTERM, timeout=90)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.communicate()
+    game = rbc_sandbox.game(gid)
+    assert "Traceback" not in log1 and " ERROR " not in log1, log1[-3000:]
+    if how == "SIGTERM+finish":
+        assert first.returncode == 0 and game["over"], log1[-3000:]
+    else:
+        if how == "SIGTERM":
+            assert first.returncode == 0, log1[-3000:]
+        assert not game["over"], (game["win_reason"], log1[-3000:])  # not error-resigned
+        assert state.exists()
+        second = _daemon_process(config, password)
+        try:
+            _wait(lambda: rbc_sandbox.game(gid)["over"], 150, "the end of the resumed game")
+            _wait(lambda: not state.exists(), 30, "the bridge's own end of the game (records, state removed)")
+            log2 = _stop(second)
+        finally:
+            if second.poll() is None:
+                second.kill()
+                second.communicate()
+        assert second.returncode == 0 and "Traceback" not in log2, log2[-3000:]
+        assert f"game {gid}: resuming" in log2, log2[-3000:]
+    game = rbc_sandbox.game(gid)
+    bot_white = game["white"] == "sf-bot"
+    assert game["over"] and game["win_reason"] in ("KING_CAPTURE", "TURN_LIMIT", "TIMEOUT", "RESIGN")
+    assert not (game["winner_color"] == (not bot_white) and game["win_reason"] in ("TIMEOUT", "RESIGN")), game
+    assert not state.exists()
+    assert (tmp_path / "runs" / "records" / f"reconchess-{gid}.pgn").exists()
+    transcript = (tmp_path / "runs" / "transcripts" / f"reconchess-{gid}.log").read_text()
+    assert password not in transcript

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -240,3 +241,57 @@ def test_make_player(stockfish_cfg: EngineConfig, transcript: Transcript, tmp_pa
     with pytest.raises(ConfigError, match=r"engine\.protocol: uci"):
         make_player(SimpleNamespace(game_id="8", config=gtp, transcript=transcript,
                                     records_dir=tmp_path))
+
+
+class _Observed(BridgeRbcPlayer):
+    """A material-only player that senses and moves at random (long games, large beliefs) and keeps every
+    observation it was told, in order, as the reconchess game loop's state file does."""
+
+    def __init__(self) -> None:
+        super().__init__(None, RbcConfig(max_boards=800, seed=3))
+        self.pick = random.Random(5)
+        self.told: list[tuple[str, tuple[object, ...]]] = []
+
+    def choose_sense(self, sense_actions: list[int], move_actions: list[chess.Move],
+                     seconds_left: float) -> int | None:
+        return self.pick.choice(sense_actions)
+
+    def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
+        return self.pick.choice([*move_actions, None])
+
+    def handle_opponent_move_result(self, captured_my_piece: bool, capture_square: int | None) -> None:
+        self.told.append(("opponent", (captured_my_piece, capture_square)))
+        super().handle_opponent_move_result(captured_my_piece, capture_square)
+
+    def handle_sense_result(self, sense_result: list[tuple[int, chess.Piece | None]]) -> None:
+        self.told.append(("sense", (sense_result,)))
+        super().handle_sense_result(sense_result)
+
+    def handle_move_result(self, requested_move: chess.Move | None, taken_move: chess.Move | None,
+                           captured_opponent_piece: bool, capture_square: int | None) -> None:
+        self.told.append(("move", (requested_move, taken_move, captured_opponent_piece, capture_square)))
+        super().handle_move_result(requested_move, taken_move, captured_opponent_piece, capture_square)
+
+
+def test_a_replay_after_a_restart_rebuilds_a_consistent_belief_in_seconds() -> None:
+    """A restarted bridge tells a new player every observation again (adapters/reconchess/play.py). With
+    begin_replay() the belief keeps at most REPLAY_BOARDS boards meanwhile, so a game replays in seconds,
+    and the rebuilt belief is consistent with the true board (it holds it, or was repaired towards it)."""
+    played = _Observed()
+    game = LocalGame(seconds_per_player=3600, seconds_increment=0, full_turn_limit=12)
+    play_local_game(played, RandomBot(), game=game)
+    truth = game.board
+    fresh = BridgeRbcPlayer(None, RbcConfig(max_boards=3000, seed=3))
+    fresh.handle_game_start(chess.WHITE, chess.Board(), "random")
+    fresh.begin_replay()
+    started = time.monotonic()
+    for kind, args in played.told:
+        getattr(fresh, {"opponent": "handle_opponent_move_result", "sense": "handle_sense_result",
+                        "move": "handle_move_result"}[kind])(*args)
+    seconds = time.monotonic() - started
+    assert seconds < 10, seconds
+    belief = fresh.belief
+    assert belief is not None and 0 < len(belief) <= 200
+    ours = {sq: p for sq, p in truth.piece_map().items() if p.color == chess.WHITE}
+    for board, _ in belief.weighted():  # our own pieces are always known exactly
+        assert {sq: p for sq, p in board.piece_map().items() if p.color == chess.WHITE} == ours

@@ -34,6 +34,7 @@ from bridge.daemon import Daemon
 from bridge.errors import FatalAdapterError
 from bridge.events import GameContext
 from bridge.games.rbc_records import read_history, read_pgn
+from bridge.games.rbc_state import RbcGameState, load_state, save_state
 from bridge.transcript import Transcript
 
 PASSWORD = "bot-secret-4321"
@@ -439,23 +440,187 @@ def test_bad_server_data_error_resigns_the_game(
     assert sandbox.game(made["game_id"])["winner"] == "random"
 
 
-def test_stopping_mid_game_error_resigns_it(sandbox: ReconchessSandbox, run_adapter: Any) -> None:
-    class SlowBot(RandomBot):
-        def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
-            time.sleep(0.05)
-            return super().choose_move(move_actions, seconds_left)
+class SlowBot(RandomBot):
+    def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
+        time.sleep(0.05)
+        return super().choose_move(move_actions, seconds_left)
 
-    made = sandbox.invite("bot", "random", color=True, seconds_per_player=60)
-    running = run_adapter(player_factory=lambda ctx: SlowBot())
-    deadline = time.monotonic() + 10
-    while len(sandbox.game(made["game_id"])["moves"]) < 4:
+
+class ReplayBot(RecordingBot):
+    """RecordingBot that also keeps the capture squares it was told (a replay must tell the same again)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.captures: list[int | None] = []
+        self.starts = 0
+
+    def handle_game_start(self, color: chess.Color, board: chess.Board, opponent_name: str) -> None:
+        self.starts += 1
+        super().handle_game_start(color, board, opponent_name)
+
+    def handle_opponent_move_result(self, captured_my_piece: bool, capture_square: int | None) -> None:
+        self.captures.append(capture_square)
+
+    def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
+        time.sleep(0.02)
+        return super().choose_move(move_actions, seconds_left)
+
+
+def _truth(sandbox: ReconchessSandbox, game_id: int, color: bool) -> list[tuple[Any, Any]]:
+    return [(m["requested"], m["taken"]) for m in sandbox.game(game_id)["moves"]
+            if m["color"] == ("white" if color else "black") and "taken" in m]
+
+
+def _uci(moves: list[tuple[chess.Move | None, chess.Move | None]]) -> list[tuple[Any, Any]]:
+    return [(r.uci() if r else None, t.uci() if t else None) for r, t in moves]
+
+
+def test_stopping_mid_game_leaves_it_resumable_and_the_next_run_finishes_it(
+    sandbox: ReconchessSandbox, run_adapter: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 8 item 11, at the adapter: stopping mid-game no longer error-resigns; the game stays on the server,
+    its state file (daemon.data_dir/state/reconchess-GAME.json) stays; the next run replays the observations
+    through a new player (it is told exactly what the first one was, in order) and plays the game to its end;
+    the state file is then removed and the invitation finished."""
+    caplog.set_level(logging.INFO, logger="bridge")
+    made = sandbox.invite("bot", "random", color=False, seconds_per_player=60, full_turn_limit=10)
+    game_id = made["game_id"]
+    state = tmp_path / "runs" / "state" / f"reconchess-{game_id}.json"
+    bots: list[ReplayBot] = []
+
+    def factory(ctx: GameContext) -> Player:
+        bots.append(ReplayBot())
+        return bots[-1]
+
+    first = run_adapter(player_factory=factory)
+    deadline = time.monotonic() + 20
+    while len(sandbox.game(game_id)["moves"]) < 6:
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    running.close()
-    truth = sandbox.game(made["game_id"])
-    assert truth["over"] and truth["winner"] == "random" and truth["win_reason"] == "TIMEOUT"
-    [result] = running.adapter.results
-    assert result.error == "the daemon stopped during the game"
+    first.close()
+    truth = sandbox.game(game_id)
+    assert not truth["over"], truth["win_reason"]  # not error-resigned
+    assert state.exists() and first.adapter.stats["error_resigns"] == 0
+    assert sandbox.state.invitations[made["invitation_id"]].finished_by == set()  # not finished: resumable
+    [stopped] = first.adapter.results
+    assert stopped.error == "the daemon stopped during the game"
+    told_before = list(bots[0].move_results)
+
+    second = run_adapter(player_factory=factory)
+    [result] = second.wait_results(1, timeout=40)
+    assert result.error is None and result.win_reason is not None and result.game_id == game_id
+    assert sandbox.game(game_id)["over"] and sandbox.game(game_id)["win_reason"] == "TURN_LIMIT"
+    assert not state.exists()
+    assert sandbox.state.invitations[made["invitation_id"]].finished_by == {"bot"}
+    replayed = bots[1]
+    assert replayed.starts == 1
+    assert replayed.move_results[:len(told_before)] == told_before  # the replay told the same, in order
+    assert _uci(replayed.move_results) == _truth(sandbox, game_id, chess.BLACK)  # no move lost or doubled
+    assert f"game {game_id}: resuming it" in caplog.text
+    assert "resumed: the player was told the" in second.host.transcript(game_id)
+
+
+def test_a_stop_in_the_middle_of_a_turn_is_completed_by_the_next_run(
+    sandbox: ReconchessSandbox, run_adapter: Any, tmp_path: Path
+) -> None:
+    """The stop comes while the move is being sent and the server is failing (the move is then not sent): the
+    state file holds a turn whose sense is done and whose move is not; the next run does not sense again (the
+    server would refuse it) but sends the move chosen before the stop (written before it was sent), and the game
+    goes on."""
+    made = sandbox.invite("bot", "random", color=True, seconds_per_player=60, full_turn_limit=6)
+    game_id = made["game_id"]
+    stopping = threading.Event()
+
+    class StoppingBot(ReplayBot):
+        def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
+            if len(self.move_results) == 2 and not stopping.is_set():
+                stopping.set()
+                sandbox.fail(3.0, status=503, match=f"/api/games/{game_id}/move")
+            return super().choose_move(move_actions, seconds_left)
+
+    first = run_adapter(player_factory=lambda ctx: StoppingBot())
+    assert stopping.wait(20)
+    first.close()  # the move is being retried against the 503s: the stop ends it, unsent
+    saved = load_state(tmp_path / "runs" / "state" / f"reconchess-{game_id}.json")
+    [*_, last] = saved.turns
+    assert len(saved.turns) == 3 and last.move == "sent" and last.requested is not None  # written before sending
+    assert sandbox.game(game_id)["phase"] == "move"
+    time.sleep(3.0)  # the sandbox's 503s end (the move was never carried out)
+    bots: list[ReplayBot] = []
+
+    def factory(ctx: GameContext) -> Player:
+        bots.append(ReplayBot())
+        return bots[-1]
+
+    second = run_adapter(player_factory=factory)
+    [result] = second.wait_results(1, timeout=40)
+    assert result.error is None and result.settled == 0 and sandbox.game(game_id)["win_reason"] == "TURN_LIMIT"
+    assert len(bots[0].sense_results) == 6  # 3 replayed + 3 played, the interrupted turn's sense not repeated
+    assert _uci(bots[0].move_results) == _truth(sandbox, game_id, chess.WHITE)
+    assert _uci(bots[0].move_results)[2][0] == last.requested.uci()  # the same move, not chosen again
+
+
+def test_a_step_carried_out_just_before_the_stop_is_settled_like_a_lost_answer(
+    sandbox: ReconchessSandbox, run_adapter: Any, tmp_path: Path
+) -> None:
+    """The server carries out our move but its answer is lost just as the daemon stops: the state file has the
+    move as sent, without a result. The next run sends it again, is refused (400 already moved), and settles it
+    as a lost answer (the result rebuilt at the next turn) instead of error-resigning."""
+    made = sandbox.invite("bot", "random", color=True, seconds_per_player=60, full_turn_limit=6)
+    game_id = made["game_id"]
+    stopping = threading.Event()
+    holder: list[Running] = []
+
+    class StoppingBot(ReplayBot):
+        def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
+            if len(self.move_results) == 2 and not stopping.is_set():
+                stopping.set()
+                sandbox.drop(f"POST /api/games/{game_id}/move", after=True)
+                holder[0].stop.set()  # the daemon stops now: the lost answer is not retried
+            return super().choose_move(move_actions, seconds_left)
+
+    holder.append(run_adapter(player_factory=lambda ctx: StoppingBot()))
+    assert stopping.wait(20)
+    holder[0].close()
+    saved = load_state(tmp_path / "runs" / "state" / f"reconchess-{game_id}.json")
+    assert saved.turns[-1].move == "sent" and sandbox.game(game_id)["phase"] == "end"  # done, result not on record
+    bots: list[ReplayBot] = []
+
+    def factory(ctx: GameContext) -> Player:
+        bots.append(ReplayBot())
+        return bots[-1]
+
+    second = run_adapter(player_factory=factory)
+    [result] = second.wait_results(1, timeout=40)
+    assert result.error is None and result.settled >= 1 and sandbox.game(game_id)["win_reason"] == "TURN_LIMIT"
+    assert [t for r, t in _uci(bots[0].move_results)] == [t for r, t in _truth(sandbox, game_id, chess.WHITE)]
+    assert "was lost and the server says it was carried out" in second.host.transcript(game_id)
+
+
+def test_an_unreadable_state_file_is_one_warning_and_the_game_is_played_on(
+    sandbox: ReconchessSandbox, run_adapter: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A torn or edited state file: one WARNING naming it, and the game is played on from what the server tells
+    (a fresh player) to its end, not a crash; files of another account are left alone."""
+    caplog.set_level(logging.INFO, logger="bridge")
+    made = sandbox.invite("bot", "random", color=True, seconds_per_player=60, full_turn_limit=4)
+    game_id = made["game_id"]
+    sandbox.state.accept("bot", made["invitation_id"])  # an earlier run accepted it...
+    state_dir = tmp_path / "runs" / "state"
+    state_dir.mkdir(parents=True)
+    (state_dir / f"reconchess-{game_id}.json").write_text('{"version": 1, "game_id": "12", "turns": [{"sen')
+    other = RbcGameState(game_id="5", color=True, opponent="x", starting_fen=chess.STARTING_FEN,
+                         server={"url": "http://elsewhere", "username": "bot", "invitation_id": 5})
+    save_state(state_dir / "reconchess-5.json", other)
+    running = run_adapter()
+    [result] = running.wait_results(1, timeout=30)
+    assert result.error is None and sandbox.game(game_id)["win_reason"] == "TURN_LIMIT"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and f"reconchess-{game_id}.json cannot be read (not JSON" in warnings[0], warnings
+    assert "going on with the game from what the server tells" in warnings[0]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not (state_dir / f"reconchess-{game_id}.json").exists()
+    assert (state_dir / "reconchess-5.json").exists() and "left alone" in caplog.text
 
 
 def test_the_daemon_plays_a_reconchess_game(sandbox: ReconchessSandbox, tmp_path: Path) -> None:

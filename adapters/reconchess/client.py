@@ -20,6 +20,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import reconchess
@@ -30,6 +31,7 @@ from bridge.adapters.reconchess.config import ReconchessServerConfig
 from bridge.adapters.reconchess.play import GameResult, GameRunner
 from bridge.errors import BridgeError, ConfigError, FatalAdapterError, ProtocolError, ServerError
 from bridge.events import CheckLine, GameContext, Host, host_ready
+from bridge.games.rbc_state import RbcGameState, StateError, load_state, state_path
 
 log = logging.getLogger("bridge.reconchess")
 
@@ -119,6 +121,7 @@ class ReconchessAdapter:
             self._fatal(str(exc))
         api = self.make_api(stop)
         ranked_set = False
+        resumed = False
         try:
             while not stop.is_set():
                 try:
@@ -126,6 +129,9 @@ class ReconchessAdapter:
                         return
                     host_ready(host)
                     ranked_set = self.server.ranked
+                    if not resumed:
+                        resumed = True
+                        self._resume_games(host)
                     self._serve(api, host, stop)
                 except (ApiError, ProtocolError) as exc:  # 4xx where none was expected, garbage, gave up
                     log.warning(
@@ -307,16 +313,71 @@ class ReconchessAdapter:
         )
         return None
 
-    def _play(self, ctx: GameContext, invitation_id: int, game_id: int) -> None:
+    # --- games of an earlier run --------------------------------------------------------------------------
+    def state_file(self, game_id: int) -> Path | None:
+        """Where a game's state is kept (``daemon.data_dir/state/reconchess-GAME.json``); None without a config."""
+        daemon = getattr(self.config, "daemon", None)
+        if daemon is None:
+            return None
+        return state_path(daemon.data_dir, "reconchess", str(game_id))
+
+    def state_identity(self, invitation_id: int | None) -> dict[str, Any]:
+        """What the state file keeps of the server: a file is resumed only by the same server and account."""
+        return {"url": self.url, "username": self.server.username, "invitation_id": invitation_id}
+
+    def _resume_games(self, host: Host) -> None:
+        """Go on with every game an earlier run was playing: one per state file of this server and account."""
+        sample = self.state_file(0)
+        if sample is None or not sample.parent.is_dir():
+            return
+        for path in sorted(sample.parent.glob("reconchess-*.json")):
+            match = re.fullmatch(r"reconchess-(\d+)\.json", path.name)
+            if match is None:
+                continue
+            game_id = int(match.group(1))
+            saved: RbcGameState | None
+            try:
+                saved = load_state(path)
+            except (StateError, OSError) as exc:
+                log.warning(
+                    "game %d: its state file %s cannot be read (%s); going on with the game from what the server "
+                    "tells (what the player had observed is lost)", game_id, path, exc)
+                saved = None
+            if saved is not None:
+                ident = saved.server
+                if ident.get("url") != self.url or ident.get("username") != self.server.username:
+                    log.info("state file %s belongs to %s at %s, not this bridge: left alone", path,
+                             ident.get("username"), ident.get("url"))
+                    continue
+            raw_invitation = saved.server.get("invitation_id") if saved is not None else None
+            invitation_id = raw_invitation if isinstance(raw_invitation, int) else None
+            key = invitation_id if invitation_id is not None else -game_id
+            with self._lock:
+                if key in self._games or game_id in self._games.values():
+                    continue
+                self._games[key] = game_id
+                if invitation_id is not None:
+                    self._done.add(invitation_id)
+            log.info("game %d: resuming it (a game of an earlier run, %d turn(s) on record)", game_id,
+                     len(saved.turns) if saved is not None else 0)
+            target = functools.partial(self._play, invitation_id=invitation_id, game_id=game_id, saved=saved,
+                                       resumed=True)
+            if not host.run_game(str(game_id), target):
+                with self._lock:
+                    self._games.pop(key, None)
+
+    def _play(self, ctx: GameContext, invitation_id: int | None, game_id: int, saved: RbcGameState | None = None,
+              resumed: bool = False) -> None:
+        key = invitation_id if invitation_id is not None else -game_id
         try:
-            result = GameRunner(self, ctx, invitation_id, game_id, self.player_factory).run()
+            result = GameRunner(self, ctx, invitation_id, game_id, self.player_factory, saved, resumed).run()
             with self._lock:
                 self.results.append(result)
             self.count("finished")
             self.count("settled", result.settled)
         finally:
             with self._lock:
-                self._games.pop(invitation_id, None)
+                self._games.pop(key, None)
                 self._played.add(game_id)
 
     def count(self, stat: str, n: int = 1) -> None:

@@ -12,8 +12,12 @@ reason, history) — but robust where the official client is not:
   result is rebuilt at our next turn from the move actions the server offers then (they reveal where our
   pieces stand), or exactly from the game history if the game ended first; only whether that move captured
   stays unknown (players may implement ``handle_uncertain_move_result(requested, taken)`` to be told so);
-- the daemon stopping mid-game error-resigns it (the API cannot resume a game: no endpoint lists our games and
-  the player's knowledge would be lost).
+- the game's state (colour, starting board, and per turn what was observed: capture square, sense and result,
+  move result) is written to ``daemon.data_dir/state/reconchess-GAME.json`` after every step
+  (:mod:`bridge.games.rbc_state`); the daemon stopping mid-game leaves the game on the server and the file on
+  disk, and the next start goes on with it: the player is rebuilt by replaying the observations through it, and
+  a step that may have been carried out just before the stop is settled like a lost answer. The file is removed
+  when the game ends.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import chess
@@ -33,6 +38,7 @@ from bridge.adapters.reconchess.api import ApiError, MoveResult, RbcApi, SenseRe
 from bridge.errors import ServerError
 from bridge.events import GameContext
 from bridge.games.rbc_records import write_records
+from bridge.games.rbc_state import RbcGameState, TurnRecord, remove_state, save_state
 
 if TYPE_CHECKING:
     from bridge.adapters.reconchess.client import ReconchessAdapter
@@ -147,15 +153,21 @@ def infer_taken_move(
 
 # --- the game loop ------------------------------------------------------------------------------------------
 class GameRunner:
-    """Plays one accepted game (invitation ``invitation_id`` -> game ``game_id``) in the calling thread."""
+    """Plays one accepted game (invitation ``invitation_id`` -> game ``game_id``) in the calling thread.
+
+    ``saved``: the game's state from disk (a restarted bridge going on with it); ``resumed``: the game was being
+    played by an earlier run of the bridge (with ``saved`` None its state file was unreadable: the game goes on
+    from what the server tells, the player's past observations lost)."""
 
     def __init__(
         self,
         adapter: ReconchessAdapter,
         ctx: GameContext,
-        invitation_id: int,
+        invitation_id: int | None,
         game_id: int,
         player_factory: Callable[[GameContext], Player],
+        saved: RbcGameState | None = None,
+        resumed: bool = False,
     ) -> None:
         self.adapter = adapter
         self.ctx = ctx
@@ -172,9 +184,36 @@ class GameRunner:
         self.settled = 0
         self.lost_move: tuple[chess.Move | None, chess.Board] | None = None
         self.pending_result: tuple[MoveResult, chess.Board] | None = None
+        self.saved = saved
+        self.resumed = resumed or saved is not None
+        # after a restart, the first POST of a step may already have been carried out by the earlier run
+        self.unsure = self.resumed
+        self.partial: TurnRecord | None = None  # a turn begun before the restart, to be completed
+        self.state: RbcGameState | None = None
+        self.state_file: Path | None = adapter.state_file(game_id)
+        self.keep_state = False  # the daemon stopped mid-game: the state file stays for the next start
 
     def note(self, text: str) -> None:
         self.ctx.transcript.note(text, SOURCE)
+
+    # --- the state on disk ----------------------------------------------------------------------------------
+    def _save(self) -> None:
+        if self.state is None or self.state_file is None:
+            return
+        try:
+            save_state(self.state_file, self.state)
+        except OSError as exc:
+            log.warning("game %d: cannot write its state to %s (%s); a restart would lose this game",
+                        self.game_id, self.state_file, exc.strerror or exc)
+            self.note(f"cannot write the state file: {exc}")
+            self.state_file = None  # one line, not one per step
+
+    def _drop_state(self) -> None:
+        if self.state_file is not None and not self.keep_state:
+            try:
+                remove_state(self.state_file)
+            except OSError as exc:
+                log.warning("game %d: cannot remove its state file %s: %s", self.game_id, self.state_file, exc)
 
     # --- the whole game -------------------------------------------------------------------------------------
     def run(self) -> GameResult:
@@ -183,18 +222,33 @@ class GameRunner:
         winner: bool | None = None
         reason: WinReason | None = None
         try:
-            self.color = self.api.color(g)
-            board = self.api.starting_board(g)
-            self.opponent = self.api.opponent_name(g)
+            if self.saved is not None:
+                self.color = self.saved.color
+                board = chess.Board(self.saved.starting_fen)
+                self.opponent = self.saved.opponent
+            else:
+                self.color = self.api.color(g)
+                board = self.api.starting_board(g)
+                self.opponent = self.api.opponent_name(g)
             self.own = own_pieces(board, self.color)
+            self.state = self.saved or RbcGameState(
+                game_id=str(g), color=self.color, opponent=self.opponent, starting_fen=board.fen(),
+                ready=False, server=self.adapter.state_identity(self.invitation_id))
+            verb = "resuming" if self.resumed else "playing"
             self.note(
-                f"reconchess game {g} (invitation {self.invitation_id}) at {self.adapter.url}: playing "
+                f"reconchess game {g} (invitation {self.invitation_id}) at {self.adapter.url}: {verb} "
                 f"{_color_name(self.color)} against {self.opponent}"
             )
-            log.info("game %d: playing %s against %s", g, _color_name(self.color), self.opponent)
+            log.info("game %d: %s %s against %s", g, verb, _color_name(self.color), self.opponent)
             self.player = self.player_factory(self.ctx)
             self.player.handle_game_start(self.color, board.copy(), self.opponent)
-            self._post_ready()
+            if self.saved is not None:
+                self._replay(self.saved)
+            self._save()
+            if not self.state.ready:
+                self._post_ready()
+                self.state.ready = True
+                self._save()
             try:
                 self._loop()
             except _GameOver:
@@ -202,11 +256,17 @@ class GameRunner:
             winner, reason = self._end()
         except Stopped:
             error = "the daemon stopped during the game"
-            log.info(
-                "game %d: the daemon is stopping; error-resigning it (a reconchess game cannot be resumed)", g
-            )
-            self.note("the daemon is stopping: error-resigning (a reconchess game cannot be resumed)")
-            self._error_resign()
+            if self.state_file is not None and self.state is not None:
+                self.keep_state = True
+                self._save()
+                log.info("game %d: the daemon is stopping; the game stays on the server and is resumed at the "
+                         "next start (%s)", g, self.state_file)
+                self.note(f"the daemon is stopping: the game stays on the server; its state is in "
+                          f"{self.state_file} and the next start goes on with it")
+            else:
+                log.info("game %d: the daemon is stopping; error-resigning it (no state file to resume from)", g)
+                self.note("the daemon is stopping: error-resigning (no state file to resume from)")
+                self._error_resign()
         except Unauthorized as exc:
             error = str(exc)
             log.error("game %d: %s", g, exc)
@@ -228,20 +288,55 @@ class GameRunner:
             self._error_resign()
         finally:
             self._close_player()
-            self._finish_invitation()
+            if not self.keep_state:
+                self._finish_invitation()
+            self._drop_state()
             self.api.close()
         return GameResult(
-            g, self.invitation_id, self.color, self.opponent, winner, reason, self.turns, error, self.settled
+            g, self.invitation_id or 0, self.color, self.opponent, winner, reason, self.turns, error, self.settled
         )
+
+    def _replay(self, saved: RbcGameState) -> None:
+        """Rebuild the player (and our own pieces) by telling it again everything observed before the restart,
+        through the ``reconchess.Player`` interface; a turn that was under way is completed by the loop."""
+        assert self.player is not None and self.color is not None
+        started = time.monotonic()
+        player = self.player
+        begin = getattr(player, "begin_replay", None)  # optional: a player may make its replay cheaper
+        if callable(begin) and saved.turns:
+            begin()
+        for i, record in enumerate(saved.turns):
+            last = i == len(saved.turns) - 1
+            self.turns += 1
+            remove_captured(self.own, record.capture)
+            player.handle_opponent_move_result(record.capture is not None, record.capture)
+            player.handle_sense_result(list(record.sense_result))
+            own_before = self.own.copy(stack=False)
+            if record.move in ("known", "uncertain"):
+                apply_own_move(self.own, self.color, record.taken)
+                hook = getattr(player, "handle_uncertain_move_result", None)
+                if record.move == "uncertain" and callable(hook):
+                    hook(record.requested, record.taken)
+                else:
+                    player.handle_move_result(record.requested, record.taken, record.capture_square is not None,
+                                              record.capture_square)
+            elif record.move == "lost":
+                self.lost_move = (record.requested, own_before)
+            if last and (record.move is None or not record.ended):
+                self.partial = record
+        self.note(f"resumed: the player was told the {len(saved.turns)} turn(s) observed before the restart again "
+                  f"({time.monotonic() - started:.2f} s)"
+                  + (f"; turn {self.turns} was under way" if self.partial is not None else ""))
 
     def _post_ready(self) -> None:
         try:
             self.api.ready(self.game_id)
         except ApiError as exc:
-            if exc.status != 400 or not exc.maybe_done:
+            if exc.status != 400 or not (exc.maybe_done or self.unsure):
                 raise
             self.settled += 1
             self.note("the answer to 'ready' was lost; the server already had it")
+        self.unsure = False
 
     def _loop(self) -> None:
         while True:
@@ -251,10 +346,22 @@ class GameRunner:
             if status.is_over:
                 return
             if not status.is_my_turn:
+                if self.partial is not None and self.partial.move is not None:
+                    self._partial_ended()  # our turn had ended before the restart: the opponent is playing
                 if self.ctx.stop.wait(self.interval):
                     raise Stopped("the daemon is stopping")
                 continue
             self._turn()
+
+    def _partial_ended(self) -> None:
+        assert self.partial is not None and self.state is not None
+        if self.partial.move == "sent":  # carried out and ended, its answer lost: rebuilt at our next turn
+            self.partial.move = "lost"
+            self.lost_move = (self.partial.requested, self.own.copy(stack=False))
+        self.partial.ended = True
+        self.partial = None
+        self.unsure = False
+        self._save()
 
     def _or_over(self, call: Callable[[], T]) -> T:
         """Run ``call``; a 400 because the game ended meanwhile becomes :class:`_GameOver`."""
@@ -267,46 +374,71 @@ class GameRunner:
 
     # --- one turn -------------------------------------------------------------------------------------------
     def _turn(self) -> None:
-        g, api, player = self.game_id, self.api, self.player
-        assert player is not None and self.color is not None
+        g, api, player, state = self.game_id, self.api, self.player, self.state
+        assert player is not None and self.color is not None and state is not None
         started = time.monotonic()
-        self.turns += 1
-        sense_actions = self._or_over(lambda: api.sense_actions(g))
-        offered = self._or_over(lambda: api.move_actions(g))
-        capture = self._or_over(lambda: api.opponent_move_results(g))
-        seconds = self._or_over(lambda: api.seconds_left(g))
-        if self.lost_move is not None:
-            self._settle_lost_move(offered, capture)
-        remove_captured(self.own, capture)
-        player.handle_opponent_move_result(capture is not None, capture)
+        record, self.partial = self.partial, None
+        if record is None:  # a new turn
+            self.turns += 1
+            sense_actions = self._or_over(lambda: api.sense_actions(g))
+            offered = self._or_over(lambda: api.move_actions(g))
+            capture = self._or_over(lambda: api.opponent_move_results(g))
+            seconds = self._or_over(lambda: api.seconds_left(g))
+            if self.lost_move is not None:
+                self._settle_lost_move(offered, capture)
+                self._save()
+            remove_captured(self.own, capture)
+            player.handle_opponent_move_result(capture is not None, capture)
 
-        square = player.choose_sense(list(sense_actions), list(offered), seconds)
-        if square is not None and (isinstance(square, bool) or square not in sense_actions):
-            self.note(f"turn {self.turns}: the player chose {square!r}, not a sense action; sensing nothing")
-            square = None
-        sense_result = self._sense(square)
-        player.handle_sense_result(sense_result)
+            square = player.choose_sense(list(sense_actions), list(offered), seconds)
+            if square is not None and (isinstance(square, bool) or square not in sense_actions):
+                self.note(f"turn {self.turns}: the player chose {square!r}, not a sense action; sensing nothing")
+                square = None
+            sense_result = self._sense(square)
+            player.handle_sense_result(sense_result)
+            record = TurnRecord(capture=capture, sense=square, sense_result=list(sense_result))
+            state.turns.append(record)
+            self._save()
+        else:  # a turn under way when the bridge stopped: the sense (and maybe the move) were done
+            capture, square, sense_result = record.capture, record.sense, record.sense_result
+            offered = [] if record.move is not None else self._or_over(lambda: api.move_actions(g))
+            seconds = self._or_over(lambda: api.seconds_left(g))
+            self.note(f"turn {self.turns}: going on with the turn under way before the restart")
 
-        move = player.choose_move(list(offered), max(0.0, seconds - (time.monotonic() - started)))
-        if move is not None and (
-            not isinstance(move, chess.Move)
-            or (move not in offered and add_pawn_queen_promotion(self.own, move) not in offered)
-        ):
-            self.note(f"turn {self.turns}: the player chose {move!r}, not a move action; passing")
-            move = None
-        own_before = self.own.copy(stack=False)
-        result = self._move(move, own_before)
-        if result is not None:
-            self.pending_result = (result, own_before)
+        result: MoveResult | None = None
+        if record.move is None:
+            move = player.choose_move(list(offered), max(0.0, seconds - (time.monotonic() - started)))
+            if move is not None and (
+                not isinstance(move, chess.Move)
+                or (move not in offered and add_pawn_queen_promotion(self.own, move) not in offered)
+            ):
+                self.note(f"turn {self.turns}: the player chose {move!r}, not a move action; passing")
+                move = None
+            record.requested, record.move = move, "sent"
+            self._save()  # before sending: a restart sends this same move again rather than choose another
+        move = record.requested
+        if record.move == "sent":
+            own_before = self.own.copy(stack=False)
+            result = self._move(move, own_before)
+            if result is not None:
+                self.pending_result = (result, own_before)
+                record.requested, record.taken, record.capture_square = result
+                record.move = "known"
+            else:
+                record.move = "lost"
+            self._save()
         self._end_turn()
+        record.ended = True
+        self._save()
         self._deliver_pending()
         seen = sum(1 for _, piece in sense_result if piece is not None)
         beliefs = getattr(player, "belief_size", None)
         extra = f"; {beliefs()} possible boards" if callable(beliefs) else ""
         outcome = (
             f"requested {_mv(move)}, result lost"
-            if result is None
-            else f"requested {_mv(result[0])}, took {_mv(result[1])}, captured on {_sq(result[2])}"
+            if record.move == "lost"
+            else f"requested {_mv(record.requested)}, took {_mv(record.taken)}, captured on "
+                 f"{_sq(record.capture_square)}"
         )
         self.note(
             f"turn {self.turns}: opponent captured on {_sq(capture)}; sensed {_sq(square)} "
@@ -324,14 +456,17 @@ class GameRunner:
 
     def _sense(self, square: int | None) -> SenseResult:
         try:
-            return self.api.sense(self.game_id, square)
+            result = self.api.sense(self.game_id, square)
+            self.unsure = False
+            return result
         except ApiError as exc:
             if exc.status != 400:
                 raise
             if self.api.game_status(self.game_id).is_over:
                 raise _GameOver() from None
-            if not exc.maybe_done:
+            if not (exc.maybe_done or self.unsure):
                 raise
+            self.unsure = False
             self.settled += 1
             self.note(
                 f"turn {self.turns}: the answer to sense {_sq(square)} was lost and the server says it was "
@@ -343,12 +478,16 @@ class GameRunner:
     def _move(self, move: chess.Move | None, own_before: chess.Board) -> MoveResult | None:
         """The move result, or None when its answer was lost (settled later)."""
         try:
-            return self.api.move(self.game_id, move)
+            result = self.api.move(self.game_id, move)
+            self.unsure = False
+            return result
         except ApiError as exc:
             if exc.status != 400:
                 raise
             over = self.api.game_status(self.game_id).is_over
-            if exc.maybe_done:
+            maybe_done = exc.maybe_done or self.unsure
+            self.unsure = False
+            if maybe_done:
                 self.settled += 1
                 self.lost_move = (move, own_before)
                 self.note(
@@ -357,17 +496,19 @@ class GameRunner:
                 )
             if over:
                 raise _GameOver() from None
-            if not exc.maybe_done:
+            if not maybe_done:
                 raise
             return None
 
     def _end_turn(self) -> None:
         try:
             self.api.end_turn(self.game_id)
+            self.unsure = False
         except ApiError as exc:
             if exc.status != 400:
                 raise
-            if exc.maybe_done:  # we alone play our colour and we had moved: the first end_turn went through
+            if exc.maybe_done or self.unsure:  # we alone play our colour and we had moved: it went through
+                self.unsure = False
                 self.settled += 1
                 self.note(
                     f"turn {self.turns}: the answer to end_turn was lost; the server had ended the turn"
@@ -388,6 +529,9 @@ class GameRunner:
             f"turn {self.turns}: the lost move result rebuilt from the move actions offered now: requested "
             f"{_mv(requested)}, taken {_mv(taken)}; whether it captured is unknown"
         )
+        if self.state is not None and self.state.turns and self.state.turns[-1].move == "lost":
+            last = self.state.turns[-1]
+            last.requested, last.taken, last.capture_square, last.move = requested, taken, None, "uncertain"
         hook = getattr(self.player, "handle_uncertain_move_result", None)
         if callable(hook):
             hook(requested, taken)
@@ -459,6 +603,8 @@ class GameRunner:
             log.warning("game %d: error_resign failed: %s", self.game_id, exc)
 
     def _finish_invitation(self) -> None:
+        if self.invitation_id is None:  # resumed from an unreadable state file: the invitation is unknown
+            return
         try:
             self.api.finish(self.invitation_id)
         except Exception as exc:

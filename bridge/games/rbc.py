@@ -65,6 +65,7 @@ BOARDS_PER_SECOND = 40  # on a short clock, at most this many boards kept per se
 MIN_BOARDS = 50
 LOSE_AVERSION = 1.0  # extra penalty per unit of probability that our king is left en prise (the odds are rough)
 VOTE_RANK = (1.0, 0.5, 0.3)
+REPLAY_BOARDS = 200  # boards kept while an earlier run's observations are told again (begin_replay)
 
 
 def _mv(move: chess.Move | None) -> str:
@@ -98,6 +99,7 @@ class BridgeRbcPlayer(reconchess.Player):
         self.last_move_info: dict[str, Any] = {}
         # position -> the engine's favourite moves there and their values, this turn
         self._proposal_cache: dict[Any, list[tuple[chess.Move, float]]] = {}
+        self._replaying = False  # begin_replay() until the next sense
 
     # --- helpers ---------------------------------------------------------------------------------------------
     def _note(self, text: str) -> None:
@@ -130,6 +132,16 @@ class BridgeRbcPlayer(reconchess.Player):
     def _fallback_text(what: str) -> str:
         return {"sense": "sensing by the belief alone", "move": "playing a move scored by material"}.get(
             what, "the belief keeps what it had")
+
+    def begin_replay(self) -> None:
+        """The observations of an earlier run are about to be told again (a restarted bridge going on with the
+        game): keep at most ``REPLAY_BOARDS`` boards while they are, so that the replay takes seconds, not
+        minutes (40 turns: ~3 s instead of ~50 s at 3000 boards), and write no per-turn notes (the game loop
+        notes the replay). The next sense restores the cap."""
+        belief = self._belief()
+        belief.max_boards = min(belief.max_boards, REPLAY_BOARDS)
+        belief.sense_sample = min(belief.sense_sample, REPLAY_BOARDS)
+        self._replaying = True
 
     def belief_size(self) -> int:
         """The number of boards the player considers possible now."""
@@ -178,6 +190,7 @@ class BridgeRbcPlayer(reconchess.Player):
 
     def choose_sense(self, sense_actions: list[int], move_actions: list[chess.Move],
                      seconds_left: float) -> int | None:
+        self._replaying = False
         self._measure_increment(seconds_left)
         belief = self._belief()
         # belief updates are not cut short by a deadline: on a short clock, keep fewer boards so they stay quick
@@ -209,6 +222,7 @@ class BridgeRbcPlayer(reconchess.Player):
 
     def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
         started = time.monotonic()
+        self._replaying = False
         move = self._guard("move", lambda: self._choose_move(move_actions, seconds_left, started),
                            lambda: self._material_move(move_actions), None)
         if move is not None and move not in move_actions:
@@ -248,7 +262,8 @@ class BridgeRbcPlayer(reconchess.Player):
             result += f", captured on {_sq(capture)}"
         self._turn_log.append(f"{result}: {len(belief)} boards{' (repaired)' if belief.last.repaired else ''}"
                               f"{'' if belief.exact else ' (sampled)'}")
-        self._note(f"turn {self.turn}: " + "; ".join(self._turn_log))
+        if not self._replaying:
+            self._note(f"turn {self.turn}: " + "; ".join(self._turn_log))
 
     def handle_game_end(self, winner_color: chess.Color | None, win_reason: WinReason | None,
                         game_history: GameHistory) -> None:
