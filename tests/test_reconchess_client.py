@@ -743,3 +743,17 @@ def test_a_lost_answer_to_an_accept_is_settled_and_the_game_played(
     assert running.adapter.stats["accepted"] == 2
     assert "could not be accepted" not in caplog.text
     assert f"invitation {made['invitation_id']}: the answer to the accept was lost" in caplog.text
+
+
+def test_a_state_file_of_a_game_the_server_no_longer_knows_is_one_warning_and_removed(
+    sandbox: ReconchessSandbox, run_adapter: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bridge")
+    path = tmp_path / "runs" / "state" / "reconchess-12345.json"
+    save_state(path, RbcGameState(game_id="12345", color=True, opponent="x", starting_fen=chess.STARTING_FEN,
+                                  server={"url": sandbox.url, "username": "bot", "invitation_id": 12345}))
+    running = run_adapter()
+    [result] = running.wait_results(1, timeout=20)
+    assert result.error == "the server does not know the game" and not path.exists()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "game 12345: the server no longer knows this game" in warnings[0], warnings

@@ -222,6 +222,9 @@ class GameRunner:
         winner: bool | None = None
         reason: WinReason | None = None
         try:
+            if self.resumed and not self._still_there():
+                return GameResult(g, self.invitation_id or 0, None, self.opponent, None, None, 0,
+                                  "the server does not know the game", 0)
             if self.saved is not None:
                 self.color = self.saved.color
                 board = chess.Board(self.saved.starting_fen)
@@ -295,6 +298,22 @@ class GameRunner:
         return GameResult(
             g, self.invitation_id or 0, self.color, self.opponent, winner, reason, self.turns, error, self.settled
         )
+
+    def _still_there(self) -> bool:
+        """Whether the server still knows a game an earlier run was playing (a 404: a reset sandbox, a purged
+        game); if not: one warning, and its state file and invitation are let go."""
+        try:
+            self.api.game_status(self.game_id)
+            return True
+        except ApiError as error:
+            if error.status != 404:
+                raise
+            exc = error
+        log.warning("game %d: the server no longer knows this game of an earlier run (%s); its state file %s is "
+                    "removed", self.game_id, exc, self.state_file)
+        self.note(f"the server no longer knows this game ({exc}); its state file is removed")
+        self.invitation_id = None  # nothing to finish
+        return False
 
     def _replay(self, saved: RbcGameState) -> None:
         """Rebuild the player (and our own pieces) by telling it again everything observed before the restart,
