@@ -237,6 +237,7 @@ class GameRunner:
             self.state = self.saved or RbcGameState(
                 game_id=str(g), color=self.color, opponent=self.opponent, starting_fen=board.fen(),
                 ready=False, server=self.adapter.state_identity(self.invitation_id))
+            self._save()  # on disk from the start: a restart from here on goes on with the game
             verb = "resuming" if self.resumed else "playing"
             self.note(
                 f"reconchess game {g} (invitation {self.invitation_id}) at {self.adapter.url}: {verb} "
@@ -247,7 +248,6 @@ class GameRunner:
             self.player.handle_game_start(self.color, board.copy(), self.opponent)
             if self.saved is not None:
                 self._replay(self.saved)
-            self._save()
             if not self.state.ready:
                 self._post_ready()
                 self.state.ready = True
@@ -259,7 +259,7 @@ class GameRunner:
             winner, reason = self._end()
         except Stopped:
             error = "the daemon stopped during the game"
-            if self.state_file is not None and self.state is not None:
+            if self.state_file is not None and (self.state is not None or self.resumed):
                 self.keep_state = True
                 self._save()
                 log.info("game %d: the daemon is stopping; the game stays on the server and is resumed at the "
