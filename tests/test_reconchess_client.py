@@ -646,6 +646,45 @@ def test_the_daemon_plays_a_reconchess_game(sandbox: ReconchessSandbox, tmp_path
     assert daemon.active_games() == 0
 
 
+def test_on_stop_finish_drains_and_a_second_stop_stops_at_once(sandbox: ReconchessSandbox, tmp_path: Path) -> None:
+    """daemon.on_stop: finish. The first stop() takes no new game (an invitation then waits) and keeps playing;
+    a second stop() stops at once, leaving the game resumable (not error-resigned, its state file on disk)."""
+    text = (
+        f"server:\n  kind: reconchess\n  url: {sandbox.url}\n  username: bot\n  password: {{env: RBC_TEST_PASSWORD}}\n"
+        f"  poll_interval: 0.1\n  status_interval: 0.02\n"
+        f"engine:\n  protocol: uci\n  command: [{STOCKFISH}]\n"
+        f"daemon:\n  data_dir: {tmp_path / 'runs'}\n  on_stop: finish\n"
+    )
+    config = load_config_text(text, "test.yaml")
+    adapter = ReconchessAdapter(config.server, config, player_factory=lambda ctx: SlowBot())
+    daemon = Daemon(config, adapter=adapter)
+    made = sandbox.invite("bot", "random", color=True, seconds_per_player=60)
+    runner = threading.Thread(target=daemon.run, name="daemon-run")
+    runner.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(sandbox.game(made["game_id"])["moves"]) < 4:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        daemon.stop()
+        assert daemon.draining and not daemon.stop_event.is_set() and not daemon.can_accept_game()
+        later = sandbox.invite("bot", "random", color=True, seconds_per_player=60)
+        moves = len(sandbox.game(made["game_id"])["moves"])
+        while len(sandbox.game(made["game_id"])["moves"]) < moves + 4:  # still playing
+            assert time.monotonic() < deadline + 10
+            time.sleep(0.01)
+        assert later["invitation_id"] in sandbox.state.pending_invitations("bot")  # not accepted
+        daemon.stop()
+        runner.join(30)
+        assert not runner.is_alive()
+    finally:
+        daemon.stop()
+        daemon.stop()
+        runner.join(30)
+    assert not sandbox.game(made["game_id"])["over"]
+    assert (tmp_path / "runs" / "state" / f"reconchess-{made['game_id']}.json").exists()
+
+
 # --- rebuilding a lost move result: unit tests on positions ----------------------------------------------
 def _offered_after(
     board: chess.Board, color: bool, taken: chess.Move | None, capture: int | None
