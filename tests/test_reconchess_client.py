@@ -655,7 +655,7 @@ def test_on_stop_finish_drains_and_a_second_stop_stops_at_once(sandbox: Reconche
         f"engine:\n  protocol: uci\n  command: [{STOCKFISH}]\n"
         f"daemon:\n  data_dir: {tmp_path / 'runs'}\n  on_stop: finish\n"
     )
-    config = load_config_text(text, "test.yaml")
+    config: Any = load_config_text(text, "test.yaml")
     adapter = ReconchessAdapter(config.server, config, player_factory=lambda ctx: SlowBot())
     daemon = Daemon(config, adapter=adapter)
     made = sandbox.invite("bot", "random", color=True, seconds_per_player=60)
