@@ -516,7 +516,7 @@ def test_stopping_mid_game_leaves_it_resumable_and_the_next_run_finishes_it(
     assert replayed.starts == 1
     assert replayed.move_results[:len(told_before)] == told_before  # the replay told the same, in order
     assert _uci(replayed.move_results) == _truth(sandbox, game_id, chess.BLACK)  # no move lost or doubled
-    assert f"game {game_id}: resuming it" in caplog.text
+    assert f"game {game_id}: resuming it" in caplog.text and second.adapter.stats["resumed"] == 1
     assert "resumed: the player was told the" in second.host.transcript(game_id)
 
 

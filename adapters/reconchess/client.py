@@ -85,7 +85,7 @@ class ReconchessAdapter:
         self._waiting_logged: set[int] = set()
         self._played: set[int] = set()  # game ids played to their end (or given up) by this adapter
         self.results: list[GameResult] = []
-        self.stats: dict[str, int] = {"accepted": 0, "finished": 0, "error_resigns": 0, "settled": 0}
+        self.stats: dict[str, int] = {"accepted": 0, "finished": 0, "error_resigns": 0, "settled": 0, "resumed": 0}
         self.stopped_reason: str | None = None
 
     # --- plumbing -------------------------------------------------------------------------------------------
@@ -360,6 +360,7 @@ class ReconchessAdapter:
                     self._done.add(invitation_id)
             log.info("game %d: resuming it (a game of an earlier run, %d turn(s) on record)", game_id,
                      len(saved.turns) if saved is not None else 0)
+            self.count("resumed")
             target = functools.partial(self._play, invitation_id=invitation_id, game_id=game_id, saved=saved,
                                        resumed=True)
             if not host.run_game(str(game_id), target):
