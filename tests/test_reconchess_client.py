@@ -5,6 +5,7 @@ elsewhere)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -220,6 +221,7 @@ def test_full_games_against_every_house_player(
         assert "turn 1:" in transcript and "game over:" in transcript
         invitations = sandbox.state.invitations
         assert invitations[invitation["invitation_id"]].finished_by == {"bot"}
+    assert list((tmp_path / "runs" / "state").iterdir()) == []  # every state and accept file removed at the end
 
 
 def test_unauthorized_is_one_error_line_and_a_stop(
@@ -796,3 +798,32 @@ def test_a_state_file_of_a_game_the_server_no_longer_knows_is_one_warning_and_re
     assert result.error == "the server does not know the game" and not path.exists()
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "game 12345: the server no longer knows this game" in warnings[0], warnings
+
+
+def test_an_accept_whose_game_never_reached_disk_is_resumed_after_a_restart(
+    sandbox: ReconchessSandbox, run_adapter: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The accept is written down before it is sent (state/reconchess-invitation-N.json) and its game id once
+    known; an earlier run that died in between leaves that file: the next run plays the game, whether the file
+    names it (died before the game's state file) or not (died before the accept's answer; found through the
+    game endpoints); a file whose invitation is still open is left to the usual accept. The files are then gone."""
+    caplog.set_level(logging.INFO, logger="bridge")
+    state_dir = tmp_path / "runs" / "state"
+    state_dir.mkdir(parents=True)
+    ident = {"url": sandbox.url, "username": "bot"}
+    named = sandbox.invite("bot", "random", color=True, seconds_per_player=60, full_turn_limit=3)
+    unnamed = sandbox.invite("bot", "random", color=False, seconds_per_player=60, full_turn_limit=3)
+    still_open = sandbox.invite("bot", "random", color=True, seconds_per_player=60, full_turn_limit=3)
+    for made, game in ((named, named["game_id"]), (unnamed, None), (still_open, None)):
+        if made is not still_open:
+            sandbox.state.accept("bot", made["invitation_id"])  # the earlier run's accept reached the server
+        (state_dir / f"reconchess-invitation-{made['invitation_id']}.json").write_text(
+            json.dumps(ident | {"invitation_id": made["invitation_id"], "game_id": game}))
+    running = run_adapter()
+    results = {r.game_id: r for r in running.wait_results(3, timeout=40)}
+    for made in (named, unnamed, still_open):
+        assert results[made["game_id"]].error is None, results[made["game_id"]]
+        assert sandbox.game(made["game_id"])["win_reason"] == "TURN_LIMIT"
+    assert running.adapter.stats["resumed"] == 2 and running.adapter.stats["accepted"] == 1
+    assert list(state_dir.iterdir()) == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

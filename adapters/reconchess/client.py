@@ -1,14 +1,19 @@
 """The reconchess client adapter: connect as the official ``rc_connect`` does, accept invitations, and run
 each game in the daemon (``Host.run_game``) with a ``reconchess.Player`` (``adapters/reconchess/play.py``).
 
-Connecting: ``GET /api/version`` must equal the installed reconchess version (otherwise one ERROR line and the
-adapter stops, as the official client quits); then ranked mode and bot version, and ``max_games``. Serving:
+Connecting: ``GET /api/version`` must equal the installed reconchess version (otherwise the adapter stops, as
+the official client quits); then ranked mode and bot version, and ``max_games``. Serving:
 every ``poll_interval`` seconds ``GET /api/invitations/``; each new invitation is accepted while fewer than
 ``max_games`` of ours run and the daemon can take a game (``host.can_accept_game()``). Failures: 5xx answers
 and connection errors are retried with capped exponential backoff and jitter, until the daemon stops (api.py);
 a 401, a version mismatch or a bot version the server cannot take is final: ``run`` raises
 :class:`bridge.errors.FatalAdapterError` (the adapter contract: the daemon logs it as one ERROR line and
 ``bridge run`` exits with status 77, which a systemd unit lists in RestartPreventExitStatus).
+
+Restarts: an accept is written down before it is sent (``daemon.data_dir/state/reconchess-invitation-N.json``,
+then with its game id) until the game's own state file exists (``play.py``); on start, after connecting, every game
+of an earlier run is gone on with, from its state file or such an accept file. A lost answer to an accept (the
+re-sent accept is refused: already accepted) is settled by finding the game through the game endpoints.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -132,6 +138,7 @@ class ReconchessAdapter:
                     if not resumed:
                         resumed = True
                         self._resume_games(host)
+                        self._resume_accepts(api, host, api.invitations())
                     self._serve(api, host, stop)
                 except (ApiError, ProtocolError) as exc:  # 4xx where none was expected, garbage, gave up
                     log.warning(
@@ -233,36 +240,101 @@ class ReconchessAdapter:
                     self.server.max_games,
                 )
             return
+        self._note_accept(invitation_id, None)  # before accepting: a restart then looks for the game
         try:
             game_id = api.accept(invitation_id)
         except ApiError as exc:
             found = self._settle_lost_accept(api, invitation_id, exc) if exc.status == 400 and exc.maybe_done \
                 else None
             if found is None:
+                self.forget_accept(invitation_id)
                 self._refused[invitation_id] = time.monotonic()
                 log.warning("invitation %d could not be accepted: %s", invitation_id, exc)
                 return
             game_id = found
+        self._start_accepted(api, host, invitation_id, game_id)
+
+    def _start_accepted(self, api: RbcApi, host: Host, invitation_id: int, game_id: int,
+                        resumed: bool = False) -> None:
+        self._note_accept(invitation_id, game_id)
         self._waiting_logged.discard(invitation_id)
         self._refused.pop(invitation_id, None)
         with self._lock:
             self._games[invitation_id] = game_id
             self._done.add(invitation_id)
-        self.count("accepted")
-        log.info("invitation %d accepted: game %d", invitation_id, game_id)
-        target = functools.partial(self._play, invitation_id=invitation_id, game_id=game_id)
+        if not resumed:
+            self.count("accepted")
+            log.info("invitation %d accepted: game %d", invitation_id, game_id)
+        target = functools.partial(self._play, invitation_id=invitation_id, game_id=game_id, resumed=resumed)
         if not host.run_game(str(game_id), target):
             with self._lock:
                 self._games.pop(invitation_id, None)
-            log.warning(
-                "game %d: the daemon would not run it (already running, or stopping); error-resigning it",
-                game_id,
-            )
+            log.info("game %d: the daemon is stopping before it could start; the next start plays it", game_id)
+
+    # --- accepts on disk: an accept whose game is not on disk yet (state/reconchess-invitation-N.json) -------
+    def _accept_file(self, invitation_id: int) -> Path | None:
+        sample = self.state_file(0)
+        return None if sample is None else sample.parent / f"reconchess-invitation-{invitation_id}.json"
+
+    def _note_accept(self, invitation_id: int, game_id: int | None) -> None:
+        """Written before an accept is sent, and again with its game: a restart before the game's own state file
+        exists still finds the game (the server lists accepted invitations nowhere)."""
+        path = self._accept_file(invitation_id)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(json.dumps(self.state_identity(invitation_id) | {"game_id": game_id}))
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("invitation %d: cannot write %s (%s); a restart right now would lose its game",
+                        invitation_id, path, exc.strerror or exc)
+
+    def forget_accept(self, invitation_id: int | None) -> None:
+        """The game's own state file now stands for it (or it was refused): the accept's file goes."""
+        path = self._accept_file(invitation_id) if invitation_id is not None else None
+        if path is not None:
             try:
-                api.error_resign(game_id)
-                api.finish(invitation_id)
-            except BridgeError as exc:
-                log.warning("game %d: %s", game_id, exc)
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("cannot remove %s: %s", path, exc)
+
+    def _resume_accepts(self, api: RbcApi, host: Host, pending: list[int]) -> None:
+        """Accepts an earlier run sent whose game never reached its own state file: the game is started (its id
+        known) or looked for as after a lost answer; an invitation still open is left to the usual accept."""
+        sample = self.state_file(0)
+        if sample is None or not sample.parent.is_dir():
+            return
+        for path in sorted(sample.parent.glob("reconchess-invitation-*.json")):
+            match = re.fullmatch(r"reconchess-invitation-(\d+)\.json", path.name)
+            if match is None:
+                continue
+            invitation_id = int(match.group(1))
+            try:
+                data = json.loads(path.read_text())
+                if not isinstance(data, dict):
+                    raise ValueError("not an object")
+            except (OSError, ValueError) as exc:
+                data = {"url": self.url, "username": self.server.username, "game_id": None}
+                log.warning("invitation %d: %s cannot be read (%s); looking for its game", invitation_id, path, exc)
+            if data.get("url") != self.url or data.get("username") != self.server.username:
+                continue
+            with self._lock:
+                known = invitation_id in self._games or invitation_id in self._done
+            if known or invitation_id in pending:  # resumed from its game's state file, or still open
+                self.forget_accept(invitation_id)
+                continue
+            game_id = data.get("game_id")
+            if not isinstance(game_id, int) or isinstance(game_id, bool):
+                game_id = self._settle_lost_accept(
+                    api, invitation_id, ApiError("accepted by an earlier run, its answer not recorded", 400))
+                if game_id is None:
+                    self.forget_accept(invitation_id)
+                    continue
+            log.info("invitation %d: accepted by an earlier run (game %d): resuming it", invitation_id, game_id)
+            self.count("resumed")
+            self._start_accepted(api, host, invitation_id, game_id, resumed=True)
 
     def _settle_lost_accept(self, api: RbcApi, invitation_id: int, exc: ApiError) -> int | None:
         """The accept's answer was lost and the re-sent accept is refused (400: already accepted): the server

@@ -238,6 +238,8 @@ class GameRunner:
                 game_id=str(g), color=self.color, opponent=self.opponent, starting_fen=board.fen(),
                 ready=False, server=self.adapter.state_identity(self.invitation_id))
             self._save()  # on disk from the start: a restart from here on goes on with the game
+            if self.state_file is not None:
+                self.adapter.forget_accept(self.invitation_id)  # the state file stands for the accept now
             verb = "resuming" if self.resumed else "playing"
             self.note(
                 f"reconchess game {g} (invitation {self.invitation_id}) at {self.adapter.url}: {verb} "
