@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.errors import EXIT_CONFIG
+from bridge.errors import EXIT_CONFIG, EXIT_FATAL
 
 ROOT = Path(__file__).parent.parent
 UNITS = sorted((ROOT / "configs").glob("*.service"))
@@ -47,7 +47,7 @@ def test_the_template_speaks_the_daemons_protocol() -> None:
     assert s["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
     assert re.fullmatch(r"\d+s", s["WatchdogSec"][0])
     assert s["Restart"] == ["on-failure"] and "StartLimitBurst" in s and "StartLimitIntervalSec" in s
-    assert s["RestartPreventExitStatus"] == [str(EXIT_CONFIG)]
+    assert sorted(s["RestartPreventExitStatus"][0].split()) == sorted([str(EXIT_CONFIG), str(EXIT_FATAL)])
     assert s["DynamicUser"] == ["yes"] and s["StateDirectory"] == ["gamebridge/%i"]
     assert "MemoryMax" in s
 
