@@ -116,10 +116,31 @@ class Drop:
     after: bool
 
 
+@dataclass
+class FailNext:
+    """The next ``count`` requests matching ``match`` answer ``status``, before or ``after`` carrying them out."""
+
+    match: str
+    count: int
+    status: int
+    after: bool
+
+
+@dataclass
+class Stall:
+    """The next ``count`` requests matching ``match`` are answered ``seconds`` late (a slow server)."""
+
+    match: str
+    count: int
+    seconds: float
+
+
 class Faults:
     """Fault rules for tests, for requests whose path starts with ``prefix``: :meth:`fail` (answer an error
-    status for some seconds) and :meth:`drop` (close the connection of the next ``count`` matching requests,
-    before or ``after`` carrying them out). A rule matches when ``match`` is in ``"METHOD /path"``."""
+    status for some seconds), :meth:`drop` (close the connection of the next ``count`` matching requests,
+    before or ``after`` carrying them out), :meth:`fail_next` (the next ``count`` matching requests answer an
+    error status, before or after carrying them out) and :meth:`stall` (answer the next ``count`` late). A rule
+    matches when ``match`` is in ``"METHOD /path"``."""
 
     def __init__(self, prefix: str, log: logging.Logger) -> None:
         self.prefix = prefix
@@ -130,6 +151,8 @@ class Faults:
         self._fail_match = ""
         self._fail_retry_after = 1
         self._drops: list[Drop] = []
+        self._fail_next: list[FailNext] = []
+        self._stalls: list[Stall] = []
 
     def fail(self, seconds: float, status: int = 500, match: str = "", retry_after: int = 1) -> None:
         with self._lock:
@@ -168,6 +191,38 @@ class Faults:
             if time.monotonic() >= self._fail_until or self._fail_match not in f"{method} {path}":
                 return None
             return self._fail_status, self._fail_retry_after
+
+
+    def fail_next(self, match: str = "", count: int = 1, status: int = 500, after: bool = False) -> None:
+        """The next ``count`` matching requests answer ``status``; ``after``: once carried out (a server that
+        did the work, then failed to say so)."""
+        with self._lock:
+            self._fail_next.append(FailNext(match, count, status, after))
+
+    def stall(self, seconds: float, match: str = "", count: int = 1) -> None:
+        """The next ``count`` matching requests are answered ``seconds`` late."""
+        with self._lock:
+            self._stalls.append(Stall(match, count, seconds))
+
+    def take_fail_next(self, method: str, path: str) -> FailNext | None:
+        """The counted failure this request uses up, if any."""
+        return self._take(self._fail_next, method, path)
+
+    def take_stall(self, method: str, path: str) -> Stall | None:
+        """The stall this request uses up, if any."""
+        return self._take(self._stalls, method, path)
+
+    def _take(self, rules: list[Any], method: str, path: str) -> Any:
+        if not path.startswith(self.prefix):
+            return None
+        with self._lock:
+            for rule in rules:
+                if rule.count > 0 and rule.match in f"{method} {path}":
+                    rule.count -= 1
+                    rules[:] = [r for r in rules if r.count > 0]
+                    self.log.info("sandbox: %s on %s %s", rule, method, path)
+                    return rule
+        return None
 
 
 def serve_in_foreground(name: str, announce: Callable[[], None], stop_server: Callable[[], None]) -> None:

@@ -109,8 +109,10 @@ class SandboxState:
         webhook_sink: WebhookSink | None = None,
         house_starter: HouseStarter | None = None,
         seed: int | None = None,
+        forget_match_on_join: bool = False,
     ) -> None:
         self.lock = threading.RLock()
+        self.forget_match_on_join = forget_match_on_join  # /matchmaking/status forgets a joined game
         self.changed = threading.Condition(self.lock)
         self.turn_timeout = turn_timeout
         self.rules = Rules(fleet=CLASSIC_FLEET, moves_enabled=ship_moves)
@@ -604,6 +606,10 @@ class SandboxState:
                     "game_over": True,
                 }
             started = game.join(role, now)
+            ticket = self._tickets.get(agent.id)
+            if self.forget_match_on_join and ticket is not None and ticket.game_id == game.id:
+                del self._tickets[agent.id]  # the queue entry ends with the match: the status no longer names it
+                self.queue.remove(ticket)
             self._after_change(game, new_turn=started, ended=False)
             opponent = game.seats[3 - role]
             return {

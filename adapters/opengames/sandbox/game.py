@@ -106,6 +106,7 @@ class SandboxGame:
     end_reason: str | None = None
     turns: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    turn_seconds: list[float] = field(default_factory=list)  # how long each turn's player took (control API)
     placement: dict[int, list[Ship]] | None = None  # fleets set by the control API instead of the seed's
 
     def __post_init__(self) -> None:
@@ -277,6 +278,7 @@ class SandboxGame:
                 }
             )
         self.turns.append(turn)
+        self.turn_seconds.append(round(now - self.turn_started_mono, 3))
         self.turn_started_mono = now
         if self.game.winner is not None:
             self._finish(self.game.winner, "all_ships_sunk")
@@ -501,6 +503,7 @@ class SandboxGame:
             "fleets": fleets,
             "initial_placement": self._placement(),
             "turns": list(self.turns),
+            "turn_seconds": list(self.turn_seconds),
             "messages": list(self.messages),
             "turn_elapsed_seconds": round(self.elapsed(now), 3),
             "turn_timeout_seconds": self.turn_timeout,

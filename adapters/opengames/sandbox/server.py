@@ -4,8 +4,10 @@
 A threaded stdlib server (one thread per connection, HTTP/1.1 keep-alive). Errors are
 ``{"detail": "..."}`` with a 4xx status (401 with ``WWW-Authenticate: Bearer``; 429 with ``Retry-After``), as
 FastAPI answers them. Faults for tests: ``POST /sandbox/fail`` makes ``/api/v1`` answer an error status (429,
-500, 503 ...) for some seconds, ``POST /sandbox/drop`` closes the connection instead of answering the next
-matching requests, before or after carrying them out (a lost answer).
+500, 503 ...) for some seconds, ``POST /sandbox/fail_next`` makes the next matching requests answer one, before
+or after carrying them out, ``POST /sandbox/drop`` closes the connection instead of answering the next matching
+requests, before or after carrying them out (a lost answer), and ``POST /sandbox/stall`` answers the next
+matching requests late.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ class RateLimiter:
         self.limit = None if rate is None else max(1, int(rate * RATE_WINDOW))
         self._lock = threading.Lock()
         self._hits: dict[str, deque[float]] = {}
+        self.refused = 0  # requests answered 429
 
     def check(self, key: str) -> float | None:
         """None if the request may go on, else the seconds until it would."""
@@ -78,6 +81,7 @@ class RateLimiter:
             while hits and hits[0] <= now - RATE_WINDOW:
                 hits.popleft()
             if len(hits) >= self.limit:
+                self.refused += 1
                 return hits[0] + RATE_WINDOW - now
             hits.append(now)
             return None
@@ -112,9 +116,17 @@ class _RequestHandler(SandboxRequestHandler):
             return
         raw = self.rfile.read(length) if length > 0 else b""
         split = urlsplit(self.path)
+        stall = sandbox.faults.take_stall(method, split.path)
+        if stall is not None and sandbox._stop.wait(stall.seconds):
+            self.close_connection = True  # the sandbox is stopping
+            return
         drop = sandbox.faults.take_drop(method, split.path)
         if drop is not None and not drop.after:
             self.close_connection = True  # the request never "arrived"
+            return
+        failure = sandbox.faults.take_fail_next(method, split.path)
+        if failure is not None and not failure.after:
+            self._send(sandbox._failure(failure.status, "POST /sandbox/fail_next"))
             return
         host = self.headers.get("Host") or f"{sandbox.host}:{sandbox.port}"
         response = sandbox._dispatch(
@@ -123,6 +135,8 @@ class _RequestHandler(SandboxRequestHandler):
         if drop is not None:
             self.close_connection = True  # carried out, but the answer is lost
             return
+        if failure is not None:  # carried out, then an error answer instead of the result
+            response = sandbox._failure(failure.status, "POST /sandbox/fail_next, after carrying it out")
         self._send(response)
 
     def _send(self, response: Response) -> None:
@@ -158,7 +172,9 @@ class OpenGamesSandbox:
     dataset there across runs (None: memory only); ``ship_moves``: whether games allow ship moves;
     ``rate_limit``: requests a second allowed per agent (None: no limit); ``house_delay``: seconds a house
     opponent waits before each action; ``seed``: seeds the games' placement seeds (None: random);
-    ``webhook_timeout``/``webhook_retries``: per POST, and retries after a failed one."""
+    ``webhook_timeout``/``webhook_retries``: per POST, and retries after a failed one;
+    ``forget_match_on_join``: ``/matchmaking/status`` stops naming a matched game once the agent joined it (the
+    seed does not say how long it names it)."""
 
     def __init__(
         self,
@@ -174,6 +190,7 @@ class OpenGamesSandbox:
         seed: int | None = None,
         webhook_timeout: float = 5.0,
         webhook_retries: int = 3,
+        forget_match_on_join: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -191,6 +208,7 @@ class OpenGamesSandbox:
             webhook_sink=self.webhooks.submit,
             house_starter=self._start_house,
             seed=seed,
+            forget_match_on_join=forget_match_on_join,
         )
         self.limiter = RateLimiter(rate_limit)
         self.faults = Faults(API + "/", log)
@@ -310,6 +328,12 @@ class OpenGamesSandbox:
     def drop(self, match: str = "", count: int = 1, after: bool = True) -> None:
         self.faults.drop(match, count, after)
 
+    def fail_next(self, match: str = "", count: int = 1, status: int = 500, after: bool = False) -> None:
+        self.faults.fail_next(match, count, status, after)
+
+    def stall(self, seconds: float, match: str = "", count: int = 1) -> None:
+        self.faults.stall(seconds, match, count)
+
     def _agent_ref(self, ref: Any) -> Agent:
         if not isinstance(ref, str) or not ref:
             raise ApiError(422, f"an agent is named by its id or its name, not {ref!r}")
@@ -322,12 +346,12 @@ class OpenGamesSandbox:
         if failing is None:
             return None
         status, retry_after = failing
+        return self._failure(status, "POST /sandbox/fail", retry_after)
+
+    @staticmethod
+    def _failure(status: int, why: str, retry_after: int = 1) -> Response:
         headers = {"Retry-After": str(retry_after)} if status in (429, 503) else {}
-        return Response(
-            status,
-            {"detail": f"sandbox: failing on purpose with HTTP {status} (POST /sandbox/fail)"},
-            headers,
-        )
+        return Response(status, {"detail": f"sandbox: failing on purpose with HTTP {status} ({why})"}, headers)
 
     # --- dispatch ------------------------------------------------------------------------------------------
     def _dispatch(
@@ -456,6 +480,8 @@ class OpenGamesSandbox:
         route("GET", r"/sandbox/webhooks", lambda r: self.webhook_deliveries())
         route("POST", r"/sandbox/fail", self._control_fail)
         route("POST", r"/sandbox/drop", self._control_drop)
+        route("POST", r"/sandbox/fail_next", self._control_fail_next)
+        route("POST", r"/sandbox/stall", self._control_stall)
 
     # --- /api/v1 handlers ----------------------------------------------------------------------------------
     @staticmethod
@@ -627,6 +653,8 @@ class OpenGamesSandbox:
                 "GET /sandbox/webhooks",
                 "POST /sandbox/fail",
                 "POST /sandbox/drop",
+                "POST /sandbox/fail_next",
+                "POST /sandbox/stall",
             ],
         }
 
@@ -677,6 +705,42 @@ class OpenGamesSandbox:
             raise ApiError(422, 'expected {"seconds": N, "status": 400-599, "match": "", "retry_after": 1}')
         self.fail(float(seconds), status, match, retry_after)
         return {"failing_for": seconds, "status": status, "match": match, "retry_after": retry_after}
+
+    def _control_fail_next(self, request: Request) -> dict[str, Any]:
+        example = '{"match": "POST /api/v1/mcp/game/", "count": 1, "status": 500, "after": false}'
+        body = _obj(request.body, example)
+        match, count = body.get("match", ""), body.get("count", 1)
+        status, after = body.get("status", 500), body.get("after", False)
+        if (
+            not isinstance(match, str)
+            or isinstance(count, bool)
+            or not isinstance(count, int)
+            or count < 1
+            or isinstance(status, bool)
+            or not isinstance(status, int)
+            or not 400 <= status <= 599
+            or not isinstance(after, bool)
+        ):
+            raise ApiError(422, f"expected {example}")
+        self.fail_next(match, count, status, after)
+        return {"match": match, "count": count, "status": status, "after": after}
+
+    def _control_stall(self, request: Request) -> dict[str, Any]:
+        example = '{"seconds": 5, "match": "GET /api/v1/mcp/game/", "count": 1}'
+        body = _obj(request.body, example)
+        seconds, match, count = body.get("seconds"), body.get("match", ""), body.get("count", 1)
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not 0 <= seconds <= 600
+            or not isinstance(match, str)
+            or isinstance(count, bool)
+            or not isinstance(count, int)
+            or count < 1
+        ):
+            raise ApiError(422, f"expected {example}")
+        self.stall(float(seconds), match, count)
+        return {"seconds": seconds, "match": match, "count": count}
 
     def _control_drop(self, request: Request) -> dict[str, Any]:
         body = _obj(request.body, '{"match": "POST /api/v1/mcp/game/", "count": 1, "after": true}')
