@@ -10,6 +10,8 @@ import itertools
 import json
 import logging
 import os
+import re
+import signal
 import stat
 import subprocess
 import sys
@@ -80,14 +82,17 @@ def new_agent(og: OpenGamesSandbox, name: str, monkeypatch: pytest.MonkeyPatch) 
 
 
 def config_text(url: str, data_dir: Path, agent: str, *, mode: str = "polling", server: str = "",
-                engine: list[str] | None = None, engine_extra: str = "") -> str:
+                engine: list[str] | None = None, engine_extra: str = "", polite: bool = False) -> str:
+    """A bridge's configuration; the request rate is raised far above the default (games against instant
+    house players go faster) unless ``polite``."""
     command = engine or [sys.executable, str(ENGINE), "--seed", "1"]
+    rate = "" if polite else "  max_request_rate: 200\n"
     hook = "  webhook: {listen_port: 0, token: {env: OG_TOKEN}, fallback_poll: 60}\n"
     if mode != "webhook":
         hook = ""
     return (f"server:\n  kind: opengames\n  url: {url}\n  agent: {agent}\n"
             f"  api_key: {{env: OG_KEY_{agent.upper()}}}\n  mode: {mode}\n{hook}"
-            f"  poll_interval: 0.1\n  state_interval: 0.05\n  games: 1\n  retry_min_delay: 0.05\n"
+            f"  poll_interval: 0.1\n  state_interval: 0.05\n  games: 1\n{rate}  retry_min_delay: 0.05\n"
             f"  retry_max_delay: 1.0\n{server}"
             f"engine:\n  protocol: line\n  command: {json.dumps(command)}\n  quit_grace: 0.3\n{engine_extra}"
             f"daemon:\n  data_dir: {data_dir}\n")
@@ -326,6 +331,138 @@ def test_a_lost_action_answer_is_settled_from_the_state(
         assert result.settled == 0 and all("not carried out: sending it again" in i for i in lost)
 
 
+def test_a_shot_met_by_plain_500s_is_sent_again_never_taken_for_a_refusal(
+    og: OpenGamesSandbox, run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 8, item 12: one shot meets two plain 500s (the platform did not carry it out). Each time the bridge
+    reads the state, sees the shot was not carried out, and sends the same shot again; the third try is carried
+    out. Nothing is taken for a refusal: no cell excluded, no fallback shot, one action per turn."""
+    new_agent(og, "steady", monkeypatch)
+    og.add_house("hunt-target", moves=False)
+    bridge = run_bridge(config_text(og.url, tmp_path / "runs", "steady"))
+    game_id = wait_for_game(og)
+    og.fail_next(match=f"POST /api/v1/mcp/game/{game_id}/action", count=2, status=500)
+    [result] = bridge.wait()
+    assert result.error is None
+    assert not [i for i in result.incidents if "refused" in i], result.incidents
+    assert result.rejected == 0 and result.fallbacks == 0
+    lost = [i for i in result.incidents if "was lost" in i]
+    assert len(lost) == 2 and all("not carried out: sending it again" in i for i in lost)
+    record = dataset(og, result.game_id)
+    players = [t["player"] for t in record["turns"]]
+    assert all(p != q for p, q in itertools.pairwise(players))  # one action per turn
+    turn, cell = lost[0].split(": the answer to '")[0].split()[-1], lost[0].split("'")[1]
+    assert [t["coordinate"] for t in record["turns"] if t["turn"] == int(turn)] == [cell]  # that very shot
+    assert not any(t["reasoning"].startswith("Fallback") for t in our_turns(record, "steady"))
+
+
+def test_a_real_refusal_excludes_the_cell_and_a_fallback_shot_is_sent(
+    og: OpenGamesSandbox, run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A 400 (the platform says the shot is invalid) is a refusal: the cell is excluded this turn, the engine
+    is asked again and, as it insists on the same cell, the fallback shot goes out instead; one incident says
+    the platform refused it."""
+    new_agent(og, "refused", monkeypatch)
+    og.add_house("random", moves=False)
+    bridge = run_bridge(config_text(og.url, tmp_path / "runs", "refused"))
+    game_id = wait_for_game(og)
+    og.fail_next(match=f"POST /api/v1/mcp/game/{game_id}/action", count=1, status=400)
+    [result] = bridge.wait()
+    assert result.error is None and result.rejected == 1 and result.fallbacks == 1
+    assert len([i for i in result.incidents if "the platform refused" in i]) == 1
+    assert not [i for i in result.incidents if "was lost" in i]
+
+
+def _arm_on_drop(og: OpenGamesSandbox, monkeypatch: pytest.MonkeyPatch, arm: Callable[[], None]) -> None:
+    """Call ``arm`` (more faults) the moment the sandbox drops a connection (so that they follow that lost
+    answer, whenever it comes)."""
+    original = og.faults.take_drop
+
+    def take_drop(method: str, path: str) -> Any:
+        drop = original(method, path)
+        if drop is not None:
+            arm()
+        return drop
+
+    monkeypatch.setattr(og.faults, "take_drop", take_drop)
+
+
+def _default_retries(text: str) -> str:
+    """The configuration with the default retry policy (0.5 s doubling up to 30 s), as an operator has it."""
+    return text.replace("  retry_min_delay: 0.05\n  retry_max_delay: 1.0\n", "")
+
+
+def test_settling_a_lost_answer_is_bounded_by_the_turn(
+    run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 8, item 13: a 30 s turn, default retries; the answer to a shot is lost (not carried out) and the
+    next 5 state reads fail. The state reads that settle it are retried within the turn's budget (before:
+    0.5 + 1 + 2 + 4 + 8 s of backoff, 16.6 s of the turn); the shot is sent again and that turn, measured by
+    the server, takes at most a third of the turn limit."""
+    with OpenGamesSandbox(port=0, pairing_interval=0.1, house_delay=0.0, seed=5, turn_timeout=30.0) as og:
+        new_agent(og, "budget", monkeypatch)
+        og.add_house("hunt-target", moves=False)
+        bridge = run_bridge(_default_retries(config_text(og.url, tmp_path / "runs", "budget")))
+        game_id = wait_for_game(og)
+        _arm_on_drop(og, monkeypatch, lambda: og.fail_next(
+            match=f"GET /api/v1/mcp/game/{game_id}/state", count=5, status=500))
+        og.drop(match=f"POST /api/v1/mcp/game/{game_id}/action", count=1, after=False)
+        [result] = bridge.wait(120)
+        truth = og.game(game_id)
+    assert result.error is None and result.fallbacks == 0 and result.rejected == 0
+    assert truth["end_reason"] == "all_ships_sunk"
+    [lost] = [i for i in result.incidents if "was lost" in i]
+    turn = int(lost.split(": the answer to")[0].split()[-1])
+    seconds = truth["turn_seconds"][turn - 1]
+    assert seconds <= 10.0, f"settling took {seconds} s of the 30 s turn"
+
+
+def test_late_in_its_turn_the_engine_keeps_its_share(
+    run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 8, item 13: a 20 s turn with the default 15 s margin, and the state read that shows our turn
+    answered 8 s late: 12 s are left. Before, the margin took them all (the engine got 0 s and a fallback shot
+    went out); now the engine gets its share of what is left and answers, in time."""
+    with OpenGamesSandbox(port=0, pairing_interval=0.1, house_delay=0.0, seed=6, turn_timeout=20.0) as og:
+        new_agent(og, "share", monkeypatch)
+        og.add_house("random", moves=False)
+        bridge = run_bridge(config_text(og.url, tmp_path / "runs", "share"))
+        game_id = wait_for_game(og)
+        og.stall(8.0, match=f"GET /api/v1/mcp/game/{game_id}/state", count=1)
+        [result] = bridge.wait(120)
+        truth = og.game(game_id)
+    assert truth["end_reason"] == "all_ships_sunk"
+    assert result.error is None and result.fallbacks == 0, result.incidents
+    assert max(truth["turn_seconds"]) < 20.0
+
+
+def test_when_the_state_cannot_be_read_the_action_still_goes_out_before_the_limit(
+    run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 8, item 13: the answer to a shot is lost (not carried out) and the state cannot be read for 12 s,
+    past the end of the 12 s turn. The bridge cannot settle it; before the turn limit it sends the action once
+    more (had the first been carried out, the platform would refuse it as not our turn), so the turn is not
+    forfeited and the game ends with all ships sunk."""
+    with OpenGamesSandbox(port=0, pairing_interval=0.1, house_delay=0.0, seed=7, turn_timeout=12.0) as og:
+        new_agent(og, "blind", monkeypatch)
+        og.add_house("hunt-target", moves=False)
+        bridge = run_bridge(config_text(og.url, tmp_path / "runs", "blind", server="  turn_margin: 3\n"))
+        game_id = wait_for_game(og)
+        _arm_on_drop(og, monkeypatch, lambda: og.fail(12.0, status=500, match="/state"))
+        og.drop(match=f"POST /api/v1/mcp/game/{game_id}/action", count=1, after=False)
+        [result] = bridge.wait(150)
+        truth = og.game(game_id)
+    assert truth["end_reason"] == "all_ships_sunk", truth["end_reason"]
+    assert result.error is None
+    players = [t["player"] for t in truth["turns"]]
+    assert all(p != q for p, q in itertools.pairwise(players))
+
+
 def test_server_errors_and_rate_limits_are_retried(
     og: OpenGamesSandbox, run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
@@ -345,6 +482,25 @@ def test_server_errors_and_rate_limits_are_retried(
     assert "HTTP 503" in text and "HTTP 429 (rate limited)" in text
     assert "retrying in 1.0 s" in text  # the Retry-After honoured
     assert "answered again after" in text
+
+
+def test_polling_never_meets_a_limit_of_20_requests_per_2_s(
+    run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 8, item 15: the sandbox's rate limit on at 20 requests per 2 s per agent, and the bridge with its
+    default request rate, configured to poll faster than the demo does (matchmaking every 0.1 s, the state
+    every 0.05 s): a whole game against an instant opponent without a single 429."""
+    with OpenGamesSandbox(port=0, pairing_interval=0.1, house_delay=0.0, seed=8, rate_limit=10.0) as og:
+        assert og.limiter.limit == 20
+        new_agent(og, "polite", monkeypatch)
+        og.add_house("random", moves=True)
+        bridge = run_bridge(config_text(og.url, tmp_path / "runs", "polite", polite=True))
+        [result] = bridge.wait(180)
+        truth = og.game(result.game_id)
+        refused = og.limiter.refused
+    assert truth["end_reason"] == "all_ships_sunk" and result.error is None and result.fallbacks == 0
+    assert refused == 0 and "HTTP 429" not in logs.text
 
 
 def test_an_invalid_engine_action_is_replaced_by_a_fallback_shot(
@@ -389,8 +545,9 @@ def test_a_hung_engine_still_answers_before_the_turn_expires(
     run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch, flaky: Callable[..., list[str]],
 ) -> None:
-    """A 6 s turn limit, a 3 s margin, and an engine that hangs at its 2nd genmove: after about 3 s the bridge
-    gives up on it and sends the fallback shot, in time; the game ends with all ships sunk, not by a
+    """A 6 s turn limit, a 3 s margin, and an engine that hangs at its 2nd genmove: after 2.25 s (its share:
+    half of the 4.5 s before the action must leave) the bridge gives up on it and sends the fallback shot, in
+    time; the game ends with all ships sunk, not by a
     timeout."""
     with OpenGamesSandbox(port=0, pairing_interval=0.1, house_delay=0.0, rate_limit=None, seed=2,
                           turn_timeout=6.0) as og:
@@ -403,7 +560,7 @@ def test_a_hung_engine_still_answers_before_the_turn_expires(
     assert record["result"]["reason"] == "all_ships_sunk"
     assert result.error is None and result.fallbacks == 1
     warnings = [r.getMessage() for r in logs.records if r.levelno >= logging.WARNING]
-    assert len(warnings) == 1 and "did not answer '" in warnings[0] and "within 3.0 s" in warnings[0]
+    assert len(warnings) == 1 and "did not answer '" in warnings[0] and "within 2.2 s" in warnings[0]
     assert "sending the fallback shot" in warnings[0]
 
 
@@ -411,14 +568,23 @@ def test_an_expired_turn_ends_the_game_with_one_clear_message(
     run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch, flaky: Callable[..., list[str]],
 ) -> None:
-    """No margin and an engine that hangs: the turn expires on the server before the fallback leaves; the
-    bridge says so once, sees the game over (lost by timeout), writes the record and stops: nothing hangs."""
+    """The turn expires on the server while the engine hangs (the sandbox's control API ends it at once; the
+    bridge itself keeps time even with turn_margin 0): the fallback shot that follows is refused, the bridge
+    says once that the turn ended without an action of ours, sees the game over (lost by timeout), writes the
+    record and stops: nothing hangs."""
     with OpenGamesSandbox(port=0, pairing_interval=0.1, house_delay=0.0, rate_limit=None, seed=3,
-                          turn_timeout=3.0) as og:
+                          turn_timeout=8.0) as og:
         new_agent(og, "late", monkeypatch)
         og.add_house("random", moves=False)
-        bridge = run_bridge(config_text(og.url, tmp_path / "runs", "late", server="  turn_margin: 0\n",
+        bridge = run_bridge(config_text(og.url, tmp_path / "runs", "late", server="  turn_margin: 3\n",
                                         engine=flaky("--do", "hang", "--at", "2")))
+        game_id = wait_for_game(og)
+        counter = tmp_path / "genmoves"
+        deadline = time.monotonic() + 30
+        while not (counter.exists() and counter.read_text() == "2"):  # the engine hangs in its 2nd genmove
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        og.force_timeout(game_id)
         [result] = bridge.wait(60)
         record = dataset(og, result.game_id)
     assert record["result"]["reason"] == "timeout" and result.outcome == "lost"
@@ -524,6 +690,84 @@ def test_a_restarted_daemon_resumes_its_game(
     assert resumed.fallbacks == 0
 
 
+def _await_turn(og: OpenGamesSandbox, turn: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> str:
+    """The id of the sandbox's game once it has reached ``turn`` (the bridge process still running)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        games = og.games()
+        if games and games[0].get("turn", 0) >= turn:
+            return str(games[0]["game_id"])
+        assert proc.poll() is None, f"the bridge exited early ({proc.returncode})"
+        assert time.monotonic() < deadline, f"the game did not reach turn {turn}"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize(("sig", "forget"), [(signal.SIGKILL, True), (signal.SIGKILL, False),
+                                             (signal.SIGTERM, True)],
+                         ids=["sigkill-status-forgets", "sigkill", "sigterm-status-forgets"])
+def test_a_restarted_daemon_process_finishes_its_game_without_losing_a_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sig: signal.Signals, forget: bool,
+) -> None:
+    """Issue 8, item 11 on Open Games: `bridge run` (a real process, the reference engine) plays a house agent
+    with a 30 s turn limit; in the middle of the game it is killed (SIGKILL), or stopped (SIGTERM: it stops at a
+    turn boundary, exit 0, and says the game stays resumable). A new process finds the game -- also when the
+    platform's matchmaking status no longer names it (``forget_match_on_join``): the game it was playing is
+    kept under daemon.data_dir -- tells a fresh engine the game from the state, and plays it to its end: all
+    ships sunk, one action per turn, no turn near its limit. The first engine did not outlive its daemon."""
+    with OpenGamesSandbox(port=0, pairing_interval=0.1, house_delay=0.05, seed=9, turn_timeout=30.0,
+                          forget_match_on_join=forget) as og:
+        agent = og.add_agent("lazarus")
+        og.add_house("hunt-target", moves=True)
+        data = tmp_path / "runs"
+        cfg = tmp_path / "lazarus.yaml"
+        cfg.write_text(config_text(og.url, data, "lazarus") + "  log_level: DEBUG\n")
+        env = {**os.environ, "OG_KEY_LAZARUS": agent["api_key"]}
+        cmd = [sys.executable, "-m", "bridge.cli", "run", str(cfg)]
+        with open(tmp_path / "first.log", "wb") as log1:
+            first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log1, stderr=subprocess.STDOUT)
+            try:
+                game_id = _await_turn(og, 14, first)
+                first.send_signal(sig)
+                code = first.wait(30)
+            finally:
+                if first.poll() is None:
+                    first.kill()
+                    first.wait(10)
+        first_log = (tmp_path / "first.log").read_text()
+        if sig == signal.SIGTERM:
+            assert code == 0, first_log
+            assert "the game stays on the server" in first_log or "resum" in first_log, first_log
+        cut = og.game(game_id)["turn"]
+        with open(tmp_path / "second.log", "wb") as log2:
+            second = subprocess.run(cmd, cwd=ROOT, env=env, stdout=log2, stderr=subprocess.STDOUT, timeout=240)
+        second_log = (tmp_path / "second.log").read_text()
+        truth = og.game(game_id)
+    assert second.returncode == 0, second_log
+    assert truth["end_reason"] == "all_ships_sunk", second_log
+    players = [t["player"] for t in truth["turns"]]
+    assert all(p != q for p, q in itertools.pairwise(players))  # one action per turn, none forfeited
+    assert truth["turn"] > cut + 2
+    assert max(truth["turn_seconds"]) < 15.0, truth["turn_seconds"]  # the restart's turn, well inside 30 s
+    assert f"game {game_id}" in second_log and "Traceback" not in first_log + second_log
+    assert agent["api_key"] not in first_log + second_log
+    record = data / "records" / f"opengames-{game_id}.json"
+    assert json.loads(record.read_text())["game_id"] == game_id
+    pids = [int(x) for x in re.findall(r"started pid (\d+): ", first_log)]
+    assert pids, first_log
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids):  # an orphaned engine sees its stdin close and exits
+        assert time.monotonic() < deadline, f"engine processes {pids} outlived the daemon"
+        time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text()
+
+
 # --- the receiver and `bridge register` -------------------------------------------------------------------
 def test_the_webhook_receiver_checks_tokens_sizes_and_turns(logs: pytest.LogCaptureFixture) -> None:
     receiver = WebhookReceiver("127.0.0.1", 0, TOKEN, max_body=2048).start()
@@ -573,12 +817,46 @@ def test_bridge_register_stores_the_key_with_mode_600(og: OpenGamesSandbox, tmp_
     again = subprocess.run([*cmd[:6], "other", *cmd[7:]], capture_output=True, text=True, timeout=60, env=env)
     assert again.returncode == 2 and "already exists" in again.stderr and key_file.read_text().strip() == key
     taken = subprocess.run(cmd[:9], capture_output=True, text=True, timeout=60, env=env)
-    assert taken.returncode == 2 and "refused to register agent 'regbot'" in taken.stderr  # the name is taken
+    assert taken.returncode == 2 and "the name 'regbot' is taken" in taken.stderr
     fresh = subprocess.run([*cmd[:6], "regbot2", *cmd[7:9]], capture_output=True, text=True, timeout=60,
                            env=env)
     stored = tmp_path / "home" / ".config" / "bridge" / "opengames-regbot2.key"
     assert fresh.returncode == 0, fresh.stderr
     assert stored.exists() and stat.S_IMODE(stored.stat().st_mode) == 0o600 and str(stored) in fresh.stdout
+
+
+def test_register_retries_server_errors_and_reports_a_lost_key(og: OpenGamesSandbox, tmp_path: Path) -> None:
+    """Issue 8, item 14. Two 500s before the agent is created: `register` learns from the platform that no
+    agent of that name exists, tries again and stores the key. A 500 after the agent was created (the key
+    lost with the answer): one clear message that the agent exists, that the platform shows a key only once
+    and has no call to show or replace it, and the command to run; no file is left behind, no traceback."""
+    env = {**os.environ, "HOME": str(tmp_path / "home")}
+
+    def register(name: str, key_file: Path) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "bridge.cli", "register", "opengames", "--name", name, "--url", og.url,
+               "--key-file", str(key_file)]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=90, env=env)
+
+    og.fail_next(match="POST /api/v1/agents/register", count=2, status=500)
+    first = register("retrier", tmp_path / "retrier.key")
+    assert first.returncode == 0, first.stderr
+    key = (tmp_path / "retrier.key").read_text().strip()
+    me = requests.get(f"{og.api_url}/agents/me", headers={"Authorization": f"Bearer {key}"}, timeout=5)
+    assert me.status_code == 200 and me.json()["name"] == "retrier"
+    assert key not in first.stdout + first.stderr
+
+    og.fail_next(match="POST /api/v1/agents/register", count=1, status=500, after=True)
+    lost = register("unlucky", tmp_path / "unlucky.key")
+    assert lost.returncode != 0 and "Traceback" not in lost.stderr
+    [line] = [x for x in lost.stderr.splitlines() if x.strip()]
+    unlucky = next(a for a in requests.get(f"{og.api_url}/agents", timeout=5).json() if a["name"] == "unlucky")
+    assert "agent 'unlucky' was created" in line and unlucky["id"] in line
+    assert "shows an API key only once" in line and "gamebridge register opengames --name" in line
+    assert not (tmp_path / "unlucky.key").exists()
+
+    taken = register("unlucky", tmp_path / "again.key")
+    assert taken.returncode != 0 and "Traceback" not in taken.stderr
+    assert "the name 'unlucky' is taken" in taken.stderr and "--name" in taken.stderr
 
 
 SCHEMA = ROOT / "adapters" / "opengames" / "sandbox" / "dataset_record.schema.json"

@@ -16,6 +16,14 @@ when its answer is lost (a 5xx, or a connection that broke after the request may
 :class:`LostAnswer` tells the caller to settle it from the game's state; only a request that surely never
 reached the server (connection refused, 429) is sent again.
 
+Deadlines: a call given a ``deadline`` (a game's turn) never runs past it: each attempt's timeout is cut to
+the time left, and the backoff between attempts is capped at a sixteenth of the time left (so a server that
+recovers is noticed soon, not after a doubling delay meant for long outages).
+
+Politeness: every API object of one agent shares a :class:`Pacer` (by default at most ``POLITE_REQUESTS``
+requests in any ``POLITE_WINDOW`` seconds, 16 per 2 s: ``server.max_request_rate``), so that however fast the
+configuration polls, a platform limit of 20 requests per 2 s is never met.
+
 Secrets: the API key is registered with :mod:`bridge.redact` and every message passes through
 :func:`bridge.redact.redact`.
 """
@@ -25,8 +33,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import requests
@@ -66,6 +76,69 @@ ENDPOINTS: dict[str, tuple[str, str, bool]] = {
     "webhook_delete": ("DELETE", "/webhooks/me", True),
     "dataset_game": ("GET", "/dataset/{game_id}.json", False),
 }
+
+
+POLITE_REQUESTS = 16  # requests an agent sends in any POLITE_WINDOW seconds, at most
+POLITE_WINDOW = 2.0
+MIN_ATTEMPT_TIMEOUT = 0.5  # seconds: an attempt made close to its deadline still gets this long
+DEADLINE_BACKOFF_SHARE = 1 / 16  # the backoff cap, as a share of the time left before the call's deadline
+
+
+class Pacer:
+    """At most ``limit`` requests in any ``window`` seconds (a sliding window), shared by the threads of one
+    agent: :meth:`wait` returns when one more request may go."""
+
+    def __init__(self, limit: int = POLITE_REQUESTS, window: float = POLITE_WINDOW) -> None:
+        self.limit = limit
+        self.window = window
+        self.waited = 0.0  # seconds spent waiting, in all
+        self._lock = threading.Lock()
+        self._sent: deque[float] = deque()
+
+    def wait(self, stop: threading.Event | None = None, until: float | None = None) -> None:
+        """Wait for a free place in the window (but not past ``until``, a ``time.monotonic()``), then take it."""
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._sent and self._sent[0] <= now - self.window:
+                    self._sent.popleft()
+                free_at = self._sent[0] + self.window if len(self._sent) >= self.limit else now
+                if until is not None:
+                    free_at = min(free_at, max(until, now))
+                if free_at <= now:
+                    self._sent.append(now)
+                    return
+            pause = free_at - now
+            self.waited += pause
+            if stop is not None:
+                if stop.wait(pause):
+                    self._take()
+                    return
+            else:
+                time.sleep(pause)
+
+    def _take(self) -> None:
+        with self._lock:
+            self._sent.append(time.monotonic())
+
+
+class PoliteSession(requests.Session):
+    """A ``requests`` session whose every attempt waits for the agent's :class:`Pacer` and whose timeout is
+    cut to the current call's ``deadline``."""
+
+    def __init__(self, pacer: Pacer | None = None, stop: threading.Event | None = None) -> None:
+        super().__init__()
+        self.pacer = pacer
+        self.stop = stop
+        self.deadline: float | None = None
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        if self.pacer is not None:
+            self.pacer.wait(self.stop, self.deadline)
+        if self.deadline is not None and isinstance(kwargs.get("timeout"), int | float):
+            left = self.deadline - time.monotonic()
+            kwargs["timeout"] = max(MIN_ATTEMPT_TIMEOUT, min(float(kwargs["timeout"]), left))
+        return super().request(method, url, *args, **kwargs)
 
 
 class ApiError(httpapi.ApiError):
@@ -116,13 +189,14 @@ class OpenGamesApi(httpapi.HttpApi):
         retry: RetryPolicy | None = None,
         stop: threading.Event | None = None,
         session: requests.Session | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         super().__init__(
             user_agent="bridge-games (Open Games agent bridge)",
             timeout=timeout,
             retry=retry,
             stop=stop,
-            session=session,
+            session=session or PoliteSession(pacer, stop),
         )
         self.api_url = api_url.rstrip("/")
         self._key = api_key
@@ -164,6 +238,12 @@ class OpenGamesApi(httpapi.HttpApi):
         if params:
             kwargs["params"] = params
         kwargs["headers"] = headers
+        policy = self.retry
+        if deadline is not None:  # within a turn: retry often enough to notice a recovery in time
+            cap = max(0.25, (deadline - time.monotonic()) * DEADLINE_BACKOFF_SHARE)
+            self.retry = replace(policy, min_delay=min(policy.min_delay, cap), max_delay=min(policy.max_delay, cap))
+        if isinstance(self.http, PoliteSession):
+            self.http.deadline = deadline
         try:
             resp, maybe_done = self._send(
                 method, url, where, self.api_url, once=once, deadline=deadline, give_up=give_up, **kwargs
@@ -176,6 +256,10 @@ class OpenGamesApi(httpapi.HttpApi):
                            f"attempt(s) in {exc.seconds:.0f} s ({exc.reason}); check that the "
                            f"server is up and server.url is right", 0, exc.reason,
                            maybe_done=exc.maybe_done) from None
+        finally:
+            self.retry = policy
+            if isinstance(self.http, PoliteSession):
+                self.http.deadline = None
         if resp.status_code == 401:
             raise Unauthorized(f"{where}: the platform refused the API key (HTTP 401: {reason_of(resp)}); "
                                f"check server.api_key (`bridge register opengames` makes an agent and a key)")
@@ -202,6 +286,19 @@ class OpenGamesApi(httpapi.HttpApi):
             raise ProtocolError(f"POST /agents/register: the answer holds no agent.api_key (got {keys})")
         register_secret(agent["api_key"])
         return agent
+
+    def agent_profile(self, name: str, give_up: float | None = None) -> dict[str, Any] | None:
+        """The public profile of the agent called ``name`` (``GET /agents/profile?name=``), None if there is
+        none (404)."""
+        try:
+            answer = self.call("agent_profile", params={"name": name}, give_up=give_up)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        if not isinstance(answer, dict):
+            raise ProtocolError(f"GET /agents/profile?name={name}: expected a profile, got {short(repr(answer))}")
+        return answer
 
     def me(self) -> dict[str, Any]:
         answer = self.call("me")

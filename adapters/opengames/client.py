@@ -40,9 +40,11 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from bridge.adapters.opengames.api import (
+    POLITE_WINDOW,
     ApiError,
     LostAnswer,
     OpenGamesApi,
+    Pacer,
     RetryPolicy,
     Stopped,
     Unauthorized,
@@ -65,6 +67,15 @@ JOIN_WAIT = 300.0  # seconds to wait for the opponent to join a game before givi
 SETTLE_PAUSE = 0.5  # seconds before reading the state to settle an action whose answer was lost
 MAX_REJECTIONS = 6  # refused actions in one turn before the bridge stops trying (the turn is then lost)
 MAX_BAD_STATES = 5  # unreadable states in a row before the game is given up
+REFUSALS = (400, 422)  # the statuses by which the platform says an action is invalid (it was not carried out)
+# A turn's time (TurnClock): the action is on its way SEND_RESERVE s before the turn limit (or by 3/4 of what
+# was left when the turn was seen); the engine gets at least ENGINE_SHARE of the time until then, whatever
+# turn_margin says; the calls before it (which ships may move) at most PRE_ENGINE_SHARE of the engine's time.
+SEND_RESERVE = 1.5
+ENGINE_SHARE = 0.5
+PRE_ENGINE_SHARE = 0.1
+LAST_CALL = 0.3  # seconds before the turn limit after which no action is sent any more
+IN_GAME_MAX_DELAY = 5.0  # cap on the retry backoff of a game's calls (a recovery is noticed within this)
 DEFAULT_URL = "https://www.open-games.ai"
 
 
@@ -109,6 +120,8 @@ class OpenGamesAdapter:
         self._finished: set[str] = set()
         self.opponents: dict[str, str] = {}  # game id -> the opponent's name, from match_found
         self._queued = False
+        # every request of this agent (matchmaking and games) goes through it
+        self.pacer = Pacer(max(1, int(server.max_request_rate * POLITE_WINDOW)), POLITE_WINDOW)
 
     # --- plumbing ------------------------------------------------------------------------------------------
     def key(self) -> str:
@@ -119,7 +132,7 @@ class OpenGamesAdapter:
     def make_api(self, stop: threading.Event, retry: RetryPolicy | None = None,
                  timeout: float | None = None) -> OpenGamesApi:
         return OpenGamesApi(self.server.api_url, self.key(), timeout=timeout or self.server.request_timeout,
-                            retry=retry or self.retry, stop=stop)
+                            retry=retry or self.retry, stop=stop, pacer=self.pacer)
 
     def _fatal(self, stop: threading.Event, message: str) -> NoReturn:
         """The adapter contract's fatal condition: ``run`` ends with :class:`FatalAdapterError`; the daemon logs
@@ -397,6 +410,39 @@ class OpenGamesAdapter:
 
 
 # --- one game ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TurnClock:
+    """The time of one of our turns, in ``time.monotonic()`` terms, from the state that showed it: ``limit``
+    is when the platform's turn limit passes. Every call of the turn gets a deadline from it."""
+
+    started: float
+    limit: float
+    margin: float  # server.turn_margin
+
+    @classmethod
+    def of(cls, view: BattleshipView, margin: float, now: float | None = None) -> TurnClock:
+        now = time.monotonic() if now is None else now
+        return cls(now, now + max(view.turn_timeout - view.turn_elapsed, 0.0), margin)
+
+    @property
+    def send_by(self) -> float:
+        """The action must be on its way by then (retries and settling included)."""
+        left = self.limit - self.started
+        return self.started + max(left - SEND_RESERVE, 0.75 * left)
+
+    @property
+    def engine_by(self) -> float:
+        """The engine must have answered by then: ``turn_margin`` before ``send_by``, but the engine gets at
+        least ENGINE_SHARE of the time until ``send_by`` (so a late turn leaves it something)."""
+        window = self.send_by - self.started
+        return self.started + max(window - self.margin, ENGINE_SHARE * window)
+
+    @property
+    def pre_engine_by(self) -> float:
+        """The calls before the engine is asked (which ships may move) are given up by then."""
+        return self.started + PRE_ENGINE_SHARE * (self.engine_by - self.started)
+
+
 class GameRunner:
     """Plays one game in the calling thread (the daemon's game thread)."""
 
@@ -405,7 +451,10 @@ class GameRunner:
         self.server = adapter.server
         self.ctx = ctx
         self.game_id = game_id
-        self.api = adapter.make_api(ctx.stop)
+        policy = adapter.retry
+        self.api = adapter.make_api(ctx.stop, RetryPolicy(min(policy.min_delay, IN_GAME_MAX_DELAY),
+                                                          min(policy.max_delay, IN_GAME_MAX_DELAY),
+                                                          policy.give_up))
         self.receiver = adapter.receiver
         self.player: BattleshipPlayer | None = None
         self.result = GameResult(game_id, opponent=adapter.opponents.get(game_id))
@@ -501,14 +550,16 @@ class GameRunner:
                 if self.ctx.stop.wait(min(self.server.state_interval, 2.0)):
                     raise Stopped("the daemon is stopping") from None
 
-    def _read_state(self) -> BattleshipView:
+    def _read_state(self, deadline: float | None = None) -> BattleshipView:
+        """The game's state; ``deadline`` (``time.monotonic()``): give up by then (ApiError, ProtocolError)."""
         bad = 0
         while True:
             try:
-                return self.api.state(self.game_id)
+                return self.api.state(self.game_id, deadline=deadline)
             except ProtocolError as exc:
                 bad += 1
-                if bad >= MAX_BAD_STATES:
+                if bad >= MAX_BAD_STATES or (deadline is not None and time.monotonic()
+                                             + self.server.state_interval >= deadline):
                     raise
                 self.incident(f"unreadable state ({exc}); reading it again")
                 if self.ctx.stop.wait(self.server.state_interval):
@@ -540,25 +591,26 @@ class GameRunner:
     # --- one turn ------------------------------------------------------------------------------------------
     def _turn(self, view: BattleshipView) -> None:
         assert self.player is not None
-        started = time.monotonic()
-        left = max(view.turn_timeout - view.turn_elapsed, 0.0)
-        deadline = started + left - self.server.turn_margin  # the engine must have answered by then
-        send_by = started + max(left - 1.0, 0.5)  # the action must be on its way by then
+        clock = TurnClock.of(view, self.server.turn_margin)
         for event in self.player.observe(view):
             theirs = event.startswith("opponent")
             self.turn_log.append({"turn": view.turn - 1 if theirs else None,
                                   "player": 3 - view.player if theirs else view.player, "observed": event})
-        movable = self._movable(view, deadline)
+        movable = self._movable(view, clock.pre_engine_by)
         exclude: set[Cell] = set()
         rejections = 0
         while True:
-            decision = self.player.decide(view, deadline, movable, exclude, use_engine=rejections < 2)
-            outcome, view_after, reason = self._send(view, decision, send_by)
+            decision = self.player.decide(view, clock.engine_by, movable, exclude, use_engine=rejections < 2)
+            outcome, view_after, reason = self._send(view, decision, clock)
             if outcome == "done":
                 return
             if outcome == "gone":  # the turn is over without our action (expired, game over)
                 self.incident(f"turn {view.turn}: the turn ended before an action of ours was carried out ("
                               f"{decision.source} action '{decision.turn}': {reason})")
+                return
+            if outcome == "unknown":  # the next state read tells (the turn is played again if it is still ours)
+                self.incident(f"turn {view.turn}: whether {decision.source} action '{decision.turn}' was carried "
+                              f"out is not known ({reason}); the next state read tells")
                 return
             rejections += 1
             self.result.rejected += 1
@@ -577,6 +629,9 @@ class GameRunner:
     def _movable(self, view: BattleshipView, deadline: float) -> list[str] | None:
         if not view.movable():
             return []
+        if deadline <= time.monotonic():
+            self.note("no time to ask GET .../actions; the state's can_move decides which ships may move")
+            return None
         try:
             return self.api.actions(self.game_id, deadline=deadline)
         except (ApiError, ProtocolError) as exc:
@@ -584,40 +639,47 @@ class GameRunner:
             return None
 
     def _send(self, view: BattleshipView, decision: Decision,
-              send_by: float) -> tuple[str, BattleshipView | None, str]:
-        """Send the action: ("done", None, ""), ("rejected", state after, why), or ("gone", state after, why):
-        the turn is over without it."""
+              clock: TurnClock) -> tuple[str, BattleshipView | None, str]:
+        """Send the action until it is carried out or refused: ("done", None, ""), ("rejected", state after,
+        why) -- only when the platform says it is invalid --, ("gone", state after, why): the turn is over
+        without it, or ("unknown", None, why): whether it was carried out could not be learnt in time.
+
+        An action that met an error answer other than a refusal, or whose answer was lost, is settled from the
+        state: carried out, or sent again (as long as the turn's time lasts). When the state cannot be read
+        before the action must be on its way, the action is sent once more anyway rather than let the turn
+        expire: had the first been carried out, the turn would have moved on and the platform would refuse
+        this one as out of turn."""
         assert self.player is not None
         turn = decision.turn
         message = turn.message if self.server.messages else ""
-        settled = False
+        blind = False
         while True:
             try:
                 g = self.game_id
                 if turn.shot is not None:
-                    answer = self.api.shoot(g, turn.shot, turn.reasoning, message, deadline=send_by)
+                    answer = self.api.shoot(g, turn.shot, turn.reasoning, message, deadline=clock.send_by)
                 else:
-                    answer = self.api.move(g, turn.moves, turn.reasoning, message, deadline=send_by)
-            except ApiError as exc:
-                if isinstance(exc, LostAnswer) or exc.maybe_done:
-                    carried, after = self._settle(view, decision, exc)
-                    if carried is None:
-                        return "gone", after, "its answer was lost"
-                    if carried:
-                        self.result.settled += 1
-                        self._played(view, decision, None, after)
-                        return "done", None, ""
-                    if settled:  # lost twice and never carried out: let the turn loop decide
-                        return "rejected", after, "its answer was lost twice"
-                    settled = True
-                    continue  # surely not carried out: sending it again is safe
-                if 400 <= exc.status < 500:
-                    reason = exc.detail or str(exc)
-                    return self._rejected(view, decision, reason)
-                raise
+                    answer = self.api.move(g, turn.moves, turn.reasoning, message, deadline=clock.send_by)
+            except (ApiError, ProtocolError) as exc:
+                if isinstance(exc, ApiError) and exc.status in REFUSALS and not exc.maybe_done:
+                    return self._rejected(view, decision, exc.detail or str(exc), clock)
+                carried, after = self._settle(view, decision, exc, clock, blind)
+                if carried == "done":
+                    self.result.settled += 1
+                    self._played(view, decision, None, after)
+                    return "done", None, ""
+                if carried == "gone":
+                    return "gone", after, "its answer was lost" if after is not None else str(exc)
+                if time.monotonic() >= clock.limit - LAST_CALL:
+                    return "unknown", None, "the turn limit came before it could be sent again"
+                if carried == "unknown":
+                    if blind:
+                        return "unknown", None, "the state could not be read, even after it was sent once more"
+                    blind = True
+                continue
             parsed = parse_action_answer(answer)
             if not parsed.valid:
-                return self._rejected(view, decision, parsed.reason or short(json.dumps(answer)))
+                return self._rejected(view, decision, parsed.reason or short(json.dumps(answer)), clock)
             result: ShotResult | None = None
             if turn.shot is not None and parsed.hit is not None:
                 if parsed.hit and parsed.sunk:
@@ -630,44 +692,64 @@ class GameRunner:
             self._played(view, decision, result, state_after)
             return "done", None, ""
 
-    def _rejected(self, view: BattleshipView, decision: Decision,
-                  reason: str) -> tuple[str, BattleshipView | None, str]:
+    def _rejected(self, view: BattleshipView, decision: Decision, reason: str,
+                  clock: TurnClock) -> tuple[str, BattleshipView | None, str]:
         assert self.player is not None
         self.player.rejected(decision.turn, reason)
-        after = self._read_state()
-        if after.game_over or not after.my_turn or after.turn != view.turn:
+        try:
+            after: BattleshipView | None = self._read_state(deadline=clock.send_by)
+        except (ApiError, ProtocolError) as exc:
+            self.note(f"the state after a refusal could not be read ({exc}); going on from the last one")
+            after = None
+        if after is not None and (after.game_over or not after.my_turn or after.turn != view.turn):
             return "gone", after, f"the platform refused it: {reason}"
         self.incident(f"turn {view.turn}: the platform refused {decision.source} action '{decision.turn}': "
                       f"{reason}")
         return "rejected", after, reason
 
-    def _settle(self, view: BattleshipView, decision: Decision,
-                exc: ApiError) -> tuple[bool | None, BattleshipView]:
-        """Was an action whose answer was lost carried out? True, False (send again), or None (the turn is
-        over without it). Decided from the state, never by sending again blindly."""
-        if self.ctx.stop.wait(SETTLE_PAUSE):
-            raise Stopped("the daemon is stopping")
-        after = self._read_state()
+    def _settle(self, view: BattleshipView, decision: Decision, exc: BridgeError, clock: TurnClock,
+                blind: bool) -> tuple[str, BattleshipView | None]:
+        """Was an action that met an error, or whose answer was lost, carried out? "done", "again" (surely not:
+        send it again), "gone" (the turn is over without it) or "unknown" (the state could not be read before
+        the action must be on its way: it is then sent once more, ``blind`` says whether it was already).
+        Decided from the state, read within the turn's time."""
         turn = decision.turn
+        lost = isinstance(exc, LostAnswer) or not isinstance(exc, ApiError) or exc.status == 0 or exc.maybe_done
+        what = (f"the answer to '{turn}' was lost" if lost else f"'{turn}' was answered HTTP "
+                f"{exc.status if isinstance(exc, ApiError) else '?'}")
+        detail = short(exc.detail if isinstance(exc, ApiError) and exc.detail else str(exc), 120)
+        pause = min(SETTLE_PAUSE, max(clock.send_by - time.monotonic(), 0.0) / 4)
+        if self.ctx.stop.wait(pause):
+            raise Stopped("the daemon is stopping")
+        try:
+            after = self._read_state(deadline=clock.send_by)
+        except (ApiError, ProtocolError) as read_error:
+            verdict = ("the state could not be read in time either" if blind else
+                       f"the state could not be read in time ({short(str(read_error), 120)}): sending it once "
+                       f"more before the turn limit")
+            self.incident(f"turn {view.turn}: {what} ({detail}); {verdict}")
+            return "unknown", None
         if turn.shot is not None:
             cell = turn.shot
             new_hit = cell in set(after.my_hits) and cell not in set(view.my_hits)
             shown = new_hit or after.my_misses.count(cell) > view.my_misses.count(cell)
             moved_on = after.game_over or after.turn != view.turn or not after.my_turn
             if shown or (moved_on and cell in set(view.my_misses)):
-                carried: bool | None = True
+                carried = "done"
             elif moved_on:
-                carried = None
+                carried = "gone"
             else:
-                carried = False
+                carried = "again"
         else:
             changed = after.fleet != view.fleet
             moved_on = after.game_over or after.turn != view.turn or not after.my_turn
-            carried = True if changed else (None if moved_on else False)
-        what = {True: "the state shows it was carried out", False: "the state shows it was not carried out: "
-                "sending it again", None: "the turn ended without it"}[carried]
-        self.incident(f"turn {view.turn}: the answer to '{turn}' was lost "
-                      f"({short(exc.detail or str(exc), 120)}); {what}")
+            carried = "done" if changed else ("gone" if moved_on else "again")
+        verdict = {"done": "the state shows it was carried out", "again": "the state shows it was not carried "
+                   "out: sending it again", "gone": "the turn ended without it"}[carried]
+        if carried == "gone":  # the turn loop says so, once
+            self.note(f"turn {view.turn}: {what} ({detail}); {verdict}")
+        else:
+            self.incident(f"turn {view.turn}: {what} ({detail}); {verdict}")
         return carried, after
 
     def _played(self, view: BattleshipView, decision: Decision, result: ShotResult | None,
@@ -824,10 +906,20 @@ def default_key_file(name: str) -> Path:
     return Path("~/.config/bridge").expanduser() / f"opengames-{_safe(name)}.key"
 
 
+REGISTER_TRIES = 5  # registrations sent at most (each after learning that the last created no agent)
+REGISTER_PAUSE = 2.0  # seconds before the first retry of a registration (doubling)
+
+
 def register_agent(name: str, *, url: str | None = None, key_file: Path | None = None,
                    description: str = "", out: TextIO | None = None) -> Path:
     """Register agent ``name`` and store its API key in ``key_file`` (created with mode 600, never
-    overwritten); returns the path. Prints where the key is and how to use it, never the key."""
+    overwritten); returns the path. Prints where the key is and how to use it, never the key.
+
+    A registration that meets a server error or loses its answer may or may not have created the agent: the
+    platform is asked (``GET /agents/profile?name=``). No agent: it is sent again (``REGISTER_TRIES`` times at
+    most). An agent that did not exist before: it was created but its key was lost with the answer, and the
+    platform shows a key only once and has no call to show or replace one (the seed), so the error says so and
+    what to do. A name taken before we tried is refused before anything is sent."""
     if not name.strip():
         raise UsageError("register: the agent's name is empty; give --name NAME")
     path = (key_file or default_key_file(name)).expanduser()
@@ -842,10 +934,7 @@ def register_agent(name: str, *, url: str | None = None, key_file: Path | None =
         raise ConfigError(f"register: cannot create {path.parent}: {exc.strerror or exc}") from None
     api = OpenGamesApi(api_url, None, timeout=30.0, retry=RetryPolicy(0.5, 5.0, give_up=30.0))
     try:
-        agent = api.register(name, description)
-    except ApiError as exc:
-        raise ServerError(f"register: Open Games at {root} refused to register agent {name!r}: "
-                          f"{exc}") from None
+        agent = _register(api, root, name, description)
     finally:
         api.close()
     key = str(agent["api_key"])
@@ -862,7 +951,7 @@ def register_agent(name: str, *, url: str | None = None, key_file: Path | None =
     except OSError as exc:
         raise ConfigError(f"register: agent {name!r} was registered but its key could not be written to "
                           f"{path} ({exc.strerror or exc}); the platform will not show it again: register "
-                          f"another agent") from None
+                          f"another agent (gamebridge register opengames --name OTHER)") from None
     if out is not None:
         agent_id = agent.get("id")
         shown = f"{agent.get('name', name)}" + (f" ({agent_id})" if agent_id else "")
@@ -870,3 +959,50 @@ def register_agent(name: str, *, url: str | None = None, key_file: Path | None =
                   f"its API key is stored in {path} (mode 600); it is not shown again\n"
                   f"use it in the configuration as:  api_key: {{file: {path}}}\n")
     return path
+
+
+def _profile(api: OpenGamesApi, root: str, name: str) -> dict[str, Any] | None:
+    """The agent called ``name``, None if none; ServerError if the platform cannot say."""
+    try:
+        return api.agent_profile(name, give_up=30.0)
+    except (ApiError, ProtocolError) as exc:
+        raise ServerError(f"register: Open Games at {root} cannot say whether agent {name!r} exists ({exc}); "
+                          f"try again later") from None
+
+
+def _register(api: OpenGamesApi, root: str, name: str, description: str) -> dict[str, Any]:
+    """``POST /agents/register``, sent again while the platform shows that no agent was created."""
+    if _profile(api, root, name) is not None:
+        raise UsageError(f"register: the name {name!r} is taken on {root}; choose another with --name")
+    pause = REGISTER_PAUSE
+    for attempt in range(1, REGISTER_TRIES + 1):
+        try:
+            return api.register(name, description)
+        except ApiError as exc:
+            if isinstance(exc, LostAnswer) or exc.status == 0 or exc.status >= 500 or exc.maybe_done:
+                failure = exc.detail or str(exc)
+            elif exc.status == 409 and attempt > 1:  # taken now: by our own earlier try, whose answer was lost
+                failure = exc.detail or str(exc)
+            else:
+                raise ServerError(f"register: Open Games at {root} refused to register agent {name!r}: "
+                                  f"{exc}") from None
+        except ProtocolError as exc:
+            failure = str(exc)
+        agent = _profile(api, root, name)
+        if agent is not None:
+            ident = agent.get("id") or agent.get("agent_id")
+            created = f", created {agent['created_at']}" if agent.get("created_at") else ""
+            raise ServerError(
+                f"register: agent {name!r} was created on {root} (id {ident}{created}), but the answer carrying "
+                f"its API key was lost ({short(failure, 120)}); the platform shows an API key only once and "
+                f"has no call to show or replace it, so this agent cannot be used: register a new one with "
+                f"`gamebridge register opengames --name {name}-2` (or another name), and ask the platform's "
+                f"operators to delete {name!r} if you want the name back")
+        if attempt == REGISTER_TRIES:
+            raise ServerError(f"register: Open Games at {root} failed to register agent {name!r} {attempt} "
+                              f"times ({short(failure, 120)}); no agent was created: try again later")
+        log.warning("register: %s; no agent %r was created, trying again in %.0f s", short(failure, 160),
+                    name, pause)
+        time.sleep(pause)
+        pause *= 2
+    raise AssertionError("unreachable")

@@ -81,6 +81,10 @@ class OpenGamesServerConfig(Strict):
     messages: bool = Field(
         True, description="send the engine's chat messages to the opponent (its reasoning is always sent)")
     request_timeout: float = Field(20.0, gt=0, le=600, description="seconds allowed for one HTTP call")
+    max_request_rate: float = Field(
+        8.0, gt=0, le=1000, description="requests a second the bridge sends at most, measured over 2 s (all of "
+                                        "the agent's calls: matchmaking, states, actions); the default stays "
+                                        "under a platform limit of 20 requests per 2 s however fast the polls")
     retry_min_delay: float = Field(
         0.5, gt=0, le=600, description="first delay before retrying a call that met a 5xx answer or a "
                                        "connection error, seconds (doubles each time, with jitter)")
