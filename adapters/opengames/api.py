@@ -309,6 +309,19 @@ class OpenGamesApi(httpapi.HttpApi):
                                 f"{short(repr(answer))}")
         return answer
 
+    def active_games(self) -> list[str]:
+        """The games in progress ``GET /agents/status`` lists for us, if it lists them (``active_games``); the
+        seed calls it a quick status check and shows no fields, so an answer without them, or an error, is an
+        empty list."""
+        try:
+            answer = self.call("agent_status", give_up=10.0)
+        except (ApiError, ProtocolError):
+            return []
+        if not isinstance(answer, dict):
+            return []
+        games = answer.get("active_games")
+        return [str(g) for g in games if isinstance(g, str) and g] if isinstance(games, list) else []
+
     def agent_stats(self, agent_id: str) -> dict[str, Any]:
         answer = self.call("agent_stats", agent_id=agent_id)
         return answer if isinstance(answer, dict) else {}

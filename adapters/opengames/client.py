@@ -99,6 +99,49 @@ class GameResult:
     incidents: list[str] = field(default_factory=list)
 
 
+class GameMemory:
+    """The game an agent is playing, kept on disk (``DATA_DIR/state/opengames-AGENT.json``) from its join to its
+    end, so that a daemon restarted mid-game (SIGTERM, SIGKILL, a crash, a reboot) finds it again even if the
+    platform's matchmaking status no longer names it. Holds the game id, our role, when it started and the
+    bridge's own turn log (for its record); the game itself is read from the platform's state. Written
+    atomically; a file that cannot be read is one warning and ignored."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            log.warning("the game kept in %s cannot be read (%s); ignoring it", self.path,
+                        getattr(exc, "strerror", None) or exc)
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("game_id"), str) or not data["game_id"]:
+            log.warning("the game kept in %s has no game_id; ignoring it", self.path)
+            return None
+        return data
+
+    def save(self, data: dict[str, Any]) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(redact(json.dumps(data, ensure_ascii=False)) + "\n", encoding="utf-8")
+            tmp.replace(self.path)
+        except OSError as exc:
+            log.warning("cannot keep the game in progress in %s (%s); a restart would rely on the platform's "
+                        "matchmaking status to find it", self.path, exc.strerror or exc)
+
+    def forget(self, game_id: str) -> None:
+        kept = self.load()
+        if kept is not None and kept.get("game_id") == game_id:
+            try:
+                self.path.unlink()
+            except OSError:
+                pass
+
+
 class OpenGamesAdapter:
     """Implements :class:`bridge.events.Adapter` for Open Games."""
 
@@ -122,6 +165,8 @@ class OpenGamesAdapter:
         self._queued = False
         # every request of this agent (matchmaking and games) goes through it
         self.pacer = Pacer(max(1, int(server.max_request_rate * POLITE_WINDOW)), POLITE_WINDOW)
+        data_dir = getattr(getattr(config, "daemon", None), "data_dir", None) or "runs"
+        self.memory = GameMemory(Path(data_dir) / "state" / f"opengames-{_safe(server.agent)}.json")
 
     # --- plumbing ------------------------------------------------------------------------------------------
     def key(self) -> str:
@@ -260,10 +305,19 @@ class OpenGamesAdapter:
                 played += 1
 
     def _find_match(self, api: OpenGamesApi, host: Host, stop: threading.Event) -> str | None:
+        kept = self.memory.load()
+        if kept is not None and not self._done(kept["game_id"]):
+            log.info("resuming game %s, which this agent was playing when the bridge stopped (kept in %s)",
+                     kept["game_id"], self.memory.path)
+            return str(kept["game_id"])
         status = api.mm_status()
         if status.matched and status.game_id and not status.game_over and not self._done(status.game_id):
             log.info("the platform has us in game %s: joining it", status.game_id)
             return status.game_id
+        for game_id in api.active_games():
+            if not self._done(game_id):
+                log.info("the platform lists game %s as one of ours in progress: joining it", game_id)
+                return game_id
         while not host.can_accept_game():
             if stop.wait(self.server.poll_interval):
                 return None
@@ -462,6 +516,19 @@ class GameRunner:
         self.last_played: int | None = None
         self.started_at = datetime.now(UTC)
         self.game_over_event: WebhookEvent | None = None
+        kept = adapter.memory.load()
+        if kept is not None and kept.get("game_id") == game_id:  # resumed after a restart: the record goes on
+            self.turn_log = [t for t in kept.get("turn_log", []) if isinstance(t, dict)]
+            try:
+                self.started_at = datetime.fromisoformat(str(kept.get("started_at")))
+            except ValueError:
+                pass
+
+    def remember(self) -> None:
+        """Keep the game on disk (GameMemory): after joining it and after each of our actions."""
+        self.adapter.memory.save({"game_id": self.game_id, "agent": self.adapter.agent_name,
+                                  "player": self.result.player, "started_at": self.started_at.isoformat(),
+                                  "turn_log": self.turn_log})
 
     def note(self, text: str) -> None:
         self.ctx.transcript.note(text, "opengames")
@@ -484,6 +551,7 @@ class GameRunner:
             self.note(f"Open Games game {g} at {self.server.url}: joined as player {role} "
                       f"({short(str(joined.get('message', '')))}); opponent {self.result.opponent or '?'}")
             log.info("game %s: joined as player %s against %s", g, role, self.result.opponent or "?")
+            self.remember()
             view = self._first_state()
             if view.game_over:  # a game we were told of after its end (a restart after a long stop)
                 self.result.already_over = True
@@ -501,13 +569,16 @@ class GameRunner:
             self.result.error = "the daemon stopped during the game"
             self.note("the daemon is stopping: the game stays on the server; a restarted bridge resumes it "
                       "if its turn has not expired")
-            log.info("game %s: left unfinished (the daemon is stopping)", g)
+            log.info("game %s: left unfinished at a turn boundary (the daemon is stopping); the game stays on "
+                     "the server and a restarted bridge resumes it (kept in %s)", g, self.adapter.memory.path)
         except Unauthorized as exc:
             self.result.error = str(exc)
             self.incident(str(exc), logging.ERROR)
         except ServerError as exc:
             self.result.error = str(exc)
             self.incident(f"{exc}; the bridge stops following this game", logging.ERROR)
+            if isinstance(exc, ApiError) and 400 <= exc.status < 500:  # not ours to play: not resumed either
+                self.adapter.memory.forget(g)
         except BridgeError as exc:  # no engine slot (the daemon is stopping), a bad engine setting
             self.result.error = str(exc)
             if self.ctx.stop.is_set():
@@ -782,6 +853,7 @@ class GameRunner:
             entry["message_after"] = turn.message
         entry["source"] = decision.source
         self.turn_log.append(entry)
+        self.remember()
         outcome = f": {result}" if result is not None else ""
         self.note(f"turn {view.turn}: {decision.source} {turn.kind} {turn}{outcome}")
 
@@ -798,6 +870,7 @@ class GameRunner:
                      self.result.outcome, self.result.opponent or "?", self.result.turns,
                      self.player.fallbacks if self.player is not None else 0)
         self.result.record = self._write_record(final)
+        self.adapter.memory.forget(g)
         self._log_stats()
 
     def _outcome(self, final: BattleshipView) -> str:
