@@ -5,8 +5,9 @@ Connecting: the API key (``og_`` + 64 hex digits) is read and checked, ``GET /ag
 401 is final: FatalAdapterError, one ERROR line, exit status 77). In ``mode: webhook`` the receiver
 (:mod:`.webhook`) starts and its URL is registered (``POST /webhooks/register``); it is removed again on the way out.
 
-Serving, one game at a time (the platform matches an agent into one game): if ``GET /matchmaking/status``
-already names a game we have not played (the daemon restarted mid-game), it is resumed; else ``POST
+Serving, one game at a time (the platform matches an agent into one game): the game kept on disk
+(:class:`GameMemory`, the daemon restarted mid-game) is resumed first, then one ``GET /matchmaking/status`` or
+``GET /agents/status`` (``active_games``) names that we have not played; else ``POST
 /matchmaking/join`` ("already in the queue / matched" counts as joined) and the status is polled every
 ``poll_interval`` seconds (webhook mode: woken by ``match_found``, polled every ``webhook.fallback_poll``).
 After ``server.games`` games (0: never) the adapter stops the daemon. On the way out it leaves the queue.
@@ -14,10 +15,13 @@ After ``server.games`` games (0: never) the adapter stops the daemon. On the way
 A game (:class:`GameRunner`): ``POST /mcp/game/join``, then the state is read (every ``state_interval`` s, or
 on each ``your_turn`` / ``game_over`` webhook with a ``fallback_poll``) until ``game_over``. At our turn the
 player is told what changed, ``GET .../actions`` says which ships may move, and the engine gets the time left
-on the server's turn clock (``turn_timeout_seconds - turn_elapsed_seconds``) minus ``turn_margin``; its action
-is sent with its reasoning and message. An action is played at most once per turn number. A refused action is
-asked again (the engine re-told every ship), then replaced by fallback shots. An action whose answer was lost
-is settled by reading the state again: carried out (the turn moved on, or the shot shows) or sent again. At
+on the server's turn clock (``turn_timeout_seconds - turn_elapsed_seconds``) as :class:`TurnClock` shares it
+(every call of the turn has a deadline from it); its action is sent with its reasoning and message. An action
+is played at most once per turn number. An action the platform refuses (400, 422, ``valid: false``) is asked
+again (the engine re-told every ship), then replaced by fallback shots. An action met by any other error, or
+whose answer was lost, is settled by reading the state again: carried out (the turn moved on, or the shot
+shows) or sent again, for as long as the turn lasts; if the state cannot be read in time it is sent once more
+before the limit. At
 the end the game's record is written to ``records/opengames-GAME.json``: the platform's dataset record if it
 has one, else the bridge's own (every turn seen), and the agent's stats are logged.
 """
@@ -74,6 +78,7 @@ REFUSALS = (400, 422)  # the statuses by which the platform says an action is in
 SEND_RESERVE = 1.5
 ENGINE_SHARE = 0.5
 PRE_ENGINE_SHARE = 0.1
+GAME_OVER_GRACE = 2.0  # seconds a game that ended waits for its game_over webhook (webhook mode)
 LAST_CALL = 0.3  # seconds before the turn limit after which no action is sent any more
 IN_GAME_MAX_DELAY = 5.0  # cap on the retry backoff of a game's calls (a recovery is noticed within this)
 DEFAULT_URL = "https://www.open-games.ai"
@@ -860,6 +865,11 @@ class GameRunner:
     # --- the end -------------------------------------------------------------------------------------------
     def _end(self, final: BattleshipView) -> None:
         g = self.game_id
+        if self.receiver is not None and self.game_over_event is None and not self.result.already_over:
+            # the state said it first: give the game_over webhook a moment, so that the platform can deliver
+            # it before the receiver (at the daemon's end) is gone
+            self.game_over_event = self.receiver.wait_for(
+                lambda e: e.game_id == g and e.event == "game_over", GAME_OVER_GRACE, self.ctx.stop)
         self.result.outcome = self._outcome(final)
         self.note(f"game over: {self.result.outcome} (winner {final.winner!r}); {self.result.turns} "
                   f"action(s) of ours" + (f"; {self.player.summary()}" if self.player is not None else ""))
