@@ -6,6 +6,7 @@ crashed engine, a turn about to expire and an expired one, refused webhooks, a w
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import logging
@@ -24,7 +25,7 @@ from typing import Any
 import pytest
 import requests
 
-from bridge.adapters.opengames.client import GameResult, OpenGamesAdapter
+from bridge.adapters.opengames.client import GameResult, OpenGamesAdapter, TurnClock
 from bridge.adapters.opengames.sandbox import OpenGamesSandbox
 from bridge.adapters.opengames.webhook import WebhookReceiver
 from bridge.config import load_config_text as _load_config_text
@@ -375,6 +376,18 @@ def test_a_real_refusal_excludes_the_cell_and_a_fallback_shot_is_sent(
     assert not [i for i in result.incidents if "was lost" in i]
 
 
+def test_the_turn_clock_keeps_the_engine_a_share_and_the_action_a_reserve() -> None:
+    """TurnClock (unit): the platform's 180 s turn with the default 15 s margin; a 12 s turn (a turn seen late)
+    where the margin would leave the engine nothing; and a turn all but over."""
+    full = TurnClock(100.0, 280.0, 15.0)
+    assert full.send_by == pytest.approx(278.5) and full.engine_by == pytest.approx(263.5)
+    assert full.pre_engine_by == pytest.approx(116.35)
+    late = TurnClock(100.0, 112.0, 15.0)
+    assert late.send_by == pytest.approx(110.5) and late.engine_by == pytest.approx(105.25)
+    nearly = TurnClock(100.0, 101.0, 15.0)
+    assert 100.0 < nearly.engine_by < nearly.send_by < nearly.limit
+
+
 def _arm_on_drop(og: OpenGamesSandbox, monkeypatch: pytest.MonkeyPatch, arm: Callable[[], None]) -> None:
     """Call ``arm`` (more faults) the moment the sandbox drops a connection (so that they follow that lost
     answer, whenever it comes)."""
@@ -501,6 +514,30 @@ def test_polling_never_meets_a_limit_of_20_requests_per_2_s(
         refused = og.limiter.refused
     assert truth["end_reason"] == "all_ships_sunk" and result.error is None and result.fallbacks == 0
     assert refused == 0 and "HTTP 429" not in logs.text
+
+
+def test_the_demo_game_never_meets_a_limit_of_20_requests_per_2_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, logs: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 8, item 15: `bridge demo`'s Battleship game, as it is configured, on a sandbox whose rate limit
+    is on at 20 requests per 2 s: played to its end without a single 429."""
+    import bridge.adapters.opengames.sandbox as sandbox_module
+    from bridge.demo import BS_KEY_ENV, run_battleship_demo
+
+    made: list[OpenGamesSandbox] = []
+
+    class Limited(OpenGamesSandbox):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **{**kwargs, "rate_limit": 10.0})
+            made.append(self)
+
+    monkeypatch.setattr(sandbox_module, "OpenGamesSandbox", Limited)
+    monkeypatch.setenv(BS_KEY_ENV, "")  # the demo sets it; restored after the test
+    out = io.StringIO()
+    assert run_battleship_demo(data_dir=tmp_path / "demo", out=out, timeout=240) == 0, out.getvalue()
+    [sandbox] = made
+    assert sandbox.limiter.limit == 20 and sandbox.limiter.refused == 0
+    assert "result:" in out.getvalue() and "HTTP 429" not in logs.text
 
 
 def test_an_invalid_engine_action_is_replaced_by_a_fallback_shot(

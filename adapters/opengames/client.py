@@ -521,6 +521,7 @@ class GameRunner:
         self.last_played: int | None = None
         self.started_at = datetime.now(UTC)
         self.game_over_event: WebhookEvent | None = None
+        self.over_hint = False  # our last action's answer said the game is over
         kept = adapter.memory.load()
         if kept is not None and kept.get("game_id") == game_id:  # resumed after a restart: the record goes on
             self.turn_log = [t for t in kept.get("turn_log", []) if isinstance(t, dict)]
@@ -646,7 +647,10 @@ class GameRunner:
             if view.game_over:
                 return view
             if view.my_turn and (self.last_played is None or view.turn > self.last_played):
+                self.over_hint = False
                 self._turn(view)
+                if not self.over_hint:  # the opponent plays now: no state read before it can have played
+                    self._wait()
             else:
                 self._wait()
             view = self._read_state()
@@ -754,6 +758,7 @@ class GameRunner:
                     blind = True
                 continue
             parsed = parse_action_answer(answer)
+            self.over_hint = parsed.valid and parsed.game_over
             if not parsed.valid:
                 return self._rejected(view, decision, parsed.reason or short(json.dumps(answer)), clock)
             result: ShotResult | None = None
