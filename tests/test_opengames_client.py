@@ -414,7 +414,7 @@ def test_settling_a_lost_answer_is_bounded_by_the_turn(
     """Issue 8, item 13: a 30 s turn, default retries; the answer to a shot is lost (not carried out) and the
     next 5 state reads fail. The state reads that settle it are retried within the turn's budget (before:
     0.5 + 1 + 2 + 4 + 8 s of backoff, 16.6 s of the turn); the shot is sent again and that turn, measured by
-    the server, takes at most a third of the turn limit."""
+    the server, takes at most 12 s (the backoff within a turn is capped at a sixteenth of the time left)."""
     with OpenGamesSandbox(port=0, pairing_interval=0.1, house_delay=0.0, seed=5, turn_timeout=30.0) as og:
         new_agent(og, "budget", monkeypatch)
         og.add_house("hunt-target", moves=False)
@@ -430,7 +430,7 @@ def test_settling_a_lost_answer_is_bounded_by_the_turn(
     [lost] = [i for i in result.incidents if "was lost" in i]
     turn = int(lost.split(": the answer to")[0].split()[-1])
     seconds = truth["turn_seconds"][turn - 1]
-    assert seconds <= 10.0, f"settling took {seconds} s of the 30 s turn"
+    assert seconds <= 12.0, f"settling took {seconds} s of the 30 s turn"
 
 
 def test_late_in_its_turn_the_engine_keeps_its_share(
