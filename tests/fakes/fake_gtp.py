@@ -14,6 +14,8 @@ Usage: python fake_gtp.py [flags]; every misbehaviour names the GTP command that
   --refuse CMD                  answer CMD with '? refused by fake'
   --stderr-lines "MAIN: hello"  (repeatable) lines written to stderr on each --stderr-on command
   --stderr-on CMD               default genmove
+  --stderr-flood BYTES          on each --stderr-on command, also write BYTES bytes of stderr (100-byte lines)
+  --env-file FILE               write the environment it was started with to FILE (JSON) at start
   --slow-start SECONDS          sleep before reading any input
   --ignore-sigterm              ignore SIGTERM
   --ignore-quit                 answer quit but keep running
@@ -30,6 +32,8 @@ Commands: fake-big N answers one line of N 'x'; fake-echo ARGS answers ARGS; sho
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import signal
 import subprocess
 import sys
@@ -54,6 +58,8 @@ def main() -> int:
     ap.add_argument("--refuse", action="append", default=[])
     ap.add_argument("--stderr-lines", action="append", default=[])
     ap.add_argument("--stderr-on", default="genmove")
+    ap.add_argument("--stderr-flood", type=int, default=0)
+    ap.add_argument("--env-file", default=None)
     ap.add_argument("--slow-start", type=float, default=0.0)
     ap.add_argument("--ignore-sigterm", action="store_true")
     ap.add_argument("--ignore-quit", action="store_true")
@@ -65,6 +71,9 @@ def main() -> int:
     ap.add_argument("--print-pid", default=None)
     opts = ap.parse_args()
 
+    if opts.env_file:
+        with open(opts.env_file, "w") as f:
+            json.dump(dict(os.environ), f)
     if opts.ignore_sigterm:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if opts.spawn_child:
@@ -103,6 +112,9 @@ def main() -> int:
         if cmd == opts.stderr_on:
             for s in opts.stderr_lines:
                 sys.stderr.write(s + "\n")
+            chunk = "e" * 99 + "\n"
+            for _ in range(opts.stderr_flood // 100):
+                sys.stderr.write(chunk)
             sys.stderr.flush()
         if cmd in opts.hang_on:
             while True:

@@ -1,0 +1,419 @@
+"""Go faults that must never lose a game (issue 8, items 1, 3, 4, 6, 7): hung engines on a real clock, engines that
+cannot start, secrets outside the logs, shutdown with hung engines, transcript caps.
+
+Real parts throughout: engine processes (GNU Go, the scripted fakes), the OGS sandbox over real sockets; only the
+session tests use a recording stand-in for the adapter's actions."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from bridge.adapters.ogs.sandbox import SandboxServer
+from bridge.config import EngineConfig, load_config_text
+from bridge.daemon import Daemon
+from bridge.engines.gtp import GtpEngine
+from bridge.engines.process import EngineProcess
+from bridge.events import Host, StateUpdate
+from bridge.games.gotypes import GoResult, GoSettings, GoState, Move, Point
+from bridge.redact import register_secret
+from bridge.session import GameSession, SlotPool
+from bridge.transcript import Transcript
+
+GNUGO = "/usr/games/gnugo"
+SLOW_GTP = Path(__file__).parent / "fakes" / "slow_gtp.py"
+SHORT_GAME = ["cc", "gg", "cg", "gc", "ee", "resign"]
+FISCHER_30_5 = {"system": "fischer", "time_control": "fischer", "speed": "live", "initial_time": 30,
+                "time_increment": 5, "max_time": 60, "pause_on_weekends": False}
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------
+def _config_text(data_dir: Path, engine: list[str], *, url: str = "http://127.0.0.1:9", username: str = "bot",
+                 key_env: str = "UNUSED_KEY", go: str = "{}", engine_extra: str = "", daemon_extra: str = "",
+                 max_games: int = 2) -> str:
+    return f"""
+server:
+  kind: ogs
+  url: {url}
+  username: {username}
+  api_key: {{env: {key_env}}}
+  reconnect_min_delay: 0.2
+  reconnect_max_delay: 1.0
+  ping_interval: 2
+engine:
+  command: {json.dumps(engine)}
+  quit_grace: 1
+{engine_extra}
+go: {go}
+daemon:
+  data_dir: {data_dir}
+  max_concurrent_games: {max_games}
+{daemon_extra}
+"""
+
+
+def api(sandbox: SandboxServer, method: str, path: str, **kw: Any) -> Any:
+    r = requests.request(method, f"{sandbox.url}{path}", timeout=10, **kw)
+    assert r.status_code < 300, f"{method} {path} -> {r.status_code} {r.text}"
+    return r.json()
+
+
+def challenge(sandbox: SandboxServer, target: str, challenger: dict[str, Any], **settings: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"target": target, "challenger": challenger, "width": 9, "height": 9,
+                            "rules": "japanese", "komi": 6.5, "ranked": False, "handicap": 0,
+                            "time_control": FISCHER_30_5}
+    body.update(settings)
+    result: dict[str, Any] = api(sandbox, "POST", "/sandbox/challenges", json=body)
+    return result
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def challenge_state(sandbox: SandboxServer, cid: int) -> dict[str, Any]:
+    result: dict[str, Any] = api(sandbox, "GET", f"/sandbox/challenges/{cid}")
+    return result
+
+
+def wait_finished(sandbox: SandboxServer, game_id: Any, timeout: float) -> dict[str, Any]:
+    game: dict[str, Any] = {}
+
+    def done() -> bool:
+        nonlocal game
+        r = requests.get(f"{sandbox.url}/sandbox/games/{game_id}", timeout=10)
+        if r.status_code != 200:
+            return False
+        game = r.json()
+        return game.get("phase") == "finished"
+
+    wait_for(done, timeout, f"game {game_id} to finish")
+    return game
+
+
+BotFactory = Callable[..., tuple[Daemon, str]]
+
+
+@pytest.fixture
+def make_bot(sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BotFactory]:
+    """A daemon playing on the sandbox as a fresh bot; returns (daemon, its API key)."""
+    daemons: list[Daemon] = []
+
+    def make(username: str, engine: list[str], **kw: Any) -> tuple[Daemon, str]:
+        key = secrets.token_hex(12)
+        sandbox.add_bot(username, key)
+        env = f"TEST_KEY_{username.upper().replace('-', '_')}"
+        monkeypatch.setenv(env, key)
+        config = load_config_text(_config_text(tmp_path / username, engine, url=sandbox.url, username=username,
+                                               key_env=env, **kw), f"<{username}>")
+        d = Daemon(config)
+        daemons.append(d)
+        d.start()
+        return d, key
+
+    yield make
+    for d in daemons:
+        d.shutdown()
+
+
+class RecordingActions:
+    """What a session asked the server to do (the session tests' stand-in for an adapter)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.lock = threading.Lock()
+
+    def _add(self, what: str, arg: Any = None) -> None:
+        with self.lock:
+            self.calls.append((what, arg))
+
+    def play(self, move: Move) -> None:
+        self._add("play", move)
+
+    def resign(self) -> None:
+        self._add("resign")
+
+    def cancel(self) -> None:
+        self._add("cancel")
+
+    def set_removal(self, stones: Any, removed: bool) -> None:
+        self._add("set_removal", (stones, removed))
+
+    def accept_removal(self, stones: frozenset[Point]) -> None:
+        self._add("accept_removal", stones)
+
+    def answer_undo(self, accept: bool, move_number: int) -> None:
+        self._add("answer_undo", (accept, move_number))
+
+    def chat(self, body: str, channel: str = "main") -> None:
+        self._add("chat", (body, channel))
+
+    def kinds(self) -> list[str]:
+        with self.lock:
+            return [k for k, _ in self.calls]
+
+
+def _state(moves: tuple[Move, ...] = (), **kw: Any) -> GoState:
+    settings = GoSettings(width=9, height=9, komi=6.5, rules="japanese", my_color="black")
+    return GoState("g1", settings, moves, to_move="black" if len(moves) % 2 == 0 else "white", **kw)
+
+
+def _transcript_has(path: Path, text: str) -> bool:
+    return path.exists() and text in path.read_text(errors="replace")
+
+
+# --- item 1: a hung engine on a fischer 30 s + 5 s clock ----------------------------------------------------------
+@pytest.mark.e2e
+def test_hung_engine_on_fischer_clock_restarts_and_moves_inside_the_clock(
+        sandbox: SandboxServer, make_bot: BotFactory, tmp_path: Path) -> None:
+    """The engine never answers its first genmove (default move_margin). The bridge gives up on it while there is
+    still time on the clock, restarts it, replays and moves: the game is not lost on time, the SGF is written, and
+    the game's slot is free for the next challenge (max_concurrent_games: 1)."""
+    marker = tmp_path / "hung-once"
+    engine = [sys.executable, str(SLOW_GTP), "--delay", "0", "--hang-once", str(marker), "--",
+              GNUGO, "--mode", "gtp", "--level", "1"]
+    bot, _ = make_bot("hang-bot", engine, max_games=1)
+    c = challenge(sandbox, "hang-bot", {"house": "scripted", "moves": SHORT_GAME}, challenger_color="white")
+    game = wait_finished(sandbox, c["game_id"], 90)
+    assert marker.exists(), "the engine hung on its first genmove"
+    assert game["outcome"] != "Timeout", f"lost on time: {game['score']} {game['outcome']}"
+    assert game["score"] == "B+R", game["score"]
+    record = Path(bot.config.daemon.data_dir) / "records" / f"ogs-{c['game_id']}.sgf"
+    wait_for(record.exists, 20, "the SGF record")
+    wait_for(lambda: bot.active_games() == 0, 20, "the session to end and free its slot")
+    nxt = challenge(sandbox, "hang-bot", {"house": "scripted", "moves": ["resign"]}, challenger_color="white")
+    wait_for(lambda: challenge_state(sandbox, nxt["challenge_id"])["state"] != "pending", 30, "the next challenge")
+    assert challenge_state(sandbox, nxt["challenge_id"])["state"] == "accepted"
+
+
+def test_result_during_a_hung_genmove_ends_the_session(tmp_path: Path, fake_gtp_command: Callable[..., list[str]],
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """The game ends (the opponent resigns) while the engine hangs in genmove: the session finishes at once with
+    its record; the stale in-play snapshot never revives the game (no move, no restart, no engine failure)."""
+    config = load_config_text(_config_text(tmp_path, fake_gtp_command("--hang-on", "genmove"),
+                                           engine_extra="  max_move_time: 60"))
+    actions = RecordingActions()
+    session = GameSession("g1", "black", actions, config, server="test", slots=SlotPool(1))
+    session.start()
+    try:
+        session.post(StateUpdate(_state()))
+        wait_for(lambda: _transcript_has(session.transcript_path, "genmove"), 20, "the genmove to be sent")
+        caplog.clear()
+        session.post(StateUpdate(_state(phase="finished", result=GoResult("black", "Resignation", "B+R"))))
+        wait_for(lambda: session.finished, 10, "the session to finish")
+        session.join(10)
+        assert not session.is_alive()
+        assert "play" not in actions.kinds(), actions.calls
+        assert session.record_path.exists()
+        assert not [r for r in caplog.records if "engine failure" in r.getMessage()
+                    or "restarting" in r.getMessage()], [r.getMessage() for r in caplog.records]
+    finally:
+        session.stop()
+        session.join(10)
+
+
+# --- item 3: an engine that exits at once ------------------------------------------------------------------------
+@pytest.mark.e2e
+def test_engine_that_cannot_start_declines_challenges_then_recovers(
+        sandbox: SandboxServer, make_bot: BotFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The engine exits at once (missing weights): no challenge is accepted and resigned; each is declined with a
+    reason, the start is retried with backoff, and once the engine can start the bot plays again."""
+    fixed = tmp_path / "weights-installed"
+    starts = tmp_path / "starts.log"
+    script = tmp_path / "engine.sh"
+    script.write_text(f"#!/bin/sh\necho start >> {starts}\nif [ -e {fixed} ]; then exec {GNUGO} --mode gtp "
+                      f"--level 1; fi\necho 'error: cannot load weights file /nope.bin.gz' >&2\nexit 1\n")
+    os.chmod(script, 0o755)
+    caplog.set_level(logging.INFO)
+    make_bot("broken-bot", [str(script)])
+    cids = [challenge(sandbox, "broken-bot", {"house": "scripted", "moves": SHORT_GAME})["challenge_id"]
+            for _ in range(3)]
+    for cid in cids:
+        wait_for(lambda cid=cid: challenge_state(sandbox, cid)["state"] != "pending", 30, f"challenge {cid}")
+        info = challenge_state(sandbox, cid)
+        assert info["state"] == "rejected", info
+        assert "engine" in (info["message"] or "").lower(), info
+    assert api(sandbox, "GET", "/sandbox/games") == [] or all(
+        g.get("phase") != "play" for g in api(sandbox, "GET", "/sandbox/games"))
+    lines = [r.getMessage() for r in caplog.records if "cannot load weights" in r.getMessage()]
+    assert lines, "the engine's own words are logged"
+    assert starts.read_text().count("start") <= 6, "the start is retried with backoff, not per challenge"
+    fixed.touch()
+    wait_for(lambda: any("engine" in r.getMessage() and "ready" in r.getMessage() for r in caplog.records), 40,
+             "the engine to be found ready")
+    ok = challenge(sandbox, "broken-bot", {"house": "scripted", "moves": SHORT_GAME}, challenger_color="white")
+    game = wait_finished(sandbox, ok["game_id"], 60)
+    assert game["score"] == "B+R"
+
+
+@pytest.mark.e2e
+def test_game_without_a_move_is_cancelled_not_resigned(sandbox: SandboxServer, make_bot: BotFactory,
+                                                       fake_gtp_command: Callable[..., list[str]]) -> None:
+    """The engine starts (handshake fine) but dies on every genmove: the game, in which the bot never moved, is
+    cancelled (OGS game/cancel), not resigned."""
+    make_bot("crash-bot", fake_gtp_command("--crash-on", "genmove"), engine_extra="  max_restarts: 1")
+    c = challenge(sandbox, "crash-bot", {"house": "scripted", "moves": SHORT_GAME}, challenger_color="white")
+    game = wait_finished(sandbox, c["game_id"], 60)
+    assert game["outcome"] == "Cancellation", (game["outcome"], game["score"])
+    assert game["moves"] == []
+
+
+# --- item 4: secrets outside the logs ----------------------------------------------------------------------------
+def test_engine_environment_is_clean(tmp_path: Path, fake_gtp_command: Callable[..., list[str]],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    key = secrets.token_hex(16)
+    monkeypatch.setenv("OGS_API_KEY_FOR_TEST", key)
+    monkeypatch.setenv("SOME_OTHER_SECRET_TOKEN", "x" * 12)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")
+    register_secret(key)
+    dump = tmp_path / "env.json"
+    proc = EngineProcess(fake_gtp_command("--env-file", str(dump)), name="envtest", env={"KATAGO_HOME": "/k"})
+    proc.start()
+    try:
+        wait_for(dump.exists, 20, "the engine to write its environment")
+        wait_for(lambda: dump.stat().st_size > 0 and dump.read_text().endswith("}"), 10, "the full dump")
+    finally:
+        proc.stop()
+    env = json.loads(dump.read_text())
+    assert "OGS_API_KEY_FOR_TEST" not in env
+    assert key not in json.dumps(env)
+    assert "SOME_OTHER_SECRET_TOKEN" not in env
+    assert env["KATAGO_HOME"] == "/k"
+    assert env["CUDA_VISIBLE_DEVICES"] == "0" and env["LC_ALL"] == "C.UTF-8"
+    assert env["PATH"] == os.environ["PATH"]
+
+
+@pytest.mark.e2e
+def test_engine_stderr_with_the_key_never_reaches_the_chat(sandbox: SandboxServer, make_bot: BotFactory,
+                                                           tmp_path: Path) -> None:
+    """An engine prints the bot's API key on stderr with MAIN: forwarding to chat on: the sandbox's chat log never
+    holds the key (the forwarded line arrives redacted)."""
+    key = secrets.token_hex(12)
+    sandbox.add_bot("leaky-bot", key)
+    script = tmp_path / "leaky.py"
+    script.write_text("import subprocess, sys\n"
+                      f"sys.exit(subprocess.call([sys.executable, {str(SLOW_GTP)!r}, '--delay', '0', '--stderr', "
+                      f"'MAIN: my key is {key} ok', '--', {GNUGO!r}, '--mode', 'gtp', '--level', '1']))\n")
+    os.environ["TEST_KEY_LEAKY_BOT_PRESET"] = key
+    try:
+        config = load_config_text(_config_text(tmp_path / "leaky", [sys.executable, str(script)], url=sandbox.url,
+                                               username="leaky-bot", key_env="TEST_KEY_LEAKY_BOT_PRESET",
+                                               go="{stderr_chat: [MAIN]}"))
+        d = Daemon(config)
+        d.start()
+        try:
+            c = challenge(sandbox, "leaky-bot", {"house": "scripted", "moves": SHORT_GAME},
+                          challenger_color="white")
+            game = wait_finished(sandbox, c["game_id"], 60)
+        finally:
+            d.shutdown()
+    finally:
+        del os.environ["TEST_KEY_LEAKY_BOT_PRESET"]
+    bodies = [json.dumps(line) for line in game["chat"]]
+    assert any("my key is" in b for b in bodies), "the stderr line was forwarded"
+    assert not [b for b in bodies if key in b], bodies
+
+
+# --- item 6: shutdown with hung engines --------------------------------------------------------------------------
+class _HungGamesAdapter:
+    """Opens ``n`` games where it is the bot's turn, then waits for the stop."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.sessions: list[Any] = []
+
+    def run(self, host: Host, stop: threading.Event) -> None:
+        for i in range(self.n):
+            self.sessions.append(host.open_game(f"h{i}", "black", RecordingActions()))
+            self.sessions[-1].post(StateUpdate(_state()))
+        stop.wait()
+
+    def check(self) -> list[Any]:
+        return []
+
+
+def test_shutdown_with_three_hung_engines_is_parallel_and_quiet(
+        tmp_path: Path, fake_gtp_command: Callable[..., list[str]], caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    config = load_config_text(_config_text(tmp_path, fake_gtp_command("--hang-on", "genmove", "--ignore-sigterm"),
+                                           max_games=3))
+    adapter = _HungGamesAdapter(3)
+    d = Daemon(config, adapter=adapter)
+    d.start()
+    transcripts = [tmp_path / "transcripts" / f"ogs-h{i}.log" for i in range(3)]
+    wait_for(lambda: all(_transcript_has(p, "genmove") for p in transcripts), 30, "three hung genmoves")
+    pids = [int(line.split("started pid ")[1].split(":")[0]) for p in transcripts
+            for line in p.read_text().splitlines() if "started pid " in line]
+    assert len(pids) == 3
+    caplog.clear()
+    started = time.monotonic()
+    d.shutdown()
+    took = time.monotonic() - started
+    # quit_grace 1 s, engines ignore SIGTERM: one engine takes ~2 s to kill; serially, three took 10 s each
+    assert took < 8.0, f"shutdown took {took:.1f} s"
+    assert not [s for s in adapter.sessions if s.is_alive()], "every session thread ended"
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2], pid
+    bad = [r.getMessage() for r in caplog.records
+           if "engine failure" in r.getMessage() or "restart" in r.getMessage()]
+    assert not bad, bad
+
+
+# --- item 7: transcript cap -------------------------------------------------------------------------------------
+def test_transcript_cap_drops_stderr_first_and_says_so(tmp_path: Path,
+                                                       fake_gtp_command: Callable[..., list[str]]) -> None:
+    path = tmp_path / "t.log"
+    transcript = Transcript(path, max_bytes=200_000)
+    engine = GtpEngine.start(fake_gtp_command("--stderr-flood", "2000000"), name="flood", transcript=transcript,
+                             startup_timeout=20)
+    try:
+        assert engine.genmove("black", timeout=30) == "d4"
+        engine.command("boardsize", "9")
+        transcript.note("after the flood")
+    finally:
+        engine.close()
+        transcript.close()
+    text = path.read_text()
+    assert path.stat().st_size < 260_000, path.stat().st_size
+    assert "<< =" in text and "D4" in text, "the engine's answer is kept"
+    assert ">> 6 boardsize 9" in text or "boardsize 9" in text
+    assert "after the flood" in text, "bridge notes keep priority"
+    assert "transcript cap" in text
+    last = [line for line in text.splitlines() if "dropped" in line][-1]
+    assert "stderr" in last and "lines" in last and "bytes" in last, last
+
+
+def test_transcript_cap_from_the_config(tmp_path: Path) -> None:
+    config = load_config_text(_config_text(tmp_path, [GNUGO], daemon_extra="  transcript_max_mb: 0.5"))
+    assert config.daemon.transcript_max_mb == 0.5
+    default = load_config_text(_config_text(tmp_path, [GNUGO]))
+    assert default.daemon.transcript_max_mb == 10
+
+
+@pytest.mark.parametrize("budget", [30.0, 35.0, 12.0, 5.0, 2.0])
+def test_hang_limit_is_inside_the_clock(tmp_path: Path, budget: float) -> None:
+    """Default config: the engine counts as hung while there is still time to restart it and move."""
+    from bridge.games.go import GoPlayer
+
+    with Transcript(None) as t:
+        player = GoPlayer(EngineConfig(command=[GNUGO]), name="limit", transcript=t)
+        limit = player._timeout(budget)
+    assert limit < budget, (budget, limit)
+    assert limit >= min(budget / 2, 1.0), (budget, limit)
