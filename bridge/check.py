@@ -114,10 +114,10 @@ def check_line_engine(engine_cfg: EngineConfig) -> list[CheckLine]:
         engine.close()
 
 
-def _env(engine_cfg: EngineConfig) -> dict[str, str] | None:
-    import os
+def _env(engine_cfg: EngineConfig) -> dict[str, str]:
+    from bridge.engines.process import engine_environment
 
-    return {**os.environ, **engine_cfg.env} if engine_cfg.env else None
+    return engine_environment(dict(engine_cfg.env))
 
 
 def run_check(path: Path, out: TextIO) -> int:

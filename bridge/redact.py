@@ -25,6 +25,12 @@ def redact(text: str) -> str:
     return text
 
 
+def contains_secret(text: str) -> bool:
+    """True if ``text`` holds a registered secret."""
+    with _lock:
+        return any(s in text for s in _secrets)
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that formats the record's message early and redacts secrets from it."""
 

@@ -413,10 +413,11 @@ class OpenGamesApi(httpapi.HttpApi):
 
     def _act(self, game_id: str, body: dict[str, Any], reasoning: str, message: str,
              deadline: float | None) -> dict[str, Any]:
+        # free text the engine may have produced goes to the server: the same redaction as the logs
         if reasoning:
-            body["reasoning"] = reasoning
+            body["reasoning"] = redact(reasoning)
         if message:
-            body["message"] = message
+            body["message"] = redact(message)
         answer = self.call("action", body, once=True, deadline=deadline, game_id=game_id)
         if not isinstance(answer, dict):
             raise ProtocolError(f"POST /mcp/game/{game_id}/action: expected an object, got "

@@ -29,11 +29,34 @@ from pathlib import Path
 from typing import TextIO
 
 from bridge.errors import EngineError, EngineTerminatedError, EngineTimeoutError
-from bridge.redact import redact
+from bridge.redact import contains_secret, redact
 from bridge.transcript import Transcript
 
 _EOF = object()  # put on the stdout queue when the engine closes its stdout
 STDERR_TAIL_LINES = 50
+
+# What an engine inherits from the daemon's environment; everything else (API keys, tokens, the service's own
+# settings) stays out. Exact names, then prefixes: locale, time zone, temp dirs, the dynamic loader, and what GPU
+# and BLAS engines read (CUDA/cuDNN/NVIDIA for KataGo's CUDA and TensorRT builds, OpenCL ICDs for its OpenCL build,
+# ROCm/HIP for AMD cards, OpenMP/MKL/OpenBLAS thread counts for CPU builds). Anything else is named in engine.env.
+ENV_ALLOW = frozenset({
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TMP", "TEMP", "LD_LIBRARY_PATH",
+    "XDG_RUNTIME_DIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "DISPLAY", "OCL_ICD_VENDORS",
+    "OPENCL_VENDOR_PATH", "GPU_DEVICE_ORDINAL",
+})
+ENV_ALLOW_PREFIXES = ("LC_", "CUDA_", "CUDNN_", "NVIDIA_", "__NV_", "TF_CPP_", "ROCR_", "HIP_", "HSA_", "OMP_",
+                      "KMP_", "MKL_", "OPENBLAS_", "GOMP_")
+
+
+def engine_environment(extra: dict[str, str] | None = None,
+                       base: dict[str, str] | os._Environ[str] | None = None) -> dict[str, str]:
+    """The environment an engine starts with: the allowed part of the daemon's (``ENV_ALLOW``,
+    ``ENV_ALLOW_PREFIXES``) plus ``extra`` (the config's engine.env). A variable whose value holds a registered
+    secret is left out even when allowed or named in ``extra``, so an API key never reaches an engine."""
+    source = os.environ if base is None else base
+    env = {k: v for k, v in source.items() if k in ENV_ALLOW or k.startswith(ENV_ALLOW_PREFIXES)}
+    env.update(extra or {})
+    return {k: v for k, v in env.items() if not contains_secret(v)}
 
 _live: weakref.WeakSet[EngineProcess] = weakref.WeakSet()
 _live_lock = threading.Lock()
@@ -167,7 +190,8 @@ def _read_stderr(
 class EngineProcess:
     """An engine subprocess with line-oriented pipes. Create, :meth:`start`, talk, :meth:`stop`.
 
-    ``env`` holds extra environment variables, added to the daemon's environment.
+    ``env`` holds extra environment variables, added to the allowed part of the daemon's environment
+    (:func:`engine_environment`).
     """
 
     def __init__(
@@ -208,7 +232,7 @@ class EngineProcess:
         if self.cwd is not None and not self.cwd.is_dir():
             raise EngineError(f"engine {self.name}: working directory {self.cwd} does not exist; "
                               f"create it or fix engine.cwd in the configuration")
-        env = {**os.environ, **self.env} if self.env else None
+        env = engine_environment(self.env)
         try:
             popen = subprocess.Popen(
                 self.command,

@@ -39,6 +39,7 @@ import chess
 import chess.engine
 
 from bridge.config import EngineConfig
+from bridge.engines.process import engine_environment
 from bridge.errors import EngineError
 from bridge.transcript import Transcript
 
@@ -234,15 +235,9 @@ class UciEngine:
 
     def _start(self) -> None:
         command = list(self.cfg.command)
-        env = None
-        if self.cfg.env:
-            env = dict(os.environ)
-            env.update(self.cfg.env)
-        popen_args: dict[str, Any] = {}
+        popen_args: dict[str, Any] = {"env": engine_environment(dict(self.cfg.env))}
         if self.cfg.cwd is not None:
             popen_args["cwd"] = str(self.cfg.cwd)
-        if env is not None:
-            popen_args["env"] = env
         try:
             engine = chess.engine.SimpleEngine.popen_uci(command, timeout=self.cfg.startup_timeout, setpgrp=True,
                                                          **popen_args)
