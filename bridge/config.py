@@ -111,7 +111,9 @@ class EngineConfig(Strict):
     env: dict[str, str] = Field(default_factory=dict, description="extra environment variables for the engine")
     startup_timeout: float = Field(20.0, gt=0, le=600, description="seconds allowed to start and handshake")
     move_margin: float = Field(5.0, ge=0, le=600,
-                               description="seconds beyond the move's time budget before the engine counts as hung")
+                               description="with a clock: seconds (at most half the time left) kept on it when the "
+                                           "engine counts as hung, to restart it and still move; without one: "
+                                           "seconds beyond max_move_time")
     max_move_time: float | None = Field(None, gt=0,
                                         description="cap on the seconds the engine may think for one move")
     quit_grace: float = Field(2.0, ge=0, le=60, description="seconds after 'quit' before SIGTERM, then SIGKILL")
@@ -163,6 +165,9 @@ class DaemonConfig(Strict):
         10_000_000, ge=0, description="the log file is rotated when it would grow past this size, bytes "
                                       "(0: never by the daemon; the file is reopened when logrotate moves it)")
     log_backups: int = Field(5, ge=0, le=1000, description="rotated log files kept (daemon.log.1 ... .N)")
+    transcript_max_mb: float = Field(
+        10.0, ge=0, description="cap on one game's transcript in MB: engine stderr stops being recorded first (at "
+                                "90 %), then everything; what was dropped is noted (0 = no cap)")
     engine_idle_timeout: float = Field(
         300.0, ge=0, description="seconds a game's engine may sit idle (opponent thinking) before it is stopped to "
                                  "free its slot; it is restarted and replayed on the next turn (0 = never)")

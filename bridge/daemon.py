@@ -13,10 +13,11 @@ from typing import Any
 from bridge.errors import EXIT_FATAL, BridgeError, ConfigError, FatalAdapterError
 from bridge.events import Adapter, CheckLine, GameContext, GameInbox, GoActions
 from bridge.games.gotypes import Color
+from bridge.health import EngineHealth
 from bridge.registry import adapter_spec
 from bridge.session import GameSession, SlotPool
 from bridge.systemd import Notifier
-from bridge.transcript import Transcript
+from bridge.transcript import Transcript, transcript_cap
 
 log = logging.getLogger("bridge.daemon")
 
@@ -67,7 +68,8 @@ class DrivenGame:
         self.slots = slots
         data_dir = Path(config.daemon.data_dir)
         self.records_dir = data_dir / "records"
-        self.transcript = Transcript(data_dir / "transcripts" / f"{server}-{game_id}.log")
+        self.transcript = Transcript(data_dir / "transcripts" / f"{server}-{game_id}.log",
+                                     max_bytes=transcript_cap(config))
 
     @contextmanager
     def engine_slot(self) -> Iterator[None]:
@@ -108,6 +110,7 @@ class Daemon:
         self.failed = False  # the adapter gave up (bad credentials...): `bridge run` exits non-zero
         self.draining = False  # daemon.on_stop: finish, after the first stop(): no new games
         self.fatal: str | None = None  # the adapter's FatalAdapterError: `bridge run` exits with EXIT_FATAL
+        self.health = EngineHealth(config, self.stop_event)  # can the engine start? (no game taken while not)
 
     # --- Host -----------------------------------------------------------------------------------------------
     def open_game(self, game_id: str, my_color: Color, actions: GoActions) -> GameInbox:
@@ -117,7 +120,7 @@ class Daemon:
                 session.actions = actions
                 return session
             session = GameSession(game_id, my_color, actions, self.config, server=self.kind, slots=self.slots,
-                                  on_end=self._session_ended)
+                                  on_end=self._session_ended, on_engine_down=self.health.report_failure)
             self.sessions[game_id] = session
         session.start()
         return session
@@ -149,8 +152,13 @@ class Daemon:
             return sum(1 for s in self.sessions.values() if not s.finished) + len(self._driven)
 
     def can_accept_game(self) -> bool:
-        return not self.stop_event.is_set() and not self.draining \
-            and self.active_games() < self.config.daemon.max_concurrent_games
+        return (not self.stop_event.is_set() and not self.draining and self.health.ready
+                and self.active_games() < self.config.daemon.max_concurrent_games)
+
+    def engine_problem(self) -> str | None:
+        """Why no game can be taken because of the engine (it cannot start), or None when it can; see
+        :func:`bridge.events.engine_problem`."""
+        return self.health.problem
 
     def ready(self) -> None:
         """The adapter is connected and authenticated (called on every (re)connection; see
@@ -166,7 +174,9 @@ class Daemon:
 
     # --- lifecycle -----------------------------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the adapter in a background thread (for tests and the demo)."""
+        """Start the engine once (and handshake) before going live, then the adapter in a background thread.
+        An engine that cannot start does not stop the daemon: games are declined while it is retried."""
+        self.health.start()
         self._adapter_thread = threading.Thread(target=self._run_adapter, name="adapter", daemon=True)
         self._adapter_thread.start()
 
@@ -318,20 +328,29 @@ class Daemon:
             if self._announced_ready:
                 self.notifier.ready(self._last_status)
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop the adapter and every session; engines are stopped (quit, then signals). Games in progress stay
-        on the server and are resumed from their gamedata at the next start."""
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop the adapter and every session within one deadline; engines are stopped in parallel (quit, then
+        signals), even in the middle of a move. Games in progress stay on the server and are resumed from their
+        gamedata at the next start. ``timeout``: the deadline in seconds (default: long enough for an engine
+        that needs signals, 2 x engine.quit_grace + 7 s)."""
         self.stop_event.set()
+        if timeout is None:
+            timeout = 2 * float(self.config.engine.quit_grace) + 7.0
+        deadline = time.monotonic() + timeout
         with self._lock:
             sessions = list(self.sessions.values())
+            driven = list(self._driven.items())
         for s in sessions:
-            s.stop()
+            s.stop()  # returns at once: every session's engine is stopped in a thread of its own
         for s in sessions:
-            s.join(timeout)
-        with self._lock:
-            driven = list(self._driven.values())
-        for t in driven:
-            t.join(timeout)
+            s.join(max(deadline - time.monotonic(), 0.0))
+        for _, t in driven:
+            t.join(max(deadline - time.monotonic(), 0.0))
         if self._adapter_thread is not None:
-            self._adapter_thread.join(timeout)
+            self._adapter_thread.join(max(deadline - time.monotonic(), 0.0))
+        self.health.join(max(deadline - time.monotonic(), 0.0))
+        late = [s.game_id for s in sessions if s.is_alive()] + [gid for gid, t in driven if t.is_alive()]
+        if late:
+            log.warning("game(s) %s did not stop within %.0f s; stopping anyway (their engines are killed at "
+                        "exit)", ", ".join(late), timeout)
         log.info("bridge daemon stopped")

@@ -126,6 +126,15 @@ def host_ready(host: Host) -> None:
         ready()
 
 
+def engine_problem(host: object) -> str | None:
+    """Why the host's engine cannot be used now (it cannot start), or None when it can or the host cannot tell.
+    An adapter asks before it takes a game, to decline with this reason rather than a generic one; the daemon's
+    ``can_accept_game()`` is False meanwhile anyway."""
+    fn = getattr(host, "engine_problem", None)
+    problem = fn() if callable(fn) else None
+    return problem if isinstance(problem, str) else None
+
+
 @dataclass
 class CheckLine:
     ok: bool

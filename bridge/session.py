@@ -22,15 +22,17 @@ from bridge.events import (
     StateUpdate,
     UndoRequested,
 )
-from bridge.games.go import RESIGN, GoPlayer
+from bridge.games.go import RESIGN, GoPlayer, clock_command
 from bridge.games.gotypes import Color, GoState, Move, Point
 from bridge.games.sgf import to_sgf
-from bridge.transcript import Transcript
+from bridge.redact import redact
+from bridge.transcript import Transcript, transcript_cap
 
 log = logging.getLogger("bridge.session")
 
 STDERR_CHANNELS = {"MAIN": "main", "DISCUSSION": "main", "MALKOVICH": "malkovich"}
 MAX_REMOVAL_ROUNDS = 3
+MIN_THINK = 1.0  # seconds a restarted engine needs at least to find a move
 RESEND_GRACE = 2.0  # seconds a resync must keep showing our move missing before it is sent again
 REJECT_SETTLE = 2.0  # seconds to wait for the server's state after it refused our action
 MAX_REJECTIONS = 3  # refusals at one position before the bridge passes there instead
@@ -62,7 +64,8 @@ class SlotPool:
 
 class GameSession(threading.Thread):
     def __init__(self, game_id: str, my_color: Color, actions: GoActions, config: Any, *, server: str,
-                 slots: SlotPool, on_end: Callable[[GameSession], None] | None = None) -> None:
+                 slots: SlotPool, on_end: Callable[[GameSession], None] | None = None,
+                 on_engine_down: Callable[[str], None] | None = None) -> None:
         super().__init__(name=f"game-{game_id}", daemon=True)
         self.game_id = game_id
         self.my_color = my_color
@@ -71,6 +74,7 @@ class GameSession(threading.Thread):
         self.server = server
         self.slots = slots
         self.on_end = on_end
+        self.on_engine_down = on_engine_down  # told when the engine cannot even start (the daemon's health)
         self.inbox: queue.Queue[GameEvent | None] = queue.Queue()
         self._stop_event = threading.Event()
         self._finished = threading.Event()
@@ -79,7 +83,7 @@ class GameSession(threading.Thread):
         data_dir = Path(config.daemon.data_dir)
         self.transcript_path = data_dir / "transcripts" / f"{server}-{game_id}.log"
         self.record_path = data_dir / "records" / f"{server}-{game_id}.sgf"
-        self.transcript = Transcript(self.transcript_path)
+        self.transcript = Transcript(self.transcript_path, max_bytes=transcript_cap(config))
         self.player = GoPlayer(config.engine, name=f"{server}-{game_id}", transcript=self.transcript,
                                on_stderr=self._on_stderr)
         self._has_slot = False
@@ -94,10 +98,18 @@ class GameSession(threading.Thread):
         self._hold_until: float | None = None  # after a refusal: no new move at this position before then
         self._hold_count = -1
         self._rejections: dict[int, int] = {}  # move count -> refusals there
+        self._retry = False  # the engine failed: handle the newest snapshot again (never re-queue an old one)
+        self._game_over = False  # a finished snapshot arrived (set from the adapter's thread too)
 
     # --- the inbox side (called from the adapter's threads) -----------------------------------------------
     def post(self, event: GameEvent) -> None:
         if not self._finished.is_set():
+            if isinstance(event, StateUpdate) and _is_over(event.state) and not self._game_over:
+                # the game ended (opponent resigned, flag, cancellation): an engine still thinking is of no use
+                # any more; stop it now rather than wait for its answer or its hang limit
+                self._game_over = True
+                threading.Thread(target=self.player.abort, args=("the game is over",), daemon=True,
+                                 name=f"abort-{self.game_id}").start()
             self.inbox.put(event)
 
     @property
@@ -105,8 +117,12 @@ class GameSession(threading.Thread):
         return self._finished.is_set()
 
     def stop(self) -> None:
+        """Ask the session to end; returns at once. Its engine is stopped in a thread of its own (even in the
+        middle of a genmove), so that many sessions stop in parallel; the session's thread ends when it is gone."""
         self._stop_event.set()
         self.inbox.put(None)
+        threading.Thread(target=self.player.abort, args=("the daemon is stopping",), daemon=True,
+                         name=f"stop-{self.game_id}").start()
 
     # --- the thread ---------------------------------------------------------------------------------------
     def run(self) -> None:
@@ -114,7 +130,10 @@ class GameSession(threading.Thread):
         self.transcript.note(f"session for game {self.game_id} on {self.server}, playing {self.my_color}")
         try:
             while not self._stop_event.is_set() and not self._finished.is_set():
-                state = self._next_state(timeout=0.25)
+                state = self._next_state(timeout=0.0 if self._retry else 0.25)
+                if state is None and self._retry and self.state is not None:
+                    state = self.state  # after an engine failure: nothing newer came, so this one again
+                self._retry = False
                 if state is None:
                     self._maybe_idle()
                     if (self._end_seen is not None and self.state is not None
@@ -151,7 +170,10 @@ class GameSession(threading.Thread):
             if event is None:
                 return newest
             if isinstance(event, StateUpdate):
-                newest = event.state
+                if _is_over(event.state) or not self._over_seen(newest):
+                    newest = event.state
+                else:  # a game never comes back from its end: an in-play snapshot after it is stale
+                    self.transcript.note("an in-play snapshot after the game's end is ignored")
             elif isinstance(event, UndoRequested):
                 self._answer_undo(event.move_number)
                 if newest is None:
@@ -169,6 +191,10 @@ class GameSession(threading.Thread):
                 event = self.inbox.get_nowait()
             except queue.Empty:
                 return newest
+
+    def _over_seen(self, newest: GoState | None) -> bool:
+        return ((newest is not None and _is_over(newest)) or self._end_seen is not None
+                or (self.state is not None and _is_over(self.state)))
 
     def _handle(self, state: GoState) -> None:
         if state.result is not None:
@@ -241,10 +267,8 @@ class GameSession(threading.Thread):
             self.transcript.note("an undo request arrived while the engine thought; its move is dropped")
             self.player.invalidate()
             return
-        newer = self._peek_newer(state)
-        if newer is not None:
+        if self._peek_newer(state) is not None:  # it stays in the inbox, where the loop finds it next
             self.transcript.note("the game changed while the engine thought; its move is dropped")
-            self.inbox.put(StateUpdate(newer))
             return
         self._submitted = _Submitted(n, list(answer), state.sync_id)
         for move in answer:
@@ -255,19 +279,13 @@ class GameSession(threading.Thread):
             return any(isinstance(ev, UndoRequested) for ev in self.inbox.queue)
 
     def _peek_newer(self, state: GoState) -> GoState | None:
-        """A snapshot that arrived during genmove and makes the engine's move stale (undo, end, resync)."""
-        pending: list[GameEvent | None] = []
+        """A snapshot that arrived during genmove and makes the engine's move stale (undo, end, resync). It is
+        looked at in place: taking events out and putting them back could order them after newer ones."""
         newest: GoState | None = None
-        while True:
-            try:
-                ev = self.inbox.get_nowait()
-            except queue.Empty:
-                break
-            pending.append(ev)
-            if isinstance(ev, StateUpdate):
-                newest = ev.state
-        for ev in pending:
-            self.inbox.put(ev)
+        with self.inbox.mutex:
+            for ev in self.inbox.queue:
+                if isinstance(ev, StateUpdate) and (newest is None or not _is_over(newest)):
+                    newest = ev.state
         if newest is None:
             return None
         if (len(newest.moves) != len(state.moves) or newest.phase != "play" or newest.to_move != self.my_color
@@ -324,21 +342,56 @@ class GameSession(threading.Thread):
     def _on_stderr(self, line: str) -> None:
         prefix, sep, body = line.partition(":")
         if sep and prefix in self.config.go.stderr_chat and body.strip():
-            try:
-                self.actions.chat(body.strip()[:500], STDERR_CHANNELS[prefix])
+            try:  # redacted before the cut, so that no part of a secret survives it
+                self.actions.chat(redact(body.strip())[:500], STDERR_CHANNELS[prefix])
             except Exception as exc:  # chat is best effort
                 log.debug("game %s: chat failed: %s", self.game_id, exc)
 
     def _engine_failed(self, exc: EngineError) -> None:
+        if self._stop_event.is_set() or self._game_over or self.player.aborted is not None:
+            # the bridge stopped the engine itself (shutdown, or the game ended while it thought): no failure
+            self.transcript.note(f"engine stopped: {self.player.aborted or 'the session is ending'}")
+            self.player.close()
+            return
         log.error("game %s: engine failure: %s", self.game_id, exc)
+        if self.player.start_failed and self.on_engine_down is not None:
+            self.on_engine_down(str(exc))
         self.player.restart(str(exc))
         if self.player.exhausted:
             self._give_up(f"the engine failed {self.player.restarts} times: {exc}")
             return
-        if self.state is not None:  # retry at once with a fresh engine
-            self.inbox.put(StateUpdate(self.state))
+        state = self.state
+        if state is None:
+            return
+        self._retry = True  # at once, with a fresh engine, on the newest snapshot (a newer one in the inbox wins)
+        if state.phase == "play" and state.to_move == self.my_color and state.result is None:
+            budget = clock_command(state, self.my_color).budget
+            needed = self.player.start_seconds + MIN_THINK
+            if budget < needed + min(self.config.engine.move_margin, budget / 2):
+                self._retry = False
+                self._fallback(state, budget)
+
+    def _fallback(self, state: GoState, budget: float) -> None:
+        """Too little time left to restart the engine and still move: pass now rather than lose on time; the
+        engine is restarted for the next move."""
+        n = len(state.moves)
+        log.warning("game %s: %.1f s left on the clock, too little to restart the engine and move; passing at "
+                    "move %d instead", self.game_id, budget, n + 1)
+        self.transcript.note(f"{budget:.1f} s left: too little to restart the engine and move; passing instead")
+        self._submitted = _Submitted(n, [None], state.sync_id)
+        self.actions.play(None)
 
     def _give_up(self, why: str) -> None:
+        cancel = getattr(self.actions, "cancel", None)
+        if cancel is not None and self._never_moved():
+            log.error("game %s: cancelling the game (the bot has not moved in it yet): %s", self.game_id, why)
+            self.transcript.note(f"cancelling the game (no move of ours yet): {why}")
+            try:
+                self.actions.chat("My engine could not start; cancelling the game. Sorry!")
+                cancel()
+                return
+            except Exception as exc:
+                log.error("game %s: could not cancel: %s; resigning instead", self.game_id, exc)
         log.error("game %s: resigning: %s", self.game_id, why)
         self.transcript.note(f"resigning: {why}")
         try:
@@ -346,6 +399,17 @@ class GameSession(threading.Thread):
             self.actions.resign()
         except Exception as exc:
             log.error("game %s: could not resign: %s", self.game_id, exc)
+
+    def _never_moved(self) -> bool:
+        """True while no move of ours stands in the game or is on its way (OGS allows a cancel only then; free
+        handicap stones placed by black do not count)."""
+        state = self.state
+        if state is None or self._submitted is not None:
+            return state is None
+        s = state.settings
+        placed = s.handicap if (self.my_color == "black" and s.free_handicap and s.handicap > 1) else 0
+        own = sum(1 for i in range(len(state.moves)) if state.color_of_move(i) == self.my_color)
+        return own <= placed
 
     def _finish(self, state: GoState) -> None:
         self.result_state = state
@@ -383,3 +447,7 @@ class GameSession(threading.Thread):
         if self._has_slot:
             self._has_slot = False
             self.slots.release()
+
+
+def _is_over(state: GoState) -> bool:
+    return state.result is not None or state.phase == "finished"

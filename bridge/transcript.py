@@ -9,8 +9,10 @@ Each line reads ``<timestamp> <source> <direction> <text>``, e.g.::
 
 Directions: ``>>`` to the engine, ``<<`` from the engine (stdout), ``!!`` engine stderr, ``##`` a note from the
 bridge.  Every line is redacted (:func:`bridge.redact.redact`) and flushed at once, so the file is complete
-even after a crash.  Several engines (say, the one started after a restart) may share a transcript; writes
-from different threads never interleave inside a line.
+even after a crash.  A transcript has a cap (``daemon.transcript_max_mb``, per game): engine stderr stops being
+recorded first (at 90 % of the cap), so the moves and the bridge's notes keep the rest; what was dropped is noted
+when it starts and, line and byte counts per stream, when the transcript is closed.  Several engines (say, the one
+started after a restart) may share a transcript; writes from different threads never interleave inside a line.
 """
 
 from __future__ import annotations
@@ -28,20 +30,35 @@ from bridge.redact import redact
 log = logging.getLogger("bridge.transcript")
 
 DIRECTIONS = frozenset({">>", "<<", "!!", "##"})
+STREAMS = {"!!": "engine stderr", "<<": "engine output", ">>": "commands to the engine", "##": "bridge notes"}
+DEFAULT_CAP_MB = 10.0
+STDERR_SHARE = 0.9  # engine stderr stops at this share of the cap; the rest is for moves and notes
+
+
+def transcript_cap(config: object) -> int | None:
+    """The per-game cap in bytes from ``config.daemon.transcript_max_mb`` (None: no cap)."""
+    daemon = getattr(config, "daemon", None)
+    mb = getattr(daemon, "transcript_max_mb", DEFAULT_CAP_MB)
+    return int(mb * 1_000_000) if mb and mb > 0 else None
 
 
 class Transcript:
-    """Append lines to ``path`` (created with its parent folders); ``path=None`` discards everything."""
+    """Append lines to ``path`` (created with its parent folders); ``path=None`` discards everything.
+    ``max_bytes`` caps the file (None: no cap); a file that already exists counts with its size."""
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, max_bytes: int | None = None) -> None:
         self.path = path
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._file: TextIO | None = None
         self._failed = False
+        self._written = 0
+        self._dropped: dict[str, list[int]] = {}  # direction -> [lines, bytes]
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = open(path, "a", encoding="utf-8", errors="replace", buffering=1)
+                self._written = path.stat().st_size
             except OSError as exc:
                 raise BridgeError(
                     f"cannot open the transcript file {path}: {exc.strerror or exc}; "
@@ -58,28 +75,70 @@ class Transcript:
             raise ValueError(f"transcript direction must be one of {sorted(DIRECTIONS)}, not {direction!r}")
         if self._file is None:
             return
+        if self.max_bytes is not None and direction in self._dropped and direction != "##":
+            with self._lock:  # this stream is already past its cap: count it without formatting it
+                self._count_drop(direction, text)
+            return
+        out = self._format(direction, text, source)
+        with self._lock:
+            if self._file is None:
+                return
+            if self.max_bytes is not None:
+                limit = self.max_bytes * (STDERR_SHARE if direction == "!!" else 1.0)
+                if self._written + len(out.encode("utf-8", "replace")) > limit:
+                    first = direction not in self._dropped
+                    self._count_drop(direction, text)
+                    if first:
+                        self._put(self._format("##", f"transcript cap of {self.max_bytes} bytes reached: "
+                                                     f"{STREAMS[direction]} is no longer recorded"
+                                                     + (" (moves and notes are, up to the cap)"
+                                                        if direction == "!!" else ""), "bridge"))
+                    return
+            self._put(out)
+
+    @staticmethod
+    def _format(direction: str, text: str, source: str) -> str:
         stamp = datetime.now().isoformat(timespec="milliseconds")
         source = source.replace(" ", "_") or "-"
         lines = redact(text).split("\n") if text else [""]
         prefix = f"{stamp} {source} {direction}"
-        out = "".join(f"{prefix} {line}\n" if line else f"{prefix}\n" for line in (x.rstrip("\r") for x in lines))
+        return "".join(f"{prefix} {line}\n" if line else f"{prefix}\n" for line in (x.rstrip("\r") for x in lines))
+
+    def _count_drop(self, direction: str, text: str) -> None:
+        counts = self._dropped.setdefault(direction, [0, 0])
+        counts[0] += text.count("\n") + 1
+        counts[1] += len(text.encode("utf-8", "replace")) + 1
+
+    def _put(self, out: str) -> None:
+        """Write (the lock is held)."""
+        if self._file is None:
+            return
+        try:
+            self._file.write(out)
+            self._file.flush()
+            self._written += len(out.encode("utf-8", "replace"))
+        except (OSError, ValueError) as exc:
+            if not self._failed:  # say it once, never take the game down for a transcript
+                self._failed = True
+                log.warning("cannot write the transcript %s: %s; further lines are lost", self.path, exc)
+
+    def dropped_summary(self) -> str | None:
+        """What the cap dropped so far, per stream, or None."""
         with self._lock:
-            if self._file is None:
-                return
-            try:
-                self._file.write(out)
-                self._file.flush()
-            except (OSError, ValueError) as exc:
-                if not self._failed:  # say it once, never take the game down for a transcript
-                    self._failed = True
-                    log.warning("cannot write the transcript %s: %s; further lines are lost", self.path, exc)
+            if not self._dropped:
+                return None
+            parts = [f"{n} lines ({b} bytes) of {STREAMS[d]}" for d, (n, b) in sorted(self._dropped.items())]
+        return f"transcript cap of {self.max_bytes} bytes: dropped " + ", ".join(parts)
 
     def note(self, text: str, source: str = "bridge") -> None:
         """A remark from the bridge itself (``##``): restarts, timeouts, what was decided and why."""
         self.write("##", text, source)
 
     def close(self) -> None:
+        summary = self.dropped_summary()
         with self._lock:
+            if summary is not None:
+                self._put(self._format("##", summary, "bridge"))
             f, self._file = self._file, None
         if f is not None:
             try:

@@ -245,7 +245,10 @@ def test_engine_that_cannot_start_declines_challenges_then_recovers(
     cids = [challenge(sandbox, "broken-bot", {"house": "scripted", "moves": SHORT_GAME})["challenge_id"]
             for _ in range(3)]
     for cid in cids:
-        wait_for(lambda cid=cid: challenge_state(sandbox, cid)["state"] != "pending", 30, f"challenge {cid}")
+        def answered(cid: int = cid) -> bool:
+            return bool(challenge_state(sandbox, cid)["state"] != "pending")
+
+        wait_for(answered, 30, f"challenge {cid}")
         info = challenge_state(sandbox, cid)
         assert info["state"] == "rejected", info
         assert "engine" in (info["message"] or "").lower(), info
@@ -401,9 +404,9 @@ def test_transcript_cap_drops_stderr_first_and_says_so(tmp_path: Path,
 
 
 def test_transcript_cap_from_the_config(tmp_path: Path) -> None:
-    config = load_config_text(_config_text(tmp_path, [GNUGO], daemon_extra="  transcript_max_mb: 0.5"))
+    config: Any = load_config_text(_config_text(tmp_path, [GNUGO], daemon_extra="  transcript_max_mb: 0.5"))
     assert config.daemon.transcript_max_mb == 0.5
-    default = load_config_text(_config_text(tmp_path, [GNUGO]))
+    default: Any = load_config_text(_config_text(tmp_path, [GNUGO]))
     assert default.daemon.transcript_max_mb == 10
 
 

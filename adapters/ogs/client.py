@@ -40,7 +40,7 @@ from bridge.adapters.ogs.codec import (
     stops_play,
 )
 from bridge.adapters.ogs.config import OgsServerConfig
-from bridge.adapters.ogs.policy import Challenge, bot_config, decide, parse_challenge
+from bridge.adapters.ogs.policy import Challenge, Decision, bot_config, decide, parse_challenge
 from bridge.adapters.ogs.transport import (
     RequestRefused,
     RequestTimeout,
@@ -60,6 +60,7 @@ from bridge.events import (
     Host,
     StateUpdate,
     UndoRequested,
+    engine_problem,
     host_ready,
 )
 from bridge.games.gotypes import (
@@ -399,6 +400,10 @@ class OgsGoActions:
 
     def resign(self) -> None:
         self._adapter._submit(self.game_id, "resign", None)
+
+    def cancel(self) -> None:
+        """Cancel a game in which the bot has not moved yet (OGS allows it only then; no one loses)."""
+        self._adapter._submit(self.game_id, "cancel", None)
 
     def set_removal(self, stones: Iterable[Point], removed: bool) -> None:
         self._adapter._submit(self.game_id, "set_removal", (frozenset(stones), removed))
@@ -805,6 +810,9 @@ class OgsAdapter:
         elif what == "resign":
             log.info("game %s: resigning", game_id)
             self._send("game/resign", {"game_id": wire})
+        elif what == "cancel":
+            log.info("game %s: cancelling", game_id)
+            self._send("game/cancel", {"game_id": wire})
         elif what == "set_removal":
             stones, removed = arg
             self._send("game/removed_stones/set", {"game_id": wire, "removed": bool(removed),
@@ -822,7 +830,7 @@ class OgsAdapter:
             body, channel = arg
             move_number = len(game.moves) if game is not None else 0
             self._send("game/chat", {"game_id": wire, "type": channel if channel in ("main", "malkovich") else
-                                     "main", "move_number": move_number, "body": str(body)})
+                                     "main", "move_number": move_number, "body": redact(str(body))})
 
     # --- events ---------------------------------------------------------------------------------------------
     def _on_event(self, name: str, data: Any, wall_ms: float, mono: float) -> None:
@@ -875,6 +883,14 @@ class OgsAdapter:
             return
         self._remember_challenge(challenge.challenge_id)
         assert self._host is not None
+        if engine_problem(self._host) is not None:  # no game while the engine cannot start: say so
+            engine_down = Decision(False, "not_accepting_new_challenges",
+                                   "This bot's engine cannot start right now; please try again later.")
+            log.info("rejecting challenge %s from %s (id %s): the engine cannot start", challenge.challenge_id,
+                     challenge.username, challenge.user_id)
+            self._rest_async(self._reject, challenge.challenge_id, engine_down.reason,
+                             engine_down.rejection_details())
+            return
         pending = len(self._pending_accepts)
         max_games = self._max_games()
         active = self._host.active_games()

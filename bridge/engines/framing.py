@@ -161,11 +161,15 @@ class GtpStyleEngine:
         startup_timeout: float = 20.0,
         quit_grace: float = 2.0,
         on_stderr: Callable[[str], None] | None = None,
+        on_spawn: Callable[[EngineProcess], None] | None = None,
     ) -> Self:
         """Spawn the engine and handshake within ``startup_timeout`` seconds. On failure the process is stopped
-        and the EngineError says why."""
+        and the EngineError says why. ``on_spawn`` gets the process before the handshake (so that another thread
+        can stop an engine that is still starting)."""
         process = EngineProcess(command, name=name, cwd=cwd, env=env, transcript=transcript, on_stderr=on_stderr)
         process.start()
+        if on_spawn is not None:
+            on_spawn(process)
         engine = cls(GtpStyleChannel(process), quit_grace=quit_grace)
         try:
             engine._handshake(time.monotonic() + startup_timeout, startup_timeout)

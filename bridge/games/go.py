@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from bridge.config import EngineConfig
 from bridge.engines.gtp import GtpEngine
+from bridge.engines.process import EngineProcess
 from bridge.errors import EngineError
 from bridge.games.gotypes import (
     Color,
@@ -167,24 +169,76 @@ class GoPlayer:
         self._settings: GoSettings | None = None
         self._synced: list[Move] = []  # moves the engine has been told, in game order
         self.restarts = 0
+        self.start_failed = False  # the last start (spawn or handshake) failed: the engine cannot start
+        self.start_seconds = 0.0  # how long the last successful start took (to judge a restart's cost)
+        self._lock = threading.Lock()  # guards engine/_spawning/_aborted against abort() from another thread
+        self._spawning: EngineProcess | None = None
+        self._aborted: str | None = None
 
     # --- process ------------------------------------------------------------------------------------------
     def start(self) -> GtpEngine:
-        if self.engine is None:
-            self.engine = GtpEngine.start(
+        if self.engine is not None:
+            return self.engine
+        if self._aborted is not None:
+            raise EngineError(f"engine {self.name} is not started: {self._aborted}")
+        began = time.monotonic()
+        try:
+            engine = GtpEngine.start(
                 list(self.cfg.command), name=self.name, cwd=self.cfg.cwd,
                 env=dict(self.cfg.env) or None, transcript=self.transcript,
-                startup_timeout=self.cfg.startup_timeout, quit_grace=self.cfg.quit_grace, on_stderr=self.on_stderr)
-            self._settings = None
-            self._synced = []
-        return self.engine
-
-    def close(self) -> None:
-        if self.engine is not None:
-            self.engine.close()
-        self.engine = None
+                startup_timeout=self.cfg.startup_timeout, quit_grace=self.cfg.quit_grace, on_stderr=self.on_stderr,
+                on_spawn=self._spawned)
+        except EngineError:
+            self.start_failed = self._aborted is None
+            raise
+        finally:
+            with self._lock:
+                self._spawning = None
+        self.start_failed = False
+        self.start_seconds = time.monotonic() - began
+        with self._lock:
+            aborted = self._aborted
+            if aborted is None:
+                self.engine = engine
+        if aborted is not None:
+            engine.close()
+            raise EngineError(f"engine {self.name} stopped as it started: {aborted}")
         self._settings = None
         self._synced = []
+        return engine
+
+    def _spawned(self, process: EngineProcess) -> None:
+        with self._lock:
+            aborted = self._aborted
+            if aborted is None:
+                self._spawning = process
+        if aborted is not None:
+            process.stop(grace=0.0)
+
+    def close(self) -> None:
+        with self._lock:
+            engine, self.engine = self.engine, None
+        if engine is not None:
+            engine.close()
+        self._settings = None
+        self._synced = []
+
+    def abort(self, why: str) -> None:
+        """From any thread: stop the engine now, even in the middle of a command or of its start-up, and start
+        no other. The thread driving the player gets an EngineError from the command it was waiting on."""
+        with self._lock:
+            if self._aborted is None:
+                self._aborted = why
+            engine, spawning = self.engine, self._spawning
+        if engine is not None:
+            engine.close()
+        elif spawning is not None:
+            spawning.stop(grace=0.0)
+
+    @property
+    def aborted(self) -> str | None:
+        """Why :meth:`abort` was called, or None."""
+        return self._aborted
 
     def restart(self, why: str) -> None:
         """Replace a broken or desynchronised engine by a fresh one; the next :meth:`sync` replays the game."""
@@ -290,11 +344,18 @@ class GoPlayer:
         return [move]
 
     def _timeout(self, budget: float) -> float:
+        """How long the engine may take before it counts as hung. With a clock (``budget``: seconds until the
+        flag) the limit is always inside it: ``move_margin`` seconds (at most half the time left) stay on the clock
+        to restart the engine, replay the game and still move, or play a fallback move. Without a clock: the
+        ``max_move_time`` cap (1 h if none) plus ``move_margin``."""
         cap = self.cfg.max_move_time
-        base = budget if math.isfinite(budget) else (cap if cap is not None else 3600.0)
-        if cap is not None:
-            base = min(base, cap)
-        return max(base, 1.0) + self.cfg.move_margin
+        margin = self.cfg.move_margin
+        if math.isfinite(budget):
+            limit = budget - min(margin, budget / 2)
+            if cap is not None:
+                limit = min(limit, cap + margin)
+            return max(limit, 0.2)
+        return max(cap if cap is not None else 3600.0, 1.0) + margin
 
     def dead_stones(self, state: GoState) -> frozenset[Point] | None:
         """The engine's view of the dead stones at the end of play, or None if it cannot say."""

@@ -3,7 +3,8 @@
 
 Each ``genmove`` is held for ``--delay`` seconds before it reaches the engine (so a test can act while the engine
 "thinks"), ``--hang-once FILE`` makes the first genmove of the first process that finds FILE missing never
-answer (it creates FILE; a restarted proxy then plays normally), and ``--stderr LINE`` is written to stderr before each genmove (e.g. ``MAIN: thinking``)."""
+answer (it creates FILE; a restarted proxy then plays normally), and ``--stderr LINE`` is written to stderr before
+each genmove (e.g. ``MAIN: thinking``)."""
 
 from __future__ import annotations
 
