@@ -237,8 +237,10 @@ def test_engine_crash_mid_game_is_survived(sandbox: SandboxServer, make_daemon: 
     """A GTP engine that dies on its 3rd genmove: the bridge restarts it, replays, and finishes the game."""
     marker = tmp_path / "crashed-once"
     script = tmp_path / "flaky.sh"
+    # the marker is made when the fake crashes (not when it starts: the daemon's start-up probe starts it too)
     script.write_text(f"#!/bin/sh\nif [ -e {marker} ]; then exec {GNUGO} --mode gtp --level 1; fi\n"
-                      f"touch {marker}\nexec {' '.join(fake_gtp_command('--crash-on', 'genmove'))}\n")
+                      f"{' '.join(fake_gtp_command('--crash-on', 'genmove'))}\nrc=$?\n"
+                      f"if [ $rc -ne 0 ]; then touch {marker}; fi\nexit $rc\n")
     os.chmod(script, 0o755)
     bot = make_daemon("flaky-bot", engine=[str(script)])
     c = challenge(sandbox, "flaky-bot", {"house": "scripted", "moves": SHORT_GAME}, challenger_color="white")

@@ -202,6 +202,25 @@ def test_hung_engine_on_fischer_clock_restarts_and_moves_inside_the_clock(
     assert challenge_state(sandbox, nxt["challenge_id"])["state"] == "accepted"
 
 
+@pytest.mark.e2e
+def test_engine_that_always_hangs_passes_then_resigns_with_a_record(
+        sandbox: SandboxServer, make_bot: BotFactory, fake_gtp_command: Callable[..., list[str]]) -> None:
+    """An engine that never answers genmove (fischer 30 s + 5 s, default margins): when too little time is left to
+    restart it and move, the bridge passes instead of flagging; when the restarts are used up it resigns. Never
+    lost on time; the SGF is written and the slot freed."""
+    bot, _ = make_bot("stuck-bot", fake_gtp_command("--hang-on", "genmove"), max_games=1)
+    c = challenge(sandbox, "stuck-bot", {"house": "scripted", "moves": SHORT_GAME}, challenger_color="white")
+    game = wait_finished(sandbox, c["game_id"], 120)
+    assert game["outcome"] != "Timeout", f"lost on time: {game['score']} {game['outcome']}"
+    assert game["score"] == "W+R", game["score"]
+    assert ".." in game["move_strings"], f"a fallback pass: {game['move_strings']}"
+    text = (Path(bot.config.daemon.data_dir) / "transcripts" / f"ogs-{c['game_id']}.log").read_text()
+    assert "passing instead" in text
+    record = Path(bot.config.daemon.data_dir) / "records" / f"ogs-{c['game_id']}.sgf"
+    wait_for(record.exists, 20, "the SGF record")
+    wait_for(lambda: bot.active_games() == 0, 20, "the session to end and free its slot")
+
+
 def test_result_during_a_hung_genmove_ends_the_session(tmp_path: Path, fake_gtp_command: Callable[..., list[str]],
                                                        caplog: pytest.LogCaptureFixture) -> None:
     """The game ends (the opponent resigns) while the engine hangs in genmove: the session finishes at once with
