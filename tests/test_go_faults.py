@@ -445,3 +445,21 @@ def test_hang_limit_is_inside_the_clock(tmp_path: Path, budget: float) -> None:
         limit = player._timeout(budget)
     assert limit < budget, (budget, limit)
     assert limit >= min(budget / 2, 1.0), (budget, limit)
+
+
+def test_open_games_reasoning_and_message_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The free-text fields of an Open Games action go through the logs' redaction before they are sent."""
+    from bridge.adapters.opengames.api import OpenGamesApi
+
+    key = secrets.token_hex(16)
+    api_ = OpenGamesApi("http://127.0.0.1:9/api", key)
+    sent: list[Any] = []
+
+    def call(endpoint: str, body: Any = None, **kw: Any) -> Any:
+        sent.append(body)
+        return {"success": True}
+
+    monkeypatch.setattr(api_, "call", call)
+    api_.shoot("g1", (0, 4), reasoning=f"my key is {key}", message=f"psst {key}")
+    assert sent and key not in json.dumps(sent), sent
+    assert "my key is ***" in json.dumps(sent)
