@@ -118,9 +118,8 @@ class EngineHealth:
             delay = min(self.min_delay * 2 ** attempt, self.max_delay)
             with self._lock:
                 self._problem = str(exc)
-            log.error("the engine cannot start (attempt %d): %s; games are declined until it does: fix "
-                      "engine.command or what it needs (binary, weights, libraries; `bridge check CONFIG` shows "
-                      "it), retrying in %.0f s", attempt + 1, exc, delay)
+            log.error("the engine cannot start (attempt %d; games are declined meanwhile; next try in %.3g s): %s",
+                      attempt + 1, delay, exc)
             return False
         with self._lock:
             self._problem = None
