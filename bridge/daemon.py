@@ -122,7 +122,9 @@ class Daemon:
             session = GameSession(game_id, my_color, actions, self.config, server=self.kind, slots=self.slots,
                                   on_end=self._session_ended, on_engine_down=self.health.report_failure)
             self.sessions[game_id] = session
-        session.start()
+            session.start()  # under the lock: shutdown() never finds a session it cannot join
+            if self.stop_event.is_set():
+                session.stop()
         return session
 
     def run_game(self, game_id: str, target: Callable[[GameContext], None]) -> bool:

@@ -96,8 +96,9 @@ class EngineHealth:
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 return
-            self._thread = threading.Thread(target=self._retry_loop, name="engine-health", daemon=True)
-            self._thread.start()
+            thread = threading.Thread(target=self._retry_loop, name="engine-health", daemon=True)
+            thread.start()  # started before it is published: join() never sees a thread that was not started
+            self._thread = thread
 
     def _retry_loop(self) -> None:
         attempt = 1

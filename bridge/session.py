@@ -4,6 +4,7 @@ through the adapter's :class:`GoActions`. Nothing here knows a server."""
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -32,7 +33,7 @@ log = logging.getLogger("bridge.session")
 
 STDERR_CHANNELS = {"MAIN": "main", "DISCUSSION": "main", "MALKOVICH": "malkovich"}
 MAX_REMOVAL_ROUNDS = 3
-MIN_THINK = 1.0  # seconds a restarted engine needs at least to find a move
+MIN_THINK = 2.0  # seconds a restarted engine should have at least to find a move (else: a fallback pass)
 RESEND_GRACE = 2.0  # seconds a resync must keep showing our move missing before it is sent again
 REJECT_SETTLE = 2.0  # seconds to wait for the server's state after it refused our action
 MAX_REJECTIONS = 3  # refusals at one position before the bridge passes there instead
@@ -356,20 +357,25 @@ class GameSession(threading.Thread):
         log.error("game %s: engine failure: %s", self.game_id, exc)
         if self.player.start_failed and self.on_engine_down is not None:
             self.on_engine_down(str(exc))
-        self.player.restart(str(exc))
-        if self.player.exhausted:
-            self._give_up(f"the engine failed {self.player.restarts} times: {exc}")
+        if self.player.restarts >= self.config.engine.max_restarts:  # no "restart 4 of 3": give up instead
+            self.player.close()
+            self._give_up(f"the engine failed {self.player.restarts + 1} times: {exc}")
             return
+        self.player.restart(str(exc))
         state = self.state
         if state is None:
             return
         self._retry = True  # at once, with a fresh engine, on the newest snapshot (a newer one in the inbox wins)
         if state.phase == "play" and state.to_move == self.my_color and state.result is None:
             budget = clock_command(state, self.my_color).budget
-            needed = self.player.start_seconds + MIN_THINK
-            if budget < needed + min(self.config.engine.move_margin, budget / 2):
+            # a retry would think for the hang limit of what is left, less the restart: worth it only if that
+            # leaves MIN_THINK; else pass while the reserve is still on the clock
+            thinking = budget - min(self.config.engine.move_margin, budget / 2) - self.player.start_seconds
+            if thinking < MIN_THINK:
                 self._retry = False
                 self._fallback(state, budget)
+            elif math.isfinite(budget):
+                self.transcript.note(f"{budget:.1f} s left on the clock: asking the restarted engine again")
 
     def _fallback(self, state: GoState, budget: float) -> None:
         """Too little time left to restart the engine and still move: pass now rather than lose on time; the

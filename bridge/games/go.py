@@ -215,10 +215,13 @@ class GoPlayer:
         if aborted is not None:
             process.stop(grace=0.0)
 
-    def close(self) -> None:
+    def close(self, hung: bool = False) -> None:
+        """Stop the engine: quit, engine.quit_grace, then signals; ``hung``: at once when it no longer answers."""
         with self._lock:
             engine, self.engine = self.engine, None
         if engine is not None:
+            if hung and engine.broken is not None:
+                engine.process.stop(quit_line="quit", grace=0.0)
             engine.close()
         self._settings = None
         self._synced = []
@@ -246,7 +249,7 @@ class GoPlayer:
         self.transcript.note(f"restarting the engine ({why}); restart {self.restarts}")
         log.warning("%s: restarting the engine (%s), restart %d of %d", self.name, why, self.restarts,
                     self.cfg.max_restarts)
-        self.close()
+        self.close(hung=True)  # a hung engine will not read 'quit': the clock's reserve is not spent waiting
 
     def invalidate(self) -> None:
         """Forget what the engine was told: the next :meth:`sync` replays the game from ``clear_board``."""
