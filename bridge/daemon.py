@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.errors import EXIT_FATAL, BridgeError, ConfigError, FatalAdapterError
-from bridge.events import Adapter, CheckLine, GameContext, GameInbox, GoActions
+from bridge.events import Adapter, GameContext, GameInbox, GoActions
 from bridge.games.gotypes import Color
 from bridge.health import EngineHealth
 from bridge.registry import adapter_spec
@@ -97,7 +97,6 @@ class Daemon:
         self.secrets: dict[str, Any] = dict(secrets or {})
         self._reload_requested = threading.Event()
         self._server_live = threading.Event()  # the adapter said it is connected and authenticated
-        self._engine_ok: bool | None = None  # the start-up engine check: None = not done yet
         self._announced_ready = False
         self._last_status = ""
         self.stop_event = threading.Event()
@@ -206,8 +205,6 @@ class Daemon:
         log.info("bridge daemon starting: server %s, up to %d games at once", self.kind,
                  self.config.daemon.max_concurrent_games)
         self.notifier.status(f"starting: checking the engine, connecting to {self.kind}")
-        checker = threading.Thread(target=self._check_engine, name="engine-check", daemon=True)
-        checker.start()
         self.start()
         watchdog = self.notifier.watchdog  # seconds between pings: half of $WATCHDOG_USEC
         tick = min(0.5, watchdog / 3) if watchdog else 0.5  # so a ping is never later than 4/3 of that
@@ -221,6 +218,7 @@ class Daemon:
                 if self._reload_requested.is_set():
                     self._reload_requested.clear()
                     self.reload()
+                self._maybe_ready()
                 self._update_status()
                 if watchdog and self._announced_ready and time.monotonic() >= next_ping and self.healthy():
                     self.notifier.ping()
@@ -228,7 +226,6 @@ class Daemon:
         finally:
             self.notifier.stopping(f"stopping: {self.active_games()} game(s) in progress")
             self.shutdown()
-            checker.join(5.0)  # a check still running stops its engine itself (quit, then signals)
 
     def stop(self) -> None:
         """Stop (SIGTERM, SIGINT). With ``daemon.on_stop: finish`` the first call only drains: no new game, and
@@ -248,29 +245,9 @@ class Daemon:
         thread = self._adapter_thread
         return not self.stop_event.is_set() and thread is not None and thread.is_alive()
 
-    def _check_engine(self) -> None:
-        """Start the engine and handshake once, as `check` does, so that READY=1 means the engine works."""
-        from bridge.check import check_engine
-
-        try:
-            lines = check_engine(self.config)
-        except Exception as exc:  # a bug in the check must not hide the daemon's readiness forever
-            log.exception("the start-up engine check failed")
-            lines = [CheckLine(False, f"the engine check failed: {exc}")]
-        failed = [line.what for line in lines if not line.ok]
-        self._engine_ok = not failed
-        if failed:
-            self.notifier.status(f"engine check failed: {failed[0]}")
-            log.error("the engine does not work (%s); games will fail until it is fixed, and systemd is not told "
-                      "the service is ready: check engine.command with `gamebridge check CONFIG`",
-                      "; ".join(failed))
-        else:
-            log.info("engine checked: %s", lines[0].what if lines else "ok")
-            self._maybe_ready()
-
     def _maybe_ready(self) -> None:
         with self._lock:
-            if self._announced_ready or not (self._engine_ok and self._server_live.is_set()):
+            if self._announced_ready or not (self.health.ready and self._server_live.is_set()):
                 return
             self._announced_ready = True
         status = self._status_text()
@@ -284,6 +261,11 @@ class Daemon:
 
     def _update_status(self) -> None:
         if not self._announced_ready:
+            problem = self.health.problem
+            status = f"engine cannot start: {problem}" if problem and self.health.attempts else ""
+            if status and status != self._last_status:
+                self._last_status = status
+                self.notifier.status(status)
             return
         status = self._status_text()
         if status != self._last_status:

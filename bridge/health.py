@@ -119,8 +119,8 @@ class EngineHealth:
             delay = min(self.min_delay * 2 ** attempt, self.max_delay)
             with self._lock:
                 self._problem = str(exc)
-            log.error("the engine cannot start (attempt %d; games are declined meanwhile; next try in %.3g s): %s",
-                      attempt + 1, delay, exc)
+            log.error("the engine cannot start (attempt %d; games are declined meanwhile; next try in %.3g s): %s; "
+                      "check engine.command with `gamebridge check CONFIG`", attempt + 1, delay, exc)
             return False
         with self._lock:
             self._problem = None

@@ -234,7 +234,7 @@ def test_no_ready_while_the_server_cannot_be_reached_and_journal_lines(
     cfg = ogs_config(tmp_path / "bot.yaml", "http://127.0.0.1:9", f"{{file: {key}}}")
     proc, out = start_daemon(cfg, {"NOTIFY_SOCKET": str(notify_socket.path), "WATCHDOG_USEC": "600000"},
                              journal=True)
-    out.wait_for(r"engine checked")
+    out.wait_for(r"the engine is ready")
     out.wait_for(r"reconnecting to http://127\.0\.0\.1:9 in")
     out.wait_for(r"reconnecting to http://127\.0\.0\.1:9 in", start=len(out.lines))  # a second failed attempt
     assert not any("READY=1" in m for m in _drain(notify_socket)), notify_socket.seen
@@ -257,9 +257,9 @@ def test_no_ready_while_the_engine_does_not_work(
     cfg.write_text(cfg.read_text().replace('[/usr/games/gnugo, --mode, gtp, --level, "1"]', "[/bin/false]"))
     proc, out = start_daemon(cfg, {"NOTIFY_SOCKET": str(notify_socket.path)})
     out.wait_for(r"connected to \S+ as sd-bot")
-    _, line = out.wait_for(r"the engine does not work")
+    _, line = out.wait_for(r"the engine cannot start")
     assert "gamebridge check" in line, line
-    notify_socket.wait_for("STATUS=engine check failed: engine did not start", timeout=10)
+    notify_socket.wait_for("STATUS=engine cannot start", timeout=10)
     assert not any("READY=1" in m for m in _drain(notify_socket)), notify_socket.seen
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0, out.text()[-2000:]
