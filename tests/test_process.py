@@ -364,3 +364,59 @@ def test_abandoned_engine_is_killed_when_collected(fake_gtp_command: FakeCmd) ->
     del p
     gc.collect()
     assert pid_gone(pid), "an engine dropped without stop() kept running"
+
+
+@pytest.mark.parametrize("protocol", ["pipes", "uci"])
+def test_an_engine_dies_with_a_daemon_killed_by_sigkill(tmp_path: Path, protocol: str) -> None:
+    """A daemon killed with SIGKILL cannot stop its engines; an engine that never reads end-of-file (hung, or
+    searching) must not outlive it all the same (PR_SET_PDEATHSIG)."""
+    pidfile = tmp_path / "engine.pid"
+    engine = tmp_path / "engine.py"
+    # answers the UCI handshake, then ignores its stdin for good, as a hung engine does
+    engine.write_text(
+        "import os, sys, time\n"
+        f"open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
+        "for line in sys.stdin:\n"
+        "    if line.strip() == 'uci':\n"
+        "        print('id name deaf'); print('uciok', flush=True)\n"
+        "    elif line.strip() == 'isready':\n"
+        "        print('readyok', flush=True)\n"
+        "        break\n"
+        "os.close(0)\n"
+        "time.sleep(120)\n")
+    if protocol == "pipes":
+        body = ("from bridge.engines.process import EngineProcess\n"
+                f"p = EngineProcess([sys.executable, {str(engine)!r}], name='deaf')\n"
+                "p.start()\n")
+    else:
+        body = ("from bridge.config import EngineConfig\nfrom bridge.engines.uci import UciEngine\n"
+                f"e = UciEngine(EngineConfig(protocol='uci', command=[sys.executable, {str(engine)!r}]), name='deaf')\n")
+    script = "import sys, time\n" + body + "print('started', flush=True)\ntime.sleep(120)\n"
+    daemon = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parent.parent)
+    try:
+        assert daemon.stdout is not None and daemon.stdout.readline().strip() == "started"
+        deadline = time.monotonic() + 10
+        while not pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pid = int(pidfile.read_text())
+        os.kill(daemon.pid, signal.SIGKILL)
+        daemon.wait(10)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.05)
+        assert not _alive(pid), f"the engine (pid {pid}) outlived its daemon killed with SIGKILL"
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(10)
+        if pidfile.exists() and _alive(int(pidfile.read_text())):
+            os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"

@@ -3,8 +3,9 @@
 The engine runs in its own session and process group (``start_new_session=True``), so a Ctrl-C on the daemon's
 terminal does not kill it mid-move, and :meth:`EngineProcess.stop` can signal the whole group (wrapper scripts
 and their children included).  Engines are stopped at interpreter exit (a weak registry plus ``atexit``) and
-killed if their :class:`EngineProcess` is garbage-collected without :meth:`~EngineProcess.stop`; most engines
-also exit by themselves on end-of-file on stdin, which covers a daemon killed with SIGKILL.
+killed if their :class:`EngineProcess` is garbage-collected without :meth:`~EngineProcess.stop`. On Linux an
+engine also dies with the thread that started it (``PR_SET_PDEATHSIG``, :func:`die_with_parent`), so a daemon
+killed with SIGKILL leaves no engine behind, not even a hung or busy one that would never read end-of-file.
 
 Every line written to the engine (``>>``), read from its stdout (``<<``) and its stderr (``!!``) goes to the
 transcript as it happens, so the transcript shows late answers and last words too.
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import atexit
 import collections
+import ctypes
+import ctypes.util
 import logging
 import os
 import queue
@@ -21,6 +24,7 @@ import select
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -33,6 +37,31 @@ from bridge.redact import contains_secret, redact
 from bridge.transcript import Transcript
 
 _EOF = object()  # put on the stdout queue when the engine closes its stdout
+_PR_SET_PDEATHSIG = 1
+_prctl: Callable[..., int] | None = None
+if sys.platform.startswith("linux"):
+    try:
+        _prctl = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True).prctl
+    except (OSError, AttributeError):  # no prctl: engines then rely on end-of-file and the stop sequence
+        _prctl = None
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the kernel SIGKILL the child when the thread that started it ends — the daemon
+    killed with SIGKILL included — or None where the platform has no ``PR_SET_PDEATHSIG``. Every engine of the
+    bridge is started by the thread that owns it (a game's session, python-chess's engine loop, the health probe)
+    and stopped before that thread ends, so the signal only ever reaches an engine whose owner is gone."""
+    prctl = _prctl
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the line above took effect
+            os._exit(1)
+
+    return child
 STDERR_TAIL_LINES = 50
 
 # What an engine inherits from the daemon's environment; everything else (API keys, tokens, the service's own
@@ -247,6 +276,7 @@ class EngineProcess:
                 bufsize=1,
                 start_new_session=True,
                 close_fds=True,
+                preexec_fn=die_with_parent(),
             )
         except FileNotFoundError:
             raise EngineError(

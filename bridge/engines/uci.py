@@ -39,7 +39,7 @@ import chess
 import chess.engine
 
 from bridge.config import EngineConfig
-from bridge.engines.process import engine_environment
+from bridge.engines.process import die_with_parent, engine_environment
 from bridge.errors import EngineError
 from bridge.transcript import Transcript
 
@@ -236,6 +236,9 @@ class UciEngine:
     def _start(self) -> None:
         command = list(self.cfg.command)
         popen_args: dict[str, Any] = {"env": engine_environment(dict(self.cfg.env))}
+        preexec = die_with_parent()  # the engine dies with python-chess's loop thread, or a SIGKILLed daemon
+        if preexec is not None:
+            popen_args["preexec_fn"] = preexec
         if self.cfg.cwd is not None:
             popen_args["cwd"] = str(self.cfg.cwd)
         try:
