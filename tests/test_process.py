@@ -390,7 +390,8 @@ def test_an_engine_dies_with_a_daemon_killed_by_sigkill(tmp_path: Path, protocol
                 "p.start()\n")
     else:
         body = ("from bridge.config import EngineConfig\nfrom bridge.engines.uci import UciEngine\n"
-                f"e = UciEngine(EngineConfig(protocol='uci', command=[sys.executable, {str(engine)!r}]), name='deaf')\n")
+                f"cfg = EngineConfig(protocol='uci', command=[sys.executable, {str(engine)!r}])\n"
+                "e = UciEngine(cfg, name='deaf')\n")
     script = "import sys, time\n" + body + "print('started', flush=True)\ntime.sleep(120)\n"
     daemon = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
                               cwd=Path(__file__).resolve().parent.parent)
