@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import queue
 import threading
 import time
@@ -430,7 +431,10 @@ class GameSession(threading.Thread):
                 log.debug("game %s: farewell failed: %s", self.game_id, exc)
         if self.config.go.sgf:
             self.record_path.parent.mkdir(parents=True, exist_ok=True)
-            self.record_path.write_text(to_sgf(state, server=self.server), encoding="utf-8")
+            # written whole, then renamed: a reader (or a crash) never sees half a record
+            tmp = self.record_path.with_name(self.record_path.name + ".tmp")
+            tmp.write_text(redact(to_sgf(state, server=self.server)), encoding="utf-8")
+            os.replace(tmp, self.record_path)
             log.info("game %s: SGF record written to %s", self.game_id, self.record_path)
         self._finished.set()
 
