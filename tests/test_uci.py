@@ -229,3 +229,25 @@ def test_interpreter_exits_with_engines_left_open(mode: str, fake_uci: Callable[
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(p) for p in pids)
+
+
+def test_an_engine_killed_while_it_starts_is_started_again(stockfish: str, tmp_path: Path, transcript: Transcript,
+                                                           engines: list[UciEngine]) -> None:
+    """The soak killed Stockfish during a game's start: the first start failing is one more restart, not a lost
+    game (the RBC adapter error-resigned it)."""
+    marker = tmp_path / "died-once"
+    wrapper = tmp_path / "dies_once.sh"
+    wrapper.write_text(f"#!/bin/sh\nif [ ! -e {marker} ]; then touch {marker}; kill -9 $$; fi\nexec {stockfish}\n")
+    wrapper.chmod(0o755)
+    engine = UciEngine(_cfg([str(wrapper)], max_restarts=2), name="sf", transcript=transcript)
+    engines.append(engine)
+    assert marker.exists() and engine.restarts == 1
+    assert engine.engine_name.startswith("Stockfish")
+
+
+def test_an_engine_that_never_starts_gives_up_after_its_restarts(tmp_path: Path) -> None:
+    engine = tmp_path / "dies.sh"
+    engine.write_text("#!/bin/sh\nkill -9 $$\n")
+    engine.chmod(0o755)
+    with pytest.raises(EngineError, match="restarted 2 times"):
+        UciEngine(_cfg([str(engine)], max_restarts=2), name="dead")

@@ -214,7 +214,7 @@ class UciEngine:
         with _live_lock:
             _live.add(self)
         try:
-            self._start()
+            self._first_start()
         except BaseException:
             self.close()
             raise
@@ -322,6 +322,28 @@ class UciEngine:
         if pid is not None:
             _kill_group(pid, only_if_alive=exited)  # the engine, or what is left of its group (a wrapper's children)
             _line_router().forget(pid)
+
+    def _first_start(self) -> None:
+        """Start the engine; a start that fails (killed while starting, a transient resource shortage) is retried
+        like any failure, within ``engine.max_restarts``; then the last error is raised."""
+        try:
+            self._start()
+            return
+        except EngineError as exc:
+            if self.cfg.max_restarts == 0:
+                raise
+            reason = f"the engine did not start ({exc})"
+        while True:
+            try:
+                self._restart(reason)
+                return
+            except EngineError as exc:
+                if self.restarts >= self.cfg.max_restarts:
+                    if "giving up" in str(exc):
+                        raise
+                    raise EngineError(f"{exc}; the engine was already restarted {self.restarts} times "
+                                      f"(engine.max_restarts), giving up") from None
+                reason = f"the engine did not start ({exc})"
 
     def _restart(self, reason: str) -> None:
         old, pid = self._engine, self._pid

@@ -583,10 +583,14 @@ def make_player(ctx: GameContext) -> BridgeRbcPlayer:
         raise ConfigError(f"engine.protocol is {config.engine.protocol!r}, but Reconnaissance Blind Chess needs a UCI "
                           f"chess engine: set engine.protocol: uci and engine.command to e.g. /usr/games/stockfish")
     name = Path(config.engine.command[0]).name or "uci"
+    engine: UciEngine | None
     try:
         engine = UciEngine(config.engine, name=name, transcript=ctx.transcript, info_lines=config.rbc.transcript_info)
-    except EngineError:
-        raise
+    except EngineError as exc:
+        # a game is never given up for its engine: without one the player still senses and scores by material
+        log.error("game %s: %s; playing this game without the engine (moves scored by material)", ctx.game_id, exc)
+        ctx.transcript.note(f"the engine could not start ({exc}); playing without it, by material")
+        engine = None
     except Exception as exc:  # never let an unexpected start-up failure escape unexplained
         raise BridgeError(f"cannot start the UCI engine {config.engine.command[0]!r}: {exc}") from exc
     return BridgeRbcPlayer(engine, config.rbc, transcript=ctx.transcript, name=name)
