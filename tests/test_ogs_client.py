@@ -11,12 +11,14 @@ A recording Host stands in for the daemon (no engine needed).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,6 +28,7 @@ from aiohttp import WSMsgType, web
 
 from bridge.adapters.ogs.client import OgsAdapter
 from bridge.adapters.ogs.config import OgsServerConfig
+from bridge.config import DaemonConfig
 from bridge.errors import FatalAdapterError
 from bridge.events import ActionRejected, ChatReceived, GameEvent, GoActions, StateUpdate, UndoRequested
 from bridge.games.gotypes import Color, GoState
@@ -64,6 +67,7 @@ class FakeOgs:
         self.app.router.add_post("/oauth2/token/", self._oauth_token)
         self.app.router.add_get("/api/v1/ui/config", self._ui_config)
         self.rest_auth: list[str] = []  # the Authorization header of each challenge REST call
+        self.fail_accepts: set[int] = set()  # challenge ids whose accept answers 404 (no longer open)
         self._thread = threading.Thread(target=self.loop.run_forever, name="fake-ogs", daemon=True)
         self.port = 0
 
@@ -265,6 +269,8 @@ class FakeOgs:
             self.rest_auth.append(request.headers.get("Authorization", ""))
             self.rest.append((request.method, request.path, request.content_type, body))
             self._cond.notify_all()
+        if request.path.endswith("/accept") and int(request.match_info["cid"]) in self.fail_accepts:
+            return web.json_response({"detail": "challenge is no longer open"}, status=404)
         return web.json_response({"success": True})
 
     async def _oauth_token(self, request: web.Request) -> web.Response:
@@ -385,9 +391,12 @@ class Running:
 def start_adapter(api_key_env: str) -> Iterator[Callable[..., Running]]:
     running: list[Running] = []
 
-    def start(url: str, transport: str, host: RecordingHost | None = None, **over: Any) -> Running:
+    def start(url: str, transport: str, host: RecordingHost | None = None, max_games: int | None = None,
+              **over: Any) -> Running:
+        """``max_games``: the daemon's ``max_concurrent_games`` as the adapter reads it (none: no cap of its own)."""
         config = server_config(url, transport, **over)
-        adapter = OgsAdapter(config, None)
+        daemon = SimpleNamespace(daemon=DaemonConfig(max_concurrent_games=max_games)) if max_games else None
+        adapter = OgsAdapter(config, daemon)
         host = host or RecordingHost()
         stop = threading.Event()
         thread = threading.Thread(target=adapter.run, args=(host, stop), name="adapter-under-test", daemon=True)
@@ -781,6 +790,21 @@ def test_capacity_and_games_per_opponent_count_accepted_challenges(
         "rejection_code"] == "too_many_games_for_player"
 
 
+def test_a_failed_accept_releases_its_reservation(fake: FakeOgs, start_adapter: Callable[..., Running]) -> None:
+    """The accepted challenge counts against games per opponent while its accept is in flight; the accept fails
+    (404), so the opponent's next challenge is accepted."""
+    r = start_adapter(fake.url, "websocket", max_games=3)
+    fake.wait_for("bot/config")
+    fake.fail_accepts.add(21)
+    fake.push("notification", challenge(21))
+    calls = fake.wait_rest(2)  # the accept, refused; then the decline gtp2ogs sends after a failed accept
+    assert [c[1] for c in calls] == ["/api/v1/me/challenges/21/accept", "/api/v1/me/challenges/21"]
+    wait_until(lambda: r.adapter.stats["accepts_failed"] == 1, what="the adapter to see the failed accept")
+    fake.push("notification", challenge(22))
+    calls = fake.wait_rest(3)
+    assert calls[2][1] == "/api/v1/me/challenges/22/accept"
+
+
 # --- the project's sandbox ------------------------------------------------------------------------------------
 def _control(sandbox: Any, method: str, path: str, **kwargs: Any) -> Any:
     resp = requests.request(method, sandbox.url.rstrip("/") + path, timeout=10, **kwargs)
@@ -844,6 +868,62 @@ def test_sandbox_challenges_game_and_reconnect(sandbox: Any, start_adapter: Call
     inbox.actions.resign()
     final = r.host.wait_state(game_id, lambda st: st.result is not None, timeout=15)
     assert final.result is not None and final.result.score == "W+R" and final.phase == "finished"
+
+
+def test_a_burst_of_challenges_never_passes_a_limit(sandbox: Any, start_adapter: Callable[..., Running],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """20 challenges from 3 opponents in a burst: every limit holds (games per opponent, the daemon's cap), the
+    rest are declined with gtp2ogs's codes. Regression: an accepted challenge stopped counting once its game was
+    announced (active_game) until its gamedata came, so a burst in that window was accepted past both limits.
+    The sandbox holds every gamedata until the burst is decided, which makes that window as long as the burst."""
+    per_opponent, cap = 2, 5
+    bot = sandbox.add_bot("burstbot", apikey="sandbox-key-burst")
+    monkeypatch.setenv("SANDBOX_KEY", bot["apikey"])
+    r = start_adapter(sandbox.url, "websocket", host=RecordingHost(capacity=cap), max_games=cap,
+                      username="burstbot", env="SANDBOX_KEY",
+                      accept={"board_sizes": [9], "max_games_per_opponent": per_opponent})
+    wait_until(lambda: r.adapter.bot_id is not None, 10, "the bot to authenticate")
+    _control(sandbox, "POST", "/sandbox/faults", json={"hold_gamedata": True})
+    tc = {"system": "fischer", "speed": "live", "initial_time": 600, "time_increment": 10, "max_time": 900}
+    order = "AABACBBACCABCABCBAAC"  # 20 challenges; the opponents' first ones interleaved with repeats
+    assert len(order) == 20
+
+    def send(who: str) -> dict[str, Any]:
+        return dict(_control(sandbox, "POST", "/sandbox/challenges", json={
+            "target": "burstbot", "challenger": {"house": "random", "username": f"burst-opponent-{who}"},
+            "width": 9, "height": 9, "rules": "japanese", "komi": 6.5, "challenger_color": "white",
+            "time_control": tc}), opponent=who)
+
+    def answered(c: dict[str, Any]) -> Any:
+        info = _control(sandbox, "GET", f"/sandbox/challenges/{c['challenge_id']}")
+        return info if info["state"] != "pending" else None
+
+    sent = [send(order[0])]
+    wait_until(lambda: answered(sent[0]), 15, "the first challenge's answer")  # its game is announced now
+    sent += [send(who) for who in order[1:]]
+    answers = [wait_until(functools.partial(answered, c), 30, f"the answer to challenge {c['challenge_id']}")
+               for c in sent]
+    # what the limits allow, challenge by challenge (gtp2ogs checks the game cap before games per player)
+    expected: list[str] = []
+    games: dict[str, int] = {}
+    for who in order:
+        if sum(games.values()) >= cap:
+            expected.append("too_many_live_games")
+        elif games.get(who, 0) >= per_opponent:
+            expected.append("too_many_games_for_player")
+        else:
+            games[who] = games.get(who, 0) + 1
+            expected.append("accepted")
+    got = [a["state"] if a["state"] == "accepted" else (a["rejection_details"] or {}).get("rejection_code")
+           for a in answers]
+    assert got == expected, (f"{got.count('accepted')} of {len(got)} accepted, the limits allow "
+                             f"{expected.count('accepted')}: {list(zip(order, got, expected, strict=True))}")
+    assert expected.count("accepted") == cap and "too_many_games_for_player" in expected
+    # the held games start: each accepted game opens exactly once, and nothing else does
+    _control(sandbox, "POST", "/sandbox/faults", json={"hold_gamedata": False})
+    accepted_games = {str(c["game_id"]) for c, a in zip(sent, answers, strict=True) if a["state"] == "accepted"}
+    r.host.wait(lambda: set(r.host.inboxes) == accepted_games, 20, "every accepted game to open")
+    assert sorted(r.host.opened) == sorted(accepted_games)
 
 
 def test_sandbox_oauth_check(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> None:

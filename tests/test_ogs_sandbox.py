@@ -798,3 +798,22 @@ def test_v0_login_cookie_needs_csrf_for_posts_and_refresh_token(server: SandboxS
     reused = requests.post(f"{server.url}/oauth2/token/", data={"grant_type": "refresh_token",
                                                                "refresh_token": refresh, "client_id": "x"}, timeout=5)
     assert reused.status_code == 400
+
+
+def test_a_held_gamedata_is_sent_when_the_hold_is_lifted(server: SandboxServer, bot: dict[str, Any],
+                                                         clients: Callable[[], WsClient]) -> None:
+    c = clients()
+    c.auth()
+    assert control(server, "POST", "/sandbox/faults", json={"hold_gamedata": True}) == \
+        {"hold_gamedata": True, "held": 0}
+    ch = challenge(server, challenger_color="white")
+    c.event("notification", where=lambda n: n.get("type") == "challenge")
+    accept(server, bot, ch["challenge_id"])
+    assert c.event("active_game")["id"] == ch["game_id"]
+    c.send("game/connect", {"game_id": ch["game_id"], "chat": True})
+    c.request("hostinfo", {})  # game/connect is processed before this reply
+    assert f"game/{ch['game_id']}/gamedata" not in c.names()
+    assert control(server, "GET", "/sandbox/faults") == {"hold_gamedata": True, "held": 1}
+    control(server, "POST", "/sandbox/faults", json={"hold_gamedata": False})
+    assert c.event(f"game/{ch['game_id']}/gamedata")["game_id"] == ch["game_id"]
+    control(server, "POST", "/sandbox/faults", json={"hold": True}, expect=400)

@@ -83,7 +83,7 @@ PONG_MISSES = 3  # pings without a pong before the connection counts as dead
 GAMEDATA_WAIT = 15.0  # seconds to wait for a game's gamedata before asking again
 GAMEDATA_TRIES = 4  # game/connect attempts before the game is given up
 FINISH_WAIT = 8.0  # seconds to wait for the final gamedata after a bare "finished" phase
-PENDING_ACCEPT_TTL = 60.0  # an accepted challenge counts against the caps until its game shows up
+RESERVATION_TTL = 60.0  # an accepted challenge whose game never shows up stops counting this long after the accept
 STABLE_CONNECTION = 30.0  # a connection that lived this long resets the reconnect backoff
 RULE_KOMI = {"chinese": 7.5, "aga": 7.5, "japanese": 6.5, "korean": 6.5, "ing": 7.5, "nz": 7.0}
 FREE_HANDICAP_RULES = {"chinese", "ing", "nz"}
@@ -330,6 +330,19 @@ def _as_float(value: Any, what: str) -> float:
     return out
 
 
+# --- challenge accounting ------------------------------------------------------------------------------
+@dataclass
+class _Reservation:
+    """A challenge the adapter decided to accept. It counts against every limit (the daemon's game cap, games
+    per opponent) from that decision on: while the accept is in flight and until its game is followed, when the
+    game itself (with the reservation's opponent) takes over. A failed accept releases it."""
+
+    challenge_id: int
+    user_id: int | None
+    game_id: str | None
+    accepted_at: float | None = None  # monotonic time the server confirmed the accept (None: in flight)
+
+
 # --- one game ------------------------------------------------------------------------------------------
 @dataclass
 class _Game:
@@ -362,6 +375,7 @@ class _Game:
     chat_ids: set[str] = field(default_factory=set)
     last_posted: GoState | None = None
     bad_gamedata_warned: bool = False  # one warning per game for unreadable gamedata frames
+    opponent_hint: int | None = None  # the opponent before the gamedata says (accepted challenge, active_game)
 
     @property
     def speed(self) -> str:
@@ -372,7 +386,7 @@ class _Game:
             return self.white_id
         if self.my_color == "white":
             return self.black_id
-        return None
+        return self.opponent_hint
 
     @property
     def removal_accepted(self) -> frozenset[Color]:
@@ -440,7 +454,7 @@ class OgsAdapter:
         self._games: dict[str, _Game] = {}
         self._done: OrderedDict[str, None] = OrderedDict()  # recently finished games: late events ignored
         self._handled_challenges: OrderedDict[int, None] = OrderedDict()
-        self._pending_accepts: dict[int, tuple[int | None, int | None, float]] = {}
+        self._reservations: dict[int, _Reservation] = {}  # challenge id -> accepted, game not followed yet
         self._sync = ClockSync()
         self.bot_id: int | None = None
         self.bot_username: str = server.username
@@ -448,7 +462,9 @@ class OgsAdapter:
         self._next_ping = 0.0
         self._last_pong = 0.0
         self._executor: ThreadPoolExecutor | None = None
-        self.stats: dict[str, int] = {"connects": 0, "drops": 0, "bad_messages": 0}
+        # counters; "accepts_failed": accepted challenges whose accept call failed (their reservation released)
+        self.stats: dict[str, int] = {"connects": 0, "drops": 0, "bad_messages": 0, "challenges_accepted": 0,
+                                      "challenges_declined": 0, "accepts_failed": 0}
 
     # --- public seam ---------------------------------------------------------------------------------
     def run(self, host: Host, stop: threading.Event) -> None:
@@ -682,9 +698,9 @@ class OgsAdapter:
             except Exception:
                 log.exception("game %s: error while sending %s", game_id, what)
         elif kind == "accepted":
-            self._on_accepted(item[1])
+            self._on_accepted(item[1], item[2])
         elif kind == "accept_failed":
-            self._pending_accepts.pop(item[1].challenge_id, None)
+            self._release(item[1].challenge_id)
         elif kind == "reconfigured" and self._live_gen >= 0:
             self._send_bot_config()  # the server shows the new policy and cap
 
@@ -713,9 +729,7 @@ class OgsAdapter:
                     log.info("game %s: still no game data; asking again", game.game_id)
                     self._connect_game(game)
         self._resume_long_pauses(now)
-        for cid, (_, _, t) in list(self._pending_accepts.items()):
-            if now - t > PENDING_ACCEPT_TTL:
-                del self._pending_accepts[cid]
+        self._expire_reservations(now)
         self._send_status()
 
     def _resume_long_pauses(self, now: float) -> None:
@@ -891,26 +905,25 @@ class OgsAdapter:
             self._rest_async(self._reject, challenge.challenge_id, engine_down.reason,
                              engine_down.rejection_details())
             return
-        pending = len(self._pending_accepts)
         max_games = self._max_games()
         active = self._host.active_games()
-        can = self._host.can_accept_game() and (max_games is None or active + pending < max_games)
-        opponent_games = sum(1 for g in self._games.values()
-                             if g.phase != "finished" and challenge.user_id is not None
-                             and g.opponent_id() == challenge.user_id)
-        opponent_games += sum(1 for uid, gid, _ in self._pending_accepts.values()
-                              if uid == challenge.user_id and (gid is None or str(gid) not in self._games))
-        decision = decide(self.server.accept, challenge, can_accept=can, active_games=active + pending,
+        uncounted, opponent_games = self._commitments(challenge.user_id)
+        can = self._host.can_accept_game() and (max_games is None or active + uncounted < max_games)
+        decision = decide(self.server.accept, challenge, can_accept=can, active_games=active + uncounted,
                           max_games=max_games, games_with_opponent=opponent_games)
         who = f"{challenge.username} (id {challenge.user_id})"
         if decision.accept:
             log.info("accepting challenge %s from %s: %s", challenge.challenge_id, who, challenge.describe())
-            self._pending_accepts[challenge.challenge_id] = (challenge.user_id, challenge.game_id,
-                                                             time.monotonic())
+            self.stats["challenges_accepted"] += 1
+            # counted from now on, not from the server's answer: the next challenge in a burst sees it
+            self._reservations[challenge.challenge_id] = _Reservation(
+                challenge.challenge_id, challenge.user_id,
+                str(challenge.game_id) if challenge.game_id is not None else None)
             self._rest_async(self._accept, challenge)
         else:
             log.info("rejecting challenge %s from %s (%s): %s: %s", challenge.challenge_id, who,
                      challenge.describe(), decision.code, decision.reason)
+            self.stats["challenges_declined"] += 1
             self._rest_async(self._reject, challenge.challenge_id, decision.reason,
                              decision.rejection_details())
 
@@ -918,6 +931,34 @@ class OgsAdapter:
         self._handled_challenges[cid] = None
         while len(self._handled_challenges) > 1000:
             self._handled_challenges.popitem(last=False)
+
+    def _commitments(self, user_id: int | None) -> tuple[int, int]:
+        """``(games the host does not count yet, games against user_id)`` over everything this adapter has
+        committed to: reservations (accepted challenges not yet followed) and followed games not finished. The
+        host counts a game once its session is open; a followed game waits for its gamedata to open one."""
+        uncounted = len(self._reservations)
+        with_user = sum(1 for r in self._reservations.values() if user_id is not None and r.user_id == user_id)
+        for game in self._games.values():
+            if game.phase == "finished":
+                continue
+            if game.inbox is None or game.inbox.finished:
+                uncounted += 1
+            if user_id is not None and game.opponent_id() == user_id:
+                with_user += 1
+        return uncounted, with_user
+
+    def _release(self, cid: int) -> None:
+        """The accept failed: the challenge no longer counts against any limit."""
+        self.stats["accepts_failed"] += 1
+        if self._reservations.pop(cid, None) is not None:
+            log.info("challenge %s: not accepted after all; it no longer counts against the limits", cid)
+
+    def _expire_reservations(self, now: float) -> None:
+        for cid, res in list(self._reservations.items()):
+            if res.accepted_at is not None and now - res.accepted_at > RESERVATION_TTL:
+                del self._reservations[cid]
+                log.warning("challenge %s was accepted %.0f s ago but its game %s never started; it no longer "
+                            "counts against the limits", cid, now - res.accepted_at, res.game_id or "(unknown)")
 
     def _rest_async(self, fn: Any, *args: Any) -> None:
         assert self._executor is not None
@@ -927,10 +968,14 @@ class OgsAdapter:
             pass
 
     def _accept(self, challenge: Challenge) -> None:
+        """On a REST worker. Always ends with "accepted" or "accept_failed" queued, so the reservation taken
+        for this challenge becomes its game or is released."""
         assert self._rest is not None
         try:
-            self._rest.accept_challenge(challenge.challenge_id)
-        except RestError as exc:
+            reply = self._rest.accept_challenge(challenge.challenge_id)
+        except Exception as exc:  # RestError, or a bug: either way the reservation must not outlive it
+            if not isinstance(exc, RestError):
+                log.exception("accepting challenge %s failed", challenge.challenge_id)
             log.warning("accepting challenge %s failed: %s; declining it", challenge.challenge_id, exc)
             try:
                 self._rest.reject_challenge(challenge.challenge_id,
@@ -939,7 +984,10 @@ class OgsAdapter:
                 log.warning("declining challenge %s failed too: %s", challenge.challenge_id, exc2)
             self._queue.put(("accept_failed", challenge))
             return
-        self._queue.put(("accepted", challenge))
+        game_id = challenge.game_id
+        if game_id is None and isinstance(reply, Mapping):
+            game_id = _opt_id(reply.get("game_id"))
+        self._queue.put(("accepted", challenge, str(game_id) if game_id is not None else None))
 
     def _reject(self, cid: int, message: str, details: dict[str, Any]) -> None:
         assert self._rest is not None
@@ -955,10 +1003,14 @@ class OgsAdapter:
         except RestError as exc:
             log.warning("declining unreadable challenge %s failed: %s", cid, exc)
 
-    def _on_accepted(self, challenge: Challenge) -> None:
-        log.info("challenge %s accepted; game %s", challenge.challenge_id, challenge.game_id)
-        if challenge.game_id is not None:
-            self._follow(str(challenge.game_id))
+    def _on_accepted(self, challenge: Challenge, game_id: str | None) -> None:
+        log.info("challenge %s accepted; game %s", challenge.challenge_id, game_id)
+        res = self._reservations.get(challenge.challenge_id)
+        if res is not None:
+            res.accepted_at = time.monotonic()
+            res.game_id = res.game_id or game_id
+        if game_id is not None:
+            self._follow(game_id)
 
     # --- games: discovery ----------------------------------------------------------------------------------
     def _on_active_game(self, data: Any) -> None:
@@ -967,6 +1019,7 @@ class OgsAdapter:
         game_id = str(_required_id(data, "id"))
         ids = {_opt_id(p.get("id")) for p in (data.get("black"), data.get("white")) if isinstance(p, Mapping)}
         ids.discard(None)
+        others = ids - {self.bot_id}
         if ids and self.bot_id is not None and self.bot_id not in ids:
             log.debug("active_game %s is not ours", game_id)
             return
@@ -976,17 +1029,20 @@ class OgsAdapter:
                 self._expect_end(game)
             return
         if game is None:
-            self._follow(game_id)
+            self._follow(game_id, next(iter(others)) if len(others) == 1 else None)
 
-    def _follow(self, game_id: str) -> None:
+    def _follow(self, game_id: str, opponent: int | None = None) -> None:
+        # the accepted challenge becomes this game: from now on the game itself counts, against the same
+        # opponent until its gamedata names the players (and stops counting when the game is forgotten)
+        reserved = [cid for cid, res in self._reservations.items() if res.game_id == game_id]
+        for cid in reserved:
+            opponent = opponent if opponent is not None else self._reservations[cid].user_id
+            del self._reservations[cid]
         if game_id in self._games or game_id in self._done:
             return
-        game = _Game(game_id=game_id, wire_id=_wire_id(game_id), actions=OgsGoActions(self, game_id))
+        game = _Game(game_id=game_id, wire_id=_wire_id(game_id), actions=OgsGoActions(self, game_id),
+                     opponent_hint=opponent)
         self._games[game_id] = game
-        # the accepted challenge became this game: from now on the game itself is what counts
-        for cid, (_, gid, _) in list(self._pending_accepts.items()):
-            if gid is not None and str(gid) == game_id:
-                del self._pending_accepts[cid]
         log.info("following game %s", game_id)
         self._connect_game(game)
 

@@ -219,6 +219,10 @@ class OgsSandbox:
         self.house_tasks: dict[tuple[int, Color], asyncio.Task[None]] = {}
         self.over: set[int] = set()  # finished games already wrapped up
         self.closing = False
+        # fault rules for tests (control API /sandbox/faults): hold every game/connect's gamedata until released,
+        # as a slow server does between announcing a game (active_game) and serving its data
+        self.hold_gamedata = False
+        self.held_gamedata: list[tuple[Conn, int, bool]] = []  # (connection, game id, with chat)
         self._ids = {"account": 1000, "game": 5000, "challenge": 9000, "notification": 0}
         self.rng = random.Random()
         self.started = time.time()
@@ -497,12 +501,36 @@ class OgsSandbox:
     async def _game_connect(self, conn: Conn, data: dict[str, Any]) -> Any:
         game = self._game_for(data, "game/connect")
         conn.games.add(game.id)
-        now = now_ms()
-        conn.push(f"game/{game.id}/gamedata", game.gamedata(now))
-        if data.get("chat"):
+        if self.hold_gamedata:
+            self.held_gamedata.append((conn, game.id, bool(data.get("chat"))))
+            return None
+        self._send_gamedata(conn, game, bool(data.get("chat")))
+        return None
+
+    def _send_gamedata(self, conn: Conn, game: SandboxGame, chat: bool) -> None:
+        conn.push(f"game/{game.id}/gamedata", game.gamedata(now_ms()))
+        if chat:
             for line in game.chat:
                 conn.push(f"game/{game.id}/chat", {"channel": line["channel"], "line": line})
-        return None
+
+    def set_faults(self, spec: Any) -> dict[str, Any]:
+        """``POST /sandbox/faults``: ``{"hold_gamedata": bool}``; turning the hold off sends what it held."""
+        if not isinstance(spec, dict) or set(spec) - {"hold_gamedata"}:
+            raise HttpError(400, "faults: send {\"hold_gamedata\": true|false}")
+        hold = spec.get("hold_gamedata", self.hold_gamedata)
+        if not isinstance(hold, bool):
+            raise HttpError(400, f"hold_gamedata must be true or false, got {hold!r}")
+        self.hold_gamedata = hold
+        if not hold:
+            held, self.held_gamedata = self.held_gamedata, []
+            for conn, gid, chat in held:
+                game = self.games.get(gid)
+                if game is not None and conn in self.conns and gid in conn.games:
+                    self._send_gamedata(conn, game, chat)
+        return self.faults()
+
+    def faults(self) -> dict[str, Any]:
+        return {"hold_gamedata": self.hold_gamedata, "held": len(self.held_gamedata)}
 
     async def _game_disconnect(self, conn: Conn, data: dict[str, Any]) -> Any:
         gid = to_int(data.get("game_id"))

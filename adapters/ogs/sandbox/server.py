@@ -119,6 +119,8 @@ class SandboxApp:
         r.add_post("/sandbox/games/{id}/resign", self._c_resign)
         r.add_post("/sandbox/drop", self._c_drop)
         r.add_get("/sandbox/connections", self._c_connections)
+        r.add_get("/sandbox/faults", self._c_faults)
+        r.add_post("/sandbox/faults", self._c_faults)
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -452,6 +454,11 @@ class SandboxApp:
 
     async def _c_connections(self, request: web.Request) -> web.Response:
         return _json([c.describe() for c in self.sb.conns])
+
+    async def _c_faults(self, request: web.Request) -> web.Response:
+        if request.method == "POST":
+            return _json(self.sb.set_faults(await _body(request)))
+        return _json(self.sb.faults())
 
     async def close(self) -> None:
         await self.sb.shutdown()
