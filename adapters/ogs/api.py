@@ -98,6 +98,16 @@ class OgsRest:
         self._bearer: str | None = None
 
     def close(self) -> None:
+        """Close the session and every pooled connection now. (urllib3 2 leaves dropped pools to the garbage
+        collector, so a pool still referenced - by a failed call's traceback kept in a log record, say - kept
+        its socket open after the adapter stopped.)"""
+        for adapter in self.http.adapters.values():
+            pools = getattr(getattr(adapter, "poolmanager", None), "pools", None)
+            if pools is not None:
+                for key in pools.keys():
+                    pool = pools.get(key)
+                    if pool is not None:
+                        pool.close()
         self.http.close()
 
     def use_apikey(self, apikey: str, bot_id: int | None) -> None:

@@ -19,6 +19,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -385,11 +386,19 @@ class SocketIOTransport(Transport):
         return waiter.data
 
     def close(self) -> None:
+        """Disconnect, and wait (5 s at most) for the engine.io reader and writer threads to end: a closed
+        transport leaves nothing running (an old connection's threads used to log into later ones)."""
         if self._closing.is_set():
             return
         self._closing.set()
-        if self._client is not None:
-            _quiet_disconnect(self._client)
+        client = self._client
+        if client is not None:
+            _quiet_disconnect(client)
+            deadline = time.monotonic() + 5.0
+            for name in ("read_loop_task", "write_loop_task"):
+                task = getattr(client.eio, name, None)
+                if isinstance(task, threading.Thread) and task is not threading.current_thread():
+                    task.join(max(0.0, deadline - time.monotonic()))
 
 
 def _quiet_disconnect(client: Any) -> None:
@@ -424,6 +433,12 @@ def _ordered_socketio_client() -> Any:
             if getattr(self, "read_loop_task", None) is threading.current_thread():
                 abort = True
             super().disconnect(abort=abort, reason=reason)
+            # disconnect(abort=True) empties the send queue, the writer's wake-up (None) with it when the writer
+            # has not taken it yet (a busy machine): the writer then sleeps out its ping timeout (~50 s, then
+            # logs "packet queue is empty, aborting") and the reader waits for it. Wake it again; a stray None
+            # in the queue of a client that is never reused is harmless.
+            if getattr(self, "queue", None) is not None:
+                self.queue.put(None)
 
     class OrderedSocketIOClient(socketio.Client):
         def _engineio_client_class(self) -> Any:
