@@ -62,6 +62,7 @@ class GoodbyeServer:
         asyncio.run_coroutine_threadsafe(_stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        self.loop.close()  # its self-pipe (a socket pair) would outlive the test
 
 
 @pytest.fixture
