@@ -256,9 +256,10 @@ def decide(policy: ChallengePolicy, challenge: Challenge, *, can_accept: bool, a
            max_games: int | None = None, games_with_opponent: int = 0) -> Decision:
     """Accept, or the first failing rule as ``(rejection_code, reason)``.
 
-    ``can_accept``: the daemon has room for one more game (``host.can_accept_game()`` and no accepted
-    challenge still waiting to start beyond the cap); ``active_games``/``max_games`` only word the message;
-    ``games_with_opponent``: games in progress (or accepted, not yet started) against this challenger.
+    ``can_accept``: the daemon has room for one more game (``host.can_accept_game()``, and the games the
+    adapter has committed to that the host does not count yet - accepted challenges, games waiting for their
+    data - still leave room under the cap); ``active_games``/``max_games`` only word the message;
+    ``games_with_opponent``: games in progress, or accepted and not yet started, against this challenger.
     """
     speed = challenge.time_control.speed
     rules: list[Decision | None] = []
