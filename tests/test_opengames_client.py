@@ -597,7 +597,11 @@ def test_a_hung_engine_still_answers_before_the_turn_expires(
     assert record["result"]["reason"] == "all_ships_sunk"
     assert result.error is None and result.fallbacks == 1
     warnings = [r.getMessage() for r in logs.records if r.levelno >= logging.WARNING and r.name.startswith("bridge")]
-    assert len(warnings) == 1 and "did not answer '" in warnings[0] and "within 2.2 s" in warnings[0]
+    assert len(warnings) == 1 and "did not answer '" in warnings[0], warnings
+    # the engine's share is half of what is left before the action must leave: 2.25 s ("2.2") on an idle
+    # machine, a little less when the turn reached the bridge late (a busy machine); more would miss the turn
+    waited = re.search(r"within (\d+\.\d) s", warnings[0])
+    assert waited is not None and 1.0 <= float(waited.group(1)) <= 2.3, warnings[0]
     assert "sending the fallback shot" in warnings[0]
 
 
