@@ -115,6 +115,20 @@ def retry_after(resp: requests.Response) -> float | None:
         return None
 
 
+def close_session(session: requests.Session) -> None:
+    """Close a session and every pooled connection now. urllib3 2 leaves the pools it drops to the garbage
+    collector, so a pool still referenced - by a failed call's response in a traceback kept by a log record,
+    say - kept its socket open after the client was closed."""
+    for adapter in session.adapters.values():
+        pools = getattr(getattr(adapter, "poolmanager", None), "pools", None)
+        if pools is not None:
+            for key in pools.keys():
+                pool = pools.get(key)
+                if pool is not None:
+                    pool.close()
+    session.close()
+
+
 class HttpApi:
     """One HTTP session with a server, retrying as the module says. Not shared between threads.
 
@@ -145,7 +159,7 @@ class HttpApi:
         self.rate_limited = 0
 
     def close(self) -> None:
-        self.http.close()
+        close_session(self.http)
 
     def _sleep(self, seconds: float) -> None:
         self.stop.wait(seconds)

@@ -28,6 +28,7 @@ from tenacity import (
 )
 
 from bridge.errors import AuthError, ServerError
+from bridge.httpapi import close_session
 from bridge.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
@@ -98,17 +99,7 @@ class OgsRest:
         self._bearer: str | None = None
 
     def close(self) -> None:
-        """Close the session and every pooled connection now. (urllib3 2 leaves dropped pools to the garbage
-        collector, so a pool still referenced - by a failed call's traceback kept in a log record, say - kept
-        its socket open after the adapter stopped.)"""
-        for adapter in self.http.adapters.values():
-            pools = getattr(getattr(adapter, "poolmanager", None), "pools", None)
-            if pools is not None:
-                for key in pools.keys():
-                    pool = pools.get(key)
-                    if pool is not None:
-                        pool.close()
-        self.http.close()
+        close_session(self.http)  # every pooled socket too (urllib3 2 leaves dropped pools to the GC)
 
     def use_apikey(self, apikey: str, bot_id: int | None) -> None:
         register_secret(apikey)
