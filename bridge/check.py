@@ -1,4 +1,4 @@
-"""``bridge check``: is this config ready to run? Config, engine, server, each with one clear line."""
+"""``gamebridge check``: is this config ready to run? Config, engine, server, each with one clear line."""
 
 from __future__ import annotations
 
@@ -140,5 +140,5 @@ def run_check(path: Path, out: TextIO) -> int:
     if failed:
         out.write(f"VERDICT: not ready: {len(failed)} problem(s) above\n")
         return 1
-    out.write("VERDICT: ready: `bridge run` will play with this configuration\n")
+    out.write("VERDICT: ready: `gamebridge run` will play with this configuration\n")
     return 0

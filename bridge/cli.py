@@ -1,4 +1,4 @@
-"""The ``bridge`` command: run, check, schema, sandbox, demo."""
+"""The ``gamebridge`` command: run, check, schema, sandbox, demo."""
 
 from __future__ import annotations
 
@@ -105,8 +105,8 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bridge", description="Connect game engines to online game servers.")
-    p.add_argument("--version", action="version", version=f"bridge {__version__}")
+    p = argparse.ArgumentParser(prog="gamebridge", description="Connect game engines to online game servers.")
+    p.add_argument("--version", action="version", version=f"gamebridge {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run the daemon with a YAML config")

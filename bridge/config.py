@@ -1,5 +1,5 @@
 """YAML -> validated configuration models, with error messages that name the key path, the file line
-and the fix.  One definition produces both the validation and the JSON Schema (``bridge schema``)."""
+and the fix.  One definition produces both the validation and the JSON Schema (``gamebridge schema``)."""
 
 from __future__ import annotations
 
@@ -236,7 +236,7 @@ def _format_errors(exc: ValidationError, lines: dict[tuple[Any, ...], int], sour
         where = f"{source}:{line}" if line else source
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = f"unknown key {loc[-1]!r}; check its spelling against `bridge schema` or the README's reference"
+            msg = f"unknown key {loc[-1]!r}; check its spelling against `gamebridge schema` or the README's reference"
         elif err["type"] == "missing":
             msg = "this key is required"
         elif err["type"] == "union_tag_invalid" or err["type"] == "union_tag_not_found":

@@ -1,4 +1,4 @@
-"""``bridge demo``: the main job on the embedded defaults. For each game kind it starts that server's sandbox
+"""``gamebridge demo``: the main job on the embedded defaults. For each game kind it starts that server's sandbox
 in-process, runs the daemon against it with a Debian engine, has a house opponent play the bot, and shows the game as
 it goes: Go (GNU Go on the OGS sandbox), then Reconnaissance Blind Chess (Stockfish on the reconchess sandbox, with
 the true board and the bridge's belief)."""

@@ -1,4 +1,4 @@
-"""The `bridge` command as a user runs it: real subprocesses, the real sandbox, real GNU Go."""
+"""The `gamebridge` command as a user runs it: real subprocesses, the real sandbox, real GNU Go."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def test_schema_is_json(tmp_path: Path) -> None:
 
 
 def test_run_plays_and_stops_cleanly_on_sigterm(tmp_path: Path, gnugo_command: list[str]) -> None:
-    """`bridge sandbox ogs` and `bridge run` as separate processes, as a user would start them."""
+    """`gamebridge sandbox ogs` and `gamebridge run` as separate processes, as a user would start them."""
     port_probe = SandboxServer("127.0.0.1", 0)  # find a free port, then give it to the sandbox process
     port_probe.start()
     port = port_probe.port

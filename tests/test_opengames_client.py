@@ -1,8 +1,8 @@
 """The Open Games adapter against the Open Games sandbox over real HTTP on 127.0.0.1, run by the real daemon
 with the reference Battleship engine (or a misbehaving wrapper of it) in subprocesses: whole games by polling
 and by webhooks, two bridges against each other, lost answers, 5xx and 429, an invalid engine action, a
-crashed engine, a turn about to expire and an expired one, refused webhooks, a wrong key, `bridge check`,
-`bridge register`, and a daemon restarted mid-game."""
+crashed engine, a turn about to expire and an expired one, refused webhooks, a wrong key, `gamebridge check`,
+`gamebridge register`, and a daemon restarted mid-game."""
 
 from __future__ import annotations
 
@@ -519,7 +519,7 @@ def test_polling_never_meets_a_limit_of_20_requests_per_2_s(
 def test_the_demo_game_never_meets_a_limit_of_20_requests_per_2_s(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, logs: pytest.LogCaptureFixture,
 ) -> None:
-    """Issue 8, item 15: `bridge demo`'s Battleship game, as it is configured, on a sandbox whose rate limit
+    """Issue 8, item 15: `gamebridge demo`'s Battleship game, as it is configured, on a sandbox whose rate limit
     is on at 20 requests per 2 s: played to its end without a single 429."""
     import bridge.adapters.opengames.sandbox as sandbox_module
     from bridge.demo import BS_KEY_ENV, run_battleship_demo
@@ -749,7 +749,7 @@ def _await_turn(og: OpenGamesSandbox, turn: int, proc: subprocess.Popen[bytes], 
 def test_a_restarted_daemon_process_finishes_its_game_without_losing_a_turn(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sig: signal.Signals, forget: bool,
 ) -> None:
-    """Issue 8, item 11 on Open Games: `bridge run` (a real process, the reference engine) plays a house agent
+    """Issue 8, item 11 on Open Games: `gamebridge run` (a real process, the reference engine) plays a house agent
     with a 30 s turn limit; in the middle of the game it is killed (SIGKILL), or stopped (SIGTERM: it stops at a
     turn boundary, exit 0, and says the game stays resumable). A new process finds the game -- also when the
     platform's matchmaking status no longer names it (``forget_match_on_join``): the game it was playing is
@@ -809,7 +809,7 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text()
 
 
-# --- the receiver and `bridge register` -------------------------------------------------------------------
+# --- the receiver and `gamebridge register` ---------------------------------------------------------------
 def test_the_webhook_receiver_checks_tokens_sizes_and_turns(logs: pytest.LogCaptureFixture) -> None:
     receiver = WebhookReceiver("127.0.0.1", 0, TOKEN, max_body=2048).start()
     try:
@@ -841,7 +841,7 @@ def test_the_webhook_receiver_checks_tokens_sizes_and_turns(logs: pytest.LogCapt
 
 
 def test_bridge_register_stores_the_key_with_mode_600(og: OpenGamesSandbox, tmp_path: Path) -> None:
-    """`bridge register opengames` as a user runs it: the key lands in a mode-600 file, the output says where
+    """`gamebridge register opengames` as a user runs it: the key lands in a mode-600 file, the output says where
     and never shows the key, the key works, and an existing file is never overwritten."""
     key_file = tmp_path / "keys" / "reg.key"
     cmd = [sys.executable, "-m", "bridge.cli", "register", "opengames", "--name", "regbot", "--url", og.url,

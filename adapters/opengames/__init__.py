@@ -1,5 +1,5 @@
 """Battleship on Open Games (https://www.open-games.ai), an AI-agent game platform: the client adapter (REST
-polling or webhooks), the agent registration behind ``bridge register opengames``, and a local sandbox."""
+polling or webhooks), the agent registration behind ``gamebridge register opengames``, and a local sandbox."""
 
 from __future__ import annotations
 

@@ -262,7 +262,7 @@ class OpenGamesApi(httpapi.HttpApi):
                 self.http.deadline = None
         if resp.status_code == 401:
             raise Unauthorized(f"{where}: the platform refused the API key (HTTP 401: {reason_of(resp)}); "
-                               f"check server.api_key (`bridge register opengames` makes an agent and a key)")
+                               f"check server.api_key (`gamebridge register opengames` makes an agent and a key)")
         if not 200 <= resp.status_code < 300:
             detail = reason_of(resp)
             raise ApiError(f"{where} answered HTTP {resp.status_code}: {detail}", resp.status_code, detail,

@@ -186,7 +186,7 @@ class OpenGamesAdapter:
 
     def _fatal(self, stop: threading.Event, message: str) -> NoReturn:
         """The adapter contract's fatal condition: ``run`` ends with :class:`FatalAdapterError`; the daemon logs
-        it as one ERROR line and `bridge run` exits with status 77 (under systemd the unit shows as failed)."""
+        it as one ERROR line and `gamebridge run` exits with status 77 (under systemd the unit shows as failed)."""
         self.stopped_reason = message
         raise FatalAdapterError(message)
 
@@ -407,7 +407,7 @@ class OpenGamesAdapter:
                 self.receiver.discard(game_id)
             done.set()
 
-    # --- bridge check --------------------------------------------------------------------------------------
+    # --- gamebridge check ---------------------------------------------------------------------------
     def check(self) -> list[CheckLine]:
         """Reach the platform, authenticate, compare the agent's name: one line each. Never raises."""
         try:
@@ -989,7 +989,7 @@ def _safe(game_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", game_id)[:100] or "game"
 
 
-# --- bridge register opengames ----------------------------------------------------------------------------
+# --- gamebridge register opengames -----------------------------------------------------------------
 def default_key_file(name: str) -> Path:
     return Path("~/.config/bridge").expanduser() / f"opengames-{_safe(name)}.key"
 

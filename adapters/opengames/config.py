@@ -27,7 +27,7 @@ def check_api_key(key: str, where: str) -> str:
     else:
         shape = "it holds characters that are not hexadecimal digits after og_"
     raise ConfigError(f"{where}: the secret is not an Open Games API key ({shape}; a key is og_ followed "
-                      f"by 64 hexadecimal digits, as POST /agents/register or `bridge register opengames` "
+                      f"by 64 hexadecimal digits, as POST /agents/register or `gamebridge register opengames` "
                       f"gives it); check the variable or file it comes from")
 
 

@@ -461,7 +461,7 @@ class ReconchessAdapter:
         with self._lock:
             return dict(self._games)
 
-    # --- bridge check ---------------------------------------------------------------------------------------
+    # --- gamebridge check ----------------------------------------------------------------------------
     def check(self) -> list[CheckLine]:
         """Reach the server, compare versions, authenticate: one line each. Never raises when they fail."""
         try:

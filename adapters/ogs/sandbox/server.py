@@ -616,7 +616,7 @@ class SandboxServer:
 
 
 def run_sandbox(host: str = "127.0.0.1", port: int = 8080, **kwargs: Any) -> None:
-    """Run the sandbox in the foreground until Ctrl-C (``bridge sandbox ogs``).  ``kwargs`` go to
+    """Run the sandbox in the foreground until Ctrl-C (``gamebridge sandbox ogs``).  ``kwargs`` go to
     :class:`SandboxServer` (``data_dir``, ``stone_removal_timeout``); ``bots={name: apikey}`` pre-registers bots."""
     bots: dict[str, str | None] = kwargs.pop("bots", None) or {}
     server = SandboxServer(host, port, **kwargs).start()

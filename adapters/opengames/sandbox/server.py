@@ -602,7 +602,7 @@ class OpenGamesSandbox:
             "name": "open-games-sandbox",
             "version": "1.0",
             "protocol_version": "2024-11-05",
-            "description": "A local Open Games server (bridge sandbox) for dry runs and tests",
+            "description": "A local Open Games server (gamebridge sandbox) for dry runs and tests",
             "game_types": [GAME_TYPE],
             "sandbox": True,
         }
@@ -825,7 +825,7 @@ MCP_TOOLS: list[dict[str, Any]] = [
 
 
 def run_sandbox(host: str = "127.0.0.1", port: int = 8080, **kwargs: Any) -> None:
-    """Run the sandbox in the foreground until Ctrl-C or SIGTERM (``bridge sandbox opengames --port N``).
+    """Run the sandbox in the foreground until Ctrl-C or SIGTERM (``gamebridge sandbox opengames --port N``).
     ``agents=["name", ...]`` registers agents and prints their keys; other ``kwargs`` go to
     :class:`OpenGamesSandbox`."""
     names: list[str] = list(kwargs.pop("agents", None) or [])

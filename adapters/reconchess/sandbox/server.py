@@ -567,7 +567,7 @@ GAME_ENDPOINTS: list[tuple[str, str]] = [
 
 
 def run_sandbox(host: str = "127.0.0.1", port: int = 8080, **kwargs: Any) -> None:
-    """Run the sandbox in the foreground until Ctrl-C or SIGTERM (``bridge sandbox reconchess``).
+    """Run the sandbox in the foreground until Ctrl-C or SIGTERM (``gamebridge sandbox reconchess``).
     ``users={name: password}`` pre-registers accounts; other ``kwargs`` go to :class:`ReconchessSandbox`."""
     users: dict[str, str] = kwargs.pop("users", None) or {}
     sandbox = ReconchessSandbox(host, port, **kwargs).start()
