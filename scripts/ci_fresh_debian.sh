@@ -70,6 +70,7 @@ if [ ! -s "$TARBALL" ]; then
     fi
     mkdir -p "$CACHE"
     BUILD="$(mktemp -d "$CACHE/build.XXXXXX")"
+    chmod 755 "$BUILD"  # it becomes the chroot's /, which apt's _apt user must traverse
     log "debootstrap --variant=minbase --include=python3 bookworm (a few minutes; cached afterwards in $TARBALL)"
     t0=$(stamp)
     if ! debootstrap --variant=minbase --include=python3 bookworm "$BUILD" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1; then
@@ -117,7 +118,18 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 tar -C "$ROOT" --numeric-owner -I zstd -xf "$TARBALL"
+chmod 755 "$ROOT"
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# The network's trust as the host has it: where TLS to the package index is intercepted by a proxy whose CA only
+# the host's bundle holds, pip inside needs that bundle (a cloud image's own CA bundle would not have it either).
+# Nothing else of the host's pip configuration goes in.
+CHROOT_ENV=()
+HOST_CA="${PIP_CERT:-${SSL_CERT_FILE:-${REQUESTS_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}}}"
+if [ -s "$HOST_CA" ]; then
+    mkdir -p "$ROOT/etc/gamebridge-ci"
+    cp -L "$HOST_CA" "$ROOT/etc/gamebridge-ci/host-ca.crt"
+    CHROOT_ENV+=(PIP_CERT=/etc/gamebridge-ci/host-ca.crt)
+fi
 mkdir -p "$ROOT/build"
 git clone -q --no-hardlinks "$REPO" "$ROOT/build/repo"
 if [ -d "$REPO/../shared" ]; then
@@ -139,7 +151,7 @@ mnt /dev/shm -t tmpfs -o mode=1777 shm
 
 in_chroot() {  # a login-like environment: root, Debian's default PATH, CI=true, no stdin
     chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb CI=true \
-        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "${CHROOT_ENV[@]}" \
         /bin/bash -c "cd /build/repo && $1" </dev/null
 }
 
