@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up this checkout on a Debian 12 / Ubuntu 24.04 machine that may have nothing but python3:
-#   1. from the distribution (apt-get, as root or through sudo): the engines GNU Go, Stockfish and Pachi, and the
+#   1. from the distribution (apt-get, as root or through sudo): the engines GNU Go, Stockfish and Leela Zero, and the
 #      venv module (python3-venv) when python3 lacks it;
 #   2. a virtual environment in the checkout, .venv/ (git-ignored), with the package installed editable and its test
 #      tools (pip install -e ".[test]", from the Python package index).
@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 T0=$(date +%s)
 PYTHON="${PYTHON:-python3}"
 VENV=.venv
-ENGINES=(gnugo stockfish pachi)  # Debian/Ubuntu package names; each installs /usr/games/NAME
+# The engines, as /usr/games/BINARY:PACKAGE (Debian and Ubuntu name them alike).
+ENGINES=(gnugo:gnugo stockfish:stockfish leelaz:leela-zero)
 
 say() { echo "setup: $*"; }
 die() { echo "setup: $*" >&2; exit 1; }
@@ -29,7 +30,7 @@ fi
 # ---- 1. from the distribution -------------------------------------------------------------------------------
 packages=()
 for engine in "${ENGINES[@]}"; do
-    [ -x "/usr/games/$engine" ] || packages+=("$engine")
+    [ -x "/usr/games/${engine%%:*}" ] || packages+=("${engine#*:}")
 done
 # `python3 -m venv` needs ensurepip, which Debian and Ubuntu ship apart, in python3.X-venv.
 if [ ! -x "$VENV/bin/python" ] && ! "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; then
