@@ -262,3 +262,26 @@ def test_japanese_rules_and_kgs_rules(player_factory: Callable[..., GoPlayer],
     p.genmove(_state([], rules="japanese", time_control=tc))
     text = transcript_text(p)
     assert "kgs-rules japanese" in text and "kgs-time_settings canadian 600 300 25" in text
+
+
+def test_after_a_rejected_stone_removal_the_engine_cleans_up(player_factory: Callable[..., GoPlayer],
+                                                             leelaz_command: list[str],
+                                                             fake_gtp_command: Callable[..., list[str]]) -> None:
+    """Two passes end play and start stone removal; when a player rejects the removal, play resumes. A plain
+    genmove there would pass straight back into the same disagreement, so an engine that lists
+    kgs-genmove_cleanup (Leela Zero, real, 19x19) is asked that instead: play on until the stones it thinks dead
+    are off the board. Before any dispute, and with an engine that lacks it, it is genmove."""
+    p = player_factory(leelaz_command)
+    kw = {"width": 19, "height": 19, "my_color": "white"}
+    opening: list[Move] = [(3, 3), (15, 15), (3, 15)]
+    assert isinstance(p.genmove(_state(opening, **kw)), list)
+    text = transcript_text(p)
+    assert "genmove w" in text and "kgs-genmove_cleanup" not in text
+    resumed: list[Move] = [*opening, (15, 3), None, None, (9, 9)]  # passed, removal rejected, black played on
+    answer = p.genmove(_state(resumed, **kw))
+    assert isinstance(answer, list) and len(answer) == 1
+    assert transcript_text(p).endswith("kgs-genmove_cleanup w\n")
+
+    plain = player_factory(fake_gtp_command("--moves", "C3"))  # the fake lists no kgs-genmove_cleanup
+    assert plain.genmove(_state([(2, 2), None, None, (6, 6)])) == [(2, 6)]
+    assert transcript_text(plain).endswith("genmove b\n")

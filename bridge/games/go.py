@@ -6,6 +6,7 @@ Everything is idempotent over snapshots, so a reconnect, a duplicated event or a
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import threading
@@ -154,6 +155,16 @@ def clock_command(state: GoState, color: Color, now: float | None = None, *, kgs
         stones = pc.moves_left or tc.stones_per_period
         return ClockCommand((max(block, 0.0), max(stones, 1)), max(block, 0.0))
     return ClockCommand(None, math.inf)
+
+
+def resumed_after_removal(state: GoState) -> bool:
+    """True when play goes on after a stone removal phase was rejected: two passes in a row (which end play on
+    OGS) lie behind the current move. The players disagree about which stones are dead, and the board must settle
+    it: ``kgs-genmove_cleanup`` (GNU Go, Leela Zero) plays on until the stones the engine thinks dead are
+    captured, where plain ``genmove`` would pass straight back into the same dispute. KGS asks it in that phase
+    under Japanese rules; under area rules capturing in one's own area costs nothing, so it serves there too."""
+    moves = state.moves
+    return any(a is None and b is None for a, b in itertools.pairwise(moves))
 
 
 class GoPlayer:
@@ -336,7 +347,9 @@ class GoPlayer:
         if clock.time_left is not None and engine.supports("time_left"):
             secs, stones_left = clock.time_left
             engine.command("time_left", color, str(max(int(secs), 0)), str(stones_left))
-        reply = engine.genmove(color, timeout=self._timeout(clock.budget))
+        command = "kgs-genmove_cleanup" if resumed_after_removal(state) and engine.supports(
+            "kgs-genmove_cleanup") else "genmove"
+        reply = engine.genmove(color, timeout=self._timeout(clock.budget), command=command)
         if reply.strip().lower() == RESIGN:
             return RESIGN
         try:
