@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bridge.config import EngineConfig, load_config
-from bridge.errors import EXIT_CONFIG, BridgeError, ConfigError
+from bridge.errors import EXIT_CONFIG, BridgeError, ConfigError, EngineRefusedError
 from bridge.events import CheckLine
 from bridge.registry import adapter_spec
 
@@ -22,8 +22,11 @@ GTP_FEATURES = {
     "place_free_handicap": "choosing free handicap stones",
     "set_free_handicap": "opponent's free handicap stones",
     "final_status_list": "dead stones at the end",
+    "kgs-genmove_cleanup": "playing out disputed dead stones after a rejected stone removal",
     "rectangular_boardsize": "rectangular boards",
 }
+# Prefixes of engine extensions worth naming in the check even though the bridge does not use them.
+EXTENSION_PREFIXES = ("kgs-", "kata-", "lz-", "gomill-", "gogui-", "pachi-")
 
 
 def check_engine(config: object) -> list[CheckLine]:
@@ -53,16 +56,38 @@ def check_engine(config: object) -> list[CheckLine]:
             lines.append(CheckLine(True, "engine supports: " + (", ".join(have) or "only the required commands")))
             if missing:
                 lines.append(CheckLine(True, "engine lacks (the bridge works around them): " + ", ".join(missing)))
-            engine.command("boardsize", "9")
-            engine.command("clear_board")
-            reply = engine.genmove("black", timeout=engine_cfg.startup_timeout + engine_cfg.move_margin)
-            lines.append(CheckLine(True, f"engine answered a test genmove on 9x9: {reply}"))
+            extras = sorted(cmd for cmd in engine.commands
+                            if cmd.startswith(EXTENSION_PREFIXES) and cmd not in GTP_FEATURES)
+            if extras:
+                lines.append(CheckLine(True, "engine also lists (not used by the bridge): " + ", ".join(extras)))
+            sizes = _accepted_board_sizes(config)
+            played = []
+            for size in sizes:
+                try:
+                    engine.command("boardsize", str(size))
+                    played.append(size)
+                except EngineRefusedError as exc:
+                    lines.append(CheckLine(False, f"engine refuses boardsize {size} ({exc.reply or 'refused'}), which "
+                                                  f"server.accept.board_sizes accepts: list only the sizes it plays"))
+            if played:
+                size = played[0]
+                engine.command("boardsize", str(size))
+                engine.command("clear_board")
+                reply = engine.genmove("black", timeout=engine_cfg.startup_timeout + engine_cfg.move_margin)
+                lines.append(CheckLine(True, f"engine answered a test genmove on {size}x{size}: {reply}"))
         except BridgeError as exc:
             lines.append(CheckLine(False, f"engine failed a test command: {exc}"))
         finally:
             engine.close()
             transcript.close()
     return lines
+
+
+def _accepted_board_sizes(config: object) -> list[int]:
+    """The square board sizes the config accepts (OGS's server.accept.board_sizes), smallest first; 9 when the
+    server section has no such policy."""
+    sizes = getattr(getattr(getattr(config, "server", None), "accept", None), "board_sizes", None)
+    return sorted(set(sizes)) if sizes else [9]
 
 
 def check_uci_engine(engine_cfg: EngineConfig) -> list[CheckLine]:

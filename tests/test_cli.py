@@ -96,6 +96,45 @@ def test_check_reports_a_bad_config_and_an_unreachable_server(tmp_path: Path, gn
     assert p.returncode == 1 and "cannot reach" in p.stdout and "engine GNU Go" in p.stdout
 
 
+def test_check_reports_leela_zeros_extensions_and_the_board_sizes_it_refuses(
+        tmp_path: Path, sandbox: SandboxServer, leelaz_command: list[str]) -> None:
+    """A second real GTP engine through `gamebridge check`: Leela Zero plays 19x19 only. check names the extensions
+    the bridge will use (its own clock command, the cleanup genmove) and the others it lists, and fails a config
+    that would accept board sizes the engine refuses, naming the key; with 19 only it is ready."""
+    key = tmp_path / "key"
+    key.write_text("leela-secret-key-123\n")
+    sandbox.add_bot("cli-bot", "leela-secret-key-123")
+    command = ", ".join(json.dumps(part) for part in leelaz_command)
+    cfg = tmp_path / "leela.yaml"
+    text = f"""\
+server:
+  kind: ogs
+  url: {sandbox.url}
+  username: cli-bot
+  api_key: {{file: {key}}}
+  accept: {{board_sizes: [9, 13, 19]}}
+engine:
+  command: [{command}]
+daemon:
+  data_dir: {tmp_path / 'runs'}
+"""
+    cfg.write_text(text)
+    p = run(["check", str(cfg)], tmp_path)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert re.search(r"^FAIL .*boardsize 9.*server\.accept\.board_sizes", p.stdout, re.M), p.stdout
+    assert "VERDICT: not ready" in p.stdout
+    cfg.write_text(text.replace("[9, 13, 19]", "[19]"))
+    p = run(["check", str(cfg)], tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "engine Leela Zero 0.17" in p.stdout
+    supports = re.search(r"^ok   engine supports: (.*)$", p.stdout, re.M)
+    assert supports is not None
+    assert "kgs-time_settings" in supports.group(1) and "kgs-genmove_cleanup" in supports.group(1)
+    assert re.search(r"^ok   engine also lists .*lz-analyze", p.stdout, re.M), p.stdout
+    assert re.search(r"^ok   engine answered a test genmove on 19x19: ", p.stdout, re.M), p.stdout
+    assert "leela-secret-key-123" not in p.stdout + p.stderr
+
+
 def test_schema_is_json(tmp_path: Path) -> None:
     p = run(["schema"], tmp_path)
     assert p.returncode == 0
