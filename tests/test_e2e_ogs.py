@@ -307,3 +307,24 @@ def test_the_same_opponent_can_play_again_after_a_game(sandbox: SandboxServer, m
         assert info["state"] == "accepted", info
         game = wait_finished(sandbox, c["game_id"])
         assert game["score"] in ("W+R", "B+R"), game
+
+
+def test_leela_zero_plays_a_whole_19x19_game_with_its_own_clock_command(sandbox: SandboxServer,
+                                                                        make_daemon: DaemonFactory,
+                                                                        leelaz_command: list[str]) -> None:
+    """A second real GTP engine: Leela Zero (19x19 only, a tiny network) plays a whole game to the count. Its
+    list_commands has kgs-time_settings, so the byo-yomi clock reaches it whole (GNU Go gets it folded into
+    time_settings); when the house passes, Leela passes, and the dead stones come from its final_status_list."""
+    bot = make_daemon("leela-bot", engine=leelaz_command, accept="{board_sizes: [19]}")
+    house = ["dd", "pp", "dp", "pd", "jj"]  # black plays a little, then passes from then on
+    c = challenge(sandbox, "leela-bot", {"house": "scripted", "moves": house}, width=19, height=19, komi=6.5,
+                  challenger_color="black", rules="japanese", stone_removal_timeout=1)
+    game = wait_finished(sandbox, c["game_id"])
+    assert game["outcome"] != "Resignation" and re.match(r"^[BW]\+\d", game["score"]), game
+    moves = sandbox_moves(game)
+    assert moves[-2:] == [None, None] and len(moves) >= 2 * len(house), moves
+    text = transcript(bot, c["game_id"])
+    assert re.search(r">> \d+ kgs-time_settings byoyomi 120 10 3", text), "the clock in Leela Zero's own command"
+    assert not re.search(r">> \d+ time_settings ", text)
+    assert re.search(r">> \d+ genmove w", text) and re.search(r">> \d+ final_status_list dead", text)
+    assert_record_matches(bot, game)
