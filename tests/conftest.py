@@ -61,7 +61,8 @@ LEELAZ = "/usr/games/leelaz"
 @pytest.fixture(scope="session")
 def leelaz_command(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """Leela Zero (Debian's leela-zero, 19x19 only) on the CPU with a tiny seeded network
-    (tests/fakes/leelaz_network.py): a few visits a move, one thread, fixed seed, never resigns, quiet. Skips the
+    (tests/fakes/leelaz_network.py): a few visits a move, one thread, fixed seed, never resigns, quiet; time
+    management off (0.17's pruning of a tiny search can abort on an assertion in prune_noncontenders). Skips the
     test if it is missing (fails it in CI, where setup installs it)."""
     if not os.access(LEELAZ, os.X_OK):
         if os.environ.get("CI"):
@@ -73,7 +74,7 @@ def leelaz_command(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     spec.loader.exec_module(module)
     network = module.write_network(tmp_path_factory.mktemp("leelaz") / "tiny-network.txt")
     return [LEELAZ, "--gtp", "--cpu-only", "--weights", str(network), "--noponder", "--visits", "8",
-            "--threads", "1", "--seed", "1", "--resignpct", "0", "--quiet"]
+            "--threads", "1", "--seed", "1", "--resignpct", "0", "--timemanage", "off", "--quiet"]
 
 
 STOCKFISH = "/usr/games/stockfish"

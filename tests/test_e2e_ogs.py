@@ -328,3 +328,34 @@ def test_leela_zero_plays_a_whole_19x19_game_with_its_own_clock_command(sandbox:
     assert not re.search(r">> \d+ time_settings ", text)
     assert re.search(r">> \d+ genmove w", text) and re.search(r">> \d+ final_status_list dead", text)
     assert_record_matches(bot, game)
+
+
+def test_after_a_disputed_removal_leela_zero_plays_on_with_kgs_genmove_cleanup(sandbox: SandboxServer,
+                                                                               make_daemon: DaemonFactory,
+                                                                               leelaz_command: list[str]) -> None:
+    """Both pass, the house rejects the stone removal (a dispute), play resumes: the bridge asks Leela Zero
+    kgs-genmove_cleanup, not genmove, and its moves reach the server; the game then ends normally."""
+    bot = make_daemon("leela-cleanup", engine=leelaz_command, accept="{board_sizes: [19]}")
+    house = {"house": "scripted", "moves": ["dd", "pp", "dp", "pd"], "reject_removals": 1}
+    c = challenge(sandbox, "leela-cleanup", house, width=19, height=19, komi=6.5, challenger_color="black",
+                  rules="japanese", stone_removal_timeout=None)
+    game_id = c["game_id"]
+
+    def played_on_after_the_dispute() -> bool:
+        r = requests.get(f"{sandbox.url}/sandbox/games/{game_id}", timeout=10)
+        if r.status_code != 200:
+            return False
+        moves = sandbox_moves(r.json())
+        first = next((i for i in range(len(moves) - 1) if moves[i] is None and moves[i + 1] is None), None)
+        return first is not None and any(m is not None for m in moves[first + 2:])
+
+    wait_for(played_on_after_the_dispute, 120, "a move by the bot after the rejected removal")
+    text = transcript(bot, game_id)
+    cleanup = re.search(r">> \d+ kgs-genmove_cleanup w", text)
+    assert cleanup is not None, "cleanup asked after the dispute"
+    before = text[:cleanup.start()]
+    assert re.search(r">> \d+ genmove w", before), "plain genmove before the dispute"
+    api(sandbox, "POST", f"/sandbox/games/{game_id}/resign", json={})
+    game = wait_finished(sandbox, game_id)
+    assert game["score"] == "W+R"
+    assert_record_matches(bot, game)

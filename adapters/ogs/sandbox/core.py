@@ -657,6 +657,8 @@ class OgsSandbox:
                 return "accept_undo"
             if game.to_move == color and not game.paused and not (undo is not None and undo.requested_by == me):
                 return "move"
+        elif game.phase == "stone removal" and house.rejected < house.reject_removals:
+            return "reject_removal"
         elif game.phase == "stone removal" and color not in game.accepted:
             return "accept_removal"
         return None
@@ -682,6 +684,9 @@ class OgsSandbox:
                 game.accept_undo(player.id, undo.move_number if undo else None, now)
             elif action == "accept_removal":
                 game.accept_removed(player.id, encode_points(game.removal), now)
+            elif action == "reject_removal":
+                house.rejected += 1
+                game.reject_removed(player.id, now)
             elif action == "move":
                 try:
                     choice = await house.choose(game, color)

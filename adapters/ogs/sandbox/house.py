@@ -53,11 +53,17 @@ class House:
             raise ValueError(f"challenger.delay must be a number of seconds >= 0, got {delay!r}")
         self.delay = float(delay)
         self.accept_undo = bool(spec.get("accept_undo", False))
+        rejects = spec.get("reject_removals", 0)
+        if isinstance(rejects, bool) or not isinstance(rejects, int) or rejects < 0:
+            raise ValueError(f"challenger.reject_removals must be a whole number >= 0, got {rejects!r}")
+        self.reject_removals = rejects  # stone-removal phases to reject (a dispute) before accepting one
+        self.rejected = 0
         self.rng = random.Random(spec.get("seed"))
         self.error: str | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"house": self.kind, "delay": self.delay, "accept_undo": self.accept_undo}
+        return {"house": self.kind, "delay": self.delay, "accept_undo": self.accept_undo,
+                "reject_removals": self.reject_removals}
 
     def handicap_stone(self, game: SandboxGame) -> Point | None:
         """Where to put the next free handicap stone: the star points OGS would use, else a random point."""
