@@ -106,9 +106,9 @@ class Daemon:
         self._adapter_thread: threading.Thread | None = None
         self._driven: dict[str, threading.Thread] = {}  # games whose loop the adapter runs (run_game)
         self.finished_ids: list[str] = []
-        self.failed = False  # the adapter gave up (bad credentials...): `bridge run` exits non-zero
+        self.failed = False  # the adapter gave up (bad credentials...): `gamebridge run` exits non-zero
         self.draining = False  # daemon.on_stop: finish, after the first stop(): no new games
-        self.fatal: str | None = None  # the adapter's FatalAdapterError: `bridge run` exits with EXIT_FATAL
+        self.fatal: str | None = None  # the adapter's FatalAdapterError: `gamebridge run` exits with EXIT_FATAL
         self.health = EngineHealth(config, self.stop_event)  # can the engine start? (no game taken while not)
 
     # --- Host -----------------------------------------------------------------------------------------------

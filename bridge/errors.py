@@ -58,5 +58,5 @@ class ProtocolError(ServerError):
 class FatalAdapterError(BridgeError):
     """A condition an adapter cannot get past by retrying: the server refused the credentials, or rejects a
     setting of the configuration (e.g. a version it does not serve). Raised out of ``Adapter.run``; the daemon
-    logs its message as the one ERROR line, stops, and ``bridge run`` exits with :data:`EXIT_FATAL`. The message
+    logs its message as the one ERROR line, stops, and ``gamebridge run`` exits with :data:`EXIT_FATAL`. The message
     says what was refused and which key to fix; it never contains a secret."""

@@ -147,7 +147,7 @@ class Adapter(Protocol):
     - **fatal** conditions, which retrying cannot fix (the server refuses the credentials; it rejects a setting of
       the configuration, such as a version it does not serve): ``run`` raises
       :class:`bridge.errors.FatalAdapterError` whose message says what was refused and which key to fix, and logs
-      nothing itself; the daemon logs that message as its one ERROR line, stops, and ``bridge run`` exits with
+      nothing itself; the daemon logs that message as its one ERROR line, stops, and ``gamebridge run`` exits with
       :data:`bridge.errors.EXIT_FATAL` (77), which a systemd unit lists in ``RestartPreventExitStatus``;
     - **transient** conditions (the server is down or slow, 5xx, 429, dropped connections) are retried with capped
       exponential backoff, for as long as the daemon runs: ``run`` does not return because of them;

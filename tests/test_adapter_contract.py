@@ -1,6 +1,6 @@
 """The contract every registered adapter keeps (README, "Adapter contract"; bridge.events.Adapter):
 
-- a fatal condition (the server refuses the credentials, or a setting it rejects) ends ``bridge run`` with
+- a fatal condition (the server refuses the credentials, or a setting it rejects) ends ``gamebridge run`` with
   exit status ``EXIT_FATAL`` (77) and one ERROR line, without a traceback;
 - a transient one (the server is down) is retried with capped backoff: the daemon does not exit by itself.
 

@@ -156,8 +156,8 @@ def _wait(predicate: Any, timeout: float, what: str) -> None:
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "SIGTERM+finish"])
 def test_a_restart_mid_game_loses_nothing(rbc_sandbox: ReconchessSandbox, stockfish: str, tmp_path: Path,
                                           how: str) -> None:
-    """Issue 8 item 11. A `bridge run` process plays Stockfish against the house bot `random`; mid-game it is
-    killed (SIGKILL) or stopped (SIGTERM). The game stays on the server, not error-resigned; a new `bridge run`
+    """Issue 8 item 11. A `gamebridge run` process plays Stockfish against the house bot `random`; mid-game it is
+    killed (SIGKILL) or stopped (SIGTERM). The game stays on the server, not error-resigned; a new `gamebridge run`
     goes on with it from its state file (daemon.data_dir/state/reconchess-GAME.json) and it finishes with a
     result that is not a loss on time; the state file is removed at the end. With daemon.on_stop: finish, SIGTERM
     makes the daemon finish the game before it exits (no restart needed)."""

@@ -47,10 +47,6 @@ def test_the_two_commands_and_ci_agree() -> None:
 _OLD_COMMAND = re.compile(r"(^|[`\"' (])bridge (run|check|demo|sandbox|schema|register)\b", re.M)
 
 
-# Renamed on the systemd unit's branch (the unit and the daemon's comments are that work's).
-_ELSEWHERE = {ROOT / "bridge" / "daemon.py"}
-
-
 def test_the_command_is_gamebridge_everywhere_a_user_reads() -> None:
     """`/usr/sbin/bridge` is iproute2's: the console script is `gamebridge`, and no document, example config or
     message shows the old name as a command."""
@@ -59,7 +55,7 @@ def test_the_command_is_gamebridge_everywhere_a_user_reads() -> None:
     places = [ROOT / "README.md", *ROOT.glob("docs/*.md"), *ROOT.glob("configs/*.yaml"), *ROOT.glob("bridge/**/*.py"),
               *ROOT.glob("adapters/**/*.py"), *ROOT.glob("scripts/*")]
     found = [f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0).strip()}"
-             for path in places if path.is_file() and path not in _ELSEWHERE
+             for path in places if path.is_file()
              for text in [path.read_text(encoding="utf-8", errors="replace")]
              for m in _OLD_COMMAND.finditer(text)]
     assert found == []

@@ -8,7 +8,7 @@ every ``poll_interval`` seconds ``GET /api/invitations/``; each new invitation i
 and connection errors are retried with capped exponential backoff and jitter, until the daemon stops (api.py);
 a 401, a version mismatch or a bot version the server cannot take is final: ``run`` raises
 :class:`bridge.errors.FatalAdapterError` (the adapter contract: the daemon logs it as one ERROR line and
-``bridge run`` exits with status 77, which a systemd unit lists in RestartPreventExitStatus).
+``gamebridge run`` exits with status 77, which a systemd unit lists in RestartPreventExitStatus).
 
 Restarts: an accept is written down before it is sent (``daemon.data_dir/state/reconchess-invitation-N.json``,
 then with its game id) until the game's own state file exists (``play.py``); on start, after connecting, every game
