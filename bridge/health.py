@@ -1,6 +1,6 @@
 """Can the configured engine start? A daemon-level flag the adapters consult before they take a game.
 
-At start the daemon starts the engine once and handshakes with it (as ``bridge check`` does, without the test
+At start the daemon starts the engine once and handshakes with it (as ``gamebridge check`` does, without the test
 move), before the adapter goes live. While the engine cannot start (wrong binary, missing weights, a broken GPU
 driver) the daemon takes no game: :meth:`bridge.daemon.Daemon.can_accept_game` is False, so every adapter stops
 taking games, and :func:`bridge.events.engine_problem` tells an adapter why (OGS declines challenges with it). The
