@@ -32,6 +32,8 @@ state = opt["--state"]
 engine = ref.Engine(ref.Player(1))
 for raw in sys.stdin:
     words = raw.split()
+    if opt.get("--hang-on") and opt["--hang-on"] in words[:2]:
+        time.sleep(600)
     if words and words[-1] == "genmove" or words[1:2] == ["genmove"]:
         n = int(open(state).read() or 0) + 1 if os.path.exists(state) else 1
         open(state, "w").write(str(n))
@@ -313,3 +315,25 @@ def test_engine_label() -> None:
     command = [sys.executable, "scripts/battleship_engine.py", "--seed", "1"]
     assert engine_label(command) == "battleship_engine"
     assert engine_label(["/usr/local/bin/mybot", "-v"]) == "mybot"
+
+
+def test_an_engine_hung_on_bookkeeping_is_given_seconds_not_the_turn(
+    players: Callable[..., BattleshipPlayer], flaky: Callable[..., list[str]]
+) -> None:
+    """Telling the engine the opponent's shot is bookkeeping that takes milliseconds; an engine frozen there was
+    given 30 s (the soak saw a 40 s turn end in a fallback shot with 0.0 s left for the engine). It is now
+    declared hung after a few seconds and restarted, and the turn is still played by the engine."""
+    game = Game.random(MOVES_ON, random.Random(5))
+    player = players(flaky("--do", "none", "--hang-on", "opponent_shot"), "hung-bookkeeping")
+    player.start(view_of(game, 1))
+    view = view_of(game, 1)
+    player.observe(view)
+    decision = player.decide(view, time.monotonic() + 20.0)
+    assert decision.turn.shot is not None
+    player.own_shot(decision.turn.shot, game.shoot(decision.turn.shot))
+    game.shoot((0, 0))  # the opponent's shot: telling it hangs the engine
+    started = time.monotonic()
+    player.observe(view_of(game, 1))
+    took = time.monotonic() - started
+    assert took < 10.0, f"the hung bookkeeping command held the turn for {took:.1f} s"
+    assert player.engine is None  # stopped; the next decision restarts it and replays the game

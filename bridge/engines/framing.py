@@ -143,6 +143,10 @@ class GtpStyleEngine:
         self.process = channel.process
         self.name = channel.name  # the bridge's name for it (logs, transcript)
         self.quit_grace = quit_grace
+        # seconds allowed to a command given no timeout of its own (the move request always has one); a player
+        # whose other commands are bookkeeping that takes milliseconds sets it lower, so that a frozen engine is
+        # noticed in seconds, not at the end of a turn
+        self.command_timeout = DEFAULT_TIMEOUT
         self.log = logging.getLogger(f"bridge.engine.{self.name}")
         self.engine_name = ""
         self.engine_version = ""
@@ -223,7 +227,7 @@ class GtpStyleEngine:
 
     # --- commands ----------------------------------------------------------------------------------
     def command(self, name: str, *args: str, timeout: float | None = None) -> str:
-        """Send ``name args...`` and return the result text; ``timeout`` defaults to 30 s.
+        """Send ``name args...`` and return the result text; ``timeout`` defaults to :attr:`command_timeout` (30 s).
 
         Raises EngineError without sending anything if the engine did not list ``name`` (``quit`` excepted),
         EngineRefusedError for a ``?`` reply.
@@ -234,7 +238,7 @@ class GtpStyleEngine:
             raise EngineError(f"engine {self.name} ({self.engine_name or 'unnamed'}) does not support {name!r} "
                               f"(not in its list_commands); the bridge does not send it")
         line = " ".join((name, *(str(a) for a in args)))
-        reply = self._channel.request(line, DEFAULT_TIMEOUT if timeout is None else timeout)
+        reply = self._channel.request(line, self.command_timeout if timeout is None else timeout)
         if not reply.ok:
             raise EngineRefusedError(line, reply.text)
         return reply.text

@@ -46,6 +46,7 @@ from bridge.transcript import Transcript
 log = logging.getLogger("bridge.battleship")
 
 MIN_THINK = 1.0  # seconds: below this, the engine is not asked (the fallback shot is sent at once)
+BOOKKEEPING_TIMEOUT = 5.0  # seconds for every command but genmove (the engine answers them in milliseconds)
 HIT_BOOST = 30.0  # fallback density: weight factor of a placement per open hit it covers
 
 
@@ -502,6 +503,7 @@ class BattleshipPlayer:
         engine = LineEngine.start(self.command, name=self.name, cwd=self.cwd, env=self.env,
                                   transcript=self.transcript, startup_timeout=self.startup_timeout,
                                   quit_grace=self.quit_grace)
+        engine.command_timeout = BOOKKEEPING_TIMEOUT
         try:
             engine.new_game(self.rules)
             engine.place_fleet(view.fleet.values())
