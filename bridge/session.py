@@ -38,6 +38,7 @@ MIN_THINK = 2.0  # seconds a restarted engine should have at least to find a mov
 RESEND_GRACE = 2.0  # seconds a resync must keep showing our move missing before it is sent again
 REJECT_SETTLE = 2.0  # seconds to wait for the server's state after it refused our action
 MAX_REJECTIONS = 3  # refusals at one position before the bridge passes there instead
+PHASE_WAIT = 2.0  # seconds to wait for the stone removal phase after two passes in a row, before moving anyway
 END_RESULT_WAIT = 10.0  # seconds to wait for the result after a bare "finished" phase
 
 
@@ -100,6 +101,8 @@ class GameSession(threading.Thread):
         self._hold_until: float | None = None  # after a refusal: no new move at this position before then
         self._hold_count = -1
         self._rejections: dict[int, int] = {}  # move count -> refusals there
+        self._removal_seen_at: int | None = None  # move count when a stone removal phase was last seen
+        self._pass_wait_at: int | None = None  # move count at which we waited for the phase after two passes
         self._retry = False  # the engine failed: handle the newest snapshot again (never re-queue an old one)
         self._game_over = False  # a finished snapshot arrived (set from the adapter's thread too)
 
@@ -215,6 +218,7 @@ class GameSession(threading.Thread):
         if state.clock is not None and state.clock.paused:
             return
         if state.phase == "stone removal":
+            self._removal_seen_at = len(state.moves)
             self._removal(state)
         elif state.phase == "play" and state.to_move == self.my_color:
             self._my_turn(state)
@@ -227,6 +231,14 @@ class GameSession(threading.Thread):
             if n == self._hold_count and now < self._hold_until:
                 return  # the server just refused our action here: let its state settle first
             self._hold_until = None
+        if (n >= 2 and state.moves[-1] is None and state.moves[-2] is None and self._removal_seen_at != n
+                and self._pass_wait_at != n):
+            # Two passes in a row end play: the server's phase event is on its way (it may come after the move's).
+            # Moving now would be refused; wait for it, and play on only if play really goes on.
+            self._pass_wait_at = n
+            self._hold_until, self._hold_count = now + PHASE_WAIT, n
+            self.transcript.note("two passes in a row: waiting for the stone removal phase before moving")
+            return
         sub = self._submitted
         if sub is not None and sub.start <= n < sub.start + len(sub.moves):
             done = n - sub.start

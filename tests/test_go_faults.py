@@ -463,3 +463,46 @@ def test_open_games_reasoning_and_message_are_redacted(monkeypatch: pytest.Monke
     api_.shoot("g1", (0, 4), reasoning=f"my key is {key}", message=f"psst {key}")
     assert sent and key not in json.dumps(sent), sent
     assert "my key is ***" in json.dumps(sent)
+
+
+# --- found by the soak: the move event of a second pass comes before the phase event -------------------------------
+@pytest.mark.e2e
+def test_two_passes_in_a_row_wait_for_the_removal_phase_instead_of_moving(
+        tmp_path: Path, gnugo_command: list[str]) -> None:
+    """Two passes in a row end play on OGS, but the server's move event can arrive before its phase event: the
+    snapshot in between shows phase "play", our turn. The soak saw the bot move there and the server refuse it
+    ("in the stone removal phase; no moves can be played"). The session now waits for the phase (a short hold),
+    and plays on only if play really goes on (as after a rejected removal)."""
+    config = load_config_text(_config_text(tmp_path, gnugo_command))
+    actions = RecordingActions()
+    session = GameSession("g1", "black", actions, config, server="test", slots=SlotPool(1))
+    session.start()
+    try:
+        moves: tuple[Move, ...] = ((2, 2), (6, 6), None, None)  # black, white, black passes, white passes
+        session.post(StateUpdate(_state(moves)))
+        time.sleep(1.0)  # what a race looks like from here: no phase event yet, nothing must be sent meanwhile
+        assert "play" not in actions.kinds(), actions.calls
+        session.post(StateUpdate(_state(moves, phase="stone removal")))
+        wait_for(lambda: "accept_removal" in actions.kinds() or "set_removal" in actions.kinds(), 20,
+                 "the removal to be answered")
+        assert "play" not in actions.kinds(), actions.calls
+        assert _transcript_has(session.transcript_path, "waiting for the stone removal phase")
+    finally:
+        session.stop()
+        session.join(10)
+
+
+@pytest.mark.e2e
+def test_after_two_passes_play_goes_on_when_no_removal_phase_comes(tmp_path: Path, gnugo_command: list[str]) -> None:
+    """Where the server really wants a move after two passes (its phase never changes), the hold ends and the bot
+    plays: a wrong guess costs seconds, never the game."""
+    config = load_config_text(_config_text(tmp_path, gnugo_command))
+    actions = RecordingActions()
+    session = GameSession("g1", "black", actions, config, server="test", slots=SlotPool(1))
+    session.start()
+    try:
+        session.post(StateUpdate(_state(((2, 2), (6, 6), None, None))))
+        wait_for(lambda: "play" in actions.kinds(), 20, "a move after the hold")
+    finally:
+        session.stop()
+        session.join(10)
