@@ -117,6 +117,7 @@ class SandboxApp:
         r.add_post("/sandbox/games/{id}/undo", self._c_undo)
         r.add_post("/sandbox/games/{id}/chat", self._c_chat)
         r.add_post("/sandbox/games/{id}/resign", self._c_resign)
+        r.add_post("/sandbox/games/{id}/garbage", self._c_garbage)
         r.add_post("/sandbox/drop", self._c_drop)
         r.add_get("/sandbox/connections", self._c_connections)
         r.add_get("/sandbox/faults", self._c_faults)
@@ -443,6 +444,29 @@ class SandboxApp:
 
     async def _c_resign(self, request: web.Request) -> web.Response:
         return await self._control_op(request, "resign")
+
+    async def _c_garbage(self, request: web.Request) -> web.Response:
+        """Push one malformed frame to the game's subscribers (a fault for tests): what a client must survive."""
+        body = await _body(request)
+        game = self.sb.game_or_404(request.match_info["id"])
+        kind = body.get("kind", "gamedata_no_players")
+        frames: dict[str, tuple[str, Any]] = {
+            "gamedata_no_players": (f"game/{game.id}/gamedata", {"game_id": game.id, "phase": "play",
+                                                                 "width": game.s.width, "height": game.s.height}),
+            "move_garbage": (f"game/{game.id}/move", {"game_id": game.id, "move_number": "x", "move": "not-a-move"}),
+            "clock_garbage": (f"game/{game.id}/clock", {"game_id": game.id, "current_player": "nobody",
+                                                        "black_time": "soon", "white_time": None}),
+            "phase_garbage": (f"game/{game.id}/phase", 12345),
+        }
+        if kind not in frames:
+            raise HttpError(400, f"kind must be one of {sorted(frames)}")
+        event, data = frames[kind]
+        sent = 0
+        for c in list(self.sb.conns):
+            if game.id in c.games:
+                c.push(event, data)
+                sent += 1
+        return _json({"kind": kind, "sent": sent})
 
     async def _c_drop(self, request: web.Request) -> web.Response:
         body = await _body(request)
