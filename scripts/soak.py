@@ -528,21 +528,21 @@ daemon:
         bs_rows = []
         if self.n_bs:
             for summary in self._bs_games():
-                gid = summary.get("game_id") or summary.get("id")
-                g = self.og.game(gid)
+                bs_id = summary.get("game_id") or summary.get("id")
+                g = self.og.game(bs_id)
                 mine = [p for p in self._bs_players(summary) if p in self.bs_agents]
-                row = {"id": gid, "status": g.get("status"), "reason": g.get("end_reason"),
+                row = {"id": bs_id, "status": g.get("status"), "reason": g.get("end_reason"),
                        "winner": g.get("winner_name"), "agents": mine, "turns": len(g.get("turns", []))}
                 bs_rows.append(row)
                 if g.get("status") != "completed":
-                    problems.append(f"Battleship game {gid} did not finish ({g.get('status')})")
+                    problems.append(f"Battleship game {bs_id} did not finish ({g.get('status')})")
                     continue
                 if g.get("end_reason") == "timeout" and g.get("winner_name") not in self.bs_agents:
-                    problems.append(f"Battleship game {gid}: {mine} forfeited a turn")
+                    problems.append(f"Battleship game {bs_id}: {mine} forfeited a turn")
                 for agent in mine:
-                    rec = self.out / agent / "records" / f"opengames-{gid}.json"
+                    rec = self.out / agent / "records" / f"opengames-{bs_id}.json"
                     if not rec.exists():
-                        problems.append(f"Battleship game {gid}: {agent} wrote no record")
+                        problems.append(f"Battleship game {bs_id}: {agent} wrote no record")
                 self.report.moves_checked += row["turns"]
             seen = {a for r in bs_rows for a in r["agents"]}
             for agent in self.bs_agents:
