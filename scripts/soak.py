@@ -450,6 +450,11 @@ daemon:
                     os.kill(pid, signal.SIGCONT)
                 except ProcessLookupError:
                     pass
+        # the server has the result a moment before a daemon reads it: give them the time to write their records
+        # (and the Open Games daemons, which stop by themselves after their game, the time to stop)
+        settle = time.monotonic() + 20.0
+        while time.monotonic() < settle and not self._records_written():
+            time.sleep(0.25)
         threads = [threading.Thread(target=d.stop) for d in self.daemons.values()]
         for t in threads:
             t.start()
@@ -467,6 +472,12 @@ daemon:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+
+    def _records_written(self) -> bool:
+        go = all((self.out / "ogs" / "records" / f"ogs-{g}.sgf").exists() for g in self.go_games)
+        rbc = all((self.out / "reconchess" / "records" / f"reconchess-{g}.json").exists() for g in self.rbc_games)
+        bs = all(not d.alive for name, d in self.daemons.items() if name.startswith("soak-bs"))
+        return go and rbc and bs
 
     def check(self) -> None:
         from bridge.games.sgf import read_sgf_moves
