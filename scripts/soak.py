@@ -406,7 +406,7 @@ daemon:
         self.print(f"soak: {self.n_go} Go, {self.n_rbc} RBC and {self.n_bs} Battleship games; faults every "
                    f"~{self.fault_interval:g} s; run {self.marker}")
         kinds = self._fault_kinds()
-        restart_at = min(self.budget * 0.35, 35.0)  # while every game is still in progress
+        restart_at = min(self.budget * 0.35, 15.0)  # while every game is still in progress
         restarted = False
         deadline = self.t0 + self.budget
         next_fault = time.monotonic() + 3.0
