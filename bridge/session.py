@@ -292,14 +292,19 @@ class GameSession(threading.Thread):
         with self.inbox.mutex:
             return any(isinstance(ev, UndoRequested) for ev in self.inbox.queue)
 
-    def _peek_newer(self, state: GoState) -> GoState | None:
-        """A snapshot that arrived during genmove and makes the engine's move stale (undo, end, resync). It is
-        looked at in place: taking events out and putting them back could order them after newer ones."""
+    def _queued_state(self) -> GoState | None:
+        """The newest snapshot waiting in the inbox (a finished one wins), looked at in place."""
         newest: GoState | None = None
         with self.inbox.mutex:
             for ev in self.inbox.queue:
                 if isinstance(ev, StateUpdate) and (newest is None or not _is_over(newest)):
                     newest = ev.state
+        return newest
+
+    def _peek_newer(self, state: GoState) -> GoState | None:
+        """A snapshot that arrived during genmove and makes the engine's move stale (undo, end, resync). It is
+        looked at in place: taking events out and putting them back could order them after newer ones."""
+        newest = self._queued_state()
         if newest is None:
             return None
         if (len(newest.moves) != len(state.moves) or newest.phase != "play" or newest.to_move != self.my_color
@@ -311,6 +316,13 @@ class GameSession(threading.Thread):
     def _removal(self, state: GoState) -> None:
         self._ensure_slot()
         dead = self.player.dead_stones(state)
+        newer = self._queued_state()
+        if newer is not None and (_is_over(newer) or newer.phase != state.phase or newer.removal != state.removal
+                                  or list(newer.moves) != list(state.moves)):
+            # the game moved on while the engine listed its dead stones (the server scored it, or the proposal
+            # changed): decide again on the newest state rather than answer an old one
+            self.transcript.note("the game changed while the engine listed its dead stones; its answer is dropped")
+            return
         if dead is None or self._removal_rounds >= MAX_REMOVAL_ROUNDS or dead == state.removal:
             if self.my_color not in state.removal_accepted and self._removal_accepted != state.removal:
                 why = "engine agrees" if dead == state.removal else (

@@ -506,3 +506,28 @@ def test_after_two_passes_play_goes_on_when_no_removal_phase_comes(tmp_path: Pat
     finally:
         session.stop()
         session.join(10)
+
+
+@pytest.mark.e2e
+def test_a_game_that_ends_while_the_engine_lists_dead_stones_gets_no_late_proposal(
+        tmp_path: Path, gnugo_command: list[str]) -> None:
+    """GNU Go's final_status_list took 10 s on a busy machine in the soak; the server scored the game meanwhile (its
+    removal timeout), and the bot then proposed its dead stones to a finished game, which the server refused. A
+    proposal is now dropped when a newer snapshot (here: the result) arrived while the engine worked."""
+    engine = [sys.executable, str(SLOW_GTP), "--delay", "0.6", "--slow-command", "final_status_list", "--",
+              *gnugo_command]
+    config = load_config_text(_config_text(tmp_path, engine))
+    actions = RecordingActions()
+    session = GameSession("g1", "black", actions, config, server="test", slots=SlotPool(1))
+    session.start()
+    try:
+        moves: tuple[Move, ...] = ((2, 2), (6, 6), (2, 6), None, None)
+        session.post(StateUpdate(_state(moves, phase="stone removal")))
+        wait_for(lambda: _transcript_has(session.transcript_path, "final_status_list dead"), 20,
+                 "the engine to be asked for its dead stones")
+        session.post(StateUpdate(_state(moves, phase="finished", result=GoResult("black", "7.5 points", "B+7.5"))))
+        wait_for(lambda: session.finished, 20, "the session to finish")
+        assert not {"set_removal", "accept_removal"} & set(actions.kinds()), actions.calls
+    finally:
+        session.stop()
+        session.join(10)

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """A real GTP engine behind a delaying proxy: ``slow_gtp.py [--delay S] [--stderr LINE] -- COMMAND...``.
 
-Each ``genmove`` is held for ``--delay`` seconds before it reaches the engine (so a test can act while the engine
-"thinks"), ``--hang-once FILE`` makes the first genmove of the first process that finds FILE missing never
-answer (it creates FILE; a restarted proxy then plays normally), and ``--stderr LINE`` is written to stderr before
-each genmove (e.g. ``MAIN: thinking``)."""
+Each ``genmove`` (or ``--slow-command CMD``) is held for ``--delay`` seconds before it reaches the engine (so a
+test can act while the engine "thinks"), ``--hang-once FILE`` makes the first genmove of the first process that
+finds FILE missing never answer (it creates FILE; a restarted proxy then plays normally), and ``--stderr LINE`` is
+written to stderr before each genmove (e.g. ``MAIN: thinking``)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,13 @@ def main() -> int:
     ap.add_argument("--delay", type=float, default=1.0)
     ap.add_argument("--stderr", action="append", default=[])
     ap.add_argument("--hang-once", default=None)
+    ap.add_argument("--slow-command", default="genmove", help="the command held back (default genmove)")
     ap.add_argument("command", nargs="+")
     args = ap.parse_args()
     engine = subprocess.Popen(args.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
     assert engine.stdin is not None and engine.stdout is not None
     for line in sys.stdin:
-        if "genmove" in line:
+        if args.slow_command in line.split():
             for text in args.stderr:
                 print(text, file=sys.stderr, flush=True)
             time.sleep(args.delay)
