@@ -24,7 +24,7 @@ from bridge.events import (
     StateUpdate,
     UndoRequested,
 )
-from bridge.games.go import RESIGN, GoPlayer, clock_command
+from bridge.games.go import MIN_THINK, RESIGN, GoPlayer, clock_command
 from bridge.games.gotypes import Color, GoState, Move, Point
 from bridge.games.sgf import to_sgf
 from bridge.redact import redact
@@ -34,7 +34,6 @@ log = logging.getLogger("bridge.session")
 
 STDERR_CHANNELS = {"MAIN": "main", "DISCUSSION": "main", "MALKOVICH": "malkovich"}
 MAX_REMOVAL_ROUNDS = 3
-MIN_THINK = 2.0  # seconds a restarted engine should have at least to find a move (else: a fallback pass)
 RESEND_GRACE = 2.0  # seconds a resync must keep showing our move missing before it is sent again
 REJECT_SETTLE = 2.0  # seconds to wait for the server's state after it refused our action
 MAX_REJECTIONS = 3  # refusals at one position before the bridge passes there instead
@@ -395,7 +394,7 @@ class GameSession(threading.Thread):
             budget = clock_command(state, self.my_color).budget
             # a retry would think for the hang limit of what is left, less the restart: worth it only if that
             # leaves MIN_THINK; else pass while the reserve is still on the clock
-            thinking = budget - min(self.config.engine.move_margin, budget / 2) - self.player.start_seconds
+            thinking = self.player.hang_limit(budget) - self.player.start_seconds
             if thinking < MIN_THINK:
                 self._retry = False
                 self._fallback(state, budget)

@@ -47,7 +47,7 @@ BYOYOMI = {"system": "byoyomi", "time_control": "byoyomi", "speed": "live", "mai
 
 @dataclass
 class Daemon:
-    """One ``bridge run`` process: its config, its log, and how often it was started."""
+    """One ``gamebridge run`` process: its config, its log, and how often it was started."""
 
     name: str
     config: Path

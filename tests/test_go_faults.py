@@ -531,3 +531,18 @@ def test_a_game_that_ends_while_the_engine_lists_dead_stones_gets_no_late_propos
     finally:
         session.stop()
         session.join(10)
+
+
+@pytest.mark.parametrize(("budget", "margin"), [(68.0, 3.0), (30.0, 5.0), (35.0, 5.0), (68.0, 5.0), (12.0, 1.0)])
+def test_a_hang_leaves_time_for_a_retry_that_can_still_think(tmp_path: Path, budget: float, margin: float) -> None:
+    """The soak (byo-yomi 60 s + 3 x 10 s, move_margin 3) saw a hang declared with 2.8 s left: too little to restart
+    and think, so the bot passed and the opponent's pass ended the game. What the hang limit keeps must let the
+    restarted engine think MIN_THINK seconds within its own limit."""
+    from bridge.games.go import MIN_THINK, GoPlayer
+
+    with Transcript(None) as t:
+        player = GoPlayer(EngineConfig(command=[GNUGO], move_margin=margin), name="limit", transcript=t)
+        player.start_seconds = 0.1
+        left = budget - player._timeout(budget)
+        retry = player._timeout(left) - player.start_seconds
+    assert retry >= MIN_THINK, (budget, margin, left, retry)

@@ -40,6 +40,7 @@ KGS_RULES = {"chinese": "chinese", "aga": "aga", "japanese": "japanese", "korean
              "nz": "new_zealand"}
 
 RESIGN = "resign"
+MIN_THINK = 2.0  # seconds a restarted engine should have at least to find a move (else: a fallback pass)
 
 
 @dataclass(frozen=True)
@@ -359,15 +360,24 @@ class GoPlayer:
         self._synced.append(move)
         return [move]
 
+    def hang_limit(self, budget: float) -> float:
+        """Seconds the engine may think with ``budget`` seconds on the clock before it counts as hung."""
+        return self._timeout(budget)
+
     def _timeout(self, budget: float) -> float:
         """How long the engine may take before it counts as hung. With a clock (``budget``: seconds until the
-        flag) the limit is always inside it: ``move_margin`` seconds (at most half the time left) stay on the clock
-        to restart the engine, replay the game and still move, or play a fallback move. Without a clock: the
+        flag) the limit is always inside it: what a retry needs stays on the clock (``move_margin`` plus the
+        engine's start plus :data:`MIN_THINK`, and at least twice what a start and MIN_THINK take; at most half the
+        time left) to restart the engine, replay the game and still move, or play a fallback move. Without a clock: the
         ``max_move_time`` cap (1 h if none) plus ``move_margin``."""
         cap = self.cfg.max_move_time
         margin = self.cfg.move_margin
         if math.isfinite(budget):
-            limit = budget - min(margin, budget / 2)
+            # what stays on the clock must carry a retry: the engine's restart, MIN_THINK seconds of thought, and
+            # the retry's own reserve (the same rule once more, at most half of what is then left)
+            start = self.start_seconds
+            reserve = max(margin + start + MIN_THINK, 2 * (MIN_THINK + start))
+            limit = budget - min(reserve, budget / 2)
             if cap is not None:
                 limit = min(limit, cap + margin)
             return max(limit, 0.2)
