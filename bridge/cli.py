@@ -41,16 +41,12 @@ def _install_signal_handlers(stop: Any, reload: Any = None) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bridge.daemon import Daemon
+    from bridge.reload import apply_logging
     from bridge.systemd import Notifier
 
     config = load_config(args.config)
     secrets = resolve_secrets(config)
-    d = config.daemon
-    try:
-        setup_logging(d.log_level, d.log_file, max_bytes=d.log_max_bytes, backups=d.log_backups)
-    except OSError as exc:
-        raise ConfigError(f"daemon.log_file: cannot open {d.log_file}: {exc.strerror or exc}; "
-                          f"fix the path or its permissions (under systemd: LogsDirectory=)") from None
+    apply_logging(config)
     notifier = Notifier()  # reads (and removes from the environment) $NOTIFY_SOCKET and $WATCHDOG_USEC
     daemon = Daemon(config, notifier=notifier, config_path=args.config, secrets=secrets)
     _install_signal_handlers(daemon.stop, daemon.request_reload)

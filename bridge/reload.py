@@ -114,9 +114,11 @@ def plan_reload(old: Any, new: Any, old_secrets: dict[str, SecretStr], new_secre
 
 
 def apply_logging(config: Any) -> None:
+    """Log as ``config.daemon`` says (at start and after a reload); a log file that cannot be opened is a
+    configuration error."""
     d = config.daemon
     try:
         setup_logging(d.log_level, d.log_file, max_bytes=d.log_max_bytes, backups=d.log_backups)
     except OSError as exc:
         raise ConfigError(f"daemon.log_file: cannot open {d.log_file}: {exc.strerror or exc}; "
-                          f"fix the path or its permissions") from None
+                          f"fix the path or its permissions (under systemd: LogsDirectory=)") from None
