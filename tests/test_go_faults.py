@@ -6,6 +6,7 @@ session tests use a recording stand-in for the adapter's actions."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -546,3 +547,46 @@ def test_a_hang_leaves_time_for_a_retry_that_can_still_think(tmp_path: Path, bud
         left = budget - player._timeout(budget)
         retry = player._timeout(left) - player.start_seconds
     assert retry >= MIN_THINK, (budget, margin, left, retry)
+
+
+@pytest.mark.e2e
+def test_an_engine_frozen_while_told_a_move_is_caught_inside_the_clock(
+        tmp_path: Path, gnugo_command: list[str]) -> None:
+    """The soak froze a restarted engine just after it moved, with one 10 s byo-yomi period left: the next `play`
+    (telling it the opponent's move) waited the default 30 s, and the game was lost on time. Every command before a
+    genmove now shares the move's hang limit."""
+    import signal as _signal
+
+    from bridge.games.gotypes import ClockState, PlayerClock, TimeControl
+
+    config = load_config_text(_config_text(tmp_path, gnugo_command))
+    tc = TimeControl(system="byoyomi", speed="live", main_time=0, period_time=10, periods=1)
+    settings = GoSettings(width=9, height=9, komi=6.5, rules="japanese", my_color="black", time_control=tc)
+
+    def state(moves: tuple[Move, ...]) -> GoState:
+        clock = ClockState(to_move="black", black=PlayerClock(0.0, periods=1, period_time=10.0),
+                           white=PlayerClock(0.0, periods=1, period_time=10.0))
+        return GoState("g1", settings, moves, to_move="black" if len(moves) % 2 == 0 else "white", clock=clock)
+
+    actions = RecordingActions()
+    session = GameSession("g1", "black", actions, config, server="test", slots=SlotPool(1))
+    session.start()
+    frozen = None
+    try:
+        session.post(StateUpdate(state(())))
+        wait_for(lambda: "play" in actions.kinds(), 20, "the first move")
+        engine = session.player.engine
+        assert engine is not None
+        frozen = engine.process.pid
+        os.kill(frozen, _signal.SIGSTOP)
+        started = time.monotonic()
+        session.post(StateUpdate(state((actions.calls[-1][1], (0, 0)))))
+        wait_for(lambda: actions.kinds().count("play") >= 2, 30, "a second move")
+        took = time.monotonic() - started
+        assert took < 10.0, f"the second move came {took:.1f} s later, after the 10 s period"
+    finally:
+        if frozen is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(frozen, _signal.SIGCONT)
+        session.stop()
+        session.join(10)

@@ -329,11 +329,26 @@ class GoPlayer:
     # --- deciding ------------------------------------------------------------------------------------------
     def genmove(self, state: GoState) -> list[Move] | str:
         """The engine's move(s) for the player to move in ``state``: a list of moves (several when placing free
-        handicap stones at once), or ``"resign"``. Raises EngineError for a failure or an invalid answer."""
-        self.sync(state)
+        handicap stones at once), or ``"resign"``. Raises EngineError for a failure or an invalid answer.
+
+        Everything sent for this move (the moves it missed, ``time_left``, the genmove) shares one hang limit,
+        measured from now: an engine frozen while it is told a move is caught inside the clock, as in genmove."""
         engine = self.start()
         s = state.settings
         color = state.to_move
+        clock = clock_command(state, color, kgs=engine.supports("kgs-time_settings"),
+                              kata=engine.supports("kata-time_settings"))
+        deadline = time.monotonic() + self._timeout(clock.budget)
+
+        def left() -> float:
+            return max(deadline - time.monotonic(), 0.2)
+
+        saved = engine.command_timeout
+        engine.command_timeout = min(saved, left())
+        try:
+            self.sync(state)
+        finally:
+            engine.command_timeout = saved
         free = s.free_handicap and s.handicap > 1 and len(state.moves) < s.handicap
         if free and not state.moves and engine.supports("place_free_handicap"):
             reply = engine.command("place_free_handicap", str(s.handicap), timeout=self._timeout(math.inf))
@@ -344,13 +359,14 @@ class GoPlayer:
             self._synced.extend(stones)
             return list(stones)
         clock = clock_command(state, color, kgs=engine.supports("kgs-time_settings"),
-                              kata=engine.supports("kata-time_settings"))
+                              kata=engine.supports("kata-time_settings"))  # again: the sync took some time
         if clock.time_left is not None and engine.supports("time_left"):
             secs, stones_left = clock.time_left
-            engine.command("time_left", color, str(max(int(secs), 0)), str(stones_left))
+            engine.command("time_left", color, str(max(int(secs), 0)), str(stones_left),
+                           timeout=min(engine.command_timeout, left()))
         command = "kgs-genmove_cleanup" if resumed_after_removal(state) and engine.supports(
             "kgs-genmove_cleanup") else "genmove"
-        reply = engine.genmove(color, timeout=self._timeout(clock.budget), command=command)
+        reply = engine.genmove(color, timeout=left(), command=command)
         if reply.strip().lower() == RESIGN:
             return RESIGN
         try:
