@@ -571,13 +571,14 @@ def test_an_engine_frozen_while_told_a_move_is_caught_inside_the_clock(
     actions = RecordingActions()
     session = GameSession("g1", "black", actions, config, server="test", slots=SlotPool(1))
     session.start()
-    frozen = None
+    frozen: int | None = None
     try:
         session.post(StateUpdate(state(())))
         wait_for(lambda: "play" in actions.kinds(), 20, "the first move")
         engine = session.player.engine
         assert engine is not None
         frozen = engine.process.pid
+        assert frozen is not None
         os.kill(frozen, _signal.SIGSTOP)
         started = time.monotonic()
         session.post(StateUpdate(state((actions.calls[-1][1], (0, 0)))))
