@@ -827,3 +827,45 @@ def test_an_accept_whose_game_never_reached_disk_is_resumed_after_a_restart(
     assert running.adapter.stats["resumed"] == 2 and running.adapter.stats["accepted"] == 1
     assert list(state_dir.iterdir()) == []
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("bridge")]
+
+
+def test_sighup_applies_max_games_and_poll_intervals_live(sandbox: ReconchessSandbox, tmp_path: Path) -> None:
+    """A reload (SIGHUP: Daemon.reload) that changes server.max_games, poll_interval or status_interval is applied
+    without a restart: the server is told the new cap at once, and invitations are judged by it."""
+    path = tmp_path / "bot.yaml"
+
+    def write(max_games: int, poll: float) -> None:
+        path.write_text(
+            f"server:\n  kind: reconchess\n  url: {sandbox.url}\n  username: bot\n"
+            f"  password: {{env: RBC_TEST_PASSWORD}}\n  max_games: {max_games}\n"
+            f"  poll_interval: {poll}\n  status_interval: 0.02\n"
+            f"engine:\n  protocol: uci\n  command: [{STOCKFISH}]\n"
+            f"daemon:\n  data_dir: {tmp_path / 'runs'}\n  max_concurrent_games: 4\n")
+
+    write(1, 0.1)
+    config: Any = load_config_text(path.read_text(), str(path))
+    adapter = ReconchessAdapter(config.server, config, player_factory=lambda ctx: SlowBot())
+    daemon = Daemon(config, adapter=adapter, config_path=path)
+    first = sandbox.invite("bot", "random", color=True, seconds_per_player=60)
+    second = sandbox.invite("bot", "random", color=True, seconds_per_player=60)
+    daemon.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(adapter._games) < 1:
+            assert time.monotonic() < deadline, "the first invitation was not accepted"
+            time.sleep(0.02)
+        assert sandbox.state.users["bot"].max_games == 1
+        time.sleep(0.5)  # five polls: the cap of 1 holds
+        assert len(adapter._games) == 1
+        write(2, 0.05)
+        assert daemon.reload()
+        assert adapter.server.max_games == 2 and adapter.server.poll_interval == 0.05
+        while len(adapter._games) < 2:
+            assert time.monotonic() < deadline, "the second invitation was not accepted after the reload"
+            time.sleep(0.02)
+        while sandbox.state.users["bot"].max_games != 2:
+            assert time.monotonic() < deadline, "the server was not told the new cap"
+            time.sleep(0.02)
+        assert {first["invitation_id"], second["invitation_id"]} <= set(adapter._games)
+    finally:
+        daemon.shutdown()

@@ -93,6 +93,19 @@ class ReconchessAdapter:
         self.results: list[GameResult] = []
         self.stats: dict[str, int] = {"accepted": 0, "finished": 0, "error_resigns": 0, "settled": 0, "resumed": 0}
         self.stopped_reason: str | None = None
+        self._tell_cap = threading.Event()  # a reload changed max_games: tell the server at the next poll
+
+    # A reload (SIGHUP) may change these server keys live; any other needs a restart.
+    reloadable_server_keys = frozenset({"max_games", "poll_interval", "status_interval"})
+
+    def reconfigure(self, config: Any) -> None:
+        """Take a reloaded configuration (only ``reloadable_server_keys`` differ from the running server config):
+        invitations are judged by the new ``max_games`` from the next poll, which also tells the server the new
+        cap; the poll intervals apply from the next wait (``status_interval`` to the games started after it)."""
+        cap_changed = config.server.max_games != self.server.max_games
+        self.config, self.server = config, config.server
+        if cap_changed:
+            self._tell_cap.set()
 
     # --- plumbing -------------------------------------------------------------------------------------------
     def _secret(self) -> str:
@@ -216,6 +229,10 @@ class ReconchessAdapter:
             if api.retries != retries:  # the server was away: tell it our cap again, as rc_connect does
                 api.set_max_games(self.server.max_games)
                 log.info("reconchess server %s is answering again", self.url)
+            if self._tell_cap.is_set():
+                self._tell_cap.clear()
+                api.set_max_games(self.server.max_games)
+                log.info("told the server the new cap: up to %d game(s) at once", self.server.max_games)
             for invitation_id in invitations:
                 if stop.is_set():
                     break
