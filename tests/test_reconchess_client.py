@@ -869,3 +869,94 @@ def test_sighup_applies_max_games_and_poll_intervals_live(sandbox: ReconchessSan
         assert {first["invitation_id"], second["invitation_id"]} <= set(adapter._games)
     finally:
         daemon.shutdown()
+
+
+# --- seeking: the bot sends invitations (server.seek) ---------------------------------------------------------
+def seek_config(url: str, tmp_path: Path, seek: str) -> Any:
+    return load_config_text(
+        f"server:\n  kind: reconchess\n  url: {url}\n  username: bot\n  password: {{env: RBC_TEST_PASSWORD}}\n"
+        f"  poll_interval: 0.05\n  status_interval: 0.02\n  retry_min_delay: 0.05\n  retry_max_delay: 0.3\n"
+        f"  max_games: 2\n  seek: {seek}\n"
+        f"engine:\n  protocol: uci\n  command: [{STOCKFISH}]\n"
+        f"daemon:\n  data_dir: {tmp_path / 'runs'}\n  max_concurrent_games: 4\n", "test.yaml")
+
+
+@pytest.fixture
+def short_games(monkeypatch: pytest.MonkeyPatch) -> Iterator[ReconchessSandbox]:
+    """A sandbox whose games end after 12 turns (invitations sent through the API take the sandbox's clock)."""
+    monkeypatch.setenv("RBC_TEST_PASSWORD", PASSWORD)
+    server = ReconchessSandbox(seconds_per_player=60, full_turn_limit=12).start()
+    server.add_user("bot", PASSWORD)
+    yield server
+    server.stop()
+
+
+def _sent_by(sandbox: ReconchessSandbox, user: str) -> list[Any]:
+    return [i for i in list(sandbox.state.invitations.values()) if i.inviter == user]
+
+
+def test_a_daemon_with_only_a_seek_section_plays_n_games_in_a_row_and_stops(
+        short_games: ReconchessSandbox, tmp_path: Path) -> None:
+    """Issue 11: no invitation comes in; the bot invites the listed house players in turn, one game at a time
+    (seek.max_games 1), alternating colours, and after seek.stop_after (3) games it invites nobody more."""
+    config = seek_config(short_games.url, tmp_path,
+                         "{opponents: [random, attacker], every: 1, max_games: 1, stop_after: 3}")
+    adapter = ReconchessAdapter(config.server, config, player_factory=lambda ctx: RandomBot())
+    daemon = Daemon(config, adapter=adapter)
+    daemon.start()
+    most = 0
+    try:
+        deadline = time.monotonic() + 90
+        while len(adapter.results) < 3:
+            most = max(most, len(adapter.active_games()))
+            assert time.monotonic() < deadline, f"only {len(adapter.results)} of 3 games played"
+            time.sleep(0.01)
+        time.sleep(1.5)  # longer than seek.every: a fourth invitation would have gone out by now
+    finally:
+        daemon.shutdown()
+    sent = _sent_by(short_games, "bot")
+    assert [i.invitee for i in sent] == ["random", "attacker", "random"]
+    games = [short_games.game(i.game_id) for i in sent]
+    assert [g["white"] == "bot" for g in games] == [True, False, True]  # colours alternate
+    assert all(g["over"] for g in games)
+    assert most == 1
+    assert adapter.stats["invited"] == 3 and adapter.seeker is not None and adapter.seeker.done
+    for i in sent:
+        assert (tmp_path / "runs" / "records" / f"reconchess-{i.game_id}.pgn").exists()
+
+
+def test_a_lost_answer_to_an_invitation_is_settled_never_sent_twice(
+        short_games: ReconchessSandbox, tmp_path: Path) -> None:
+    """The second invitation is carried out by the server but its answer is lost (the connection drops): the bot
+    finds the game it made and plays it; no second invitation is sent for it."""
+    config = seek_config(short_games.url, tmp_path, "{opponents: [random], every: 1, max_games: 1, stop_after: 2}")
+    adapter = ReconchessAdapter(config.server, config, player_factory=lambda ctx: RandomBot())
+    running = Running(adapter, tmp_path)
+    try:
+        running.wait_results(1, timeout=60)
+        short_games.drop("POST /api/invitations", count=1, after=True)
+        running.wait_results(2, timeout=60)
+        time.sleep(1.5)  # a re-sent invitation would show by now
+    finally:
+        running.close()
+    sent = _sent_by(short_games, "bot")
+    assert len(sent) == 2, [(i.id, i.game_id) for i in sent]
+    assert sorted(r.game_id for r in adapter.results) == sorted(i.game_id for i in sent)
+    assert adapter.stats["settled"] == 1
+
+
+def test_an_opponent_that_cannot_be_invited_is_backed_off_with_its_reason(
+        short_games: ReconchessSandbox, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    config = seek_config(short_games.url, tmp_path,
+                         "{opponents: [nobody, random], every: 1, max_games: 1, stop_after: 1}")
+    adapter = ReconchessAdapter(config.server, config, player_factory=lambda ctx: RandomBot())
+    caplog.set_level(logging.INFO, logger="bridge.seek")
+    running = Running(adapter, tmp_path)
+    try:
+        running.wait_results(1, timeout=60)
+    finally:
+        running.close()
+    assert [i.invitee for i in _sent_by(short_games, "bot")] == ["random"]
+    assert adapter.seeker is not None and "no user named 'nobody'" in (adapter.seeker.backoff_reason("nobody") or "")
+    lines = [r.getMessage() for r in caplog.records if r.name == "bridge.seek" and "nobody" in r.getMessage()]
+    assert len(lines) == 1 and "leaving it alone for 300 s" in lines[0], lines

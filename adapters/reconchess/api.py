@@ -139,9 +139,12 @@ class RbcApi(httpapi.HttpApi):
         *,
         decoder: type[json.JSONDecoder] = ChessJSONDecoder,
         authenticate: bool = True,
+        once: bool = False,
         **path: Any,
     ) -> Any:
         """Call ``ENDPOINTS[endpoint]`` and return the decoded JSON answer (``None`` for an empty body).
+
+        ``once``: never send again an attempt that may have reached the server (see ``HttpApi._send``).
 
         Raises :class:`Unauthorized` (401), :class:`ApiError` (other final statuses, or retries given up),
         :class:`Stopped` (the stop event was set while retrying), :class:`ProtocolError` (an answer that is
@@ -156,7 +159,7 @@ class RbcApi(httpapi.HttpApi):
         if not authenticate:
             kwargs["auth"] = None
         try:
-            resp, maybe_done = self._send(method, url, where, self.base_url, **kwargs)
+            resp, maybe_done = self._send(method, url, where, self.base_url, once=once, **kwargs)
         except httpapi.GaveUp as exc:
             raise ApiError(
                 f"{where} at {self.base_url}: no answer after {exc.attempts} "
@@ -237,7 +240,10 @@ class RbcApi(httpapi.HttpApi):
         return list(self._get("invitations", "invitations", _check_int_list))
 
     def invite(self, opponent: str, color: bool) -> int:
-        answer = self.call("invite", {"opponent": opponent, "color": color})
+        """Send an invitation; its game's id. Sent once: an attempt that may have reached the server is never
+        sent again (a second attempt would make a second game); :attr:`ApiError.maybe_done` then says to settle
+        it."""
+        answer = self.call("invite", {"opponent": opponent, "color": color}, once=True)
         return int(_check_int(self._field(answer, "game_id", "POST /api/invitations/"), "game_id"))
 
     def accept(self, invitation_id: int) -> int:

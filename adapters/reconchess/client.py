@@ -38,12 +38,14 @@ from bridge.adapters.reconchess.play import GameResult, GameRunner
 from bridge.errors import BridgeError, ConfigError, FatalAdapterError, ProtocolError, ServerError
 from bridge.events import CheckLine, GameContext, Host, host_ready
 from bridge.games.rbc_state import RbcGameState, StateError, load_state, state_path
+from bridge.seek import Seek, Seeker
 
 log = logging.getLogger("bridge.reconchess")
 
 PlayerFactory = Callable[[GameContext], Player]
 REFUSED_RETRY = 60.0  # seconds before an invitation that could not be accepted is tried again
 LOST_ACCEPT_SPAN = 8  # game ids probed on each side of an invitation id whose accept answer was lost
+LOST_INVITE_SPAN = 32  # game ids probed after the newest game id seen, for an invitation whose answer was lost
 
 
 def _named_game_id(text: str) -> int | None:
@@ -91,12 +93,16 @@ class ReconchessAdapter:
         self._waiting_logged: set[int] = set()
         self._played: set[int] = set()  # game ids played to their end (or given up) by this adapter
         self.results: list[GameResult] = []
-        self.stats: dict[str, int] = {"accepted": 0, "finished": 0, "error_resigns": 0, "settled": 0, "resumed": 0}
+        self.stats: dict[str, int] = {"accepted": 0, "finished": 0, "error_resigns": 0, "settled": 0, "resumed": 0,
+                                      "invited": 0}
         self.stopped_reason: str | None = None
         self._tell_cap = threading.Event()  # a reload changed max_games: tell the server at the next poll
+        self.seeker = Seeker(server.seek, self_name=server.username) if server.seek is not None else None
+        self._newest_game = 0  # the highest game id of ours seen (where a lost invitation's game is looked for)
 
     # A reload (SIGHUP) may change these server keys live; any other needs a restart.
     reloadable_server_keys = frozenset({"max_games", "poll_interval", "status_interval"})
+    # (server.seek is not among them: a seek policy added, removed or changed takes a restart)
 
     def reconfigure(self, config: Any) -> None:
         """Take a reloaded configuration (only ``reloadable_server_keys`` differ from the running server config):
@@ -104,6 +110,8 @@ class ReconchessAdapter:
         cap; the poll intervals apply from the next wait (``status_interval`` to the games started after it)."""
         cap_changed = config.server.max_games != self.server.max_games
         self.config, self.server = config, config.server
+        if self.seeker is not None and config.server.seek is not None:
+            self.seeker.reconfigure(config.server.seek)
         if cap_changed:
             self._tell_cap.set()
 
@@ -237,7 +245,86 @@ class ReconchessAdapter:
                 if stop.is_set():
                     break
                 self._consider(api, host, invitation_id)
+            if not stop.is_set():
+                self._seek(api, host)
             stop.wait(self.server.poll_interval)
+
+    # --- seeking: invitations sent (server.seek) --------------------------------------------------------------
+    def _seek(self, api: RbcApi, host: Host) -> None:
+        """Invite the next opponent the seek policy allows, when there is room for one more game (the server's
+        max_games, the daemon's cap, not draining), and play the game it makes."""
+        seeker = self.seeker
+        if seeker is None or not seeker.due():
+            return
+        with self._lock:
+            running = len(self._games)
+        if running >= self.server.max_games or not host.can_accept_game():
+            return
+        active = api.users() if seeker.wants_active_users() else []
+        seek = seeker.next(active)
+        if seek is None:
+            return
+        color = "white" if seek.white else "black"
+        log.info("seek: inviting %s to a game (we ask for %s)", seek.opponent, color)
+        try:
+            game_id = api.invite(seek.opponent, seek.white)
+        except ApiError as exc:
+            if not exc.maybe_done:
+                seeker.declined(seek, exc.text.strip()[:120] or str(exc))
+                return
+            found = self._settle_lost_invite(api, seek)
+            if found is None:
+                seeker.declined(seek, "the invitation's answer was lost and no game of it was found")
+                return
+            game_id = found
+        seeker.started(seek, str(game_id))
+        self._saw_game(game_id)
+        with self._lock:
+            self._games[-game_id] = game_id
+        self.count("invited")
+        log.info("seek: %s invited: game %d, playing %s", seek.opponent, game_id, color)
+        target = functools.partial(self._play, invitation_id=None, game_id=game_id)
+        if not host.run_game(str(game_id), target):
+            with self._lock:
+                self._games.pop(-game_id, None)
+            seeker.ended(str(game_id))
+            log.info("game %d: the daemon is stopping before it could start", game_id)
+
+    def _settle_lost_invite(self, api: RbcApi, seek: Seek) -> int | None:
+        """An invitation was sent but its answer (the game id) was lost: it may have made a game. It is looked
+        for after the newest game id of ours seen (the API lists no games): a live game of ours against that
+        opponent, with the colour asked for, not played here. Never sent again: a second attempt would make a
+        second game."""
+        with self._lock:
+            known = set(self._games.values()) | self._played
+        start = max(self._newest_game, max(known, default=0))
+        if start <= 0:
+            log.warning("seek: the answer to the invitation to %s was lost, and no game id of ours is known to "
+                        "look for its game from", seek.opponent)
+            return None
+        for game_id in range(start + 1, start + 1 + LOST_INVITE_SPAN):
+            if game_id in known:
+                continue
+            try:
+                if api.color(game_id) != seek.white or api.opponent_name(game_id) != seek.opponent:
+                    continue
+                if api.game_status(game_id).is_over:
+                    continue
+            except ApiError as probe:
+                if probe.status in (400, 401, 403, 404):  # not a game of ours (or none)
+                    continue
+                raise
+            self.count("settled")
+            log.info("seek: the answer to the invitation to %s was lost; its game is %d: playing it",
+                     seek.opponent, game_id)
+            return game_id
+        log.warning("seek: the answer to the invitation to %s was lost and no game of it was found among the %d "
+                    "game ids after %d; not inviting it again for a while", seek.opponent, LOST_INVITE_SPAN, start)
+        return None
+
+    def _saw_game(self, game_id: int) -> None:
+        with self._lock:
+            self._newest_game = max(self._newest_game, game_id)
 
     def _consider(self, api: RbcApi, host: Host, invitation_id: int) -> None:
         with self._lock:
@@ -274,6 +361,7 @@ class ReconchessAdapter:
     def _start_accepted(self, api: RbcApi, host: Host, invitation_id: int, game_id: int,
                         resumed: bool = False) -> None:
         self._note_accept(invitation_id, game_id)
+        self._saw_game(game_id)
         self._waiting_logged.discard(invitation_id)
         self._refused.pop(invitation_id, None)
         with self._lock:
@@ -441,6 +529,7 @@ class ReconchessAdapter:
             raw_invitation = saved.server.get("invitation_id") if saved is not None else None
             invitation_id = raw_invitation if isinstance(raw_invitation, int) else None
             key = invitation_id if invitation_id is not None else -game_id
+            self._saw_game(game_id)
             with self._lock:
                 if key in self._games or game_id in self._games.values():
                     continue
@@ -469,6 +558,8 @@ class ReconchessAdapter:
             with self._lock:
                 self._games.pop(key, None)
                 self._played.add(game_id)
+            if self.seeker is not None:
+                self.seeker.ended(str(game_id))
 
     def count(self, stat: str, n: int = 1) -> None:
         with self._lock:

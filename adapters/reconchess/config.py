@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from bridge.config import SecretRef, Strict
+from bridge.seek import SeekConfig
 
 
 class ReconchessServerConfig(Strict):
@@ -49,6 +50,12 @@ class ReconchessServerConfig(Strict):
         description="seconds of failed retries after which one call gives up "
         "(0: retry until the daemon stops, as the official "
         "client does)",
+    )
+
+    seek: SeekConfig | None = Field(
+        None,
+        description="invite opponents (POST /api/invitations/) rather than only accept: whom, how often, how "
+        "many (none: only accept)",
     )
 
     @model_validator(mode="after")
