@@ -15,8 +15,10 @@ import requests
 import socketio
 import websocket
 
+from bridge.adapters.ogs.analysis import analysis_body
 from bridge.adapters.ogs.sandbox import SandboxServer
 from bridge.adapters.ogs.sandbox.clock import PlayerClock, normalize_time_control
+from bridge.games.go_analysis import EngineAnalysis
 from bridge.games.gorules import GoBoard
 
 KEY = "sandbox-test-key-77"
@@ -532,6 +534,28 @@ def test_game_chat_round_trip(server: SandboxServer, bot: dict[str, Any], client
     control(server, "POST", f"/sandbox/games/{gid}/chat", json={"body": "hi from the house"})
     assert c.event(f"game/{gid}/chat")["line"]["username"] == "house-scripted"
     assert [x["body"] for x in server.game(gid)["chat"]][::2] == ["hello from the bot", "hi from the house"]
+
+
+def test_analysis_chat_bodies_are_kept_and_malformed_ones_refused(
+        server: SandboxServer, bot: dict[str, Any], clients: Callable[[], WsClient]) -> None:
+    """goban's GameChatAnalysisMessage: the sandbox keeps a well-formed analysis body in its chat log (as OGS
+    shows it) and refuses one whose shape is wrong, naming what is wrong."""
+    c = clients()
+    c.auth()
+    gid, _ = start_game(server, bot, c, challenger_color="black",
+                        challenger={"house": "scripted", "moves": [], "delay": 5})
+    good = analysis_body(EngineAnalysis(((2, 2), None, (6, 6)), 55.25, 1.5, 120), 0)
+    c.send("game/chat", {"game_id": gid, "type": "malkovich", "move_number": 0, "body": good})
+    line = c.event(f"game/{gid}/chat")["line"]
+    assert line["body"] == good and line["channel"] == "malkovich"
+    assert good["moves"] == "cc..gg" and good["marks"] == {"circle": "cc"}
+    assert good["engine_analysis"] == {"win_rate": 55.25, "score": 1.5, "visits": 120}
+    for bad, why in [({"from": 5}, "not a move number"), ({"moves": "ddp"}, "two-letter"),
+                     ({"engine_analysis": {"score": 1}}, "needs a win_rate"),
+                     ({"marks": ["dd"]}, "marks")]:
+        c.send("game/chat", {"game_id": gid, "type": "main", "move_number": 0, "body": good | bad})
+        assert why in c.event(f"game/{gid}/error")
+    assert [x["body"] for x in server.game(gid)["chat"]] == [good]
 
 
 # --- reconnects ----------------------------------------------------------------------------------------------

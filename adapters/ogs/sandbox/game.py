@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.adapters.ogs.analysis import read_analysis_body
 from bridge.adapters.ogs.codec import decode_move_array, decode_point, encode_point, encode_points
 from bridge.adapters.ogs.sandbox.clock import PlayerClock, average_move_time
 from bridge.games.gorules import GoBoard, IllegalMove, ruleset
@@ -562,6 +563,11 @@ class SandboxGame:
             raise GameError(f"chat type {channel!r} is not one of main, malkovich, spectator")
         if not isinstance(body, str | dict) or (isinstance(body, str) and not body.strip()):
             raise GameError("chat body must be a non-empty string or an object such as {type: \"translated\", ...}")
+        if isinstance(body, dict) and body.get("type") == "analysis":
+            try:
+                read_analysis_body(body, len(self.moves))
+            except ValueError as exc:
+                raise GameError(str(exc)) from None
         line = {"chat_id": uuid.uuid4().hex[:12], "body": body, "date": now // 1000,
                 "move_number": move_number if isinstance(move_number, int) else len(self.moves),
                 "channel": channel, "player_id": player.id, "username": player.username}
