@@ -550,9 +550,10 @@ def test_analysis_chat_bodies_are_kept_and_malformed_ones_refused(
     assert line["body"] == good and line["channel"] == "malkovich"
     assert good["moves"] == "cc..gg" and good["marks"] == {"circle": "cc"}
     assert good["engine_analysis"] == {"win_rate": 55.25, "score": 1.5, "visits": 120}
-    for bad, why in [({"from": 5}, "not a move number"), ({"moves": "ddp"}, "two-letter"),
-                     ({"engine_analysis": {"score": 1}}, "needs a win_rate"),
-                     ({"marks": ["dd"]}, "marks")]:
+    bads: list[tuple[dict[str, Any], str]] = [
+        ({"from": 5}, "not a move number"), ({"moves": "ddp"}, "two-letter"),
+        ({"engine_analysis": {"score": 1}}, "needs a win_rate"), ({"marks": ["dd"]}, "marks")]
+    for bad, why in bads:
         c.send("game/chat", {"game_id": gid, "type": "main", "move_number": 0, "body": good | bad})
         assert why in c.event(f"game/{gid}/error")
     assert [x["body"] for x in server.game(gid)["chat"]] == [good]
