@@ -214,3 +214,28 @@ def test_sense_checks_what_the_intended_move_hinges_on() -> None:
     informed = belief.choose_sense(chess.SQUARES, sample, values)
     assert informed is not None and window(informed) & bishop_squares
     assert not window(informed) & pawn_squares
+
+
+def test_the_opponents_possible_moves_are_bounded_by_max_children() -> None:
+    """Issue 12: after the opponent's move the belief holds every child of every board (78,830 were seen with
+    max_boards 5000); ``max_children`` bounds them: above it, children are drawn by weight, heaviest kept, and the
+    belief says it is no longer exact. The true board is kept when it is heavy."""
+    rng = random.Random(5)
+    start = chess.Board("r1bqkbnr/pppppppp/2n5/8/4P3/8/PPPP1PPP/RNBQKBNR b KQkq - 0 1")
+    boards = [start]
+    for move in list(start.pseudo_legal_moves)[:12]:  # twelve possible black positions, ~30 moves each
+        b = start.copy(stack=False)
+        b.push(move)
+        b.push(chess.Move.null())
+        boards.append(b)
+    belief = Belief(chess.WHITE, start, max_boards=1000, max_children=150, rng=rng)
+    belief._set([b.copy(stack=False) for b in boards[1:]], [1.0] * 12)
+    assert len(belief.boards) == 12 and belief.boards[0].turn == chess.BLACK
+    belief.opponent_moved(None)
+    assert len(belief) == 150 and belief.last.sampled and not belief.exact
+    unbounded = Belief(chess.WHITE, start, max_boards=1000, rng=random.Random(5))
+    unbounded._set([b.copy(stack=False) for b in boards[1:]], [1.0] * 12)
+    unbounded.opponent_moved(None)
+    assert len(unbounded) > 250 and unbounded.exact  # the default bound (200,000) is far above
+    belief.sensed([])
+    assert len(belief) <= 150

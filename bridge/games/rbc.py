@@ -162,8 +162,9 @@ class BridgeRbcPlayer(reconchess.Player):
         self.color = color
         self.opponent_name = opponent_name
         self.turn = 0
-        self.belief = Belief(color, board, max_boards=self.config.max_boards, rng=self.rng,
-                             sense_sample=self.config.sense_sample, crisis_weight=self.config.sense_crisis_weight)
+        self.belief = Belief(color, board, max_boards=self.config.max_boards, max_children=self.config.max_children,
+                             rng=self.rng, sense_sample=self.config.sense_sample,
+                             crisis_weight=self.config.sense_crisis_weight)
         self._note(f"game start: playing {'white' if color else 'black'} against {opponent_name}")
 
     def _belief(self) -> Belief:

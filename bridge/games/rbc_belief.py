@@ -22,6 +22,11 @@ Each turn:
 
 Boards are deduplicated by their position without move counters (the weights of duplicates add up).
 
+What is bounded: ``max_boards`` caps the boards kept after every step (as ``chess.Board`` objects, ~420 bytes
+each). After the opponent's move each of them stands for every move the opponent could have made there (up to ~60
+in RBC), kept lazily as ``(parent, move, weight)`` (~150 bytes each) until the sense result narrows them:
+``max_children`` (default :data:`MAX_CHILDREN`) caps those, drawn by weight as below when there are more.
+
 Sampling policy (``max_boards``): every board carries a weight, the product of the opponent-model priors
 (:func:`opponent_move_prior`) of the moves that led to it, renormalised after every step.  When more than
 ``max_boards`` boards remain after a step, ``max_boards`` of them are drawn without replacement with probability
@@ -53,6 +58,7 @@ _CASTLES = {
 }
 DEVELOP_PRIOR = 2.0  # a knight or bishop leaving its first rank is likelier (engines develop their pieces)
 CHECK_PRIOR = 4.0  # an opponent move that attacks our king is this much likelier (opponents hunt kings)
+MAX_CHILDREN = 200_000  # default cap on the opponent's possible moves kept (lazily) until the sense narrows them
 CRISIS_WEIGHT = 8.0  # default: how much more settling "is a king attacked?" counts than shrinking the belief (sense)
 VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0}
 
@@ -243,9 +249,10 @@ class Belief:
 
     def __init__(self, color: chess.Color, board: chess.Board, *, max_boards: int = 5000,
                  rng: random.Random | None = None, sense_sample: int = 800,
-                 crisis_weight: float = CRISIS_WEIGHT) -> None:
+                 crisis_weight: float = CRISIS_WEIGHT, max_children: int = MAX_CHILDREN) -> None:
         self.color = color
         self.max_boards = max_boards
+        self.max_children = max_children
         self.sense_sample = sense_sample
         self.crisis_weight = crisis_weight
         self.rng = rng if rng is not None else random.Random()
@@ -345,6 +352,11 @@ class Belief:
         if not pending:
             self._repair_capture(capture_square)
             return
+        if len(pending) > self.max_children:  # kept lazily, but not without end: the heaviest are drawn first
+            idx, weights = _thin([w for _, _, w in pending], self.max_children, self.rng)
+            pending = [(pending[i][0], pending[i][1], w) for i, w in zip(idx, weights, strict=True)]
+            self.exact = False
+            self.last.sampled = True
         self._pending = pending
         self.last.after = len(pending)
 

@@ -9,7 +9,12 @@ class RbcConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_boards: int = Field(3000, ge=10, le=1_000_000,
-                            description="cap on the set of possible boards kept; above it a sample is kept")
+                            description="cap on the possible boards kept after every step; above it a sample "
+                                        "(drawn by likelihood) is kept")
+    max_children: int = Field(200_000, ge=100, le=10_000_000,
+                              description="cap on the opponent's possible moves from those boards, kept until "
+                                          "the sense narrows them (each board has up to ~60); above it a sample "
+                                          "is kept")
     move_boards: int = Field(16, ge=1, le=1000, description="possible boards scored by the engine for each move")
     engine_time: float = Field(0.05, gt=0, le=60,
                                description="engine seconds per board scored (shrinks with the clock)")
