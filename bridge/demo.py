@@ -179,7 +179,7 @@ def run_rbc_demo(*, opponent: str = "random", seconds: float = 120.0, data_dir: 
         raise BridgeError(f"{STOCKFISH} is missing: install it with `apt-get install stockfish` "
                           f"(or run scripts/setup.sh)")
     data_dir.mkdir(parents=True, exist_ok=True)
-    sandbox = ReconchessSandbox("127.0.0.1", 0).start()
+    sandbox = ReconchessSandbox("127.0.0.1", 0, seconds_per_player=seconds, seconds_increment=5).start()
     daemon: Daemon | None = None
     try:
         password = secrets.token_hex(12)
@@ -193,6 +193,7 @@ server:
   password: {{env: {RBC_PASSWORD_ENV}}}
   poll_interval: 0.5
   status_interval: 0.05
+  seek: {{opponents: [{opponent}], color: white, stop_after: 1, every: 1}}
 engine:
   protocol: uci
   command: [{STOCKFISH}]
@@ -210,11 +211,16 @@ daemon:
         adapter = ReconchessAdapter(config.server, config, player_factory=factory)  # type: ignore[attr-defined]
         daemon = Daemon(config, adapter=adapter)
         daemon.start()
-        invitation = sandbox.invite(RBC_BOT, opponent=opponent, color=True, seconds_per_player=seconds,
-                                    seconds_increment=5)
-        game_id = invitation["game_id"]
-        out.write(f"\nReconnaissance Blind Chess: reconchess sandbox {sandbox.url}, bot {RBC_BOT} (Stockfish, white) "
-                  f"vs house {opponent}, {seconds:g} s + 5 s a turn; game {game_id}\n")
+        # nobody invites the bot: it finds its own game (server.seek), inviting the house player
+        deadline = time.monotonic() + 60
+        while not (sent := [g for g in sandbox.games() if g.get("white") == RBC_BOT]):
+            if time.monotonic() > deadline:
+                out.write("the bot did not invite anybody within 60 s\n")
+                return 1
+            time.sleep(0.1)
+        game_id = sent[0]["id"]
+        out.write(f"\nReconnaissance Blind Chess: reconchess sandbox {sandbox.url}; the bot {RBC_BOT} (Stockfish, "
+                  f"white) invited house {opponent} itself (server.seek), {seconds:g} s + 5 s a turn; game {game_id}\n")
         shown = 0
         board = chess.Board()
         deadline = time.monotonic() + timeout

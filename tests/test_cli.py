@@ -49,7 +49,9 @@ def test_demo_plays_a_whole_game(tmp_path: Path, gnugo_command: list[str]) -> No
     assert "move 1: black" in p.stdout and "A B C D E F G H J" in p.stdout
     sgf = re.search(r"^SGF record: (\S+)", p.stdout, re.M)
     assert sgf is not None and Path(sgf.group(1)).exists()
-    # then Reconnaissance Blind Chess: Stockfish through the bridge, the true board and the belief as it goes
+    # then Reconnaissance Blind Chess: Stockfish through the bridge finds its own game (server.seek), and shows the
+    # true board and the belief as it goes
+    assert "invited house random itself (server.seek)" in p.stdout, p.stdout[-3000:]
     assert re.search(r"^turn 1: sensed around \S+; asked \S+, played .+; the bridge now thinks \d+ boards", p.stdout,
                      re.M), p.stdout[-3000:]
     assert re.search(r"^result: (white \(the bridge\)|black \(random\)|nobody) wins", p.stdout, re.M)
