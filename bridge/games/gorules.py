@@ -126,6 +126,20 @@ def fixed_handicap_points(width: int, height: int, handicap: int) -> list[Point]
     return pts
 
 
+def default_komi(rules: str, handicap: int) -> float:
+    """OGS's automatic komi when a game does not set one (:meth:`RuleSet.auto_komi`); 0 under rules OGS does not
+    name."""
+    rs = RULESETS.get(rules.lower())
+    return rs.auto_komi(handicap) if rs is not None else 0.0
+
+
+def default_free_handicap(rules: str, width: int, height: int, handicap: int) -> bool:
+    """Whether black places the handicap stones as moves when a game does not say: the rules place them freely,
+    or this board and handicap have no fixed placement (:func:`fixed_handicap_points` is ``None``)."""
+    rs = RULESETS.get(rules.lower())
+    return (rs is not None and rs.free_handicap) or fixed_handicap_points(width, height, handicap) is None
+
+
 # --- board geometry, cached per size -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Geometry:

@@ -22,7 +22,7 @@ from bridge.adapters.ogs.codec import encode_points
 from bridge.adapters.ogs.sandbox.clock import normalize_time_control
 from bridge.adapters.ogs.sandbox.game import GameError, GameSettings, Player, SandboxGame, now_ms
 from bridge.adapters.ogs.sandbox.house import House, make_house
-from bridge.games.gorules import fixed_handicap_points, ruleset
+from bridge.games.gorules import default_free_handicap, fixed_handicap_points, ruleset
 from bridge.games.gotypes import Color
 from bridge.redact import register_secret
 
@@ -753,7 +753,7 @@ class OgsSandbox:
         free = spec.get("free_handicap")
         stars = fixed_handicap_points(width, height, handicap)
         if free is None:
-            free = rs.free_handicap or stars is None
+            free = default_free_handicap(rs.name, width, height, handicap)
         if not isinstance(free, bool):
             raise HttpError(400, f"free_handicap must be true, false or null (rules default), got {free!r}")
         if handicap and not free and stars is None:
