@@ -683,9 +683,9 @@ def test_stone_removal_phase(fake: FakeOgs, start_adapter: Callable[..., Running
 
 def test_a_game_that_vanishes_after_a_reconnect_is_abandoned(fake: FakeOgs, start_adapter: Callable[..., Running],
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import bridge.adapters.ogs.client as client
+    import bridge.adapters.ogs.games as games
 
-    monkeypatch.setattr(client, "GAMEDATA_WAIT", 0.2)
+    monkeypatch.setattr(games, "GAMEDATA_WAIT", 0.2)
     r = start_adapter(fake.url, "websocket")
     fake.add_game(840)
     fake.wait_for("bot/config")

@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.adapters.ogs.client import ClockSync, parse_gamedata
+from bridge.adapters.ogs.clock import ClockSync
 from bridge.adapters.ogs.codec import (
     charge_clock,
     corrected_clock,
     decode_move_array,
     decode_point,
     decode_points,
-    default_handicap_stones,
     encode_point,
     encode_points,
     parse_clock,
+    parse_gamedata,
     parse_player_clock,
     parse_result,
     parse_time_control,
     time_control_to_json,
 )
+from bridge.games.gorules import fixed_handicap_points
 from bridge.games.gotypes import GoSettings, PlayerClock, TimeControl, color_of_move, gtp_vertex
 
 # --- coordinates ------------------------------------------------------------------------------------------
@@ -242,8 +243,8 @@ def test_fixed_handicap_from_initial_state() -> None:
 def test_fixed_handicap_without_initial_state_uses_goban_star_points() -> None:
     gd = parse_gamedata(_gamedata(handicap=4, free_handicap_placement=False))
     assert set(gd.initial_black) == {(2, 2), (6, 2), (2, 6), (6, 6)} and gd.initial_player == "white"
-    assert set(default_handicap_stones(19, 19, 9) or ()) == {(x, y) for x in (3, 9, 15) for y in (3, 9, 15)}
-    assert default_handicap_stones(7, 7, 2) is None
+    assert set(fixed_handicap_points(19, 19, 9) or ()) == {(x, y) for x in (3, 9, 15) for y in (3, 9, 15)}
+    assert fixed_handicap_points(7, 7, 2) is None
 
 
 def test_free_handicap_under_chinese_rules() -> None:

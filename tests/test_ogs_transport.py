@@ -162,9 +162,9 @@ def test_a_binary_websocket_frame_is_one_warning_without_its_bytes(caplog: pytes
     ({"id": True}, "field 'id' is not a number (got True)"),
 ])
 def test_an_unreadable_id_says_what_it_holds(data: dict[str, Any], message: str) -> None:
-    from bridge.adapters.ogs.client import _required_id
+    from bridge.adapters.ogs.codec import required_id
 
     with pytest.raises(ValueError) as info:
-        _required_id(data, "id")
+        required_id(data, "id")
     assert str(info.value) == message
-    assert _required_id({"id": "42"}, "id") == 42
+    assert required_id({"id": "42"}, "id") == 42

@@ -1,4 +1,4 @@
-"""OGS's vocabulary: coordinates, time controls, clocks.  The one place that knows OGS field names
+"""OGS's vocabulary: coordinates, time controls, clocks, game data.  The one place that knows OGS field names
 for these (shared by the client adapter and the sandbox)."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bridge.games.gotypes import ClockState, Color, GoResult, Move, PlayerClock, Point, TimeControl
+from bridge.games.gorules import default_free_handicap, default_komi, fixed_handicap_points
+from bridge.games.gotypes import ClockState, Color, GoResult, Move, Phase, PlayerClock, Point, TimeControl
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -338,30 +339,206 @@ def parse_result(outcome: Any, winner: Color | None) -> GoResult:
     return GoResult(winner=winner, reason=text or "unknown", score=prefix + "F")
 
 
-# --- fixed handicap placement (goban's GobanEngine defaults, for a gamedata without initial_state) ---
-def default_handicap_stones(width: int, height: int, handicap: int) -> tuple[Point, ...] | None:
-    """The star points goban places for a fixed handicap on 9x9/13x13/19x19, in goban's order;
-    ``None`` when goban would use free placement instead (other sizes, 1 stone, more than 9)."""
-    if width != height or width not in (9, 13, 19) or not 2 <= handicap <= 9:
+# --- game data ------------------------------------------------------------------------------------------
+@dataclass
+class GameData:
+    """A validated ``game/ID/gamedata`` payload."""
+
+    width: int
+    height: int
+    komi: float
+    rules: str
+    handicap: int
+    free_handicap: bool
+    initial_black: tuple[Point, ...]
+    initial_white: tuple[Point, ...]
+    initial_player: Color
+    time_control: TimeControl
+    black_id: int | None
+    white_id: int | None
+    black_name: str
+    white_name: str
+    ranked: bool
+    moves: list[Move]
+    phase: Phase
+    clock: Any
+    removal: frozenset[Point]
+    accepted_stones: dict[Color, frozenset[Point]]
+    winner_id: int | None
+    outcome: str
+    paused: bool | None
+    pause_reasons: frozenset[str] = frozenset()
+
+
+def as_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{what} is not a number (got {value!r})")
+    try:
+        return int(float(value))
+    except ValueError:
+        raise ValueError(f"{what} is not a number (got {value!r})") from None
+
+
+def as_float(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{what} is not a number (got {value!r})")
+    try:
+        out = float(value)
+    except ValueError:
+        raise ValueError(f"{what} is not a number (got {value!r})") from None
+    if out != out:
+        raise ValueError(f"{what} is not a number")
+    return out
+
+
+def opt_id(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
         return None
-    lo, mid, hi = {9: (2, 4, 6), 13: (3, 6, 9), 19: (3, 9, 15)}[width]
-    cols = (lo, mid, hi)
-    stars = [[(cols[c], cols[r]) for c in range(3)] for r in range(3)]  # stars[row][col] = (x, y)
-    out: list[Point] = []
-    if handicap in (2, 3, 4, 6, 8):
-        if handicap >= 8:
-            out += [stars[0][1], stars[2][1]]
-        if handicap >= 6:
-            out += [stars[1][0], stars[1][2]]
-        if handicap >= 4:
-            out += [stars[0][0]]
-        if handicap >= 3:
-            out += [stars[2][2]]
-        out += [stars[0][2], stars[2][0]]
-    else:  # 5, 7, 9
-        if handicap >= 9:
-            out += [stars[0][1], stars[2][1]]
-        if handicap >= 7:
-            out += [stars[1][0], stars[1][2]]
-        out += [stars[1][1], stars[0][0], stars[2][2], stars[0][2], stars[2][0]]
-    return tuple(out)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def required_id(data: Mapping[str, Any], key: str) -> int:
+    """``data[key]`` as an id; ValueError saying whether it is missing or what it holds instead."""
+    value = data.get(key)
+    ident = opt_id(value)
+    if ident is None:
+        if value is None:
+            raise ValueError(f"field {key!r} is missing")
+        raise ValueError(f"field {key!r} is not a number (got {_short_repr(value)})")
+    return ident
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def wire_id(game_id: str) -> int | str:
+    """A game id as OGS writes it in payloads (a number where it is one)."""
+    return int(game_id) if game_id.isdigit() else game_id
+
+
+def _player(data: Mapping[str, Any], color: Color) -> tuple[int | None, str]:
+    players = data.get("players")
+    entry = players.get(color) if isinstance(players, Mapping) else None
+    if isinstance(entry, Mapping):
+        return opt_id(entry.get("id")), str(entry.get("username") or color)
+    return opt_id(data.get(f"{color}_player_id")), color
+
+
+def decode_moves(raw: Any, width: int, height: int, what: str) -> list[Move]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ValueError(f"{what} is not a list")
+    out: list[Move] = []
+    for i, item in enumerate(raw):
+        out.append(decode_move(item, width, height, f"{what}[{i}]"))
+    return out
+
+
+def decode_move(item: Any, width: int, height: int, what: str) -> Move:
+    """A move as OGS sends it (two-letter string or ``[x, y, ...]``), checked to be on the board."""
+    if isinstance(item, str):
+        try:
+            move = decode_point(item)
+        except ValueError as exc:
+            raise ValueError(f"{what}: {exc}") from None
+    elif isinstance(item, list | tuple):
+        try:
+            move = decode_move_array([as_int(v, what) for v in item[:2]])
+        except ValueError as exc:
+            raise ValueError(f"{what}: {exc}") from None
+    else:
+        raise ValueError(f"{what} is not a move (got {item!r})")
+    if move is not None and not (0 <= move[0] < width and 0 <= move[1] < height):
+        raise ValueError(f"{what}: {move} is off the {width}x{height} board")
+    return move
+
+
+def decode_stones(value: Any, what: str) -> tuple[Point, ...]:
+    """A string of two-letter coordinates (empty or missing: none)."""
+    if value in (None, ""):
+        return ()
+    if not isinstance(value, str):
+        raise ValueError(f"{what} is not a string of two-letter coordinates")
+    return tuple(decode_points(value))
+
+
+def undo_payload(data: Any) -> tuple[int, int | None]:
+    """``undo_requested``/``undo_accepted``: a number, a numeric string, or
+    ``{move_number, undo_move_count?}``."""
+    if isinstance(data, Mapping):
+        number = as_int(data.get("move_number"), "move_number")
+        count = data.get("undo_move_count")
+        return number, as_int(count, "undo_move_count") if count is not None else None
+    return as_int(data, "move_number"), None
+
+
+def parse_gamedata(data: Any) -> GameData:
+    """A ``game/ID/gamedata`` payload -> validated fields. Raises ValueError naming the bad field. What the
+    payload leaves out takes goban's defaults (the Go rules' automatic komi and handicap placement)."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"expected an object, got {type(data).__name__}")
+    width = as_int(data.get("width", 19), "width")
+    height = as_int(data.get("height", 19), "height")
+    if not (1 <= width <= 25 and 1 <= height <= 25):
+        raise ValueError(f"board size {width}x{height} is not supported (1..25)")
+    rules = str(data.get("rules") or "japanese").lower()
+    handicap = as_int(data.get("handicap") or 0, "handicap")
+    komi = as_float(data["komi"], "komi") if data.get("komi") is not None else default_komi(rules, handicap)
+    tc = parse_time_control(data.get("time_control"), "time_control")
+    free = data.get("free_handicap_placement")
+    if free is None:
+        free = default_free_handicap(rules, width, height, handicap)
+    free = bool(free)
+    initial = data.get("initial_state")
+    initial_black: tuple[Point, ...] = ()
+    initial_white: tuple[Point, ...] = ()
+    if isinstance(initial, Mapping):
+        initial_black = decode_stones(initial.get("black"), "initial_state.black")
+        initial_white = decode_stones(initial.get("white"), "initial_state.white")
+    elif initial is None and handicap > 1 and not free:
+        stones = fixed_handicap_points(width, height, handicap)
+        if stones is None:
+            free = True
+        else:  # goban places the stones itself and gives white the first move
+            initial_black = tuple(stones)
+            data = {**data, "initial_player": "white"}
+    for p in initial_black + initial_white:
+        if not (0 <= p[0] < width and 0 <= p[1] < height):
+            raise ValueError(f"initial_state stone {p} is off the {width}x{height} board")
+    raw_initial = data.get("initial_player")
+    initial_player: Color = "white" if (initial_black and handicap > 1 and not free) else "black"
+    if raw_initial in ("black", "white"):
+        initial_player = "white" if raw_initial == "white" else "black"
+    black_id, black_name = _player(data, "black")
+    white_id, white_name = _player(data, "white")
+    phase = data.get("phase", "play")
+    if phase not in ("play", "stone removal", "finished"):
+        raise ValueError(f"unknown phase {phase!r}")
+    removed = data.get("removed")
+    removal = frozenset(decode_stones(removed, "removed")) if isinstance(removed, str) else frozenset()
+    accepted: dict[Color, frozenset[Point]] = {}
+    players = data.get("players")
+    if isinstance(players, Mapping):
+        for color in ("black", "white"):
+            entry = players.get(color)
+            if isinstance(entry, Mapping) and isinstance(entry.get("accepted_stones"), str):
+                accepted["black" if color == "black" else "white"] = frozenset(
+                    decode_stones(entry["accepted_stones"], f"players.{color}.accepted_stones"))
+    pause_control = data.get("pause_control")
+    reasons = pause_reasons(pause_control)
+    paused = stops_play(reasons) if isinstance(pause_control, Mapping) else None
+    return GameData(
+        width=width, height=height, komi=komi, rules=rules, handicap=max(0, handicap), free_handicap=free,
+        initial_black=initial_black, initial_white=initial_white, initial_player=initial_player,
+        time_control=tc, black_id=black_id, white_id=white_id, black_name=black_name, white_name=white_name,
+        ranked=bool(data.get("ranked", False)),
+        moves=decode_moves(data.get("moves"), width, height, "moves"),
+        phase=phase, clock=data.get("clock"), removal=removal, accepted_stones=accepted,
+        winner_id=opt_id(data.get("winner")), outcome=str(data.get("outcome") or ""), paused=paused,
+        pause_reasons=reasons)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.adapters.ogs.codec import SPEEDS, describe_time_control, parse_time_control
+from bridge.adapters.ogs.codec import SPEEDS, as_int, describe_time_control, parse_time_control
 from bridge.adapters.ogs.config import ChallengePolicy, Range, SpeedPolicy
 from bridge.games.gotypes import TimeControl
 
@@ -62,14 +62,7 @@ ACCEPT = Decision(accept=True)
 
 def _int(data: Mapping[str, Any], key: str, default: int | None = None) -> int | None:
     value = data.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"field {key!r} is not a number (got {value!r})")
-    try:
-        return int(float(value))
-    except ValueError:
-        raise ValueError(f"field {key!r} is not a number (got {value!r})") from None
+    return None if value is None else as_int(value, f"field {key!r}")
 
 
 def parse_challenge(data: Any) -> Challenge:

@@ -1,0 +1,98 @@
+"""What a game's session asks the bot to do, and how each request is written to the server.
+
+Sessions call :class:`OgsGoActions` from their own threads; the calls only queue the request (the adapter tags it
+with the connection it was made on). The adapter thread then hands it to :func:`send_action`, which checks and
+writes it as OGS commands."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from bridge.adapters.ogs.codec import encode_point, encode_points, wire_id
+from bridge.adapters.ogs.games import Game
+from bridge.games.gotypes import Move, Point
+from bridge.redact import redact
+
+log = logging.getLogger("bridge.ogs")
+
+Submit = Callable[[str, str, Any], None]  # (game id, what, argument): queue an action for the adapter thread
+Send = Callable[[str, Any], bool]  # (command, payload): write to the live connection
+
+
+class OgsGoActions:
+    """:class:`bridge.events.GoActions` for one OGS game; callable from any thread."""
+
+    def __init__(self, submit: Submit, game_id: str) -> None:
+        self._submit = submit
+        self.game_id = game_id
+
+    def play(self, move: Move) -> None:
+        self._submit(self.game_id, "play", move)
+
+    def resign(self) -> None:
+        self._submit(self.game_id, "resign", None)
+
+    def cancel(self) -> None:
+        """Cancel a game in which the bot has not moved yet (OGS allows it only then; no one loses)."""
+        self._submit(self.game_id, "cancel", None)
+
+    def set_removal(self, stones: Iterable[Point], removed: bool) -> None:
+        self._submit(self.game_id, "set_removal", (frozenset(stones), removed))
+
+    def accept_removal(self, stones: frozenset[Point]) -> None:
+        self._submit(self.game_id, "accept_removal", frozenset(stones))
+
+    def answer_undo(self, accept: bool, move_number: int) -> None:
+        self._submit(self.game_id, "answer_undo", (accept, move_number))
+
+    def chat(self, body: str, channel: str = "main") -> None:
+        self._submit(self.game_id, "chat", (body, channel))
+
+
+def send_action(game: Game | None, game_id: str, what: str, arg: Any, send: Send,
+                reject: Callable[[Game, str], None]) -> None:
+    """Write one action of ``game`` (``None``: a game no longer followed) as OGS commands; a move that cannot be
+    written is refused to the session through ``reject``."""
+    wire: int | str = game.wire_id if game is not None else wire_id(game_id)
+    if what == "play":
+        move: Move = arg
+        if game is not None and game.settings is not None and move is not None:
+            w, h = game.settings.width, game.settings.height
+            if not (0 <= move[0] < w and 0 <= move[1] < h):
+                log.warning("game %s: move %s is off the %dx%d board; not sent", game_id, move, w, h)
+                reject(game, f"move {move} is off the {w}x{h} board")
+                return
+        try:
+            text = encode_point(move)
+        except ValueError as exc:
+            if game is not None:
+                reject(game, str(exc))
+            return
+        log.debug("game %s: playing %s", game_id, text)
+        send("game/move", {"game_id": wire, "move": text})
+    elif what == "resign":
+        log.info("game %s: resigning", game_id)
+        send("game/resign", {"game_id": wire})
+    elif what == "cancel":
+        log.info("game %s: cancelling", game_id)
+        send("game/cancel", {"game_id": wire})
+    elif what == "set_removal":
+        stones, removed = arg
+        send("game/removed_stones/set", {"game_id": wire, "removed": bool(removed),
+                                         "stones": encode_points(stones)})
+    elif what == "accept_removal":
+        send("game/removed_stones/accept", {"game_id": wire, "stones": encode_points(arg),
+                                            "strict_seki_mode": False})
+    elif what == "answer_undo":
+        accept, move_number = arg
+        if accept:
+            send("game/undo/accept", {"game_id": wire, "move_number": int(move_number)})
+        else:  # OGS has no "reject": the request lapses when the next move is played
+            log.info("game %s: undo request at move %s declined", game_id, move_number)
+    elif what == "chat":
+        body, channel = arg
+        move_number = len(game.moves) if game is not None else 0
+        send("game/chat", {"game_id": wire, "type": channel if channel in ("main", "malkovich") else
+                           "main", "move_number": move_number, "body": redact(str(body))})
