@@ -35,9 +35,8 @@ import os
 import re
 import threading
 import time
-import traceback
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,28 +57,35 @@ from bridge.adapters.opengames.api import (
 )
 from bridge.adapters.opengames.config import API_PREFIX, OpenGamesServerConfig, check_api_key
 from bridge.adapters.opengames.webhook import WebhookEvent, WebhookReceiver
+from bridge.engines.line import EngineTurn
 from bridge.errors import BridgeError, ConfigError, FatalAdapterError, ProtocolError, ServerError, UsageError
 from bridge.events import CheckLine, GameContext, Host, host_ready
-from bridge.games.battleship import BattleshipPlayer, BattleshipView, Decision, make_player
-from bridge.games.battleship_rules import Cell, ShotResult, cell_name
+from bridge.gameloop import (
+    Decision,
+    Fault,
+    FaultKind,
+    GameLoop,
+    Landed,
+    LoopSettings,
+    Record,
+    Settlement,
+    Snapshot,
+    Verdict,
+    finite,
+)
+from bridge.gameloop import TurnClock as TurnClock  # the turn's time (formerly here)
+from bridge.games.battleship import BattleshipPlayer, BattleshipView, make_player
+from bridge.games.battleship_rules import ShotResult, cell_name
 from bridge.redact import redact, register_secret
 
 log = logging.getLogger("bridge.opengames")
 
 PlayerFactory = Callable[[GameContext], BattleshipPlayer]
 JOIN_WAIT = 300.0  # seconds to wait for the opponent to join a game before giving it up
-SETTLE_PAUSE = 0.5  # seconds before reading the state to settle an action whose answer was lost
 MAX_REJECTIONS = 6  # refused actions in one turn before the bridge stops trying (the turn is then lost)
 MAX_BAD_STATES = 5  # unreadable states in a row before the game is given up
 REFUSALS = (400, 422)  # the statuses by which the platform says an action is invalid (it was not carried out)
-# A turn's time (TurnClock): the action is on its way SEND_RESERVE s before the turn limit (or by 3/4 of what
-# was left when the turn was seen); the engine gets at least ENGINE_SHARE of the time until then, whatever
-# turn_margin says; the calls before it (which ships may move) at most PRE_ENGINE_SHARE of the engine's time.
-SEND_RESERVE = 1.5
-ENGINE_SHARE = 0.5
-PRE_ENGINE_SHARE = 0.1
 GAME_OVER_GRACE = 2.0  # seconds a game that ended waits for its game_over webhook (webhook mode)
-LAST_CALL = 0.3  # seconds before the turn limit after which no action is sent any more
 IN_GAME_MAX_DELAY = 5.0  # cap on the retry backoff of a game's calls (a recovery is noticed within this)
 DEFAULT_URL = "https://www.open-games.ai"
 
@@ -469,41 +475,25 @@ class OpenGamesAdapter:
 
 
 # --- one game ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class TurnClock:
-    """The time of one of our turns, in ``time.monotonic()`` terms, from the state that showed it: ``limit``
-    is when the platform's turn limit passes. Every call of the turn gets a deadline from it."""
+View = Snapshot[BattleshipView]
 
-    started: float
-    limit: float
-    margin: float  # server.turn_margin
 
-    @classmethod
-    def of(cls, view: BattleshipView, margin: float, now: float | None = None) -> TurnClock:
-        now = time.monotonic() if now is None else now
-        return cls(now, now + max(view.turn_timeout - view.turn_elapsed, 0.0), margin)
+def snapshot(view: BattleshipView) -> View:
+    """The loop's view of a state: the turn number, whose turn, over, and the time left on the turn clock."""
+    return Snapshot(view, view.turn, view.my_turn, view.game_over, view.turn_timeout - view.turn_elapsed)
 
-    @property
-    def send_by(self) -> float:
-        """The action must be on its way by then (retries and settling included)."""
-        left = self.limit - self.started
-        return self.started + max(left - SEND_RESERVE, 0.75 * left)
 
-    @property
-    def engine_by(self) -> float:
-        """The engine must have answered by then: ``turn_margin`` before ``send_by``, but the engine gets at
-        least ENGINE_SHARE of the time until ``send_by`` (so a late turn leaves it something)."""
-        window = self.send_by - self.started
-        return self.started + max(window - self.margin, ENGINE_SHARE * window)
+class ActionRefused(Exception):
+    """The platform answered an action with ``valid: false`` (it was not carried out)."""
 
-    @property
-    def pre_engine_by(self) -> float:
-        """The calls before the engine is asked (which ships may move) are given up by then."""
-        return self.started + PRE_ENGINE_SHARE * (self.engine_by - self.started)
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class GameRunner:
-    """Plays one game in the calling thread (the daemon's game thread)."""
+    """One game on Open Games: the adapter's side of :class:`bridge.gameloop.GameLoop` (``GameIO``), which plays
+    it in the calling thread (the daemon's game thread) with a :class:`BattleshipSide`."""
 
     def __init__(self, adapter: OpenGamesAdapter, ctx: GameContext, game_id: str) -> None:
         self.adapter = adapter
@@ -518,10 +508,9 @@ class GameRunner:
         self.player: BattleshipPlayer | None = None
         self.result = GameResult(game_id, opponent=adapter.opponents.get(game_id))
         self.turn_log: list[dict[str, Any]] = []
-        self.last_played: int | None = None
         self.started_at = datetime.now(UTC)
         self.game_over_event: WebhookEvent | None = None
-        self.over_hint = False  # our last action's answer said the game is over
+        self.kept_record: Path | None = None  # the record of a game that was over when we joined, if written
         kept = adapter.memory.load()
         if kept is not None and kept.get("game_id") == game_id:  # resumed after a restart: the record goes on
             self.turn_log = [t for t in kept.get("turn_log", []) if isinstance(t, dict)]
@@ -546,63 +535,36 @@ class GameRunner:
 
     # --- the whole game ------------------------------------------------------------------------------------
     def run(self) -> GameResult:
-        g = self.game_id
-        try:
-            joined = self.api.game_join(g)
-            role = joined.get("player_role")
-            self.result.player = role if role in (1, 2) else None
-            for key in ("opponent_name", "opponent"):
-                if isinstance(joined.get(key), str) and not self.result.opponent:
-                    self.result.opponent = joined[key]
-            self.note(f"Open Games game {g} at {self.server.url}: joined as player {role} "
-                      f"({short(str(joined.get('message', '')))}); opponent {self.result.opponent or '?'}")
-            log.info("game %s: joined as player %s against %s", g, role, self.result.opponent or "?")
-            self.remember()
-            view = self._first_state()
-            if view.game_over:  # a game we were told of after its end (a restart after a long stop)
-                self.result.already_over = True
-                final = view
-            else:
-                self.player = self.adapter.player_factory(self.ctx)
-                with self.ctx.engine_slot():
-                    try:
-                        self.player.start(view)
-                        final = self._loop(view)
-                    finally:
-                        self.player.close()
-            self._end(final)
-        except Stopped:
-            self.result.error = "the daemon stopped during the game"
-            self.note("the daemon is stopping: the game stays on the server; a restarted bridge resumes it "
-                      "if its turn has not expired")
-            log.info("game %s: left unfinished at a turn boundary (the daemon is stopping); the game stays on "
-                     "the server and a restarted bridge resumes it (kept in %s)", g, self.adapter.memory.path)
-        except Unauthorized as exc:
-            self.result.error = str(exc)
-            self.incident(str(exc), logging.ERROR)
-        except ServerError as exc:
-            self.result.error = str(exc)
-            self.incident(f"{exc}; the bridge stops following this game", logging.ERROR)
-            if isinstance(exc, ApiError) and 400 <= exc.status < 500:  # not ours to play: not resumed either
-                self.adapter.memory.forget(g)
-        except BridgeError as exc:  # no engine slot (the daemon is stopping), a bad engine setting
-            self.result.error = str(exc)
-            if self.ctx.stop.is_set():
-                log.info("game %s: left unfinished (%s)", g, exc)
-            else:
-                self.incident(f"{exc}; the bridge stops following this game", logging.ERROR)
-        except Exception as exc:
-            self.result.error = f"{type(exc).__name__}: {exc}"
-            log.error("game %s: internal failure (%s); the bridge stops following this game (traceback in "
-                      "the transcript)", g, redact(self.result.error))
-            self.note(f"internal failure:\n{traceback.format_exc().rstrip()}")
-        finally:
-            if self.player is not None:
-                self.player.close()
-                self.result.fallbacks = self.player.fallbacks
-                self.result.incidents += [i for i in self.player.incidents if i not in self.result.incidents]
-            self.api.close()
+        engine = getattr(getattr(self.ctx, "config", None), "engine", None)
+        settings = LoopSettings(margin=self.server.turn_margin, max_restarts=getattr(engine, "max_restarts", 3),
+                                max_rejections=MAX_REJECTIONS, server="the platform")
+        side = BattleshipSide(self)
+        done = GameLoop(self, side, Path(self.ctx.records_dir), settings, name=f"game {self.game_id}").run()
+        self.result.settled, self.result.rejected = done.settled, done.rejected
+        self.result.error = done.error
+        self.result.record = done.records[0] if done.records else self.kept_record
+        if self.player is not None:
+            self.player.close()
+            self.result.fallbacks = self.player.fallbacks
+            self.result.incidents += [i for i in self.player.incidents if i not in self.result.incidents]
         return self.result
+
+    # --- GameIO: reading -----------------------------------------------------------------------------------
+    def open(self) -> View:
+        g = self.game_id
+        joined = self.api.game_join(g)
+        role = joined.get("player_role")
+        self.result.player = role if role in (1, 2) else None
+        for key in ("opponent_name", "opponent"):
+            if isinstance(joined.get(key), str) and not self.result.opponent:
+                self.result.opponent = joined[key]
+        self.note(f"Open Games game {g} at {self.server.url}: joined as player {role} "
+                  f"({short(str(joined.get('message', '')))}); opponent {self.result.opponent or '?'}")
+        log.info("game %s: joined as player %s against %s", g, role, self.result.opponent or "?")
+        self.remember()
+        view = self._first_state()
+        self.result.already_over = view.game_over
+        return snapshot(view)
 
     def _first_state(self) -> BattleshipView:
         """The first state; waits for the opponent to join (a state that is not there yet, or says so)."""
@@ -624,8 +586,10 @@ class GameRunner:
                 if not waited:
                     self.note(f"waiting for the game to start ({exc})")
                     waited = True
-                if self.ctx.stop.wait(min(self.server.state_interval, 2.0)):
-                    raise Stopped("the daemon is stopping") from None
+                self.pause(min(self.server.state_interval, 2.0))
+
+    def read(self, deadline: float | None = None) -> View:
+        return snapshot(self._read_state(deadline))
 
     def _read_state(self, deadline: float | None = None) -> BattleshipView:
         """The game's state; ``deadline`` (``time.monotonic()``): give up by then (ApiError, ProtocolError)."""
@@ -639,26 +603,11 @@ class GameRunner:
                                              + self.server.state_interval >= deadline):
                     raise
                 self.incident(f"unreadable state ({exc}); reading it again")
-                if self.ctx.stop.wait(self.server.state_interval):
-                    raise Stopped("the daemon is stopping") from None
+                self.pause(self.server.state_interval)
 
-    def _loop(self, view: BattleshipView) -> BattleshipView:
-        while True:
-            if view.game_over:
-                return view
-            if view.my_turn and (self.last_played is None or view.turn > self.last_played):
-                self.over_hint = False
-                self._turn(view)
-                if not self.over_hint:  # the opponent plays now: no state read before it can have played
-                    self._wait()
-            else:
-                self._wait()
-            view = self._read_state()
-
-    def _wait(self) -> None:
+    def wait(self, snap: View) -> None:
         if self.receiver is None:
-            if self.ctx.stop.wait(self.server.state_interval):
-                raise Stopped("the daemon is stopping")
+            self.pause(self.server.state_interval)
             return
         g = self.game_id
         event = self.receiver.wait_for(lambda e: e.game_id == g and e.event in ("your_turn", "game_over"),
@@ -668,185 +617,88 @@ class GameRunner:
         if event is not None and event.event == "game_over":
             self.game_over_event = event
 
-    # --- one turn ------------------------------------------------------------------------------------------
-    def _turn(self, view: BattleshipView) -> None:
-        assert self.player is not None
-        clock = TurnClock.of(view, self.server.turn_margin)
-        for event in self.player.observe(view):
-            theirs = event.startswith("opponent")
-            self.turn_log.append({"turn": view.turn - 1 if theirs else None,
-                                  "player": 3 - view.player if theirs else view.player, "observed": event})
-        movable = self._movable(view, clock.pre_engine_by)
-        exclude: set[Cell] = set()
-        rejections = 0
-        while True:
-            decision = self.player.decide(view, clock.engine_by, movable, exclude, use_engine=rejections < 2)
-            outcome, view_after, reason = self._send(view, decision, clock)
-            if outcome == "done":
-                return
-            if outcome == "gone":  # the turn is over without our action (expired, game over)
-                self.incident(f"turn {view.turn}: the turn ended before an action of ours was carried out ("
-                              f"{decision.source} action '{decision.turn}': {reason})")
-                return
-            if outcome == "unknown":  # the next state read tells (the turn is played again if it is still ours)
-                self.incident(f"turn {view.turn}: whether {decision.source} action '{decision.turn}' was carried "
-                              f"out is not known ({reason}); the next state read tells")
-                return
-            rejections += 1
-            self.result.rejected += 1
-            if decision.turn.shot is not None:
-                exclude.add(decision.turn.shot)
-            if rejections >= MAX_REJECTIONS:
-                self.incident(f"turn {view.turn}: {rejections} actions refused; the bridge waits for the "
-                              f"server to move on", logging.ERROR)
-                self.last_played = view.turn
-                return
-            if view_after is not None:
-                if view_after.game_over or not view_after.my_turn or view_after.turn != view.turn:
-                    return
-                view = view_after
-
-    def _movable(self, view: BattleshipView, deadline: float) -> list[str] | None:
+    def options(self, snap: View, deadline: float) -> list[str] | None:
+        """Which ships may move (``GET .../actions``); None: the state's ``can_move`` decides."""
+        view = snap.state
         if not view.movable():
             return []
         if deadline <= time.monotonic():
             self.note("no time to ask GET .../actions; the state's can_move decides which ships may move")
             return None
         try:
-            return self.api.actions(self.game_id, deadline=deadline)
+            return self.api.actions(self.game_id, deadline=finite(deadline))
         except (ApiError, ProtocolError) as exc:
             self.note(f"GET .../actions failed ({exc}); the state's can_move decides which ships may move")
             return None
 
-    def _send(self, view: BattleshipView, decision: Decision,
-              clock: TurnClock) -> tuple[str, BattleshipView | None, str]:
-        """Send the action until it is carried out or refused: ("done", None, ""), ("rejected", state after,
-        why) -- only when the platform says it is invalid --, ("gone", state after, why): the turn is over
-        without it, or ("unknown", None, why): whether it was carried out could not be learnt in time.
+    @property
+    def stopping(self) -> bool:
+        return self.ctx.stop.is_set()
 
-        An action that met an error answer other than a refusal, or whose answer was lost, is settled from the
-        state: carried out, or sent again (as long as the turn's time lasts). When the state cannot be read
-        before the action must be on its way, the action is sent once more anyway rather than let the turn
-        expire: had the first been carried out, the turn would have moved on and the platform would refuse
-        this one as out of turn."""
-        assert self.player is not None
-        turn = decision.turn
-        message = turn.message if self.server.messages else ""
-        blind = False
-        while True:
-            try:
-                g = self.game_id
-                if turn.shot is not None:
-                    answer = self.api.shoot(g, turn.shot, turn.reasoning, message, deadline=clock.send_by)
-                else:
-                    answer = self.api.move(g, turn.moves, turn.reasoning, message, deadline=clock.send_by)
-            except (ApiError, ProtocolError) as exc:
-                if isinstance(exc, ApiError) and exc.status in REFUSALS and not exc.maybe_done:
-                    return self._rejected(view, decision, exc.detail or str(exc), clock)
-                carried, after = self._settle(view, decision, exc, clock, blind)
-                if carried == "done":
-                    self.result.settled += 1
-                    self._played(view, decision, None, after)
-                    return "done", None, ""
-                if carried == "gone":
-                    return "gone", after, "its answer was lost" if after is not None else str(exc)
-                if time.monotonic() >= clock.limit - LAST_CALL:
-                    return "unknown", None, "the turn limit came before it could be sent again"
-                if carried == "unknown":
-                    if blind:
-                        return "unknown", None, "the state could not be read, even after it was sent once more"
-                    blind = True
-                continue
-            parsed = parse_action_answer(answer)
-            self.over_hint = parsed.valid and parsed.game_over
-            if not parsed.valid:
-                return self._rejected(view, decision, parsed.reason or short(json.dumps(answer)), clock)
-            result: ShotResult | None = None
-            if turn.shot is not None and parsed.hit is not None:
-                if parsed.hit and parsed.sunk:
-                    result = ShotResult("sunk", parsed.sunk)
-                elif parsed.sunk == "" and parsed.hit:
-                    result = None  # sunk, but which ship: read it from the state
-                else:
-                    result = ShotResult("hit" if parsed.hit else "miss")
-            state_after = self._read_state() if turn.shot is not None and result is None else None
-            self._played(view, decision, result, state_after)
-            return "done", None, ""
-
-    def _rejected(self, view: BattleshipView, decision: Decision, reason: str,
-                  clock: TurnClock) -> tuple[str, BattleshipView | None, str]:
-        assert self.player is not None
-        self.player.rejected(decision.turn, reason)
-        try:
-            after: BattleshipView | None = self._read_state(deadline=clock.send_by)
-        except (ApiError, ProtocolError) as exc:
-            self.note(f"the state after a refusal could not be read ({exc}); going on from the last one")
-            after = None
-        if after is not None and (after.game_over or not after.my_turn or after.turn != view.turn):
-            return "gone", after, f"the platform refused it: {reason}"
-        self.incident(f"turn {view.turn}: the platform refused {decision.source} action '{decision.turn}': "
-                      f"{reason}")
-        return "rejected", after, reason
-
-    def _settle(self, view: BattleshipView, decision: Decision, exc: BridgeError, clock: TurnClock,
-                blind: bool) -> tuple[str, BattleshipView | None]:
-        """Was an action that met an error, or whose answer was lost, carried out? "done", "again" (surely not:
-        send it again), "gone" (the turn is over without it) or "unknown" (the state could not be read before
-        the action must be on its way: it is then sent once more, ``blind`` says whether it was already).
-        Decided from the state, read within the turn's time."""
-        turn = decision.turn
-        lost = isinstance(exc, LostAnswer) or not isinstance(exc, ApiError) or exc.status == 0 or exc.maybe_done
-        what = (f"the answer to '{turn}' was lost" if lost else f"'{turn}' was answered HTTP "
-                f"{exc.status if isinstance(exc, ApiError) else '?'}")
-        detail = short(exc.detail if isinstance(exc, ApiError) and exc.detail else str(exc), 120)
-        pause = min(SETTLE_PAUSE, max(clock.send_by - time.monotonic(), 0.0) / 4)
-        if self.ctx.stop.wait(pause):
+    def pause(self, seconds: float) -> None:
+        if self.ctx.stop.wait(seconds):
             raise Stopped("the daemon is stopping")
-        try:
-            after = self._read_state(deadline=clock.send_by)
-        except (ApiError, ProtocolError) as read_error:
-            verdict = ("the state could not be read in time either" if blind else
-                       f"the state could not be read in time ({short(str(read_error), 120)}): sending it once "
-                       f"more before the turn limit")
-            self.incident(f"turn {view.turn}: {what} ({detail}); {verdict}")
-            return "unknown", None
+
+    # --- GameIO: acting ------------------------------------------------------------------------------------
+    def send(self, snap: View, turn: EngineTurn, deadline: float) -> Landed:
+        message = turn.message if self.server.messages else ""
+        g = self.game_id
+        if turn.shot is not None:
+            answer = self.api.shoot(g, turn.shot, turn.reasoning, message, deadline=finite(deadline))
+        else:
+            answer = self.api.move(g, turn.moves, turn.reasoning, message, deadline=finite(deadline))
+        parsed = parse_action_answer(answer)
+        if not parsed.valid:
+            raise ActionRefused(parsed.reason or short(json.dumps(answer)))
+        result: ShotResult | None = None
+        if turn.shot is not None and parsed.hit is not None:
+            if parsed.hit and parsed.sunk:
+                result = ShotResult("sunk", parsed.sunk)
+            elif parsed.sunk == "" and parsed.hit:
+                result = None  # sunk, but which ship: read it from the state
+            else:
+                result = ShotResult("hit" if parsed.hit else "miss")
+        return Landed(result, over=parsed.game_over)
+
+    def classify(self, exc: BaseException) -> Fault:
+        if isinstance(exc, Stopped):
+            return Fault(FaultKind.STOPPED, str(exc))
+        if isinstance(exc, ActionRefused):
+            return Fault(FaultKind.REJECTED, exc.reason)
+        if isinstance(exc, ApiError) and exc.status in REFUSALS and not exc.maybe_done:
+            return Fault(FaultKind.REJECTED, exc.detail or str(exc))
+        if isinstance(exc, ApiError | ProtocolError):
+            lost = isinstance(exc, LostAnswer) or not isinstance(exc, ApiError) or exc.status == 0 or exc.maybe_done
+            detail = short(exc.detail if isinstance(exc, ApiError) and exc.detail else str(exc), 120)
+            status = exc.status if isinstance(exc, ApiError) else "?"
+            return Fault(FaultKind.LOST, detail, None if lost else f"HTTP {status}")
+        return Fault(FaultKind.FATAL, str(exc))
+
+    def settle(self, snap: View, turn: EngineTurn, fault: Fault, deadline: float) -> Settlement[BattleshipView]:
+        """Was an action that met an error, or whose answer was lost, carried out? Read from the state."""
+        view = snap.state
+        after = self._read_state(deadline=finite(deadline))
+        moved_on = after.game_over or after.turn != view.turn or not after.my_turn
         if turn.shot is not None:
             cell = turn.shot
             new_hit = cell in set(after.my_hits) and cell not in set(view.my_hits)
             shown = new_hit or after.my_misses.count(cell) > view.my_misses.count(cell)
-            moved_on = after.game_over or after.turn != view.turn or not after.my_turn
             if shown or (moved_on and cell in set(view.my_misses)):
-                carried = "done"
-            elif moved_on:
-                carried = "gone"
+                verdict = Verdict.LANDED
             else:
-                carried = "again"
+                verdict = Verdict.TURN_OVER if moved_on else Verdict.NOT_LANDED
         else:
             changed = after.fleet != view.fleet
-            moved_on = after.game_over or after.turn != view.turn or not after.my_turn
-            carried = "done" if changed else ("gone" if moved_on else "again")
-        verdict = {"done": "the state shows it was carried out", "again": "the state shows it was not carried "
-                   "out: sending it again", "gone": "the turn ended without it"}[carried]
-        if carried == "gone":  # the turn loop says so, once
-            self.note(f"turn {view.turn}: {what} ({detail}); {verdict}")
-        else:
-            self.incident(f"turn {view.turn}: {what} ({detail}); {verdict}")
-        return carried, after
+            verdict = Verdict.LANDED if changed else (Verdict.TURN_OVER if moved_on else Verdict.NOT_LANDED)
+        return Settlement(verdict, snapshot(after))
 
-    def _played(self, view: BattleshipView, decision: Decision, result: ShotResult | None,
-                after: BattleshipView | None) -> None:
-        assert self.player is not None
-        turn = decision.turn
-        if turn.shot is not None:
-            if result is None:
-                assert after is not None
-                self.player.own_shot(turn.shot, None, after)
-                result = self.player.history[-1][2] if self.player.history else None
-            else:
-                self.player.own_shot(turn.shot, result)
-        else:
-            self.player.own_moved(turn)
-        self.last_played = view.turn
+    def played(self, snap: View, decision: Decision[EngineTurn], turn: EngineTurn, landed: Landed,
+               after: View | None) -> None:
+        """Bookkeeping of an action of ours that was carried out (after the player was told of it)."""
+        view = snap.state
+        result = landed.result
+        if turn.shot is not None and result is None and self.player is not None and self.player.history:
+            result = self.player.history[-1][2]  # read from the state
         self.result.turns += 1
         if self.receiver is not None:
             self.receiver.played(self.game_id, view.turn)
@@ -867,8 +719,18 @@ class GameRunner:
         outcome = f": {result}" if result is not None else ""
         self.note(f"turn {view.turn}: {decision.source} {turn.kind} {turn}{outcome}")
 
-    # --- the end -------------------------------------------------------------------------------------------
-    def _end(self, final: BattleshipView) -> None:
+    def cancel(self) -> bool:
+        return False  # the platform has no call for it (the Battleship player always has a fallback shot)
+
+    def resign(self) -> None:
+        self.note("the platform has no call to resign: the game goes on without actions of ours")
+
+    def engine_slot(self) -> Any:
+        return self.ctx.engine_slot()
+
+    # --- GameIO: the end -----------------------------------------------------------------------------------
+    def game_over(self, final_snap: View) -> None:
+        final = final_snap.state
         g = self.game_id
         if self.receiver is not None and self.game_over_event is None and not self.result.already_over:
             # the state said it first: give the game_over webhook a moment, so that the platform can deliver
@@ -884,9 +746,6 @@ class GameRunner:
             log.info("game %s over: %s against %s after %d action(s) of ours (%d fallback(s))", g,
                      self.result.outcome, self.result.opponent or "?", self.result.turns,
                      self.player.fallbacks if self.player is not None else 0)
-        self.result.record = self._write_record(final)
-        self.adapter.memory.forget(g)
-        self._log_stats()
 
     def _outcome(self, final: BattleshipView) -> str:
         w = final.winner
@@ -909,10 +768,13 @@ class GameRunner:
             return "lost"
         return "unknown"
 
-    def _write_record(self, final: BattleshipView) -> Path | None:
-        path = Path(self.ctx.records_dir) / f"opengames-{_safe(self.game_id)}.json"
+    def records(self, final_snap: View) -> list[Record]:
+        """The platform's dataset record if it has one, else the bridge's own."""
+        name = f"opengames-{_safe(self.game_id)}.json"
+        path = Path(self.ctx.records_dir) / name
         if self.result.already_over and path.exists():
-            return path
+            self.kept_record = path
+            return []
         record: dict[str, Any] | None = None
         for attempt in range(3):
             try:
@@ -927,17 +789,8 @@ class GameRunner:
         source = "the platform's dataset record"
         if record is None:
             source = "the bridge's own record (the platform has no dataset record of it)"
-            record = self._own_record(final)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(redact(json.dumps(record, indent=2, ensure_ascii=False)) + "\n", encoding="utf-8")
-            tmp.replace(path)
-        except OSError as exc:
-            self.incident(f"could not write the record {path}: {exc.strerror or exc}")
-            return None
-        self.note(f"record written: {path} ({source})")
-        return path
+            record = self._own_record(final_snap.state)
+        return [Record(name, json.dumps(record, indent=2, ensure_ascii=False) + "\n", source)]
 
     def _own_record(self, final: BattleshipView) -> dict[str, Any]:
         return {
@@ -957,6 +810,10 @@ class GameRunner:
             "incidents": self.result.incidents,
         }
 
+    def wrap_up(self, final: View, written: list[Path]) -> None:
+        self.adapter.memory.forget(self.game_id)
+        self._log_stats()
+
     def _log_stats(self) -> None:
         if not self.adapter.agent_id:
             return
@@ -970,6 +827,78 @@ class GameRunner:
         if shown:
             log.info("agent %s stats: %s", self.adapter.agent_name, short(shown, 300))
             self.note(f"agent stats: {short(shown, 500)}")
+
+    def stopped(self) -> None:
+        self.note("the daemon is stopping: the game stays on the server; a restarted bridge resumes it "
+                  "if its turn has not expired")
+        log.info("game %s: left unfinished at a turn boundary (the daemon is stopping); the game stays on "
+                 "the server and a restarted bridge resumes it (kept in %s)", self.game_id, self.adapter.memory.path)
+
+    def abandoned(self, exc: BaseException) -> None:
+        if isinstance(exc, ApiError) and 400 <= exc.status < 500:  # not ours to play: not resumed either
+            self.adapter.memory.forget(self.game_id)
+
+    def close(self) -> None:
+        self.api.close()
+
+
+class BattleshipSide:
+    """The game player's side of the loop (``GamePlayer``): the :class:`BattleshipPlayer`, created when the game
+    starts, with the observations it reports kept in the game's turn log. The player restarts a failed engine
+    and replays the game itself (``engine.max_restarts``), and always has a fallback shot: it never raises
+    EngineError to the loop."""
+
+    def __init__(self, runner: GameRunner) -> None:
+        self.runner = runner
+
+    @property
+    def player(self) -> BattleshipPlayer:
+        assert self.runner.player is not None
+        return self.runner.player
+
+    def start(self, snap: View) -> None:
+        self.runner.player = self.runner.adapter.player_factory(self.runner.ctx)
+        self.player.start(snap.state)
+
+    def observe(self, snap: View) -> None:
+        view = snap.state
+        for event in self.player.observe(view):
+            theirs = event.startswith("opponent")
+            self.runner.turn_log.append({"turn": view.turn - 1 if theirs else None,
+                                         "player": 3 - view.player if theirs else view.player, "observed": event})
+
+    def decide(self, snap: View, deadline: float, options: Any, refused: Sequence[EngineTurn]) -> Decision[EngineTurn]:
+        exclude = {t.shot for t in refused if t.shot is not None}
+        chosen = self.player.decide(snap.state, deadline, options, exclude, use_engine=len(refused) < 2)
+        return Decision((chosen.turn,), chosen.source, chosen.why)
+
+    def restart(self, why: str) -> None:
+        self.player.close()  # the next decision starts a fresh engine and tells it the whole game
+
+    def fallback(self, snap: View, why: str, refused: Sequence[EngineTurn]) -> Decision[EngineTurn] | None:
+        exclude = {t.shot for t in refused if t.shot is not None}
+        chosen = self.player.fallback(snap.state, why, exclude)
+        return Decision((chosen.turn,), chosen.source, chosen.why)
+
+    def played(self, snap: View, decision: Decision[EngineTurn], turn: EngineTurn, landed: Landed,
+               after: View | None) -> None:
+        if turn.shot is None:
+            self.player.own_moved(turn)
+        elif isinstance(landed.result, ShotResult):
+            self.player.own_shot(turn.shot, landed.result)
+        else:  # settled from the state, or the answer did not say which ship sank: read it from the state
+            view = after.state if after is not None else self.runner._read_state()
+            self.player.own_shot(turn.shot, None, view)
+
+    def rejected(self, turn: EngineTurn, reason: str) -> None:
+        self.player.rejected(turn, reason)
+
+    def records(self, final: View) -> list[Record]:
+        return []  # the adapter's record holds every turn
+
+    def close(self) -> None:
+        if self.runner.player is not None:
+            self.runner.player.close()
 
 
 def check_engine_protocol(config: Any) -> None:

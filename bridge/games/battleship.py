@@ -548,6 +548,10 @@ class BattleshipPlayer:
             self.incident(text)
         return text
 
+    def fallback(self, view: BattleshipView, why: str, exclude: Collection[Cell] = ()) -> Decision:
+        """The fallback shot, without asking the engine (``why``: also the public reason)."""
+        return self._fallback(view, why, why, exclude)
+
     def _fallback(self, view: BattleshipView, why: str, public: str, exclude: Collection[Cell]) -> Decision:
         cell, reason = fallback_shot(view, exclude)
         self.fallbacks += 1
