@@ -62,13 +62,13 @@ import logging
 import math
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
-from bridge.errors import BridgeError, EngineError
+from bridge.errors import AuthError, BridgeError, EngineError
 from bridge.redact import redact
 
 log = logging.getLogger("bridge.gameloop")
@@ -330,6 +330,7 @@ class GameLoop(Generic[S, A]):
         self.over_hint = False
         self._started = False
         self._engine_down: str | None = None  # the engine cannot play any more (restarts used up)
+        self.now: Callable[[], float] = time.monotonic  # the loop's clock (tests replace it)
 
     # --- the whole game -------------------------------------------------------------------------------------
     def run(self) -> LoopResult:
@@ -374,7 +375,7 @@ class GameLoop(Generic[S, A]):
             io.note(f"internal failure:\n{traceback.format_exc().rstrip()}")
         else:
             self.result.error = str(exc)
-            if fault.kind is FaultKind.FATAL and not isinstance(exc, EngineError):
+            if isinstance(exc, AuthError):  # says itself what to fix
                 io.incident(str(exc), logging.ERROR)
             elif io.stopping:
                 log.info("%s: left unfinished (%s)", self.name, exc)
@@ -405,8 +406,8 @@ class GameLoop(Generic[S, A]):
             if snap.over:
                 return snap
             if self.result.gave_up is not None:  # resigned or cancelled: wait (boundedly) for the end
-                gave_up_at = gave_up_at or time.monotonic()
-                if time.monotonic() - gave_up_at > GIVE_UP_WAIT:
+                gave_up_at = gave_up_at or self.now()
+                if self.now() - gave_up_at > GIVE_UP_WAIT:
                     self.io.note(f"the game did not end within {GIVE_UP_WAIT:.0f} s of giving it up; leaving it")
                     return snap
                 self.io.wait(snap)
@@ -421,7 +422,7 @@ class GameLoop(Generic[S, A]):
 
     # --- one turn -------------------------------------------------------------------------------------------
     def _turn(self, snap: Snapshot[S]) -> None:
-        clock = TurnClock.of(snap.time_left, self.settings.margin)
+        clock = TurnClock.of(snap.time_left, self.settings.margin, self.now())
         self.player.observe(snap)
         options = self.io.options(snap, clock.pre_engine_by)
         refused: list[A] = []
@@ -470,7 +471,7 @@ class GameLoop(Generic[S, A]):
         while True:
             if self._engine_down is not None:
                 return self._fallback(snap, self._engine_down, refused)
-            left = clock.engine_by - time.monotonic()
+            left = clock.engine_by - self.now()
             if self.settings.min_think > 0 and left < self.settings.min_think:
                 return self._fallback(snap, f"only {max(left, 0.0):.1f} s were left for the engine", refused)
             try:
@@ -485,7 +486,7 @@ class GameLoop(Generic[S, A]):
     def _engine_trouble(self, snap: Snapshot[S], why: str, deadline: float) -> None:
         """Restart the engine (a replay) if a restart is left and time allows; else mark it down."""
         restarts_left = self.settings.max_restarts - self.result.restarts
-        time_left = deadline - time.monotonic()
+        time_left = deadline - self.now()
         if restarts_left <= 0:
             self._engine_down = (f"the engine failed {self.result.restarts + 1} times (engine.max_restarts="
                                  f"{self.settings.max_restarts}): {why}")
@@ -553,10 +554,10 @@ class GameLoop(Generic[S, A]):
                 if fault.kind is FaultKind.REJECTED:
                     return self._rejected(snap, decision, action, fault.reason, clock)
                 if fault.kind is FaultKind.TRANSIENT:
-                    room = clock.send_by - time.monotonic()
+                    room = clock.send_by - self.now()
                     if room <= LAST_CALL:
                         return Outcome.GONE, None, f"it could not be sent in time ({fault.reason})"
-                    wait = min(pause, room / 4)
+                    wait = min(pause, max(room / 4, BACKOFF_MIN), room - LAST_CALL)
                     io.note(f"turn {snap.turn}: sending '{action}' failed ({fault.reason}); trying again in "
                             f"{wait:.1f} s")
                     io.pause(wait)
@@ -569,7 +570,7 @@ class GameLoop(Generic[S, A]):
                     return Outcome.DONE, None, ""
                 if verdict is Verdict.TURN_OVER:
                     return Outcome.GONE, after, "its answer was lost" if after is not None else fault.reason
-                if time.monotonic() >= clock.limit - LAST_CALL:
+                if self.now() >= clock.limit - LAST_CALL:
                     return Outcome.UNKNOWN, None, "the turn limit came before it could be sent again"
                 if verdict is None:
                     if blind:
@@ -611,7 +612,7 @@ class GameLoop(Generic[S, A]):
         io = self.io
         what = (f"the answer to '{action}' was lost" if fault.answered is None
                 else f"'{action}' was answered {fault.answered}")
-        io.pause(min(SETTLE_PAUSE, max(clock.send_by - time.monotonic(), 0.0) / 4))
+        io.pause(min(SETTLE_PAUSE, max(clock.send_by - self.now(), 0.0) / 4))
         try:
             settlement = io.settle(snap, action, fault, clock.send_by)
         except Exception as read_error:

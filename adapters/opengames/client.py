@@ -12,18 +12,19 @@ Serving, one game at a time (the platform matches an agent into one game): the g
 ``poll_interval`` seconds (webhook mode: woken by ``match_found``, polled every ``webhook.fallback_poll``).
 After ``server.games`` games (0: never) the adapter stops the daemon. On the way out it leaves the queue.
 
-A game (:class:`GameRunner`): ``POST /mcp/game/join``, then the state is read (every ``state_interval`` s, or
-on each ``your_turn`` / ``game_over`` webhook with a ``fallback_poll``) until ``game_over``. At our turn the
-player is told what changed, ``GET .../actions`` says which ships may move, and the engine gets the time left
-on the server's turn clock (``turn_timeout_seconds - turn_elapsed_seconds``) as :class:`TurnClock` shares it
-(every call of the turn has a deadline from it); its action is sent with its reasoning and message. An action
-is played at most once per turn number. An action the platform refuses (400, 422, ``valid: false``) is asked
-again (the engine re-told every ship), then replaced by fallback shots. An action met by any other error, or
-whose answer was lost, is settled by reading the state again: carried out (the turn moved on, or the shot
-shows) or sent again, for as long as the turn lasts; if the state cannot be read in time it is sent once more
-before the limit. At
-the end the game's record is written to ``records/opengames-GAME.json``: the platform's dataset record if it
-has one, else the bridge's own (every turn seen), and the agent's stats are logged.
+A game (:class:`GameRunner`, the Open Games side of :class:`bridge.gameloop.GameLoop`, with
+:class:`BattleshipSide` as the player's side): ``POST /mcp/game/join``, then the state is read (every
+``state_interval`` s, or on each ``your_turn`` / ``game_over`` webhook with a ``fallback_poll``) until
+``game_over``. At our turn the player is told what changed, ``GET .../actions`` says which ships may move, and the
+engine gets the time left on the server's turn clock (``turn_timeout_seconds - turn_elapsed_seconds``) as the
+loop's :class:`~bridge.gameloop.TurnClock` shares it; its action is sent with its reasoning and message. What is
+generic -- one action per turn number, a refused action (400, 422, ``valid: false``) asked again (the engine
+re-told every ship, then fallback shots), a lost answer or another error settled from the state (carried out:
+the shot shows, or the fleet moved; else sent again while the turn lasts, once more blind if the state cannot be
+read in time), the record written atomically -- is the loop's; this module keeps the API calls, the view
+parsing, the settling rule (what in the state shows an action landed), :class:`GameMemory` and the webhook
+waits. At the end the game's record is ``records/opengames-GAME.json``: the platform's dataset record if it has
+one, else the bridge's own (every turn seen), and the agent's stats are logged.
 """
 
 from __future__ import annotations
