@@ -42,7 +42,8 @@ Two parties plug into it; neither sees the other, and the loop names no server a
   ``fallback(snapshot, why, refused)`` is a safe decision without the engine (None: the game has none).
 - ``played(snapshot, decision, action, landed, after)`` tells it what became of an action (before the adapter's
   ``played``, which may read the player's account of it); ``rejected(action,
-  reason)`` that the server refused one; ``records(final)`` its records; ``close()`` stops the engine.
+  reason)`` that the server refused one; ``records(final)`` its records; ``close()`` stops the engine (idempotent,
+  never raises).
 
 **Written once, here:** waiting for our turn; one decision per turn number; the turn's deadlines
 (:class:`TurnClock`: the engine must answer by ``engine_by``, the action be on its way by ``send_by``); a
