@@ -37,15 +37,10 @@ log = logging.getLogger("bridge.seek")
 MAX_BACKOFF = 86400.0  # a day: the longest an opponent is left alone after declines
 
 
-class SeekConfig(Strict):
-    """What every server's ``seek:`` has (a server's own section may add to it)."""
+class SeekTiming(Strict):
+    """When and how much the bot seeks: what every server's ``seek:`` has. A server where the platform picks the
+    opponent (Open Games' matchmaking) has just this; the others add whom to invite (:class:`SeekConfig`)."""
 
-    opponents: list[str] = Field(
-        default_factory=list,
-        description="usernames to invite, in turn (with any_active: tried before the others)",
-    )
-    any_active: bool = Field(False, description="also invite any active user the server lists (minus block)")
-    block: list[str] = Field(default_factory=list, description="usernames never invited")
     every: float = Field(
         30.0, ge=1, le=86400, description="seconds at least between two outgoing requests (the rate cap)"
     )
@@ -56,6 +51,17 @@ class SeekConfig(Strict):
         None, ge=1, description="games to start in all; then the bot seeks no more (none: no end)"
     )
     pause: float = Field(0.0, ge=0, le=86400, description="seconds after an outgoing game ends before the next")
+
+
+class SeekConfig(SeekTiming):
+    """A ``seek:`` that names whom to invite or challenge."""
+
+    opponents: list[str] = Field(
+        default_factory=list,
+        description="usernames to invite, in turn (with any_active: tried before the others)",
+    )
+    any_active: bool = Field(False, description="also invite any active user the server lists (minus block)")
+    block: list[str] = Field(default_factory=list, description="usernames never invited")
     color: Literal["alternate", "white", "black", "random"] = Field(
         "alternate", description="the colour the bot asks for"
     )
@@ -98,7 +104,7 @@ class Seek:
 class Seeker:
     """The seek policy of one adapter (thread-safe). ``clock``: a monotonic clock (tests pass their own)."""
 
-    def __init__(self, config: SeekConfig, *, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, config: SeekTiming, *, clock: Callable[[], float] = time.monotonic,
                  rng: random.Random | None = None, self_name: str = "") -> None:
         self.config = config
         self.clock = clock
@@ -124,14 +130,14 @@ class Seeker:
         with self._lock:
             return len(self._outgoing)
 
-    def reconfigure(self, config: SeekConfig) -> None:
+    def reconfigure(self, config: SeekTiming) -> None:
         with self._lock:
             self.config = config
 
     # --- the decision -------------------------------------------------------------------------------------
     def wants_active_users(self) -> bool:
         """Whether :meth:`next` needs the server's list of active users (``any_active``)."""
-        return self.config.any_active
+        return isinstance(self.config, SeekConfig) and self.config.any_active
 
     def due(self) -> bool:
         """Cheap: whether :meth:`next` could say yes now, before the adapter asks the server anything."""
@@ -174,10 +180,14 @@ class Seeker:
 
     def _names(self, active: Iterable[str]) -> list[str]:
         c = self.config
+        if not isinstance(c, SeekConfig):
+            return [""]
         return [n.casefold() for n in list(c.opponents) + (sorted(active) if c.any_active else [])]
 
     def _candidates(self, active: Iterable[str], now: float) -> list[str]:
         c = self.config
+        if not isinstance(c, SeekConfig):  # the platform picks the opponent: one anonymous request at a time
+            return [] if "" in self._outgoing.values() else [""]
         blocked = {name.casefold() for name in c.block} | ({self.self_name} if self.self_name else set())
         busy = set(self._outgoing.values())
         out: list[str] = []
@@ -195,7 +205,7 @@ class Seeker:
         return out
 
     def _color(self) -> bool:
-        mode = self.config.color
+        mode = self.config.color if isinstance(self.config, SeekConfig) else "white"
         if mode == "white":
             return True
         if mode == "black":
@@ -221,11 +231,18 @@ class Seeker:
             key = seek.opponent.casefold()
             self._outgoing.pop(f"request:{key}", None)
             previous = self._backoff.get(key)
-            delay = self.config.decline_backoff if previous is None else min(previous.delay * 2, MAX_BACKOFF)
+            first = self.config.decline_backoff if isinstance(self.config, SeekConfig) else 300.0
+            delay = first if previous is None else min(previous.delay * 2, MAX_BACKOFF)
             self._backoff[key] = _Backoff(self.clock() + delay, delay, reason)
         log.info("seek: %s declined or could not be invited (%s); leaving it alone for %.0f s",
                  seek.opponent, reason, delay)
         return delay
+
+    def withdrawn(self, seek: Seek) -> None:
+        """The request was never answered by a game (it failed on the way, or the bot stopped waiting): its place
+        is free again, with no backoff."""
+        with self._lock:
+            self._outgoing.pop(f"request:{seek.opponent.casefold()}", None)
 
     def ended(self, game: str) -> None:
         """An outgoing game ended (or was given up): its place is free again, after ``pause``."""

@@ -926,3 +926,47 @@ def test_two_bridges_in_one_mode_play_a_whole_game_and_the_record_validates(
     assert record["game_type"] == "battleship" and record["total_turns"] == len(record["turns"]) > 0
     for result in (ra, rb):
         assert result.record is not None and json.loads(result.record.read_text()) == record
+
+
+def test_seek_governs_when_the_agent_queues_pause_and_stop_after(
+    og: OpenGamesSandbox, run_bridge: Callable[[str], Bridge], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11, item 4: the seek vocabulary on Open Games, where the platform picks the opponent. seek.pause
+    keeps the agent out of the queue for that long after a game; after seek.stop_after games it joins no more
+    (the daemon stays up, unlike server.games)."""
+    from bridge.adapters.opengames.api import OpenGamesApi
+
+    new_agent(og, "seeker", monkeypatch)
+    for _ in range(3):
+        og.add_house("hunt-target", moves=True)
+    joins: list[float] = []
+    ends: list[float] = []
+    join = OpenGamesApi.mm_join
+
+    def timed_join(self: OpenGamesApi) -> Any:
+        joins.append(time.monotonic())
+        return join(self)
+
+    monkeypatch.setattr(OpenGamesApi, "mm_join", timed_join)
+    text = config_text(og.url, tmp_path / "runs", "seeker").replace(
+        "  games: 1\n", "  games: 0\n  seek: {stop_after: 2, pause: 1.5, every: 1}\n")
+    bridge = run_bridge(text)
+    seeker = bridge.adapter.seeker
+    assert seeker is not None
+    ended = seeker.ended
+
+    def timed_end(game: str) -> None:
+        ends.append(time.monotonic())
+        ended(game)
+
+    monkeypatch.setattr(seeker, "ended", timed_end)
+    deadline = time.monotonic() + 60
+    while len(bridge.adapter.results) < 2:
+        assert time.monotonic() < deadline, "two games were not played"
+        time.sleep(0.05)
+    time.sleep(2.5)  # longer than pause and every: a third join would have happened by now
+    assert not bridge.daemon.stop_event.is_set()  # seek.stop_after stops the seeking, not the daemon
+    bridge.close()
+    assert len(joins) == 2 and bridge.adapter.stats["queue_joins"] == 2, joins
+    assert joins[1] - ends[0] >= 1.5 - 0.05, (joins, ends)
+    assert seeker.done and len(bridge.adapter.results) == 2

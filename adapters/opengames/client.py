@@ -78,6 +78,7 @@ from bridge.gameloop import TurnClock as TurnClock  # the turn's time (formerly 
 from bridge.games.battleship import BattleshipPlayer, BattleshipView, make_player
 from bridge.games.battleship_rules import ShotResult, cell_name
 from bridge.redact import redact, register_secret
+from bridge.seek import Seek, Seeker
 
 log = logging.getLogger("bridge.opengames")
 
@@ -168,6 +169,7 @@ class OpenGamesAdapter:
         self.agent_name: str = server.agent
         self.results: list[GameResult] = []
         self.stats: Counter[str] = Counter()
+        self.seeker = Seeker(server.seek) if server.seek is not None else None
         self.stopped_reason: str | None = None
         self._key: str | None = None
         self._token: str | None = None
@@ -333,6 +335,17 @@ class OpenGamesAdapter:
         while not host.can_accept_game():
             if stop.wait(self.server.poll_interval):
                 return None
+        seek = self._seek_turn(stop)
+        if seek is None:
+            return None
+        try:
+            return self._queue_for(api, stop, seek)
+        finally:
+            if self.seeker is not None:
+                self.seeker.withdrawn(seek)  # no game came of it (a matched one was counted as started already)
+
+    def _queue_for(self, api: OpenGamesApi, stop: threading.Event, seek: Seek) -> str | None:
+        """Join the matchmaking queue and wait for a match: its game id, or None when the daemon stops."""
         answer = api.mm_join()
         self._queued = True
         self.count("queue_joins")
@@ -348,7 +361,7 @@ class OpenGamesAdapter:
                         self.opponents[event.game_id] = event.data["opponent_name"]
                     log.info("webhook match_found: game %s against %s", event.game_id,
                              event.data.get("opponent_name", "?"))
-                    return event.game_id
+                    return self._matched(seek, event.game_id)
             elif stop.wait(self.server.poll_interval):
                 return None
             if stop.is_set():
@@ -358,7 +371,7 @@ class OpenGamesAdapter:
                 if not self._done(status.game_id) and not status.game_over:
                     self._queued = False
                     log.info("matched: game %s", status.game_id)
-                    return status.game_id
+                    return self._matched(seek, status.game_id)
                 stale += 1  # the platform still shows our last game: ask for a new one now and then
                 if stale % 3 == 0:
                     log.info("the platform still reports finished game %s as our match; leaving and joining "
@@ -369,6 +382,29 @@ class OpenGamesAdapter:
                 log.info("no longer in the matchmaking queue; joining it again")
                 api.mm_join()
         return None
+
+    def _seek_turn(self, stop: threading.Event) -> Seek | None:
+        """Wait until ``server.seek`` lets the agent join the queue (``every``, ``pause``); None when it never will
+        again (``stop_after`` games started: the adapter then idles until the daemon stops) or the daemon stops.
+        Without ``seek``: at once."""
+        seeker = self.seeker
+        if seeker is None:
+            return Seek("", True)
+        while not stop.is_set():
+            if seeker.done:
+                seeker.next()  # logs, once, that it seeks no more
+                stop.wait()
+                return None
+            seek = seeker.next()
+            if seek is not None:
+                return seek
+            stop.wait(min(1.0, self.server.poll_interval))
+        return None
+
+    def _matched(self, seek: Seek, game_id: str) -> str:
+        if self.seeker is not None:
+            self.seeker.started(seek, game_id)
+        return game_id
 
     def _done(self, game_id: str) -> bool:
         with self._lock:
@@ -412,6 +448,8 @@ class OpenGamesAdapter:
                 self._finished.add(game_id)
             if self.receiver is not None:
                 self.receiver.discard(game_id)
+            if self.seeker is not None:
+                self.seeker.ended(game_id)
             done.set()
 
     # --- gamebridge check ---------------------------------------------------------------------------

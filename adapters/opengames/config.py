@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from bridge.config import SecretRef, Strict
 from bridge.errors import ConfigError
+from bridge.seek import SeekTiming
 
 API_PREFIX = "/api/v1"
 KEY_PATTERN = re.compile(r"og_[0-9a-fA-F]{64}")
@@ -58,6 +59,13 @@ class WebhookSettings(Strict):
         return self
 
 
+class OpenGamesSeek(SeekTiming):
+    """When the agent joins the matchmaking queue (the platform picks the opponent)."""
+
+    max_games: int = Field(1, ge=1, le=1, description="games at once: the platform matches an agent into one "
+                                                      "game at a time")
+
+
 class OpenGamesServerConfig(Strict):
     kind: Literal["opengames"]
     url: str = Field(
@@ -78,6 +86,10 @@ class OpenGamesServerConfig(Strict):
         15.0, ge=0, le=170, description="seconds kept from the turn limit (180 s): the engine gets the rest, "
                                         "then a fallback shot is sent")
     games: int = Field(0, ge=0, description="games to play before the daemon stops (0: forever)")
+    seek: OpenGamesSeek | None = Field(
+        None, description="when the agent joins the matchmaking queue: every (seconds at least between two "
+                          "joins), pause (seconds after a game), stop_after (games, then no more joins; the "
+                          "daemon stays up, unlike games:); none: join again at once after every game")
     messages: bool = Field(
         True, description="send the engine's chat messages to the opponent (its reasoning is always sent)")
     request_timeout: float = Field(20.0, gt=0, le=600, description="seconds allowed for one HTTP call")
