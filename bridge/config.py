@@ -122,6 +122,29 @@ class EngineConfig(Strict):
         default_factory=dict, description="UCI options (Threads, Hash, ...)")
     max_restarts: int = Field(3, ge=0, le=100,
                               description="engine restarts allowed in one game before the bridge resigns it")
+    manager: Literal["per_game", "pool", "kata_analysis"] = Field(
+        "per_game", description="how Go games get engines: per_game = one process per game (capped by "
+                                "daemon.max_concurrent_games, stopped after daemon.engine_idle_timeout); pool = "
+                                "engine.pool_size processes shared by all games, each move replayed into a free one; "
+                                "kata_analysis = one `katago analysis` process (engine.command) serving every game "
+                                "through its JSON protocol")
+    pool_size: int = Field(2, ge=1, le=256, description="with manager: pool, the number of engine processes shared "
+                                                        "by all games")
+    resign_winrate: float = Field(
+        0.05, ge=0, lt=1, description="with manager: kata_analysis, resign when the bot's winrate falls below this "
+                                      "(0 = never resign)")
+    max_visits: int | None = Field(None, ge=1, description="with manager: kata_analysis, visits per move (the "
+                                                           "query's maxVisits; none: the analysis config's)")
+    winrates_as: Literal["BLACK", "WHITE", "SIDETOMOVE"] = Field(
+        "BLACK", description="with manager: kata_analysis, the analysis config's reportAnalysisWinratesAs (whose "
+                             "view its winrates and ownership take)")
+
+    @model_validator(mode="after")
+    def _manager_protocol(self) -> EngineConfig:
+        if self.manager != "per_game" and self.protocol != "gtp":
+            raise ValueError(f"engine.manager: {self.manager} serves Go engines only; with protocol {self.protocol} "
+                             f"use manager: per_game")
+        return self
 
     @field_validator("command", mode="before")
     @classmethod

@@ -12,6 +12,7 @@ from typing import Any
 
 from bridge.errors import EXIT_FATAL, BridgeError, ConfigError, FatalAdapterError
 from bridge.events import Adapter, GameContext, GameInbox, GoActions
+from bridge.games.go_engines import make_go_engines
 from bridge.games.gotypes import Color
 from bridge.health import EngineHealth
 from bridge.registry import adapter_spec
@@ -91,6 +92,7 @@ class Daemon:
         spec = adapter_spec(self.kind)
         self.adapter: Adapter = adapter if adapter is not None else spec.factory(config.server, config)
         self.slots = ResizableSlotPool(config.daemon.max_concurrent_games)
+        self.go_engines = make_go_engines(config.engine)  # engine.manager: where each Go game's engine comes from
         # systemd: sd_notify (a no-op outside systemd), the file a reload reads, the secrets it compares with
         self.notifier = notifier if notifier is not None else Notifier({})
         self.config_path = Path(config_path) if config_path is not None else None
@@ -119,7 +121,8 @@ class Daemon:
                 session.actions = actions
                 return session
             session = GameSession(game_id, my_color, actions, self.config, server=self.kind, slots=self.slots,
-                                  on_end=self._session_ended, on_engine_down=self.health.report_failure)
+                                  on_end=self._session_ended, on_engine_down=self.health.report_failure,
+                                  engines=self.go_engines)
             self.sessions[game_id] = session
             session.start()  # under the lock: shutdown() never finds a session it cannot join
             if self.stop_event.is_set():
@@ -332,6 +335,7 @@ class Daemon:
             t.join(max(deadline - time.monotonic(), 0.0))
         if self._adapter_thread is not None:
             self._adapter_thread.join(max(deadline - time.monotonic(), 0.0))
+        self.go_engines.close()  # a shared manager's engines (per_game: nothing; each session stopped its own)
         self.health.join(max(deadline - time.monotonic(), 0.0))
         late = [s.game_id for s in sessions if s.is_alive()] + [gid for gid, t in driven if t.is_alive()]
         if late:

@@ -33,6 +33,15 @@ def probe_engine(config: Any) -> None:
 
         UciEngine(cfg, name="probe").close()
         return
+    if getattr(cfg, "manager", "per_game") == "kata_analysis":
+        from bridge.games.go_kata import KataAnalysisEngine
+
+        manager = KataAnalysisEngine(cfg)
+        try:
+            manager.ensure_started()
+        finally:
+            manager.close()
+        return
     engine_cls: Any
     if cfg.protocol == "line":
         from bridge.engines.line import LineEngine

@@ -24,7 +24,8 @@ from bridge.events import (
     StateUpdate,
     UndoRequested,
 )
-from bridge.games.go import MIN_THINK, RESIGN, GoPlayer, clock_command
+from bridge.games.go import MIN_THINK, RESIGN, clock_command
+from bridge.games.go_engines import GoEngines, PerGameEngines
 from bridge.games.gotypes import Color, GoState, Move, Point
 from bridge.games.sgf import to_sgf
 from bridge.redact import redact
@@ -67,7 +68,7 @@ class SlotPool:
 class GameSession(threading.Thread):
     def __init__(self, game_id: str, my_color: Color, actions: GoActions, config: Any, *, server: str,
                  slots: SlotPool, on_end: Callable[[GameSession], None] | None = None,
-                 on_engine_down: Callable[[str], None] | None = None) -> None:
+                 on_engine_down: Callable[[str], None] | None = None, engines: GoEngines | None = None) -> None:
         super().__init__(name=f"game-{game_id}", daemon=True)
         self.game_id = game_id
         self.my_color = my_color
@@ -86,8 +87,10 @@ class GameSession(threading.Thread):
         self.transcript_path = data_dir / "transcripts" / f"{server}-{game_id}.log"
         self.record_path = data_dir / "records" / f"{server}-{game_id}.sgf"
         self.transcript = Transcript(self.transcript_path, max_bytes=transcript_cap(config))
-        self.player = GoPlayer(config.engine, name=f"{server}-{game_id}", transcript=self.transcript,
-                               on_stderr=self._on_stderr)
+        # where the engine comes from (engine.manager): the game's own process, a lease from a pool, or a shared one
+        self.engines: GoEngines = engines if engines is not None else PerGameEngines(config.engine)
+        self.player = self.engines.player(name=f"{server}-{game_id}", transcript=self.transcript,
+                                          on_stderr=self._on_stderr)
         self._has_slot = False
         self._submitted: _Submitted | None = None
         self._greeted = False
@@ -463,7 +466,7 @@ class GameSession(threading.Thread):
 
     # --- engine slots ------------------------------------------------------------------------------------------
     def _ensure_slot(self) -> None:
-        if not self._has_slot:
+        if not self._has_slot and self.engines.uses_slots:
             if not self.slots.acquire(self._stop_event):
                 raise BridgeError("shutting down")
             self._has_slot = True

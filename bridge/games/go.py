@@ -158,6 +158,26 @@ def clock_command(state: GoState, color: Color, now: float | None = None, *, kgs
     return ClockCommand(None, math.inf)
 
 
+def hang_limit(cfg: EngineConfig, start_seconds: float, budget: float) -> float:
+    """How long an engine whose last start took ``start_seconds`` may take before it counts as hung. With a clock
+    (``budget``: seconds until the flag) the limit is always inside it: what a retry needs stays on the clock
+    (``move_margin`` plus the engine's start plus :data:`MIN_THINK`, and at least twice what a start and MIN_THINK
+    take; at most half the time left) to restart the engine, replay the game and still move, or play a fallback
+    move. Without a clock: the ``max_move_time`` cap (1 h if none) plus ``move_margin``."""
+    cap = cfg.max_move_time
+    margin = cfg.move_margin
+    if math.isfinite(budget):
+        # what stays on the clock must carry a retry: the engine's restart, MIN_THINK seconds of thought, and
+        # the retry's own reserve (the same rule once more, at most half of what is then left)
+        start = start_seconds
+        reserve = max(margin + start + MIN_THINK, 2 * (MIN_THINK + start))
+        limit = budget - min(reserve, budget / 2)
+        if cap is not None:
+            limit = min(limit, cap + margin)
+        return max(limit, 0.2)
+    return max(cap if cap is not None else 3600.0, 1.0) + margin
+
+
 def resumed_after_removal(state: GoState) -> bool:
     """True when play goes on after a stone removal phase was rejected: two passes in a row (which end play on
     OGS) lie behind the current move. The players disagree about which stones are dead, and the board must settle
@@ -381,23 +401,7 @@ class GoPlayer:
         return self._timeout(budget)
 
     def _timeout(self, budget: float) -> float:
-        """How long the engine may take before it counts as hung. With a clock (``budget``: seconds until the
-        flag) the limit is always inside it: what a retry needs stays on the clock (``move_margin`` plus the
-        engine's start plus :data:`MIN_THINK`, and at least twice what a start and MIN_THINK take; at most half the
-        time left) to restart the engine, replay the game and still move, or play a fallback move. Without a clock: the
-        ``max_move_time`` cap (1 h if none) plus ``move_margin``."""
-        cap = self.cfg.max_move_time
-        margin = self.cfg.move_margin
-        if math.isfinite(budget):
-            # what stays on the clock must carry a retry: the engine's restart, MIN_THINK seconds of thought, and
-            # the retry's own reserve (the same rule once more, at most half of what is then left)
-            start = self.start_seconds
-            reserve = max(margin + start + MIN_THINK, 2 * (MIN_THINK + start))
-            limit = budget - min(reserve, budget / 2)
-            if cap is not None:
-                limit = min(limit, cap + margin)
-            return max(limit, 0.2)
-        return max(cap if cap is not None else 3600.0, 1.0) + margin
+        return hang_limit(self.cfg, self.start_seconds, budget)
 
     def dead_stones(self, state: GoState) -> frozenset[Point] | None:
         """The engine's view of the dead stones at the end of play, or None if it cannot say."""

@@ -24,6 +24,10 @@ Usage: python fake_gtp.py [flags]; every misbehaviour names the GTP command that
   --blank-before                write an empty line before each reply
   --spawn-child                 start a child process (sleep 600) in the same process group
   --log FILE                    append every received line to FILE
+  --log-pid                     prefix each --log line with the process id and a space
+  --once-file FILE              --hang-on/--crash-on misbehave only if FILE does not exist (and create it): once
+                                across restarts
+  --genmove-delay SECONDS       think this long before answering genmove
   --print-pid FILE              write the pid of the spawned child (for --spawn-child) to FILE
 
 Commands: fake-big N answers one line of N 'x'; fake-echo ARGS answers ARGS; showboard answers 3 lines.
@@ -69,6 +73,9 @@ def main() -> int:
     ap.add_argument("--spawn-child", action="store_true")
     ap.add_argument("--log", default=None)
     ap.add_argument("--print-pid", default=None)
+    ap.add_argument("--log-pid", action="store_true")
+    ap.add_argument("--once-file", default=None)
+    ap.add_argument("--genmove-delay", type=float, default=0.0)
     opts = ap.parse_args()
 
     if opts.env_file:
@@ -101,7 +108,7 @@ def main() -> int:
         line = raw.strip()
         if opts.log:
             with open(opts.log, "a") as f:
-                f.write(line + "\n")
+                f.write((f"{os.getpid()} " if opts.log_pid else "") + line + "\n")
         if not line:
             continue
         parts = line.split()
@@ -116,6 +123,11 @@ def main() -> int:
             for _ in range(opts.stderr_flood // 100):
                 sys.stderr.write(chunk)
             sys.stderr.flush()
+        if (cmd in opts.hang_on or cmd in opts.crash_on) and opts.once_file:
+            if os.path.exists(opts.once_file):
+                opts.hang_on, opts.crash_on = [], []
+            else:
+                open(opts.once_file, "w").close()
         if cmd in opts.hang_on:
             while True:
                 time.sleep(3600)
@@ -147,6 +159,8 @@ def main() -> int:
         elif cmd == "known_command":
             reply(True, rid, "true" if args and args[0] in listed else "false")
         elif cmd == "genmove":
+            if opts.genmove_delay:
+                time.sleep(opts.genmove_delay)
             reply(True, rid, moves[n_genmove % len(moves)])
             n_genmove += 1
         elif cmd == "showboard":

@@ -1,0 +1,184 @@
+"""The engine pool (engine.manager: pool) with the scripted fake GTP engine as real subprocesses: leases and
+returns, incremental replay vs full replay, a crashed engine restarted in its slot, and the bounded wait."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bridge.config import EngineConfig
+from bridge.errors import EngineError, EngineTerminatedError
+from bridge.games.go_pool import GoEnginePool, PoolBusyError, PooledGoPlayer
+from bridge.games.gotypes import GoSettings, GoState, Move
+from bridge.transcript import Transcript
+
+SETTINGS = GoSettings(width=9, height=9, komi=6.5, rules="chinese", my_color="black")
+MOVES = "C3,D4,E5,F6,G7,C7,G3"
+
+
+def state(game: str, moves: tuple[Move, ...]) -> GoState:
+    return GoState(game_id=game, settings=SETTINGS, moves=moves, to_move="black" if len(moves) % 2 == 0 else "white")
+
+
+def log_lines(path: Path) -> list[tuple[int, str]]:
+    """(pid, command without its id) of every line the fake engines received."""
+    out = []
+    for line in path.read_text().splitlines():
+        pid, _, rest = line.partition(" ")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            parts = parts[1:]
+        out.append((int(pid), " ".join(parts)))
+    return out
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def make_pool(tmp_path: Path, fake_gtp_command: Callable[..., list[str]]) -> Iterator[Callable[..., GoEnginePool]]:
+    pools: list[GoEnginePool] = []
+
+    def make(*flags: str, size: int = 1, **cfg: object) -> GoEnginePool:
+        command = fake_gtp_command("--moves", MOVES, "--log", str(tmp_path / "engine.log"), "--log-pid", *flags)
+        pool = GoEnginePool(EngineConfig(command=command, manager="pool", pool_size=size,  # type: ignore[arg-type]
+                                         **cfg))
+        pools.append(pool)
+        return pool
+
+    yield make
+    for p in pools:
+        p.close()
+
+
+@pytest.fixture
+def game(tmp_path: Path) -> Iterator[Callable[[GoEnginePool, str], PooledGoPlayer]]:
+    transcripts: list[Transcript] = []
+
+    def make(pool: GoEnginePool, name: str) -> PooledGoPlayer:
+        t = Transcript(tmp_path / f"{name}.log")
+        transcripts.append(t)
+        return pool.player(name=name, transcript=t, on_stderr=None)
+
+    yield make
+    for t in transcripts:
+        t.close()
+
+
+def test_leases_replay_incrementally_for_the_same_game_and_fully_for_another(
+        make_pool: Callable[..., GoEnginePool], game: Callable[[GoEnginePool, str], PooledGoPlayer],
+        tmp_path: Path) -> None:
+    pool = make_pool(size=1)
+    a, b = game(pool, "a"), game(pool, "b")
+    first = a.genmove(state("a", ()))
+    assert first == [(2, 6)]  # C3
+    a_moves: tuple[Move, ...] = ((2, 6), (4, 4))
+    a.genmove(state("a", a_moves))  # the same game again: only the opponent's move E5 is sent
+    log = [cmd for _, cmd in log_lines(tmp_path / "engine.log")]
+    assert log.count("clear_board") == 1
+    assert log[-2:] == ["play white E5", "genmove b"], log
+    assert (pool.full_replays, pool.incremental_replays) == (1, 1)
+
+    b.genmove(state("b", ((0, 0),)))  # another game: replayed from clear_board
+    a.genmove(state("a", (*a_moves, (3, 5), (6, 6))))  # back to a: the engine holds b's position, so a full replay
+    log = [cmd for _, cmd in log_lines(tmp_path / "engine.log")]
+    assert log.count("clear_board") == 3
+    assert log[-7:] == ["komi 6.5", "time_settings 0 1 0", "play black C3", "play white E5", "play black D4",
+                        "play white G3", "genmove b"], log
+    assert (pool.full_replays, pool.incremental_replays) == (3, 1)
+    assert len({pid for pid, _ in log_lines(tmp_path / "engine.log")}) == 1  # one engine served both games
+    # each game's transcript shows the engine lines of its own moves, not the other game's
+    ta, tb = (tmp_path / "a.log").read_text(), (tmp_path / "b.log").read_text()
+    assert "play black A9" in tb and "play black A9" not in ta
+    assert ta.count("genmove b") == 3 and tb.count("genmove w") == 1
+    assert "leased from the pool" in ta and "only the new moves are sent" in ta
+
+
+def test_a_crashed_engine_is_restarted_in_its_slot_and_the_retry_goes_on(
+        make_pool: Callable[..., GoEnginePool], game: Callable[[GoEnginePool, str], PooledGoPlayer],
+        tmp_path: Path) -> None:
+    pool = make_pool("--crash-on", "genmove", "--once-file", str(tmp_path / "crashed"), size=1)
+    a = game(pool, "a")
+    with pytest.raises(EngineTerminatedError):
+        a.genmove(state("a", ()))
+    a.restart("crashed")  # what the session does: count it, then ask again
+    assert a.restarts == 1
+    assert a.genmove(state("a", ())) == [(2, 6)]  # on the restarted engine of the one slot
+    wait_until(lambda: pool.engines_alive() == 1 and not any(s.busy for s in pool._slots))
+    pids = [pid for pid, cmd in log_lines(tmp_path / "engine.log") if cmd == "protocol_version"]
+    assert len(pids) == 2 and pool.restarted == 1  # the crashed one, then its restart in the slot
+    assert "fake: crashing on genmove" in (tmp_path / "a.log").read_text()
+
+
+def test_waiting_for_a_free_engine_is_bounded_by_the_move_limit(
+        make_pool: Callable[..., GoEnginePool], game: Callable[[GoEnginePool, str], PooledGoPlayer],
+        tmp_path: Path) -> None:
+    # no clock: the hang limit is max_move_time + move_margin = 4 s; the wait may take what leaves MIN_THINK (2 s)
+    pool = make_pool("--genmove-delay", "3", size=1, max_move_time=3.0, move_margin=1.0)
+    a, b = game(pool, "a"), game(pool, "b")
+    answers: list[object] = []
+    holder = threading.Thread(target=lambda: answers.append(a.genmove(state("a", ()))))
+    holder.start()
+    try:
+        wait_until(lambda: (tmp_path / "engine.log").exists()
+                   and any(cmd == "genmove b" for _, cmd in log_lines(tmp_path / "engine.log")))
+        began = time.monotonic()
+        with pytest.raises(PoolBusyError, match="no engine of the pool"):
+            b.genmove(state("b", ((0, 0),)))
+        waited = time.monotonic() - began
+        assert 1.8 <= waited < 2.8, waited  # the wait stopped at its bound, before the engine came free
+        b.restart("busy")
+        assert b.restarts == 0  # a wait is not an engine failure
+    finally:
+        holder.join()
+    assert answers == [[(2, 6)]]
+    # once free, the engine serves b (a second waiter gets it as soon as it is given back)
+    assert b.genmove(state("b", ((0, 0),))) == [(3, 5)]
+
+
+def test_a_waiting_game_gets_the_engine_when_it_is_given_back(
+        make_pool: Callable[..., GoEnginePool], game: Callable[[GoEnginePool, str], PooledGoPlayer],
+        tmp_path: Path) -> None:
+    pool = make_pool("--genmove-delay", "1", size=1)
+    a, b = game(pool, "a"), game(pool, "b")
+    holder = threading.Thread(target=lambda: a.genmove(state("a", ())))
+    holder.start()
+    try:
+        wait_until(lambda: (tmp_path / "engine.log").exists()
+                   and any(cmd == "genmove b" for _, cmd in log_lines(tmp_path / "engine.log")))
+        assert b.genmove(state("b", ((0, 0),))) == [(3, 5)]
+    finally:
+        holder.join()
+    assert "leased from the pool after" in (tmp_path / "b.log").read_text()
+
+
+def test_abort_stops_the_leased_engine_and_the_slot_restarts_it(
+        make_pool: Callable[..., GoEnginePool], game: Callable[[GoEnginePool, str], PooledGoPlayer],
+        tmp_path: Path) -> None:
+    pool = make_pool("--hang-on", "genmove", "--once-file", str(tmp_path / "hung"), size=1)
+    a, b = game(pool, "a"), game(pool, "b")
+    errors: list[BaseException] = []
+
+    def think() -> None:
+        try:
+            a.genmove(state("a", ()))
+        except EngineError as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=think)
+    t.start()
+    wait_until(lambda: (tmp_path / "hung").exists())
+    a.abort("the game is over")
+    t.join(timeout=10)
+    assert not t.is_alive() and errors
+    assert b.genmove(state("b", ())) == [(2, 6)]  # the slot's engine was restarted for the next game
+    with pytest.raises(EngineError, match="the game is over"):
+        a.genmove(state("a", ()))
