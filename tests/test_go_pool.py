@@ -49,7 +49,7 @@ def make_pool(tmp_path: Path, fake_gtp_command: Callable[..., list[str]]) -> Ite
 
     def make(*flags: str, size: int = 1, **cfg: object) -> GoEnginePool:
         command = fake_gtp_command("--moves", MOVES, "--log", str(tmp_path / "engine.log"), "--log-pid", *flags)
-        pool = GoEnginePool(EngineConfig(command=command, manager="pool", pool_size=size,  # type: ignore[arg-type]
+        pool = GoEnginePool(EngineConfig(command=command, manager="pool", pool_size=size,
                                          **cfg))
         pools.append(pool)
         return pool
