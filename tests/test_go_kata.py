@@ -1,0 +1,161 @@
+"""engine.manager: kata_analysis with the scripted fake analysis engine (tests/fakes/fake_kata_analysis.py, a real
+subprocess): many games in flight on one process, answers out of order matched by id, resign and pass, a crash
+and a hang of the process."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from bridge.config import EngineConfig
+from bridge.errors import EngineError, EngineTimeoutError
+from bridge.games.go import RESIGN
+from bridge.games.go_kata import KataAnalysisEngine, KataAnalysisPlayer
+from bridge.games.gotypes import GoSettings, GoState, Move, parse_gtp_vertex
+from bridge.transcript import Transcript
+
+FAKE = Path(__file__).parent / "fakes" / "fake_kata_analysis.py"
+
+
+def state(game: str, size: int = 9, moves: tuple[Move, ...] = (), color: str = "black") -> GoState:
+    settings = GoSettings(width=size, height=size, komi=6.5, rules="chinese", my_color=color)  # type: ignore[arg-type]
+    return GoState(game_id=game, settings=settings, moves=moves, to_move="black" if len(moves) % 2 == 0 else "white")
+
+
+@pytest.fixture
+def make_engine(tmp_path: Path) -> Iterator[Callable[..., KataAnalysisEngine]]:
+    engines: list[KataAnalysisEngine] = []
+
+    def make(*flags: str, **cfg: object) -> KataAnalysisEngine:
+        command = [sys.executable, str(FAKE), "--log", str(tmp_path / "fake.log"), *flags]
+        engine = KataAnalysisEngine(EngineConfig(command=command, manager="kata_analysis", **cfg))
+        engines.append(engine)
+        return engine
+
+    yield make
+    for e in engines:
+        e.close()
+
+
+@pytest.fixture
+def game(tmp_path: Path) -> Iterator[Callable[[KataAnalysisEngine, str], KataAnalysisPlayer]]:
+    transcripts: list[Transcript] = []
+
+    def make(engine: KataAnalysisEngine, name: str) -> KataAnalysisPlayer:
+        t = Transcript(tmp_path / f"{name}.log")
+        transcripts.append(t)
+        return engine.player(name=name, transcript=t, on_stderr=None)
+
+    yield make
+    for t in transcripts:
+        t.close()
+
+
+def events(path: Path) -> list[tuple[int, str, str]]:
+    return [(int(p), e, q) for p, e, q in (line.split() for line in path.read_text().splitlines())]
+
+
+def exchanges(path: Path) -> list[tuple[str, dict[str, object]]]:
+    """(direction, JSON) of the katago lines in a game's transcript."""
+    out = []
+    for line in path.read_text().splitlines():
+        parts = line.split(" ", 3)
+        if len(parts) == 4 and parts[1] == "katago" and parts[2] in (">>", "<<"):
+            out.append((parts[2], json.loads(parts[3])))
+    return out
+
+
+def play_all(players: list[KataAnalysisPlayer], states: list[GoState],
+             retry: bool = False) -> list[list[Move] | str]:
+    answers: list[list[Move] | str] = [[] for _ in players]
+    errors: list[BaseException] = []
+
+    def one(i: int) -> None:
+        try:
+            try:
+                answers[i] = players[i].genmove(states[i])
+            except EngineError as exc:
+                if not retry:
+                    raise
+                players[i].restart(str(exc))  # what the session does
+                answers[i] = players[i].genmove(states[i])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(players))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors, errors
+    return answers
+
+
+def test_five_games_in_flight_on_one_process_answers_out_of_order_matched_by_id(
+        make_engine: Callable[..., KataAnalysisEngine], game: Callable[[KataAnalysisEngine, str], KataAnalysisPlayer],
+        tmp_path: Path) -> None:
+    engine = make_engine("--hold", "2", "--batch", "5")
+    sizes = [5, 7, 9, 11, 13]  # a different board per game: an answer given to the wrong game would show
+    players = [game(engine, f"g{n}") for n in sizes]
+    states = [state(f"g{n}", n, ((0, 0),), "white") for n in sizes]
+    answers = play_all(players, states)
+    log = events(tmp_path / "fake.log")
+    assert sum(1 for _, e, _ in log if e == "got") == 5
+    assert any(e == "out-of-order" for _, e, _ in log), log  # the fake really answered out of order
+    assert engine.starts == 1 and len({pid for pid, _, _ in log}) == 1
+    for n, answer in zip(sizes, answers, strict=True):
+        lines = exchanges(tmp_path / f"g{n}.log")
+        assert [d for d, _ in lines] == [">>", "<<"]
+        query, response = lines[0][1], lines[1][1]
+        assert query["id"] == response["id"] and query["boardXSize"] == n
+        assert query["moves"] == [["B", f"A{n}"]] and query["analyzeTurns"] == [1] and query["komi"] == 6.5
+        best = response["moveInfos"][0]["move"]  # type: ignore[index]
+        assert answer == [parse_gtp_vertex(best, n, n)] and answer != [(0, 0)]
+
+
+def test_resigns_below_the_winrate_threshold_in_its_own_colour(
+        make_engine: Callable[..., KataAnalysisEngine],
+        game: Callable[[KataAnalysisEngine, str], KataAnalysisPlayer]) -> None:
+    engine = make_engine("--winrate", "0.02", resign_winrate=0.05)  # black's view: black is lost
+    assert game(engine, "b").genmove(state("b")) == RESIGN
+    white = game(engine, "w").genmove(state("w", 9, ((4, 4),), "white"))
+    assert isinstance(white, list) and white[0] is not None
+
+
+def test_passes_when_the_best_move_is_pass_and_reads_dead_stones_from_ownership(
+        make_engine: Callable[..., KataAnalysisEngine],
+        game: Callable[[KataAnalysisEngine, str], KataAnalysisPlayer]) -> None:
+    engine = make_engine()
+    player = game(engine, "p")
+    long_game = state("p", 3, (None,) * 20)  # the fake passes in a long game
+    assert player.genmove(long_game) == [None]
+    assert player.dead_stones(state("p", 9, ((2, 2), (6, 6)))) == frozenset()  # ownership all 0: none dead
+
+
+def test_a_crash_of_the_process_restarts_it_and_every_game_goes_on(
+        make_engine: Callable[..., KataAnalysisEngine], game: Callable[[KataAnalysisEngine, str], KataAnalysisPlayer],
+        tmp_path: Path) -> None:
+    engine = make_engine("--hold", "1", "--batch", "5", "--crash-after", "3", "--once-file", str(tmp_path / "crashed"))
+    players = [game(engine, f"c{i}") for i in range(5)]
+    answers = play_all(players, [state(f"c{i}") for i in range(5)], retry=True)
+    assert all(isinstance(a, list) and a[0] is not None for a in answers), answers
+    assert engine.starts == 2 and engine.engines_alive() == 1
+    assert (tmp_path / "crashed").exists()
+    assert sum(p.restarts for p in players) >= 1
+
+
+def test_a_hung_process_is_terminated_then_restarted(
+        make_engine: Callable[..., KataAnalysisEngine],
+        game: Callable[[KataAnalysisEngine, str], KataAnalysisPlayer]) -> None:
+    engine = make_engine("--hang", max_move_time=0.5, move_margin=0.5)
+    player = game(engine, "h")
+    with pytest.raises(EngineTimeoutError, match="treated as hung"):
+        player.genmove(state("h"))
+    assert engine.engines_alive() == 1
+    player.restart("hung")
+    assert engine.engines_alive() == 0  # stopped; the next query starts another
