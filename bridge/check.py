@@ -38,6 +38,8 @@ def check_engine(config: object) -> list[CheckLine]:
         return check_uci_engine(engine_cfg)
     if engine_cfg.protocol == "line":
         return check_line_engine(engine_cfg)
+    if engine_cfg.manager == "kata_analysis":
+        return check_kata_analysis(config)
     lines: list[CheckLine] = []
     with tempfile.TemporaryDirectory() as tmp:
         transcript = Transcript(Path(tmp) / "check.log")
@@ -81,6 +83,35 @@ def check_engine(config: object) -> list[CheckLine]:
             engine.close()
             transcript.close()
     return lines
+
+
+def check_kata_analysis(config: object) -> list[CheckLine]:
+    """engine.manager: kata_analysis: start the analysis engine, handshake (query_version), ask one move."""
+    from bridge.games.go_kata import KataAnalysisEngine
+    from bridge.games.gotypes import GoSettings, GoState, TimeControl, gtp_vertex
+    from bridge.transcript import Transcript
+
+    engine_cfg = config.engine  # type: ignore[attr-defined]
+    manager = KataAnalysisEngine(engine_cfg)
+    lines: list[CheckLine] = []
+    try:
+        manager.ensure_started()
+        lines.append(CheckLine(True, f"KataGo analysis engine started in {manager.start_seconds:.1f} s "
+                                 f"(engine.manager: kata_analysis)"))
+        size = _accepted_board_sizes(config)[0]
+        player = manager.player(name="check", transcript=Transcript(None), on_stderr=None)
+        # a clock bounds the test query (maxTime, then the hang limit) as a move on a clock would be
+        clock = TimeControl(system="simple", per_move=engine_cfg.startup_timeout + 2 * engine_cfg.move_margin + 5)
+        settings = GoSettings(width=size, height=size, komi=6.5, rules="chinese", my_color="black",
+                              time_control=clock)
+        answer = player.genmove(GoState(game_id="check", settings=settings))
+        shown = answer if isinstance(answer, str) else " ".join(gtp_vertex(m, size) for m in answer)
+        lines.append(CheckLine(True, f"analysis engine answered a test query on {size}x{size}: {shown}"))
+        return lines
+    except BridgeError as exc:
+        return [*lines, CheckLine(False, f"analysis engine failed: {exc}")]
+    finally:
+        manager.close()
 
 
 def _accepted_board_sizes(config: object) -> list[int]:

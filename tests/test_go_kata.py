@@ -20,6 +20,7 @@ from bridge.games.gotypes import GoSettings, GoState, Move, parse_gtp_vertex
 from bridge.transcript import Transcript
 
 FAKE = Path(__file__).parent / "fakes" / "fake_kata_analysis.py"
+FAKE_GTP = Path(__file__).parent / "fakes" / "fake_gtp.py"
 
 
 def state(game: str, size: int = 9, moves: tuple[Move, ...] = (), color: str = "black") -> GoState:
@@ -159,3 +160,28 @@ def test_a_hung_process_is_terminated_then_restarted(
     assert engine.engines_alive() == 1
     player.restart("hung")
     assert engine.engines_alive() == 0  # stopped; the next query starts another
+
+
+def test_check_starts_the_analysis_engine_and_asks_a_move(tmp_path: Path) -> None:
+    from bridge.check import check_engine
+    from bridge.config import load_config_text
+
+    config = load_config_text(f"""
+server: {{kind: ogs, username: bot, api_key: {{env: HOME}}}}
+engine: {{command: [{sys.executable}, {FAKE}], manager: kata_analysis}}
+""")
+    lines = check_engine(config)
+    assert all(line.ok for line in lines), lines
+    assert "analysis engine answered a test query on 9x9" in lines[-1].what
+    bad = load_config_text(f"""
+server: {{kind: ogs, username: bot, api_key: {{env: HOME}}}}
+engine: {{command: [{sys.executable}, {FAKE_GTP}], manager: kata_analysis, startup_timeout: 0.5}}
+""")  # a GTP engine, not an analysis engine
+    [line] = check_engine(bad)
+    assert not line.ok and "no answer to query_version within 0.5 s" in line.what, line
+    hung = load_config_text(f"""
+server: {{kind: ogs, username: bot, api_key: {{env: HOME}}}}
+engine: {{command: [{sys.executable}, {FAKE}, --hang], manager: kata_analysis, startup_timeout: 1, move_margin: 1}}
+""")
+    [started, failed] = check_engine(hung)
+    assert started.ok and not failed.ok and "treated as hung" in failed.what, failed

@@ -179,6 +179,6 @@ def test_abort_stops_the_leased_engine_and_the_slot_restarts_it(
     a.abort("the game is over")
     t.join(timeout=10)
     assert not t.is_alive() and errors
-    assert b.genmove(state("b", ())) == [(2, 6)]  # the slot's engine was restarted for the next game
+    assert b.genmove(state("b", ())) == [(2, 6)]  # the next lease starts the slot's engine again
     with pytest.raises(EngineError, match="the game is over"):
         a.genmove(state("a", ()))

@@ -175,7 +175,10 @@ class GoEnginePool:
                 return s
         return free[0]
 
-    def give_back(self, slot: _Slot, failed: bool) -> None:
+    def give_back(self, slot: _Slot, failed: bool, restart: bool = True) -> None:
+        """Return a leased slot. A failed engine is stopped and, unless ``restart`` is False (its game stopped it:
+        the game ended, or the daemon is stopping), restarted in the slot before the slot is free again; else the
+        next lease starts it."""
         slot.transcript.target = None
         slot.stderr_target = None
         if failed or not slot.running:
@@ -183,7 +186,7 @@ class GoEnginePool:
             slot.player.close(hung=True)  # stopped at once: the games waiting for it should not wait for 'quit'
             with self._cond:
                 closed = self._closed
-            if not closed:
+            if restart and not closed:
                 self.restarted += 1
                 log.warning("engine %s of the pool failed; restarting it in its slot", slot.name)
                 try:
@@ -315,7 +318,7 @@ class PooledGoPlayer:
         finally:
             with self._lock:
                 self._leased = None
-            self.pool.give_back(slot, failed)
+            self.pool.give_back(slot, failed, restart=self._aborted is None)
 
     # --- the session's other calls --------------------------------------------------------------------------
     def restart(self, why: str) -> None:
