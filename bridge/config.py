@@ -178,7 +178,8 @@ class GoConfig(Strict):
 
 
 class DaemonConfig(Strict):
-    max_concurrent_games: int = Field(2, ge=1, le=1000, description="games (and engines) running at once")
+    max_concurrent_games: int = Field(2, ge=1, le=1000, description="games running at once (with engine.manager: "
+                                                                     "per_game, also the engines)")
     data_dir: Path = Field(Path("runs"), description="where transcripts/ and records/ are written")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="the least severe log lines shown (DEBUG adds engine stderr, REST calls and ignored "
