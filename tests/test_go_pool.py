@@ -182,3 +182,98 @@ def test_abort_stops_the_leased_engine_and_the_slot_restarts_it(
     assert b.genmove(state("b", ())) == [(2, 6)]  # the next lease starts the slot's engine again
     with pytest.raises(EngineError, match="the game is over"):
         a.genmove(state("a", ()))
+
+
+# --- sessions on a pool -----------------------------------------------------------------------------------------
+class Recorder:
+    """The session tests' stand-in for an adapter's actions: what the session asked the server to do."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+        self.played = threading.Event()
+
+    def play(self, move: Move) -> None:
+        self.calls.append(("play", move))
+        self.played.set()
+
+    def resign(self) -> None:
+        self.calls.append(("resign", None))
+
+    def set_removal(self, stones: object, removed: bool) -> None:
+        self.calls.append(("set_removal", stones))
+
+    def accept_removal(self, stones: object) -> None:
+        self.calls.append(("accept_removal", stones))
+
+    def answer_undo(self, accept: bool, move_number: int) -> None:
+        self.calls.append(("answer_undo", accept))
+
+    def chat(self, body: str, channel: str = "main") -> None:
+        self.calls.append(("chat", body))
+
+
+def _session_config(tmp_path: Path, command: list[str], extra: str = "") -> object:
+    from bridge.config import load_config_text
+
+    return load_config_text(f"""
+server: {{kind: ogs, username: bot, api_key: {{env: HOME}}}}
+engine:
+  command: {command!r}
+  manager: pool
+  pool_size: 1
+  quit_grace: 1
+{extra}
+daemon: {{data_dir: {tmp_path}, max_concurrent_games: 4}}
+""")
+
+
+def test_sessions_share_the_pool_without_holding_slots_and_a_busy_pool_passes_in_time(
+        tmp_path: Path, fake_gtp_command: Callable[..., list[str]]) -> None:
+    """Two games on a pool of one engine, with one daemon slot: both move (a pool game holds no slot). Then, while
+    one game's engine thinks 3 s, the other game, with 8 s a move, cannot wait that long for the engine: it passes in
+    time rather than lose on time (after the waits, the engine it gets at last has too little time to think: a
+    fallback pass)."""
+    from bridge.events import StateUpdate
+    from bridge.games.gotypes import ClockState, PlayerClock, TimeControl
+    from bridge.session import GameSession, SlotPool
+
+    command = fake_gtp_command("--moves", MOVES, "--genmove-delay", "3", "--log", str(tmp_path / "engine.log"),
+                               "--log-pid")
+    config = _session_config(tmp_path, command, "  move_margin: 1")
+    pool = GoEnginePool(config.engine)  # type: ignore[attr-defined]
+    slots = SlotPool(1)
+    acts = [Recorder(), Recorder()]
+    sessions = [GameSession(f"g{i}", "black", acts[i], config, server="test", slots=slots, engines=pool)
+                for i in range(2)]
+    try:
+        for s in sessions:
+            s.start()
+        sessions[0].post(StateUpdate(state("g0", ())))
+        wait_until(lambda: (tmp_path / "engine.log").exists()
+                   and any(cmd == "genmove b" for _, cmd in log_lines(tmp_path / "engine.log")))
+        per_move = TimeControl("simple", per_move=8.0)
+        clocked = GoState(game_id="g1", settings=GoSettings(width=9, height=9, komi=6.5, rules="chinese",
+                                                            my_color="black", time_control=per_move),
+                          clock=ClockState(to_move="black", black=PlayerClock(8.0), white=PlayerClock(8.0)))
+        began = time.monotonic()
+        sessions[1].post(StateUpdate(clocked))
+        assert acts[1].played.wait(10)
+        assert acts[1].calls[-1] == ("play", None) and time.monotonic() - began < 8.0  # a pass, inside the clock
+        assert acts[0].played.wait(10) and acts[0].calls[-1] == ("play", (2, 6))
+        assert ("resign", None) not in acts[1].calls
+        assert "no engine of the pool was free in time" in sessions[1].transcript_path.read_text()
+    finally:
+        for s in sessions:
+            s.stop()
+        for s in sessions:
+            s.join(10)
+        pool.close()
+
+
+def test_an_engine_that_cannot_start_is_reported_as_such(
+        make_pool: Callable[..., GoEnginePool], game: Callable[[GoEnginePool, str], PooledGoPlayer]) -> None:
+    pool = make_pool("--crash-on", "protocol_version", size=1)
+    a = game(pool, "a")
+    with pytest.raises(EngineError, match="start-up handshake"):
+        a.genmove(state("a", ()))
+    assert a.start_failed  # the session tells the daemon's engine health, which stops taking games

@@ -252,10 +252,13 @@ class PooledGoPlayer:
         self._leased: _Slot | None = None
         self._invalid = False
         self._busy_failure = False  # the last failure was a wait for a free engine, not an engine's fault
+        self._last_slot: _Slot | None = None
 
     @property
     def start_failed(self) -> bool:
-        return self.pool.start_failed and not self._busy_failure
+        """The last engine this game leased could not start (the daemon's engine health hears of it)."""
+        slot = self._last_slot
+        return slot is not None and slot.player.start_failed and not self._busy_failure
 
     @property
     def start_seconds(self) -> float:
@@ -292,6 +295,7 @@ class PooledGoPlayer:
         waited = time.monotonic() - began
         with self._lock:
             self._leased = slot
+            self._last_slot = slot
             aborted = self._aborted
         failed = True
         try:
@@ -309,6 +313,7 @@ class PooledGoPlayer:
             else:
                 self.pool.full_replays += 1
             engine = slot.player.start()
+            self.pool.start_seconds = slot.player.start_seconds
             self.transcript.note(f"engine {slot.name} (pid {engine.pid}) leased from the pool"
                                  + (f" after {waited:.1f} s" if waited >= 0.05 else "")
                                  + ("; only the new moves are sent" if incremental else "; the game is replayed"))
