@@ -70,19 +70,23 @@ def engine_children(marker: str) -> list[int]:
 
 
 class Sampler:
-    """Counts the engine processes alive every 20 ms until stopped; ``most`` is the highest count seen."""
+    """Counts the engine processes alive every 20 ms until stopped; ``most`` is the highest count seen, ``total`` the
+    sum of the counts (``total / samples``: the mean)."""
 
     def __init__(self, marker: str) -> None:
         self.marker = marker
         self.most = 0
         self.samples = 0
+        self.total = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="engine-sampler", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(0.02):
-            self.most = max(self.most, len(engine_children(self.marker)))
+            alive = len(engine_children(self.marker))
+            self.most = max(self.most, alive)
+            self.total += alive
             self.samples += 1
 
     def stop(self) -> None:
@@ -92,10 +96,10 @@ class Sampler:
 
 @pytest.fixture
 def start_daemon(sandbox: SandboxServer, tmp_path: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, list[str], str], Daemon]]:
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Daemon]]:
     daemons: list[Daemon] = []
 
-    def start(username: str, command: list[str], engine: str) -> Daemon:
+    def start(username: str, command: list[str], engine: str, daemon: str = "") -> Daemon:
         key = secrets.token_hex(12)
         sandbox.add_bot(username, key)
         monkeypatch.setenv("TEST_KEY_MANAGER", key)
@@ -111,7 +115,8 @@ engine:
 {engine}
 daemon:
   data_dir: {tmp_path / username}
-  max_concurrent_games: 8
+  max_concurrent_games: 10
+{daemon}
 """
         d = Daemon(load_config_text(text, f"<{username}>"))
         d.start()
@@ -123,12 +128,14 @@ daemon:
         d.shutdown()
 
 
-def play_games(sandbox: SandboxServer, bot: str, n: int, timeout: float = 300.0) -> list[dict[str, Any]]:
-    """``n`` concurrent 9x9 games of ``bot`` against seeded random house players; returns the finished games."""
+def play_games(sandbox: SandboxServer, bot: str, n: int, timeout: float = 300.0,
+               house: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """``n`` concurrent 9x9 games of ``bot`` against house players (seeded random ones unless ``house``); returns
+    the finished games."""
     ids = []
     for i in range(n):
-        body = {"target": bot, "challenger": {"house": "random", "username": f"house-{bot}-{i}", "delay": 0.02,
-                                              "seed": 11 + i},
+        player = house or {"house": "random", "delay": 0.02, "seed": 11 + i}
+        body = {"target": bot, "challenger": {**player, "username": f"house-{bot}-{i}"},
                 "width": 9, "height": 9, "rules": "japanese", "komi": 6.5, "ranked": False, "handicap": 0,
                 "time_control": BYOYOMI, "challenger_color": "white" if i % 2 else "black"}
         ids.append(api(sandbox, "POST", "/sandbox/challenges", json=body)["game_id"])
@@ -163,8 +170,8 @@ def assert_record_matches(d: Daemon, game: dict[str, Any]) -> None:
 
 
 def test_pool_of_two_gnugo_plays_six_concurrent_games(sandbox: SandboxServer, gnugo_command: list[str],
-                                                     start_daemon: Callable[[str, list[str], str], Daemon]) -> None:
-    bot = start_daemon("pool-bot", gnugo_command, "  manager: pool\n  pool_size: 2")
+                                                     start_daemon: Callable[..., Daemon]) -> None:
+    bot = start_daemon("pool-bot", gnugo_command, "  manager: pool\n  pool_size: 2", "  engine_idle_timeout: 0.3")
     sampler = Sampler("gnugo")
     try:
         games = play_games(sandbox, "pool-bot", 6)
@@ -183,7 +190,7 @@ def test_pool_of_two_gnugo_plays_six_concurrent_games(sandbox: SandboxServer, gn
 
 
 def test_kata_analysis_serves_five_games_from_one_process_through_a_crash(
-        sandbox: SandboxServer, tmp_path: Path, start_daemon: Callable[[str, list[str], str], Daemon]) -> None:
+        sandbox: SandboxServer, tmp_path: Path, start_daemon: Callable[..., Daemon]) -> None:
     log = tmp_path / "fake.log"
     command = [sys.executable, str(FAKE_KATA), "--hold", "0.1", "--batch", "3", "--log", str(log),
                "--crash-after", "40", "--once-file", str(tmp_path / "crashed")]
@@ -203,3 +210,24 @@ def test_kata_analysis_serves_five_games_from_one_process_through_a_crash(
     assert len(pids) == 2, pids  # the crashed process, then the one restarted for every game
     assert any(event == "out-of-order" for _, event, _ in events)
     assert sum(len(g["moves"]) for g in games) > 100
+
+
+def test_per_game_engines_of_slow_games_are_stopped_while_idle(
+        sandbox: SandboxServer, gnugo_command: list[str], start_daemon: Callable[..., Daemon]) -> None:
+    """per_game at (small) scale: ten concurrent games against opponents that think 1.5 s a move. Each game's engine
+    is stopped after daemon.engine_idle_timeout (0.3 s) without use and restarted on its turn, so far fewer engines
+    than games are alive on average, and never more than daemon.max_concurrent_games."""
+    bot = start_daemon("idle-bot", gnugo_command, "", "  engine_idle_timeout: 0.3")
+    sampler = Sampler("gnugo")
+    slow = {"house": "scripted", "delay": 1.5, "moves": ["aa", "ia", "ai", "ii", "resign"]}
+    try:
+        games = play_games(sandbox, "idle-bot", 10, house=slow)
+    finally:
+        sampler.stop()
+    mean = sampler.total / sampler.samples
+    assert sampler.samples > 100 and sampler.most <= 10 and mean < 6.0, (sampler.most, mean)
+    for game in games:
+        assert game["outcome"], game
+        assert_record_matches(bot, game)
+    text = (Path(bot.config.daemon.data_dir) / "transcripts" / f"ogs-{games[0]['game_id']}.log").read_text()
+    assert "engine idle for 0.3s: stopping it" in text
