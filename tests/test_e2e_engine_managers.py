@@ -185,8 +185,10 @@ def test_pool_of_two_gnugo_plays_six_concurrent_games(sandbox: SandboxServer, gn
     pool = bot.go_engines
     assert getattr(pool, "incremental_replays", 0) > 0 and getattr(pool, "full_replays", 0) > 0
     # every game's transcript shows the engine lines of its own moves
-    text = (Path(bot.config.daemon.data_dir) / "transcripts" / f"ogs-{games[0]['game_id']}.log").read_text()
-    assert "leased from the pool" in text and " genmove " in text
+    texts = [(Path(bot.config.daemon.data_dir) / "transcripts" / f"ogs-{g['game_id']}.log").read_text()
+             for g in games]
+    assert all("leased from the pool" in t and " genmove " in t for t in texts)
+    assert any(" final_status_list dead" in t for t in texts)  # the stone removal decision leases an engine too
 
 
 def test_kata_analysis_serves_five_games_from_one_process_through_a_crash(

@@ -185,3 +185,31 @@ engine: {{command: [{sys.executable}, {FAKE}, --hang], manager: kata_analysis, s
 """)
     [started, failed] = check_engine(hung)
     assert started.ok and not failed.ok and "treated as hung" in failed.what, failed
+
+
+def test_abort_ends_the_games_query_at_once_and_leaves_the_shared_process_running(
+        make_engine: Callable[..., KataAnalysisEngine], game: Callable[[KataAnalysisEngine, str], KataAnalysisPlayer],
+        tmp_path: Path) -> None:
+    engine = make_engine("--delay", "30")
+    player = game(engine, "a")
+    errors: list[BaseException] = []
+
+    def think() -> None:
+        try:
+            player.genmove(state("a"))
+        except EngineError as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=think)
+    t.start()
+    deadline = threading.Event()
+    for _ in range(200):  # until the query reached the fake
+        if (tmp_path / "fake.log").exists() and "got" in (tmp_path / "fake.log").read_text():
+            break
+        deadline.wait(0.05)
+    player.abort("the game is over")
+    t.join(timeout=5)
+    assert not t.is_alive() and errors and "the game is over" in str(errors[0])
+    assert engine.engines_alive() == 1  # the other games' process goes on
+    sent = [body for d, body in exchanges(tmp_path / "a.log") if d == ">>"]
+    assert sent[-1]["action"] == "terminate" and sent[-1]["terminateId"] == sent[0]["id"]
