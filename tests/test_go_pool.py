@@ -277,3 +277,22 @@ def test_an_engine_that_cannot_start_is_reported_as_such(
     with pytest.raises(EngineError, match="start-up handshake"):
         a.genmove(state("a", ()))
     assert a.start_failed  # the session tells the daemon's engine health, which stops taking games
+
+
+def test_an_engine_that_died_while_idle_is_replaced_at_the_next_lease(
+        make_pool: Callable[..., GoEnginePool], game: Callable[[GoEnginePool, str], PooledGoPlayer],
+        tmp_path: Path) -> None:
+    import os
+    import signal
+
+    pool = make_pool(size=1)
+    a = game(pool, "a")
+    a.genmove(state("a", ()))
+    engine = pool._slots[0].player.engine
+    assert engine is not None and engine.pid is not None
+    os.kill(engine.pid, signal.SIGKILL)  # between two moves of the game
+    engine.process._popen.wait(5)  # type: ignore[union-attr]
+    assert a.genmove(state("a", ((2, 6), (4, 4)))) == [(2, 6)]  # no failure: a fresh engine, the game replayed
+    assert a.restarts == 0
+    log = [cmd for _, cmd in log_lines(tmp_path / "engine.log")]
+    assert log.count("clear_board") == 2 and log.count("protocol_version") == 2

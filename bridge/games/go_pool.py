@@ -303,7 +303,9 @@ class PooledGoPlayer:
                 raise EngineError(f"engine {slot.name} not used: {aborted}")
             slot.transcript.target = self.transcript
             slot.stderr_target = self.on_stderr
-            incremental = slot.owner is self and not self._invalid
+            if slot.player.engine is not None and not slot.running:  # it died while idle: a fresh one
+                slot.player.close(hung=True)
+            incremental = slot.owner is self and not self._invalid and slot.player.engine is not None
             if not incremental:
                 slot.player.invalidate()
             self._invalid = False
