@@ -213,3 +213,12 @@ def test_abort_ends_the_games_query_at_once_and_leaves_the_shared_process_runnin
     assert engine.engines_alive() == 1  # the other games' process goes on
     sent = [body for d, body in exchanges(tmp_path / "a.log") if d == ">>"]
     assert sent[-1]["action"] == "terminate" and sent[-1]["terminateId"] == sent[0]["id"]
+
+
+@pytest.mark.parametrize(("view", "dead"), [("BLACK", (6, 6)), ("WHITE", (2, 2))])
+def test_dead_stones_are_the_stones_on_points_the_other_colour_owns(
+        make_engine: Callable[..., KataAnalysisEngine], game: Callable[[KataAnalysisEngine, str], KataAnalysisPlayer],
+        view: str, dead: tuple[int, int]) -> None:
+    engine = make_engine("--ownership", "0.9", winrates_as=view)  # every point owned by black (in view's terms)
+    player = game(engine, "d")
+    assert player.dead_stones(state("d", 9, ((2, 2), (6, 6)))) == frozenset({dead})

@@ -5,7 +5,7 @@ It speaks the JSON analysis protocol (docs/Analysis_Engine.md in KataGo): one qu
 line on stdout, matched by ``id``. For a query it replays ``initialStones`` and ``moves`` on a board (the bridge's
 own Go rules) and answers a legal move for the player to move at the analysed turn (``moveInfos`` with ``order`` 0,
 ``pass`` when no useful move is left), with ``rootInfo.winrate`` (black's view) and, if asked, ``ownership``
-(all zeros). Actions: ``query_version`` and ``terminate`` (answers the terminated query at once).
+(one value everywhere). Actions: ``query_version`` and ``terminate`` (answers the terminated query at once).
 
 Usage: python fake_kata_analysis.py [flags]
 
@@ -14,6 +14,7 @@ Usage: python fake_kata_analysis.py [flags]
                          order of arrival: answers out of order
   --batch N              with --hold: answer as soon as N queries wait (default 3)
   --winrate W            rootInfo.winrate reported (black's view; default 0.5)
+  --ownership V          the ownership value reported for every point (default 0.0)
   --crash-after N        exit with status 3 on receiving the Nth query (not an action)...
   --once-file FILE       ...only if FILE does not exist (it is created): the restarted engine does not crash again
   --hang                 never answer a query (terminate included)
@@ -75,7 +76,7 @@ def answer(query: dict[str, Any], opts: argparse.Namespace, rng: random.Random) 
         "rootInfo": {"currentPlayer": "B" if to_move == "black" else "W", "visits": 11, "winrate": opts.winrate},
     }
     if query.get("includeOwnership"):
-        response["ownership"] = [0.0] * (w * h)
+        response["ownership"] = [opts.ownership] * (w * h)
     return response
 
 
@@ -85,6 +86,7 @@ def main() -> int:
     ap.add_argument("--hold", type=float, default=0.0)
     ap.add_argument("--batch", type=int, default=3)
     ap.add_argument("--winrate", type=float, default=0.5)
+    ap.add_argument("--ownership", type=float, default=0.0)
     ap.add_argument("--crash-after", type=int, default=0)
     ap.add_argument("--once-file", default=None)
     ap.add_argument("--hang", action="store_true")
