@@ -135,9 +135,6 @@ class EngineConfig(Strict):
                                       "(0 = never resign)")
     max_visits: int | None = Field(None, ge=1, description="with manager: kata_analysis, visits per move (the "
                                                            "query's maxVisits; none: the analysis config's)")
-    winrates_as: Literal["BLACK", "WHITE", "SIDETOMOVE"] = Field(
-        "BLACK", description="with manager: kata_analysis, the analysis config's reportAnalysisWinratesAs (whose "
-                             "view its winrates and ownership take)")
 
     @model_validator(mode="after")
     def _manager_protocol(self) -> EngineConfig:

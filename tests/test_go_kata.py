@@ -215,10 +215,13 @@ def test_abort_ends_the_games_query_at_once_and_leaves_the_shared_process_runnin
     assert sent[-1]["action"] == "terminate" and sent[-1]["terminateId"] == sent[0]["id"]
 
 
-@pytest.mark.parametrize(("view", "dead"), [("BLACK", (6, 6)), ("WHITE", (2, 2))])
-def test_dead_stones_are_the_stones_on_points_the_other_colour_owns(
+@pytest.mark.parametrize("view", ["BLACK", "WHITE", "SIDETOMOVE"])
+def test_dead_stones_and_resignation_read_black_s_view_whatever_the_analysis_config_says(
         make_engine: Callable[..., KataAnalysisEngine], game: Callable[[KataAnalysisEngine, str], KataAnalysisPlayer],
-        view: str, dead: tuple[int, int]) -> None:
-    engine = make_engine("--ownership", "0.9", winrates_as=view)  # every point owned by black (in view's terms)
+        view: str) -> None:
+    # black owns every point and white's winrate is 2 %; the engine's config reports another view unless overridden
+    engine = make_engine("--ownership", "0.9", "--winrate", "0.98", "--view", view)
     player = game(engine, "d")
-    assert player.dead_stones(state("d", 9, ((2, 2), (6, 6)))) == frozenset({dead})
+    assert player.dead_stones(state("d", 9, ((2, 2), (6, 6)))) == frozenset({(6, 6)})  # white's stone
+    assert game(engine, "w").genmove(state("w", 9, ((4, 4),), "white")) == RESIGN
+    assert game(engine, "b").genmove(state("b", 9, ((4, 4), (3, 3)))) != RESIGN

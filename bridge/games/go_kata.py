@@ -6,8 +6,9 @@ flight, answers in any order, matched by their ``id``. Each move of each game is
 (``moves``, coloured), its setup stones (``initialStones``, ``initialPlayer``), ``rules``, ``komi``,
 ``boardXSize``/``boardYSize``, ``analyzeTurns`` (the current turn only) and, if configured, ``maxVisits``. The
 answer's ``moveInfos`` entry with ``order`` 0 is the move (``pass`` passes); the bot resigns when ``rootInfo``'s
-``winrate`` — in the view of the analysis config's ``reportAnalysisWinratesAs`` (``engine.winrates_as``) — falls
-below ``engine.resign_winrate`` for its colour. Dead stones at the end come from the ``ownership`` estimate.
+``winrate`` falls below ``engine.resign_winrate`` for its colour. Every query sets ``reportAnalysisWinratesAs`` to
+``BLACK`` (``overrideSettings``), so winrates and ownership are black's whatever the analysis config says. Dead
+stones at the end come from the ``ownership`` estimate.
 
 Start: the process is started (by this manager's own thread: engines die with the thread that started them) on
 the first query and handshaken with a ``query_version`` action. A query that does not come back within the move's
@@ -348,6 +349,7 @@ class KataAnalysisPlayer:
         body["analyzeTurns"] = [len(moves)]
         if self.cfg.max_visits is not None:
             body["maxVisits"] = self.cfg.max_visits
+        body["overrideSettings"] = {"reportAnalysisWinratesAs": "BLACK"}  # winrates and ownership: black's view
         return body
 
     def genmove(self, state: GoState) -> list[Move] | str:
@@ -373,7 +375,7 @@ class KataAnalysisPlayer:
         think = left()
         if math.isfinite(budget) or self.cfg.max_move_time is not None:
             # the search stops in time by itself; the terminate at the hang limit is the safety net
-            body["overrideSettings"] = {"maxTime": round(max(min(think * 0.8, think - MIN_THINK), 0.1), 1)}
+            body["overrideSettings"]["maxTime"] = round(max(min(think * 0.8, think - MIN_THINK), 0.1), 1)
         reply = self._ask(body, think)
         move = self._best(reply, state)
         winrate = self._my_winrate(reply, color)
@@ -401,9 +403,7 @@ class KataAnalysisPlayer:
         rate = root.get("winrate") if isinstance(root, dict) else None
         if not isinstance(rate, int | float):
             return None
-        view = self.cfg.winrates_as
-        mine = (view == "SIDETOMOVE" or (view == "BLACK") == (color == "black"))
-        return float(rate) if mine else 1.0 - float(rate)
+        return float(rate) if color == "black" else 1.0 - float(rate)
 
     def dead_stones(self, state: GoState) -> frozenset[Point] | None:
         """Stones on points the other colour owns (KataGo's ``ownership`` estimate), or None if none came."""
@@ -420,12 +420,9 @@ class KataAnalysisPlayer:
                 board.play(color_of_move(s, i), m)
             except IllegalMove:
                 return None
-        mover = state.to_move
         dead: set[Point] = set()
         for (x, y), stone in board.stones.items():
-            own = float(ownership[y * s.width + x])  # row-major from the top-left, as our points
-            if self.cfg.winrates_as == "WHITE" or (self.cfg.winrates_as == "SIDETOMOVE" and mover == "white"):
-                own = -own  # now: positive = black owns it
+            own = float(ownership[y * s.width + x])  # row-major from the top-left, as our points; black's view
             if (stone == "black" and own <= -DEAD_OWNERSHIP) or (stone == "white" and own >= DEAD_OWNERSHIP):
                 dead.add((x, y))
         return frozenset(dead)

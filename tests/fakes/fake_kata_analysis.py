@@ -15,6 +15,8 @@ Usage: python fake_kata_analysis.py [flags]
   --batch N              with --hold: answer as soon as N queries wait (default 3)
   --winrate W            rootInfo.winrate reported (black's view; default 0.5)
   --ownership V          the ownership value reported for every point (default 0.0)
+  --view V               its config's reportAnalysisWinratesAs, BLACK (default), WHITE or SIDETOMOVE; a query's
+                         overrideSettings.reportAnalysisWinratesAs wins (--winrate and --ownership are black's view)
   --crash-after N        exit with status 3 on receiving the Nth query (not an action)...
   --once-file FILE       ...only if FILE does not exist (it is created): the restarted engine does not crash again
   --hang                 never answer a query (terminate included)
@@ -77,6 +79,13 @@ def answer(query: dict[str, Any], opts: argparse.Namespace, rng: random.Random) 
     }
     if query.get("includeOwnership"):
         response["ownership"] = [opts.ownership] * (w * h)
+    view = query.get("overrideSettings", {}).get("reportAnalysisWinratesAs", opts.view)
+    if view == "WHITE" or (view == "SIDETOMOVE" and to_move == "white"):  # the fake's numbers are black's view
+        response["rootInfo"]["winrate"] = 1.0 - opts.winrate
+        for info in response["moveInfos"]:
+            info["winrate"] = 1.0 - info["winrate"]
+        if "ownership" in response:
+            response["ownership"] = [-v for v in response["ownership"]]
     return response
 
 
@@ -87,6 +96,7 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=3)
     ap.add_argument("--winrate", type=float, default=0.5)
     ap.add_argument("--ownership", type=float, default=0.0)
+    ap.add_argument("--view", default="BLACK")
     ap.add_argument("--crash-after", type=int, default=0)
     ap.add_argument("--once-file", default=None)
     ap.add_argument("--hang", action="store_true")
