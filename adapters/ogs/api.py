@@ -41,7 +41,15 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
     "accept_challenge": ("POST", "/api/v1/me/challenges/{challenge_id}/accept"),
     "reject_challenge": ("POST", "/api/v1/me/challenges/{challenge_id}"),
     "game": ("GET", "/api/v1/games/{game_id}"),
+    # seeking (server.seek): the web client's ChallengeModal posts direct challenges to players/{id}/challenge
+    # (open ones to challenges) and cancels with DELETE me/challenges/{id}; ogsapi finds a player's id with
+    # players?username= and lists the challenges sent and received at me/challenges.
+    "find_player": ("GET", "/api/v1/players"),
+    "challenge_player": ("POST", "/api/v1/players/{player_id}/challenge"),
+    "my_challenges": ("GET", "/api/v1/me/challenges"),
+    "cancel_challenge": ("DELETE", "/api/v1/me/challenges/{challenge_id}"),
 }
+AUTHENTICATED_GETS = frozenset({"my_challenges"})  # GETs that are about the account (the others are public)
 
 
 class RestError(ServerError):
@@ -111,23 +119,29 @@ class OgsRest:
 
     # --- the raw call -----------------------------------------------------------------------------
     def call(self, endpoint: str, body: dict[str, Any] | None = None, *, form: bool | None = None,
-             authenticate: bool = True, **path: Any) -> Any:
+             authenticate: bool = True, retry: bool = True, query: dict[str, Any] | None = None,
+             **path: Any) -> Any:
         """Call ``ENDPOINTS[endpoint]``; return the decoded JSON answer (or ``None`` for an empty body).
 
-        Bodies are form-encoded unless a value is an object (then JSON), as gtp2ogs does."""
+        Bodies are form-encoded unless a value is an object (then JSON), as gtp2ogs does. ``retry=False``: one
+        attempt only, for calls that must never be sent twice (a second create would make a second challenge).
+        An API key never goes in the URL: an authenticated GET carries it in a JSON body."""
         method, template = ENDPOINTS[endpoint]
         url = self.base_url + template.format(**path)
         data: dict[str, Any] = dict(body or {})
         headers: dict[str, str] = {"Accept": "application/json"}
         if authenticate and self._bearer is not None:
             headers["Authorization"] = f"Bearer {self._bearer}"
-        if authenticate and self._apikey is not None and method != "GET":  # (GETs a bot makes are public)
+        signed_get = method == "GET" and endpoint in AUTHENTICATED_GETS
+        if authenticate and self._apikey is not None and (method != "GET" or signed_get):
             data["apikey"] = self._apikey
             if self._bot_id is not None:
                 data["bot_id"] = self._bot_id
         use_json = any(isinstance(v, dict | list) for v in data.values()) if form is None else not form
         kwargs: dict[str, Any] = {"headers": headers, "timeout": self.timeout}
-        if method != "GET":
+        if query:
+            kwargs["params"] = query
+        if method != "GET" or (signed_get and data):
             if use_json:
                 kwargs["data"] = json.dumps(data)
                 headers["Content-Type"] = "application/json"
@@ -135,7 +149,8 @@ class OgsRest:
                 kwargs["data"] = data
         where = f"{method} {template.format(**path)}"
         retrying = Retrying(retry=retry_if_exception(lambda e: isinstance(e, RestError) and e.transient),
-                            stop=stop_after_attempt(RETRY_ATTEMPTS) | stop_after_delay(RETRY_MAX_SECONDS),
+                            stop=stop_after_attempt(RETRY_ATTEMPTS if retry else 1)
+                            | stop_after_delay(RETRY_MAX_SECONDS),
                             wait=_retry_wait, before_sleep=_log_retry, reraise=True)
         resp = retrying(self._request, method, url, where, kwargs)
         if not resp.content:
@@ -173,6 +188,30 @@ class OgsRest:
         if rejection_details is not None:
             body["rejection_details"] = rejection_details
         return self.call("reject_challenge", body, form=False, challenge_id=challenge_id)
+
+    def find_player(self, username: str) -> int | None:
+        """A player's id by username (None: no such player)."""
+        reply = self.call("find_player", query={"username": username})
+        results = reply.get("results") if isinstance(reply, dict) else None
+        for row in results if isinstance(results, list) else []:
+            if isinstance(row, dict) and str(row.get("username", "")).casefold() == username.casefold():
+                ident = row.get("id")
+                if isinstance(ident, int) and not isinstance(ident, bool):
+                    return ident
+        return None
+
+    def challenge_player(self, player_id: int, challenge: dict[str, Any]) -> Any:
+        """Create a direct challenge; sent once only (the answer carries ``challenge`` and ``game``)."""
+        return self.call("challenge_player", challenge, form=False, retry=False, player_id=player_id)
+
+    def my_challenges(self) -> list[dict[str, Any]]:
+        """The challenges the account sent or received and that are still open (first page, up to 100)."""
+        reply = self.call("my_challenges", form=False, query={"page_size": 100})
+        results = reply.get("results") if isinstance(reply, dict) else None
+        return [row for row in results if isinstance(row, dict)] if isinstance(results, list) else []
+
+    def cancel_challenge(self, challenge_id: int) -> Any:
+        return self.call("cancel_challenge", {}, form=False, challenge_id=challenge_id)
 
     def oauth_login(self, client_id: str, client_secret: str | None, username: str,
                     password: str) -> OAuthSession:

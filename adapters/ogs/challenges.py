@@ -63,6 +63,8 @@ class Challenges:
         self._games = games
         self._handled: OrderedDict[int, None] = OrderedDict()
         self.reservations: dict[int, Reservation] = {}  # challenge id -> accepted, game not followed yet
+        # the challenges the bot sent and that are not answered yet (server.seek): (count, of them to a user)
+        self.outgoing: Callable[[int | None], tuple[int, int]] = lambda user_id: (0, 0)
 
     def on_notification(self, data: Any) -> None:
         """A ``notification`` event: a challenge is decided and answered; any other kind is deleted."""
@@ -126,10 +128,12 @@ class Challenges:
 
     def commitments(self, user_id: int | None) -> tuple[int, int]:
         """``(games the host does not count yet, games against user_id)`` over everything this adapter has
-        committed to: reservations (accepted challenges not yet followed) and followed games not finished. The
+        committed to: challenges it sent (unanswered), reservations (accepted challenges not yet followed) and
+        followed games not finished. The
         host counts a game once its session is open; a followed game waits for its gamedata to open one."""
-        uncounted = len(self.reservations)
-        with_user = sum(1 for r in self.reservations.values() if user_id is not None and r.user_id == user_id)
+        uncounted, with_user = self.outgoing(user_id)
+        uncounted += len(self.reservations)
+        with_user += sum(1 for r in self.reservations.values() if user_id is not None and r.user_id == user_id)
         for game in self._games:
             if game.phase == "finished":
                 continue

@@ -34,6 +34,7 @@ from bridge.adapters.ogs.config import OgsServerConfig
 from bridge.adapters.ogs.credentials import Credentials, resolve_credentials
 from bridge.adapters.ogs.games import Game, Games
 from bridge.adapters.ogs.policy import bot_config
+from bridge.adapters.ogs.seeking import Outgoing, Seeking
 from bridge.adapters.ogs.transport import (
     RequestRefused,
     RequestTimeout,
@@ -75,6 +76,10 @@ class OgsAdapter:
         self._stop = threading.Event()
         self._games = Games(self)
         self._challenges = Challenges(self, self._games)
+        self.seeking: Seeking | None = None
+        if server.seek is not None:
+            self.seeking = Seeking(self, self._games, server.seek, server.username)
+            self._challenges.outgoing = self.seeking.commitments
         self._sync = ClockSync()
         self.bot_id: int | None = None
         self.bot_username: str = server.username
@@ -85,7 +90,8 @@ class OgsAdapter:
         self._executor: ThreadPoolExecutor | None = None
         # counters; "accepts_failed": accepted challenges whose accept call failed (their reservation released)
         self.stats: dict[str, int] = {"connects": 0, "drops": 0, "bad_messages": 0, "challenges_accepted": 0,
-                                      "challenges_declined": 0, "accepts_failed": 0}
+                                      "challenges_declined": 0, "accepts_failed": 0, "challenges_sent": 0,
+                                      "challenges_cancelled": 0, "challenges_settled": 0}
 
     # --- public seam ---------------------------------------------------------------------------------
     def run(self, host: Host, stop: threading.Event) -> None:
@@ -144,12 +150,15 @@ class OgsAdapter:
                 self._rest.close()
 
     # A reload (SIGHUP) may change these server keys live; any other needs a restart.
+    # (server.seek is not among them: a seek policy added, removed or changed takes a restart)
     reloadable_server_keys = frozenset({"accept"})
 
     def reconfigure(self, config: Any) -> None:
         """Take a reloaded configuration: the next challenge is judged by its ``server.accept`` and its daemon
         cap; bot/config is sent again. Only ``reloadable_server_keys`` differ from the running server config."""
         self.config, self.server = config, config.server
+        if self.seeking is not None and config.server.seek is not None:
+            self.seeking.reconfigure(config.server.seek)
         self._queue.put(("reconfigured",))
 
     def check(self) -> list[CheckLine]:
@@ -323,8 +332,22 @@ class OgsAdapter:
                 self._follow(game_id)
         elif kind == "accept_failed":
             self._challenges.release(item[1].challenge_id)
+        elif kind in ("seek_sent", "seek_failed", "seek_cancelled") and self.seeking is not None:
+            self._on_seek_item(item)
         elif kind == "reconfigured" and self._live_gen >= 0:
             self._send_bot_config()  # the server shows the new policy and cap
+
+    def _on_seek_item(self, item: tuple[Any, ...]) -> None:
+        seeking = self.seeking
+        assert seeking is not None
+        kind, out = item[0], item[1]
+        assert isinstance(out, Outgoing)
+        if kind == "seek_sent":
+            seeking.on_sent(out, item[2], item[3])
+        elif kind == "seek_failed":
+            seeking.on_failed(out, item[2])
+        else:
+            seeking.on_cancelled(out, item[2])
 
     def _tick(self, now: float) -> None:
         """After every event and every idle 0.1 s: O(1) unless something is due."""
@@ -344,6 +367,8 @@ class OgsAdapter:
         self._games.check(now)
         self._games.resume_long_pauses(now, self.server.max_pause_time, time.time() * 1000.0 - self._sync.drift)
         self._challenges.expire(now)
+        if self.seeking is not None and self._live_gen >= 0:
+            self.seeking.tick(now)
         self._send_status()
 
     # --- sending --------------------------------------------------------------------------------------------
@@ -388,6 +413,9 @@ class OgsAdapter:
             return int(self.config.daemon.max_concurrent_games)
         except (AttributeError, TypeError, ValueError):
             return None
+
+    def uncounted_games(self) -> int:
+        return self._challenges.commitments(None)[0]
 
     def server_drift(self) -> float:
         return self._sync.drift
@@ -435,6 +463,11 @@ class OgsAdapter:
             self._last_pong = mono
             self._sync.add(float(data["client"]), float(data["server"]), wall_ms)
         elif name == "notification":
+            if (isinstance(data, Mapping) and data.get("type") == "gameOfferRejected"
+                    and self.seeking is not None and self.seeking.on_rejected(data)):
+                if data.get("id") is not None:
+                    self.send("notification/delete", {"notification_id": data["id"]})
+                return
             self._challenges.on_notification(data)
         elif name == "active_game":
             self._on_active_game(data)
@@ -474,6 +507,9 @@ class OgsAdapter:
     def _follow(self, game_id: str, opponent: int | None = None) -> None:
         # the accepted challenge becomes this game: from now on the game itself counts, against the same
         # opponent until its gamedata names the players (and stops counting when the game is forgotten)
+        if self.seeking is not None:
+            claimed = self.seeking.claim(game_id)
+            opponent = opponent if opponent is not None else claimed
         opponent = self._challenges.claim(game_id, opponent)
         self._games.follow(game_id, OgsGoActions(self._submit, game_id), opponent)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from bridge.config import SecretRef, Strict
+from bridge.seek import SeekConfig
 
 
 class Range(Strict):
@@ -68,6 +69,80 @@ class ChallengePolicy(Strict):
     max_games_per_opponent: int = Field(1, ge=1, description="games at once against one opponent")
 
 
+OfferedSystem = Literal["fischer", "byoyomi", "canadian", "simple", "absolute"]
+RulesName = Literal["chinese", "japanese", "aga", "korean", "nz", "ing"]
+
+
+class TimeControlOffer(Strict):
+    """One time control the bot offers in its challenges, in the words of ``accept.speeds`` (seconds)."""
+
+    system: OfferedSystem = Field("byoyomi", description="time system")
+    speed: SpeedName = Field("live", description="OGS speed class the challenge declares")
+    main_time: float = Field(300.0, ge=0, le=86400 * 30, description="seconds of main time (fischer: initial "
+                                                                    "time; absolute: total time)")
+    period_time: float = Field(30.0, ge=0, le=86400 * 30, description="seconds per byoyomi/canadian period, "
+                                                                     "fischer increment, simple per-move time")
+    periods: int = Field(3, ge=1, le=300, description="byoyomi periods / canadian stones per period")
+    max_time: float | None = Field(None, ge=0, le=86400 * 30,
+                                   description="fischer's cap on the clock, seconds (none: main_time)")
+
+    @model_validator(mode="after")
+    def _sane(self) -> TimeControlOffer:
+        if self.system in ("simple", "byoyomi", "canadian") and self.period_time <= 0:
+            raise ValueError(f"period_time must be above 0 for {self.system} time")
+        if self.system in ("fischer", "absolute") and self.main_time <= 0:
+            raise ValueError(f"main_time must be above 0 for {self.system} time")
+        if self.max_time is not None and self.max_time < self.main_time:
+            raise ValueError(f"max_time ({self.max_time:g}) is below main_time ({self.main_time:g})")
+        return self
+
+    def parameters(self) -> dict[str, Any]:
+        """OGS's ``time_control_parameters`` (JGOF, with the legacy ``time_control`` name of the system)."""
+        out: dict[str, Any] = {"system": self.system, "time_control": self.system, "speed": self.speed,
+                               "pause_on_weekends": False}
+        if self.system == "fischer":
+            out.update(initial_time=self.main_time, time_increment=self.period_time,
+                       max_time=self.max_time if self.max_time is not None else self.main_time)
+        elif self.system == "byoyomi":
+            out.update(main_time=self.main_time, period_time=self.period_time, periods=self.periods)
+        elif self.system == "canadian":
+            out.update(main_time=self.main_time, period_time=self.period_time, stones_per_period=self.periods)
+        elif self.system == "simple":
+            out.update(per_move=self.period_time)
+        else:
+            out.update(total_time=self.main_time)
+        return out
+
+
+class OgsSeekConfig(SeekConfig):
+    """``server.seek`` on OGS: whom to challenge (direct challenges, ``POST /api/v1/players/{id}/challenge``) and
+    the game offered. Board sizes and time controls are offered in turn, one per challenge."""
+
+    board_sizes: list[int] = Field(default_factory=lambda: [9], min_length=1,
+                                   description="square board sizes offered, in turn (1 to 25)")
+    time_controls: list[TimeControlOffer] = Field(default_factory=lambda: [TimeControlOffer()], min_length=1,
+                                                  description="time controls offered, in turn")
+    ranked: bool = Field(False, description="offer ranked games")
+    rules: RulesName = Field("chinese", description="rules of the games offered")
+    handicap: int = Field(0, ge=-1, le=9, description="handicap stones offered (-1: automatic, from the ranks)")
+    komi: float | None = Field(None, ge=-100, le=100, description="komi offered (none: automatic)")
+    timeout: float = Field(120.0, ge=5, le=86400 * 14,
+                           description="seconds an unanswered challenge stays open; then it is cancelled and the "
+                                       "opponent left alone as after a decline")
+
+    @model_validator(mode="after")
+    def _ogs(self) -> OgsSeekConfig:
+        bad = [s for s in self.board_sizes if not 1 <= s <= 25]
+        if bad:
+            raise ValueError(f"board_sizes: {bad[0]} is not a board size OGS plays (1 to 25)")
+        if self.any_active:
+            raise ValueError("any_active is not available on OGS (the API lists no active users to challenge): "
+                             "list the opponents instead")
+        if self.ranked and self.komi is not None:
+            raise ValueError("ranked games on OGS have automatic komi: remove komi or set ranked: false")
+        return self
+
+
 class OgsServerConfig(Strict):
     kind: Literal["ogs"]
     url: str = Field("https://online-go.com", description="server root (the sandbox: http://127.0.0.1:PORT)")
@@ -86,6 +161,9 @@ class OgsServerConfig(Strict):
     max_pause_time: float = Field(300.0, ge=0, description="seconds an opponent's pause may last before the bot "
                                                            "resumes the game, as gtp2ogs does (0: never)")
     accept: ChallengePolicy = Field(default_factory=ChallengePolicy, description="challenge acceptance policy")
+    seek: OgsSeekConfig | None = Field(
+        None, description="challenge opponents (direct challenges through the REST API) rather than only accept: "
+                          "whom, how often, how many, what game (none: only accept)")
 
     @model_validator(mode="after")
     def _auth_fields(self) -> OgsServerConfig:

@@ -223,6 +223,9 @@ class OgsSandbox:
         # as a slow server does between announcing a game (active_game) and serving its data
         self.hold_gamedata = False
         self.held_gamedata: list[tuple[Conn, int, bool]] = []  # (connection, game id, with chat)
+        self.lose_challenge_answers = 0  # the next N create-challenge calls make the challenge, then drop the answer
+        # house opponents that answer the challenges bots send (account id -> its spec, see add_opponent)
+        self.opponents: dict[int, dict[str, Any]] = {}
         self._ids = {"account": 1000, "game": 5000, "challenge": 9000, "notification": 0}
         self.rng = random.Random()
         self.started = time.time()
@@ -514,9 +517,15 @@ class OgsSandbox:
                 conn.push(f"game/{game.id}/chat", {"channel": line["channel"], "line": line})
 
     def set_faults(self, spec: Any) -> dict[str, Any]:
-        """``POST /sandbox/faults``: ``{"hold_gamedata": bool}``; turning the hold off sends what it held."""
-        if not isinstance(spec, dict) or set(spec) - {"hold_gamedata"}:
-            raise HttpError(400, "faults: send {\"hold_gamedata\": true|false}")
+        """``POST /sandbox/faults``: ``{"hold_gamedata": bool, "lose_challenge_answers": N}``; turning the hold off
+        sends what it held; the next N challenges a bot creates are made but their answers lost (the connection is
+        cut before the reply)."""
+        if not isinstance(spec, dict) or set(spec) - {"hold_gamedata", "lose_challenge_answers"}:
+            raise HttpError(400, "faults: send {\"hold_gamedata\": true|false, \"lose_challenge_answers\": N}")
+        lose = spec.get("lose_challenge_answers", self.lose_challenge_answers)
+        if isinstance(lose, bool) or not isinstance(lose, int) or lose < 0:
+            raise HttpError(400, f"lose_challenge_answers must be a whole number >= 0, got {lose!r}")
+        self.lose_challenge_answers = lose
         hold = spec.get("hold_gamedata", self.hold_gamedata)
         if not isinstance(hold, bool):
             raise HttpError(400, f"hold_gamedata must be true or false, got {hold!r}")
@@ -530,7 +539,8 @@ class OgsSandbox:
         return self.faults()
 
     def faults(self) -> dict[str, Any]:
-        return {"hold_gamedata": self.hold_gamedata, "held": len(self.held_gamedata)}
+        return {"hold_gamedata": self.hold_gamedata, "held": len(self.held_gamedata),
+                "lose_challenge_answers": self.lose_challenge_answers}
 
     async def _game_disconnect(self, conn: Conn, data: dict[str, Any]) -> Any:
         gid = to_int(data.get("game_id"))
@@ -722,11 +732,13 @@ class OgsSandbox:
                 self.after(game)
 
     # --- challenges ----------------------------------------------------------------------------------------
-    def create_challenge(self, spec: Any) -> Challenge:
+    def create_challenge(self, spec: Any, *, house_target: Account | None = None) -> Challenge:
+        """A challenge to a bot (control API: from a house player or a registered account), or, with
+        ``house_target``, a bot's challenge to a house opponent (``spec["challenger"]`` names the bot)."""
         if not isinstance(spec, dict):
             raise HttpError(400, "the challenge must be a JSON object such as {\"target\": \"mybot\"}")
-        target = self.find(str(spec.get("target", "")))
-        if target is None or target.house:
+        target = house_target or self.find(str(spec.get("target", "")))
+        if target is None or (target.house and house_target is None):
             raise HttpError(404, f"target {spec.get('target')!r} is not a registered account; create it with "
                                  f"POST /sandbox/bots first")
         width, height = _size(spec)
@@ -788,6 +800,11 @@ class OgsSandbox:
                 raise HttpError(404, f"challenger.user {cspec['user']!r} is not a registered account")
             if challenger.id == target.id:
                 raise HttpError(400, "a bot cannot challenge itself")
+            if house_target is not None:
+                try:
+                    house = make_house(self.opponents[target.id], name=target.username)
+                except ValueError as exc:
+                    raise HttpError(400, str(exc)) from None
         else:
             try:
                 house = make_house(cspec, name=f"house-{spec.get('target')}")
@@ -841,7 +858,8 @@ class OgsSandbox:
                            self.emitter(ch.game_id))
         self.games[game.id] = game
         if ch.house is not None:
-            hc: Color = "black" if colors["black"].id == ch.challenger.id else "white"
+            house_id = ch.target.id if ch.target.house else ch.challenger.id
+            hc: Color = "black" if colors["black"].id == house_id else "white"
             self.houses[game.id] = {hc: ch.house}
         log.info("sandbox: game %d started: %s (black) vs %s (white)", game.id, colors["black"].username,
                  colors["white"].username)
@@ -863,6 +881,104 @@ class OgsSandbox:
         ch.rejection_details = details
         self._resolve(ch)
         log.info("sandbox: challenge %d rejected by %s: %s", ch.id, who.username, ch.message)
+
+    def cancel(self, ch: Challenge, who: Account) -> None:
+        """The challenger withdraws its challenge (``DELETE /api/v1/me/challenges/{id}``)."""
+        if who.id != ch.challenger.id:
+            raise HttpError(403, f"challenge {ch.id} was sent by {ch.challenger.username}, not {who.username}")
+        if ch.state != "pending":
+            raise HttpError(404, f"challenge {ch.id} is no longer open (it was {ch.state})")
+        ch.state = "canceled"
+        self._resolve(ch)
+        log.info("sandbox: challenge %d canceled by %s", ch.id, who.username)
+
+    # --- house opponents: they answer the challenges bots send ----------------------------------------------
+    def add_opponent(self, spec: Any) -> Account:
+        """``POST /sandbox/opponents``: a house player bots can challenge. Besides the house keys (``house``,
+        ``delay``, ``seed``, ...): ``answer_delay`` (seconds before it answers, default 0.2), ``silent`` (never
+        answers), and its decline rule, checked in this order: ``decline_all``, ``decline_ranked`` (declines ranked
+        games), ``decline_sizes`` (a list of board sizes it declines). It declines as gtp2ogs does (a
+        ``rejection_code``); the challenger gets OGS's ``gameOfferRejected`` notification."""
+        if not isinstance(spec, dict) or not isinstance(spec.get("username"), str):
+            raise HttpError(400, "an opponent is {\"username\": NAME, \"house\": \"random\", ...}")
+        spec = dict(spec)
+        spec.setdefault("house", "random")
+        try:
+            make_house(spec, name=spec["username"])  # validated now, built per challenge
+        except ValueError as exc:
+            raise HttpError(400, str(exc)) from None
+        delay = spec.get("answer_delay", 0.2)
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+            raise HttpError(400, f"answer_delay must be seconds >= 0, got {delay!r}")
+        sizes = spec.get("decline_sizes", [])
+        if not isinstance(sizes, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in sizes):
+            raise HttpError(400, f"decline_sizes must be a list of board sizes, got {sizes!r}")
+        acct = self.house_account(spec)
+        self.opponents[acct.id] = spec
+        return acct
+
+    def bot_challenge(self, who: Account, player_id: int, body: dict[str, Any]) -> Challenge:
+        """``POST /api/v1/players/{id}/challenge``: OGS's challenge body ``{challenger_color, min_ranking,
+        max_ranking, game{name, rules, ranked, width, height, handicap, komi_auto, komi, time_control_parameters,
+        ...}}``. The challenged must be a house opponent (the sandbox has no other players that answer)."""
+        target = self.accounts.get(player_id)
+        if target is None:
+            raise HttpError(404, "Not found.")
+        if target.id == who.id:
+            raise HttpError(400, "You cannot challenge yourself")
+        if target.id not in self.opponents:
+            raise HttpError(400, f"{target.username} does not take challenges in the sandbox; add it with POST "
+                                 f"/sandbox/opponents")
+        game = body.get("game")
+        if not isinstance(game, dict):
+            raise HttpError(400, "the challenge needs a game object: {game: {rules, ranked, width, height, ...}}")
+        tc = game.get("time_control_parameters")
+        if isinstance(tc, str):
+            with contextlib.suppress(ValueError):
+                tc = json.loads(tc)
+        komi = game.get("komi") if game.get("komi_auto") == "custom" else None
+        spec = {"width": game.get("width", 19), "height": game.get("height", 19), "rules": game.get("rules",
+                "japanese"), "ranked": game.get("ranked", False), "handicap": game.get("handicap", 0), "komi": komi,
+                "challenger_color": body.get("challenger_color", "automatic"), "name": game.get("name",
+                "Friendly Match"), "time_control": tc, "min_ranking": body.get("min_ranking", -1000),
+                "max_ranking": body.get("max_ranking", 1000), "challenger": {"user": who.username}}
+        if spec["handicap"] == -1:  # automatic: from the ranks (equal in the sandbox)
+            spec["handicap"] = 0
+        ch = self.create_challenge(spec, house_target=target)
+        delay = float(self.opponents[target.id].get("answer_delay", 0.2))
+        if not self.opponents[target.id].get("silent"):
+            asyncio.get_running_loop().call_later(delay, self._opponent_answers, ch.id)
+        return ch
+
+    def _opponent_answers(self, cid: int) -> None:
+        ch = self.challenges.get(cid)
+        if ch is None or ch.state != "pending" or self.closing:
+            return
+        rule = self.opponents.get(ch.target.id, {})
+        s = ch.settings
+        refusal: tuple[str, str] | None = None
+        if rule.get("decline_all"):
+            refusal = ("not_accepting_new_challenges", "This bot is not accepting new challenges at this time.")
+        elif rule.get("decline_ranked") and s.ranked:
+            refusal = ("ranked_not_allowed", "This bot only plays unranked games.")
+        elif s.width in rule.get("decline_sizes", []) or s.height in rule.get("decline_sizes", []):
+            refusal = ("board_size_not_allowed", f"This bot does not play on {s.width}x{s.height}.")
+        if refusal is None:
+            try:
+                self.accept(ch, ch.target)
+            except HttpError as exc:
+                log.warning("sandbox: house opponent %s could not accept challenge %d: %s", ch.target.username, cid,
+                            exc.message)
+            return
+        code, message = refusal
+        self.reject(ch, ch.target, message, {"rejection_code": code, "details": {}})
+        nid = f"{ch.challenger.id}:{self._next('notification')}"
+        note = {"id": nid, "type": "gameOfferRejected", "player_id": ch.challenger.id, "timestamp": int(time.time()),
+                "read_timestamp": 0, "read": 0, "aux_delivered": 0, "game_id": ch.game_id, "challenge_id": ch.id,
+                "message": message, "rejection_details": {"rejection_code": code, "details": {}},
+                "user": {"id": ch.target.id, "username": ch.target.username}}
+        self.notifications.setdefault(ch.challenger.id, {})[nid] = note
+        self.push_to_account(ch.challenger.id, "notification", note)
 
     # --- control helpers -----------------------------------------------------------------------------------
     def game_or_404(self, gid: Any) -> SandboxGame:

@@ -101,11 +101,16 @@ class SandboxApp:
         r.add_delete("/api/v1/me/challenges/{id}", self._reject)
         r.add_get("/api/v1/games/{id}", self._api_game)
         r.add_get("/api/v1/players/{id}", self._api_player)
+        for path in ("/api/v1/players", "/api/v1/players/"):
+            r.add_get(path, self._api_players)
+        for path in ("/api/v1/players/{id}/challenge", "/api/v1/players/{id}/challenge/"):
+            r.add_post(path, self._api_challenge_player)
         r.add_post("/api/v1/me/friends/invitations", self._friend)
         r.add_get("/sandbox", self._control_index)
         r.add_post("/sandbox/bots", self._c_bots)
         r.add_post("/sandbox/users", self._c_users)
         r.add_get("/sandbox/accounts", self._c_accounts)
+        r.add_post("/sandbox/opponents", self._c_opponents)
         r.add_post("/sandbox/challenges", self._c_challenge)
         r.add_get("/sandbox/challenges", self._c_challenges)
         r.add_get("/sandbox/challenges/{id}", self._c_challenge_get)
@@ -309,12 +314,16 @@ class SandboxApp:
         return _json(self._account(request, {}).public())
 
     async def _my_challenges(self, request: web.Request) -> web.Response:
-        acct = self._account(request, {})
+        """The open challenges the account received or sent (ogsapi's received/sent_challenges filter this list by
+        challenger); a bot's API key comes in the body, never in the URL."""
+        acct = self._account(request, await _body(request))
         rows = [{"id": c.id, "challenger": c.challenger.public(), "challenged": c.target.public(),
+                 "challenger_color": c.challenger_color,
                  "game": {"id": c.game_id, **{k: c.notification[k] for k in ("rules", "ranked", "width", "height",
                                                                               "handicap", "komi")},
-                          "time_control_parameters": c.notification["time_control"]}}
-                for c in self.sb.challenges.values() if c.state == "pending" and c.target.id == acct.id]
+                          "time_control_parameters": json.dumps(c.notification["time_control"])}}
+                for c in self.sb.challenges.values()
+                if c.state == "pending" and acct.id in (c.target.id, c.challenger.id)]
         return _json({"count": len(rows), "next": None, "previous": None, "results": rows})
 
     async def _accept(self, request: web.Request) -> web.Response:
@@ -327,6 +336,9 @@ class SandboxApp:
         body = await _body(request)
         acct = self._account(request, body)
         ch = self._challenge(request)
+        if request.method == "DELETE" and acct.id == ch.challenger.id:  # the challenger withdraws it
+            self.sb.cancel(ch, acct)
+            return _json({"success": True})
         if request.method == "POST" and not body.get("delete"):
             raise HttpError(400, "to decline a challenge POST {\"delete\": true, \"message\": ...} (or accept it "
                                  "at /accept)")
@@ -353,6 +365,23 @@ class SandboxApp:
         if acct is None:
             raise HttpError(404, "Not found.")
         return _json(acct.public())
+
+    async def _api_players(self, request: web.Request) -> web.Response:
+        name = request.query.get("username")
+        rows = [a.public() for a in self.sb.accounts.values() if name is None or a.username == name]
+        return _json({"count": len(rows), "next": None, "previous": None, "results": rows})
+
+    async def _api_challenge_player(self, request: web.Request) -> web.Response:
+        body = await _body(request)
+        acct = self._account(request, body)
+        ch = self.sb.bot_challenge(acct, to_int(request.match_info["id"]), body)
+        if self.sb.lose_challenge_answers > 0:  # fault: the challenge exists, but its answer never arrives
+            self.sb.lose_challenge_answers -= 1
+            log.info("sandbox: fault: dropping the answer to challenge %d", ch.id)
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError
+        return _json({"status": "ok", "challenge": ch.id, "game": ch.game_id})
 
     async def _friend(self, request: web.Request) -> web.Response:
         body = await _body(request)
@@ -382,6 +411,10 @@ class SandboxApp:
 
     async def _c_accounts(self, request: web.Request) -> web.Response:
         return _json([{**a.public(), "house": a.house} for a in self.sb.accounts.values()])
+
+    async def _c_opponents(self, request: web.Request) -> web.Response:
+        acct = self.sb.add_opponent(await _body(request))
+        return _json({"id": acct.id, "username": acct.username})
 
     async def _c_challenge(self, request: web.Request) -> web.Response:
         ch = self.sb.create_challenge(await _body(request))
@@ -632,6 +665,11 @@ class SandboxServer:
         """Same as ``POST /sandbox/challenges``; returns ``{"challenge_id", "game_id"}``."""
         ch = self._call(lambda: self.sandbox.create_challenge(spec))
         return {"challenge_id": ch.id, "game_id": ch.game_id}
+
+    def add_opponent(self, **spec: Any) -> dict[str, Any]:
+        """Same as ``POST /sandbox/opponents``: a house player that answers bots' challenges."""
+        acct = self._call(lambda: self.sandbox.add_opponent(spec))
+        return {"id": acct.id, "username": acct.username}
 
     def game(self, game_id: int) -> dict[str, Any]:
         """Same as ``GET /sandbox/games/{id}``."""

@@ -1,0 +1,300 @@
+"""Challenges the bot sends (``server.seek``): direct challenges to the listed opponents through the REST API, and
+their fate (accepted: the game is followed like any other; declined; unanswered: cancelled after ``seek.timeout``).
+
+The public facts this follows (online-go.com's web client, ``ChallengeModal``; ogsapi's ``create_challenge``):
+``POST /api/v1/players/{id}/challenge`` with ``{challenger_color, min_ranking, max_ranking, game{name, rules,
+ranked, width, height, handicap, komi_auto, komi, time_control, time_control_parameters, ...}}`` answers
+``{challenge: ID, game: ID}``; the challenger keeps a live challenge alive with ``challenge/keepalive {challenge_id,
+game_id}``; a decline reaches it as a ``notification`` of type ``gameOfferRejected`` with the ``game_id``, the
+``message`` and the ``rejection_details``; an accepted challenge's game arrives as ``active_game``; ``DELETE
+/api/v1/me/challenges/{id}`` cancels; ``GET /api/v1/me/challenges`` lists the challenges sent and received.
+
+What :class:`~bridge.seek.Seeker` does not know about OGS is kept here: a challenge counts against every game cap
+from the moment it is sent (in flight, then pending) until it is declined, cancelled, or its game is followed,
+when the game itself counts. The create call is never retried: when its answer is lost (no answer, a 5xx), the
+challenges we sent are listed and the one to that opponent adopted; nothing is re-sent before that is settled.
+
+Bookkeeping runs on the adapter thread; the REST calls on its worker pool, reporting back through its queue."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bridge.adapters.ogs.api import OgsRest, RestError
+from bridge.adapters.ogs.codec import opt_id
+from bridge.adapters.ogs.config import OgsSeekConfig
+from bridge.adapters.ogs.games import Games
+from bridge.events import Host, engine_problem
+from bridge.seek import Seek, Seeker
+
+log = logging.getLogger("bridge.ogs")
+
+
+class SeekDesk(Protocol):
+    """What seeking needs from the adapter."""
+
+    bot_id: int | None
+    stats: dict[str, int]
+
+    def send(self, command: str, data: Any) -> bool: ...
+
+    def max_games(self) -> int | None: ...
+
+    def host(self) -> Host: ...
+
+    def rest(self) -> OgsRest: ...
+
+    def run_rest(self, fn: Callable[..., None], *args: Any) -> None: ...
+
+    def enqueue(self, item: tuple[Any, ...]) -> None: ...
+
+    def uncounted_games(self) -> int: ...  # games committed to that the host does not count yet (ours included)
+
+
+@dataclass
+class Outgoing:
+    """One challenge we send: in flight (no id yet), then pending until answered or cancelled."""
+
+    seek: Seek
+    sent_at: float  # monotonic
+    describe: str
+    opponent_id: int | None = None
+    challenge_id: int | None = None
+    game_id: str | None = None
+    cancelling: bool = False
+
+
+def challenge_body(config: OgsSeekConfig, seek: Seek, index: int) -> tuple[dict[str, Any], str]:
+    """The JSON body of the create call for the ``index``-th challenge (board sizes and time controls in turn),
+    and a short description for the log."""
+    size = config.board_sizes[index % len(config.board_sizes)]
+    tc = config.time_controls[index % len(config.time_controls)]
+    game: dict[str, Any] = {
+        "name": "Friendly Match", "rules": config.rules, "ranked": config.ranked, "width": size, "height": size,
+        "handicap": config.handicap, "komi_auto": "automatic" if config.komi is None else "custom",
+        "disable_analysis": False, "initial_state": None, "private": False, "pause_on_weekends": False,
+        "time_control": tc.system, "time_control_parameters": tc.parameters(),
+    }
+    if config.komi is not None:
+        game["komi"] = config.komi
+    color = "white" if seek.white else "black"
+    body = {"initialized": False, "min_ranking": -1000, "max_ranking": 1000, "challenger_color": color,
+            "invite_only": False, "aga_ranked": False, "game": game}
+    what = (f"{size}x{size}, {'ranked' if config.ranked else 'unranked'}, {config.rules}, {tc.system} "
+            f"({tc.speed}), we ask for {color}")
+    return body, what
+
+
+class Seeking:
+    def __init__(self, desk: SeekDesk, games: Games, config: OgsSeekConfig, self_name: str) -> None:
+        self._desk = desk
+        self._games = games
+        self.config = config
+        self.seeker = Seeker(config, self_name=self_name)
+        self.inflight: Outgoing | None = None
+        self.pending: dict[int, Outgoing] = {}  # challenge id -> sent and unanswered
+        self.playing: set[str] = set()  # game ids of our challenges' games, until they are forgotten
+        self._early: dict[str, str] = {}  # game id -> decline reason seen before the create's answer
+        self._player_ids: dict[str, int] = {}
+        self._sent = 0  # challenges sent (rotates board sizes and time controls)
+
+    def reconfigure(self, config: OgsSeekConfig) -> None:
+        self.config = config
+        self.seeker.reconfigure(config)
+
+    # --- counting -------------------------------------------------------------------------------------------
+    def commitments(self, user_id: int | None) -> tuple[int, int]:
+        """``(challenges sent and not yet answered, of them to user_id)``: they count against every game cap."""
+        outs = list(self.pending.values()) + ([self.inflight] if self.inflight is not None else [])
+        return len(outs), sum(1 for o in outs if user_id is not None and o.opponent_id == user_id)
+
+    # --- the timer --------------------------------------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        """Periodic (adapter thread): games ended, keepalives, timeouts, and the next challenge when due."""
+        for gid in [g for g in self.playing if self._games.get(g) is None]:
+            self.playing.discard(gid)
+            self.seeker.ended(gid)
+        for cid, out in list(self.pending.items()):
+            if out.cancelling:
+                continue
+            if now - out.sent_at >= self.config.timeout:
+                out.cancelling = True
+                log.info("seek: %s has not answered challenge %s in %g s; cancelling it", out.seek.opponent, cid,
+                         self.config.timeout)
+                self._desk.run_rest(self._cancel, out)
+            elif out.game_id is not None:
+                self._desk.send("challenge/keepalive", {"challenge_id": cid, "game_id": int(out.game_id)})
+        self._maybe_send(now)
+
+    def _maybe_send(self, now: float) -> None:
+        desk = self._desk
+        if self.inflight is not None or not self.seeker.due():
+            return
+        host = desk.host()
+        if not host.can_accept_game() or engine_problem(host) is not None:
+            return
+        max_games = desk.max_games()
+        if max_games is not None and host.active_games() + desk.uncounted_games() >= max_games:
+            return
+        seek = self.seeker.next()
+        if seek is None:
+            return
+        body, what = challenge_body(self.config, seek, self._sent)
+        self._sent += 1
+        out = Outgoing(seek, now, what)
+        self.inflight = out
+        known = set(self.pending)
+        log.info("seek: challenging %s: %s", seek.opponent, what)
+        desk.run_rest(self._create, out, body, known)
+
+    # --- answers (adapter thread) -------------------------------------------------------------------------------
+    def on_sent(self, out: Outgoing, challenge_id: int, game_id: str | None) -> None:
+        self.inflight = None
+        out.challenge_id, out.game_id = challenge_id, game_id
+        self._desk.stats["challenges_sent"] += 1
+        if game_id is not None and self._games.get(game_id) is not None:  # accepted before the answer came
+            self._start(out, game_id)
+            return
+        early = self._early.pop(game_id, None) if game_id is not None else None
+        if early is not None:
+            self.seeker.declined(out.seek, early)
+            return
+        self.pending[challenge_id] = out
+        log.info("seek: challenge %s (game %s) sent to %s; waiting up to %g s for an answer", challenge_id,
+                 game_id, out.seek.opponent, self.config.timeout)
+
+    def on_failed(self, out: Outgoing, reason: str) -> None:
+        if self.inflight is out:
+            self.inflight = None
+        self.seeker.declined(out.seek, reason)
+
+    def on_rejected(self, data: Mapping[str, Any]) -> bool:
+        """A ``gameOfferRejected`` notification: one of our challenges was declined. True when it was ours."""
+        gid = opt_id(data.get("game_id"))
+        cid = opt_id(data.get("challenge_id"))
+        details = data.get("rejection_details")
+        code = details.get("rejection_code") if isinstance(details, Mapping) else None
+        message = data.get("message") if isinstance(data.get("message"), str) else ""
+        reason = ": ".join(str(p) for p in (code, message) if p) or "declined, no reason given"
+        for key, out in list(self.pending.items()):
+            if (gid is not None and out.game_id == str(gid)) or (cid is not None and key == cid):
+                del self.pending[key]
+                self.seeker.declined(out.seek, reason[:200])
+                return True
+        if gid is not None and self.inflight is not None:
+            self._early[str(gid)] = reason[:200]
+            return True
+        return False
+
+    def on_cancelled(self, out: Outgoing, error: str | None) -> None:
+        cid = out.challenge_id
+        if cid is None or self.pending.get(cid) is not out:
+            return  # answered meanwhile (its game is followed, or it was declined)
+        if error is None:
+            del self.pending[cid]
+            self._desk.stats["challenges_cancelled"] += 1
+            self.seeker.declined(out.seek, f"no answer within {self.config.timeout:g} s (challenge {cid} "
+                                           f"cancelled)")
+        else:  # try again at the next timeout
+            out.cancelling = False
+            out.sent_at += self.config.timeout
+            log.warning("seek: cancelling challenge %s failed (%s); trying again later", cid, error)
+
+    def claim(self, game_id: str) -> int | None:
+        """A game is followed: when one of our challenges made it, it counts from now on as a game (returns the
+        opponent's id), not as a challenge."""
+        for cid, out in list(self.pending.items()):
+            if out.game_id == game_id:
+                del self.pending[cid]
+                self._start(out, game_id)
+                return out.opponent_id
+        return None
+
+    def _start(self, out: Outgoing, game_id: str) -> None:
+        self.seeker.started(out.seek, game_id)
+        self.playing.add(game_id)
+        log.info("seek: %s accepted challenge %s; game %s", out.seek.opponent, out.challenge_id, game_id)
+
+    # --- REST (worker) --------------------------------------------------------------------------------------------
+    def _create(self, out: Outgoing, body: dict[str, Any], known: set[int]) -> None:
+        """Always ends with ``seek_sent`` or ``seek_failed`` queued."""
+        desk = self._desk
+        name = out.seek.opponent
+        try:
+            try:
+                pid = self._player_ids.get(name.casefold())
+                if pid is None:
+                    pid = desk.rest().find_player(name)
+                if pid is None:
+                    desk.enqueue(("seek_failed", out, f"there is no player named {name!r} on the server; check "
+                                                      f"seek.opponents"))
+                    return
+                self._player_ids[name.casefold()] = pid
+                out.opponent_id = pid
+            except RestError as exc:
+                desk.enqueue(("seek_failed", out, f"cannot look the player up: {exc}"))
+                return
+            try:
+                reply = desk.rest().challenge_player(pid, body)
+            except RestError as exc:
+                if exc.status == 0 or exc.status >= 500:  # the server may have made it: never send it again
+                    self._settle(out, known, str(exc))
+                else:
+                    desk.enqueue(("seek_failed", out, f"the challenge was refused: {exc}"))
+                return
+            cid = opt_id(reply.get("challenge")) if isinstance(reply, Mapping) else None
+            game = reply.get("game") if isinstance(reply, Mapping) else None
+            gid = opt_id(game.get("id") if isinstance(game, Mapping) else game)
+            if cid is None:
+                self._settle(out, known, f"the answer names no challenge: {str(reply)[:120]}")
+                return
+            desk.enqueue(("seek_sent", out, cid, str(gid) if gid is not None else None))
+        except Exception as exc:  # a bug must not leave the challenge in flight forever
+            log.exception("seek: challenging %s failed", name)
+            desk.enqueue(("seek_failed", out, f"internal error: {type(exc).__name__}"))
+
+    def _settle(self, out: Outgoing, known: set[int], why: str) -> None:
+        """The create call's answer was lost: find the challenge among ours (to that opponent, not one we know)."""
+        desk = self._desk
+        log.warning("seek: the answer to the challenge to %s was lost (%s); looking for it among our challenges",
+                    out.seek.opponent, why)
+        try:
+            rows = desk.rest().my_challenges()
+        except RestError as exc:
+            desk.enqueue(("seek_failed", out, f"the challenge's answer was lost and our challenges cannot be "
+                                              f"listed ({exc})"))
+            return
+        found: list[tuple[int, str | None]] = []
+        for row in rows:
+            challenger, challenged = row.get("challenger"), row.get("challenged")
+            if not isinstance(challenger, Mapping) or not isinstance(challenged, Mapping):
+                continue
+            cid = opt_id(row.get("id"))
+            if (cid is None or cid in known or opt_id(challenger.get("id")) != desk.bot_id
+                    or opt_id(challenged.get("id")) != out.opponent_id):
+                continue
+            game = row.get("game")
+            gid = opt_id(game.get("id") if isinstance(game, Mapping) else game)
+            found.append((cid, str(gid) if gid is not None else None))
+        if not found:
+            desk.enqueue(("seek_failed", out, "the challenge's answer was lost and no challenge of ours to it is "
+                                              "listed"))
+            return
+        lost_id, lost_game = max(found)
+        desk.stats["challenges_settled"] += 1
+        log.info("seek: the lost challenge to %s is challenge %s (game %s): keeping it", out.seek.opponent, lost_id,
+                 lost_game)
+        desk.enqueue(("seek_sent", out, lost_id, lost_game))
+
+    def _cancel(self, out: Outgoing) -> None:
+        assert out.challenge_id is not None
+        try:
+            self._desk.rest().cancel_challenge(out.challenge_id)
+        except RestError as exc:
+            # 404: the challenge is gone already (answered meanwhile, or removed): nothing left to cancel
+            self._desk.enqueue(("seek_cancelled", out, None if exc.status == 404 else str(exc)))
+            return
+        self._desk.enqueue(("seek_cancelled", out, None))

@@ -1,0 +1,222 @@
+"""Seeking on OGS (issue 11): the bot sends direct challenges (server.seek) to the sandbox's house opponents, over
+real sockets, with GNU Go level 1; the opponents accept, decline by their rule, or never answer."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from bridge.adapters.ogs.client import OgsAdapter
+from bridge.adapters.ogs.sandbox import SandboxServer
+from bridge.config import load_config_text
+from bridge.daemon import Daemon
+from bridge.errors import ConfigError
+
+pytestmark = pytest.mark.e2e
+
+RESIGNS = {"house": "scripted", "moves": ["cc", "resign"], "delay": 0.05}  # plays one stone, then resigns
+FAST = "{system: byoyomi, speed: live, main_time: 120, period_time: 10, periods: 3}"
+
+Make = Callable[..., Daemon]
+
+
+@pytest.fixture
+def make_seeker(sandbox: SandboxServer, tmp_path: Path, gnugo_command: list[str],
+                monkeypatch: pytest.MonkeyPatch) -> Iterator[Make]:
+    daemons: list[Daemon] = []
+
+    def make(seek: str, *, max_concurrent: int = 2) -> Daemon:
+        key = secrets.token_hex(12)
+        sandbox.add_bot("seeker", key)
+        monkeypatch.setenv("TEST_KEY_SEEKER", key)
+        text = f"""
+server:
+  kind: ogs
+  url: {sandbox.url}
+  username: seeker
+  api_key: {{env: TEST_KEY_SEEKER}}
+  reconnect_min_delay: 0.2
+  reconnect_max_delay: 1.0
+  ping_interval: 2
+  request_timeout: 5
+  seek: {seek}
+engine:
+  command: {gnugo_command!r}
+  move_margin: 10
+daemon:
+  data_dir: {tmp_path / 'seeker'}
+  max_concurrent_games: {max_concurrent}
+"""
+        d = Daemon(load_config_text(text, "<seeker>"))
+        d.start()
+        daemons.append(d)
+        return d
+
+    yield make
+    for d in daemons:
+        d.shutdown()
+
+
+def adapter_of(d: Daemon) -> OgsAdapter:
+    assert isinstance(d.adapter, OgsAdapter)
+    return d.adapter
+
+
+def sent(sandbox: SandboxServer) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = requests.get(f"{sandbox.url}/sandbox/challenges", timeout=10).json()
+    return [c for c in rows if c["challenger"] == "seeker"]
+
+
+def game(sandbox: SandboxServer, game_id: int) -> dict[str, Any]:
+    return sandbox.game(game_id)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str, poll: Callable[[], None] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if poll is not None:
+            poll()
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def finished(sandbox: SandboxServer) -> list[dict[str, Any]]:
+    return [g for c in sent(sandbox) if c["state"] == "accepted"
+            for g in [game(sandbox, c["game_id"])] if g["phase"] == "finished"]
+
+
+def test_a_daemon_with_only_a_seek_section_plays_n_games_in_a_row_and_stops(
+        sandbox: SandboxServer, make_seeker: Make) -> None:
+    """No challenge comes in: the bot challenges the listed house opponents in turn, one game at a time
+    (seek.max_games 1), alternating colours, offering the board sizes in turn, and after seek.stop_after (3) games
+    it challenges nobody more."""
+    sandbox.add_opponent(username="alice", **RESIGNS)
+    sandbox.add_opponent(username="bob", **RESIGNS)
+    d = make_seeker(f"{{opponents: [alice, bob], every: 1, max_games: 1, stop_after: 3, board_sizes: [9, 13], "
+                    f"time_controls: [{FAST}]}}")
+    most = 0
+
+    def sample() -> None:
+        nonlocal most
+        rows = sent(sandbox)
+        busy = sum(1 for c in rows if c["state"] == "pending")
+        busy += sum(1 for c in rows if c["state"] == "accepted" and game(sandbox, c["game_id"])["phase"] != "finished")
+        most = max(most, busy)
+
+    wait_for(lambda: len(finished(sandbox)) >= 3, 120, "3 finished games", poll=sample)
+    time.sleep(2.5)  # longer than seek.every twice: a fourth challenge would have gone out by now
+    rows = sent(sandbox)
+    assert [c["target"] for c in rows] == ["alice", "bob", "alice"]
+    assert [c["notification"]["width"] for c in rows] == [9, 13, 9]
+    assert [c["challenger_color"] for c in rows] == ["white", "black", "white"]
+    games = [game(sandbox, c["game_id"]) for c in rows]
+    assert all(g["phase"] == "finished" for g in games)
+    assert most == 1
+    adapter = adapter_of(d)
+    assert adapter.seeking is not None and adapter.seeking.seeker.done
+    assert adapter.stats["challenges_sent"] == 3
+
+
+def test_no_more_than_seek_max_games_at_once(sandbox: SandboxServer, make_seeker: Make) -> None:
+    """Three opponents, seek.max_games 2: two games run side by side, never three (challenges in flight count)."""
+    slow = {"house": "scripted", "moves": ["cc", "dd", "ee", "ff", "resign"], "delay": 0.4}
+    for name in ("carol", "dave", "erin"):
+        sandbox.add_opponent(username=name, **slow)
+    make_seeker("{opponents: [carol, dave, erin], every: 1, max_games: 2, stop_after: 4, "
+                f"time_controls: [{FAST}]}}", max_concurrent=3)
+    most = 0
+
+    def sample() -> None:
+        nonlocal most
+        rows = sent(sandbox)
+        busy = sum(1 for c in rows if c["state"] == "pending")
+        busy += sum(1 for c in rows if c["state"] == "accepted" and game(sandbox, c["game_id"])["phase"] != "finished")
+        most = max(most, busy)
+
+    wait_for(lambda: len(finished(sandbox)) >= 4, 120, "4 finished games", poll=sample)
+    assert most == 2
+
+
+def test_a_decline_is_backed_off_and_logged_once_with_its_reason(
+        sandbox: SandboxServer, make_seeker: Make, caplog: pytest.LogCaptureFixture) -> None:
+    """A house opponent that declines ranked games: one challenge, one log line with the gtp2ogs rejection code,
+    and no second challenge to it within decline_backoff, while the other opponent is still challenged."""
+    caplog.set_level(logging.INFO, logger="bridge.seek")
+    sandbox.add_opponent(username="picky", decline_ranked=True, **RESIGNS)
+    sandbox.add_opponent(username="easy", **RESIGNS)
+    d = make_seeker(f"{{opponents: [picky, easy], every: 1, max_games: 1, stop_after: 2, ranked: true, "
+                    f"decline_backoff: 600, time_controls: [{FAST}]}}")
+    wait_for(lambda: len(finished(sandbox)) >= 2, 120, "2 games with easy")
+    rows = sent(sandbox)
+    assert [c["target"] for c in rows] == ["picky", "easy", "easy"]
+    assert rows[0]["state"] == "rejected"
+    adapter = adapter_of(d)
+    assert adapter.seeking is not None
+    assert "ranked_not_allowed" in (adapter.seeking.seeker.backoff_reason("picky") or "")
+    lines = [r.getMessage() for r in caplog.records if r.name == "bridge.seek" and "picky" in r.getMessage()]
+    assert len(lines) == 1 and "ranked_not_allowed" in lines[0] and "600 s" in lines[0], lines
+
+
+def test_a_lost_answer_never_makes_a_second_challenge(sandbox: SandboxServer, make_seeker: Make) -> None:
+    """The server makes the challenge but the answer is lost (the connection is cut): the bot lists its challenges,
+    keeps the one it finds, plays its game, and never sends a second challenge for it."""
+    sandbox.add_opponent(username="frank", answer_delay=1.5, **RESIGNS)
+    requests.post(f"{sandbox.url}/sandbox/faults", json={"lose_challenge_answers": 1}, timeout=10)
+    d = make_seeker(f"{{opponents: [frank], every: 1, max_games: 1, stop_after: 1, time_controls: [{FAST}]}}")
+    wait_for(lambda: len(finished(sandbox)) >= 1, 60, "the game of the lost challenge")
+    time.sleep(2.5)  # a re-sent challenge would show by now
+    rows = sent(sandbox)
+    assert len(rows) == 1, rows
+    assert rows[0]["state"] == "accepted"
+    adapter = adapter_of(d)
+    assert adapter.stats["challenges_settled"] == 1
+    assert adapter.seeking is not None and adapter.seeking.seeker.started_count == 1
+
+
+def test_an_unanswered_challenge_is_cancelled_after_its_timeout(
+        sandbox: SandboxServer, make_seeker: Make) -> None:
+    """A house opponent that never answers: the challenge is cancelled after seek.timeout (5 s), the opponent is
+    left alone (decline_backoff), and while it was pending it counted against the daemon's cap: an incoming
+    challenge then was declined for lack of room."""
+    sandbox.add_opponent(username="mute", silent=True, **RESIGNS)
+    d = make_seeker(f"{{opponents: [mute], every: 1, max_games: 1, timeout: 5, decline_backoff: 600, "
+                    f"time_controls: [{FAST}]}}", max_concurrent=1)
+    wait_for(lambda: any(c["state"] == "pending" for c in sent(sandbox)), 30, "the challenge to mute")
+    started = time.monotonic()
+    incoming = sandbox.challenge(target="seeker", width=9, height=9, challenger=dict(RESIGNS))
+    wait_for(lambda: sandbox.sandbox.challenges[incoming["challenge_id"]].state != "pending", 15,
+             "the answer to the incoming challenge")
+    ch = sandbox.sandbox.challenges[incoming["challenge_id"]]
+    assert ch.state == "rejected" and "too_many" in str(ch.rejection_details), ch.rejection_details
+    wait_for(lambda: all(c["state"] == "canceled" for c in sent(sandbox)), 15, "the cancel")
+    assert time.monotonic() - started < 6.5
+    time.sleep(2.0)
+    rows = sent(sandbox)
+    assert len(rows) == 1 and rows[0]["state"] == "canceled"
+    adapter = adapter_of(d)
+    assert adapter.stats["challenges_cancelled"] == 1
+    assert adapter.seeking is not None
+    assert "no answer within 5 s" in (adapter.seeking.seeker.backoff_reason("mute") or "")
+
+
+@pytest.mark.parametrize(("seek", "message"), [
+    ("{opponents: [a], board_sizes: [30]}", "server.seek"),
+    ("{opponents: [a], timeout: 1}", "server.seek.timeout"),
+    ("{any_active: true}", "any_active is not available on OGS"),
+    ("{opponents: [a], time_controls: [{system: fischer, main_time: 0}]}", "server.seek.time_controls"),
+    ("{opponents: [a], ranked: true, komi: 6.5}", "automatic komi"),
+])
+def test_a_bad_seek_section_is_an_error_at_load(seek: str, message: str) -> None:
+    text = f"server:\n  kind: ogs\n  username: b\n  api_key: {{env: X}}\n  seek: {seek}\nengine:\n  command: [x]\n"
+    with pytest.raises(ConfigError) as err:
+        load_config_text(text, "t.yaml")
+    assert message in str(err.value), str(err.value)
