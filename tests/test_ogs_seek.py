@@ -220,3 +220,13 @@ def test_a_bad_seek_section_is_an_error_at_load(seek: str, message: str) -> None
     with pytest.raises(ConfigError) as err:
         load_config_text(text, "t.yaml")
     assert message in str(err.value), str(err.value)
+
+
+def test_a_waiting_challenge_is_withdrawn_when_the_bot_stops(sandbox: SandboxServer, make_seeker: Make) -> None:
+    """Nobody would play the game of a challenge accepted after the bot stopped: stopping cancels it."""
+    sandbox.add_opponent(username="slowpoke", silent=True, **RESIGNS)
+    d = make_seeker(f"{{opponents: [slowpoke], every: 1, timeout: 600, time_controls: [{FAST}]}}")
+    wait_for(lambda: any(c["state"] == "pending" for c in sent(sandbox)), 30, "the challenge to slowpoke")
+    d.shutdown()
+    rows = sent(sandbox)
+    assert len(rows) == 1 and rows[0]["state"] == "canceled", rows

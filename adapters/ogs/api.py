@@ -210,8 +210,8 @@ class OgsRest:
         results = reply.get("results") if isinstance(reply, dict) else None
         return [row for row in results if isinstance(row, dict)] if isinstance(results, list) else []
 
-    def cancel_challenge(self, challenge_id: int) -> Any:
-        return self.call("cancel_challenge", {}, form=False, challenge_id=challenge_id)
+    def cancel_challenge(self, challenge_id: int, *, retry: bool = True) -> Any:
+        return self.call("cancel_challenge", {}, form=False, retry=retry, challenge_id=challenge_id)
 
     def oauth_login(self, client_id: str, client_secret: str | None, username: str,
                     password: str) -> OAuthSession:

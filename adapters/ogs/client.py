@@ -146,6 +146,8 @@ class OgsAdapter:
             self._disconnect()
             if self._executor is not None:
                 self._executor.shutdown(wait=True, cancel_futures=True)
+            if self.seeking is not None and self._rest is not None:
+                self.seeking.cancel_all(self._rest)
             if self._rest is not None:
                 self._rest.close()
 

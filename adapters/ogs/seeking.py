@@ -218,6 +218,17 @@ class Seeking:
         self.playing.add(game_id)
         log.info("seek: %s accepted challenge %s; game %s", out.seek.opponent, out.challenge_id, game_id)
 
+    def cancel_all(self, rest: OgsRest) -> None:
+        """The adapter stops: the challenges still waiting are withdrawn (nobody would play their games)."""
+        for cid, out in list(self.pending.items()):
+            try:
+                rest.cancel_challenge(cid, retry=False)
+                log.info("seek: challenge %s to %s withdrawn: the bot is stopping", cid, out.seek.opponent)
+            except RestError as exc:
+                log.warning("seek: could not withdraw challenge %s to %s while stopping: %s", cid,
+                            out.seek.opponent, exc)
+            del self.pending[cid]
+
     # --- REST (worker) --------------------------------------------------------------------------------------------
     def _create(self, out: Outgoing, body: dict[str, Any], known: set[int]) -> None:
         """Always ends with ``seek_sent`` or ``seek_failed`` queued."""

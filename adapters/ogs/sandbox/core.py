@@ -539,8 +539,10 @@ class OgsSandbox:
         return self.faults()
 
     def faults(self) -> dict[str, Any]:
-        return {"hold_gamedata": self.hold_gamedata, "held": len(self.held_gamedata),
-                "lose_challenge_answers": self.lose_challenge_answers}
+        out: dict[str, Any] = {"hold_gamedata": self.hold_gamedata, "held": len(self.held_gamedata)}
+        if self.lose_challenge_answers:
+            out["lose_challenge_answers"] = self.lose_challenge_answers
+        return out
 
     async def _game_disconnect(self, conn: Conn, data: dict[str, Any]) -> Any:
         gid = to_int(data.get("game_id"))
