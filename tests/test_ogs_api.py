@@ -90,3 +90,20 @@ def test_no_answer_is_retried_a_bounded_number_of_times(monkeypatch: pytest.Monk
         rest.accept_challenge(7)
     assert info.value.status == 0 and "failed" in str(info.value)
     assert time.monotonic() - started < api.RETRY_MAX_SECONDS
+
+
+def test_a_challenge_is_sent_once_even_when_the_server_fails(server: tuple[str, Script]) -> None:
+    """A 5xx to the create call may come after the server made the challenge: it is not retried (issue 11: a
+    lost answer never makes a second challenge; the adapter settles it from the list of its challenges)."""
+    url, script = server
+    script.answers = [(502, {}), (200, {})]
+    rest = OgsRest(url, timeout=5)
+    rest.use_apikey("secret-api-key-777", 42)
+    body = {"challenger_color": "white", "game": {"width": 9, "height": 9}}
+    with pytest.raises(RestError) as err:
+        rest.challenge_player(1001, body)
+    assert err.value.status == 502
+    assert len(script.calls) == 1
+    sent = json.loads(script.calls[0][1])
+    assert sent["game"] == {"width": 9, "height": 9} and sent["bot_id"] == 42
+    rest.close()
