@@ -182,6 +182,23 @@ def test_a_lost_answer_never_makes_a_second_challenge(sandbox: SandboxServer, ma
     assert adapter.seeking is not None and adapter.seeking.seeker.started_count == 1
 
 
+def test_a_lost_answer_to_a_challenge_accepted_at_once_is_settled_from_its_game(
+        sandbox: SandboxServer, make_seeker: Make) -> None:
+    """The answer is lost and the opponent accepts at once, so the challenge is no longer listed: the game that
+    started against that opponent is taken as the challenge's (it counts for seek.stop_after), and nothing is
+    sent again."""
+    sandbox.add_opponent(username="quick", answer_delay=0, **RESIGNS)
+    requests.post(f"{sandbox.url}/sandbox/faults", json={"lose_challenge_answers": 1}, timeout=10)
+    d = make_seeker(f"{{opponents: [quick], every: 1, max_games: 1, stop_after: 1, time_controls: [{FAST}]}}")
+    wait_for(lambda: len(finished(sandbox)) >= 1, 60, "the game of the lost challenge")
+    time.sleep(2.5)  # a re-sent challenge would show by now
+    rows = sent(sandbox)
+    assert len(rows) == 1 and rows[0]["state"] == "accepted", rows
+    adapter = adapter_of(d)
+    assert adapter.stats["challenges_settled"] == 1
+    assert adapter.seeking is not None and adapter.seeking.seeker.done
+
+
 def test_an_unanswered_challenge_is_cancelled_after_its_timeout(
         sandbox: SandboxServer, make_seeker: Make) -> None:
     """A house opponent that never answers: the challenge is cancelled after seek.timeout (5 s), the opponent is

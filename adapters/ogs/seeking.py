@@ -65,6 +65,8 @@ class Outgoing:
     challenge_id: int | None = None
     game_id: str | None = None
     cancelling: bool = False
+    games_before: frozenset[str] = frozenset()  # the games followed when it was sent
+    lost: bool = False  # the create call's answer was lost
 
 
 def challenge_body(config: OgsSeekConfig, seek: Seek, index: int) -> tuple[dict[str, Any], str]:
@@ -144,7 +146,7 @@ class Seeking:
             return
         body, what = challenge_body(self.config, seek, self._sent)
         self._sent += 1
-        out = Outgoing(seek, now, what)
+        out = Outgoing(seek, now, what, games_before=frozenset(g.game_id for g in self._games))
         self.inflight = out
         known = set(self.pending)
         log.info("seek: challenging %s: %s", seek.opponent, what)
@@ -169,6 +171,17 @@ class Seeking:
     def on_failed(self, out: Outgoing, reason: str) -> None:
         if self.inflight is out:
             self.inflight = None
+        if out.lost and out.opponent_id is not None:
+            # accepted before our challenges were listed: its game is the one against that opponent that started
+            # since (the active_game came before the listing's answer was queued)
+            for game in self._games:
+                if (game.game_id not in out.games_before and game.game_id not in self.playing
+                        and game.opponent_id() == out.opponent_id):
+                    self._desk.stats["challenges_settled"] += 1
+                    log.info("seek: the lost challenge to %s was accepted already: its game is %s",
+                             out.seek.opponent, game.game_id)
+                    self._start(out, game.game_id)
+                    return
         self.seeker.declined(out.seek, reason)
 
     def on_rejected(self, data: Mapping[str, Any]) -> bool:
@@ -270,6 +283,7 @@ class Seeking:
     def _settle(self, out: Outgoing, known: set[int], why: str) -> None:
         """The create call's answer was lost: find the challenge among ours (to that opponent, not one we know)."""
         desk = self._desk
+        out.lost = True
         log.warning("seek: the answer to the challenge to %s was lost (%s); looking for it among our challenges",
                     out.seek.opponent, why)
         try:
