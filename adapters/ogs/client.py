@@ -347,7 +347,7 @@ class OgsAdapter:
         if kind == "seek_sent":
             seeking.on_sent(out, item[2], item[3])
         elif kind == "seek_failed":
-            seeking.on_failed(out, item[2])
+            seeking.on_failed(out, item[2], item[3] if len(item) > 3 else True)
         else:
             seeking.on_cancelled(out, item[2])
 

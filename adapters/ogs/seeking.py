@@ -168,7 +168,9 @@ class Seeking:
         log.info("seek: challenge %s (game %s) sent to %s; waiting up to %g s for an answer", challenge_id,
                  game_id, out.seek.opponent, self.config.timeout)
 
-    def on_failed(self, out: Outgoing, reason: str) -> None:
+    def on_failed(self, out: Outgoing, reason: str, backoff: bool = True) -> None:
+        """The challenge was not made (or cannot be found). ``backoff``: the opponent's doing (an unknown name, a
+        refusal), left alone for a while; otherwise (the server unreachable, a bug) its place is just freed."""
         if self.inflight is out:
             self.inflight = None
         if out.lost and out.opponent_id is not None:
@@ -182,7 +184,11 @@ class Seeking:
                              out.seek.opponent, game.game_id)
                     self._start(out, game.game_id)
                     return
-        self.seeker.declined(out.seek, reason)
+        if backoff:
+            self.seeker.declined(out.seek, reason)
+        else:
+            self.seeker.withdrawn(out.seek)
+            log.warning("seek: challenging %s failed (%s); trying again later", out.seek.opponent, reason)
 
     def on_rejected(self, data: Mapping[str, Any]) -> bool:
         """A ``gameOfferRejected`` notification: one of our challenges was declined. True when it was ours."""
@@ -259,7 +265,7 @@ class Seeking:
                 self._player_ids[name.casefold()] = pid
                 out.opponent_id = pid
             except RestError as exc:
-                desk.enqueue(("seek_failed", out, f"cannot look the player up: {exc}"))
+                desk.enqueue(("seek_failed", out, f"cannot look the player up: {exc}", not exc.transient))
                 return
             try:
                 reply = desk.rest().challenge_player(pid, body)
@@ -278,7 +284,7 @@ class Seeking:
             desk.enqueue(("seek_sent", out, cid, str(gid) if gid is not None else None))
         except Exception as exc:  # a bug must not leave the challenge in flight forever
             log.exception("seek: challenging %s failed", name)
-            desk.enqueue(("seek_failed", out, f"internal error: {type(exc).__name__}"))
+            desk.enqueue(("seek_failed", out, f"internal error: {type(exc).__name__}", False))
 
     def _settle(self, out: Outgoing, known: set[int], why: str) -> None:
         """The create call's answer was lost: find the challenge among ours (to that opponent, not one we know)."""
