@@ -247,3 +247,43 @@ def test_a_waiting_challenge_is_withdrawn_when_the_bot_stops(sandbox: SandboxSer
     d.shutdown()
     rows = sent(sandbox)
     assert len(rows) == 1 and rows[0]["state"] == "canceled", rows
+
+
+def test_a_seeking_bridge_challenges_another_bridge(sandbox: SandboxServer, make_seeker: Make, tmp_path: Path,
+                                                      gnugo_command: list[str], monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """Bot to bot through the sandbox as on OGS: the other bridge declines the 13x13 challenge by its
+    server.accept (the gtp2ogs rejection code reaches the seeker as gameOfferRejected), and after the backoff
+    accepts the 9x9 one; the two engines play it out."""
+    caplog.set_level(logging.INFO, logger="bridge.seek")
+    key = secrets.token_hex(12)
+    sandbox.add_bot("gatekeeper", key)
+    monkeypatch.setenv("TEST_KEY_GATEKEEPER", key)
+    text = f"""
+server:
+  kind: ogs
+  url: {sandbox.url}
+  username: gatekeeper
+  api_key: {{env: TEST_KEY_GATEKEEPER}}
+  ping_interval: 2
+  accept: {{board_sizes: [9], speeds: {{live: {{}}}}}}
+engine:
+  command: {gnugo_command!r}
+  move_margin: 10
+daemon:
+  data_dir: {tmp_path / 'gatekeeper'}
+  max_concurrent_games: 1
+"""
+    gate = Daemon(load_config_text(text, "<gatekeeper>"))
+    gate.start()
+    try:
+        make_seeker(f"{{opponents: [gatekeeper], every: 1, stop_after: 1, decline_backoff: 1, board_sizes: [13, 9], "
+                    f"time_controls: [{FAST}]}}")
+        wait_for(lambda: len(finished(sandbox)) >= 1, 240, "the 9x9 game between the two bridges")
+    finally:
+        gate.shutdown()
+    rows = sent(sandbox)
+    assert [(c["target"], c["notification"]["width"], c["state"]) for c in rows] == \
+        [("gatekeeper", 13, "rejected"), ("gatekeeper", 9, "accepted")]
+    lines = [r.getMessage() for r in caplog.records if r.name == "bridge.seek" and "gatekeeper" in r.getMessage()]
+    assert len(lines) == 1 and "board_size_not_allowed" in lines[0], lines

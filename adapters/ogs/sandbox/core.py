@@ -883,6 +883,14 @@ class OgsSandbox:
         ch.rejection_details = details
         self._resolve(ch)
         log.info("sandbox: challenge %d rejected by %s: %s", ch.id, who.username, ch.message)
+        if not ch.challenger.house:  # as OGS tells a challenger (the web client's ChallengeModal waits for it)
+            nid = f"{ch.challenger.id}:{self._next('notification')}"
+            note = {"id": nid, "type": "gameOfferRejected", "player_id": ch.challenger.id,
+                    "timestamp": int(time.time()), "read_timestamp": 0, "read": 0, "aux_delivered": 0,
+                    "game_id": ch.game_id, "challenge_id": ch.id, "message": ch.message,
+                    "rejection_details": details, "user": {"id": who.id, "username": who.username}}
+            self.notifications.setdefault(ch.challenger.id, {})[nid] = note
+            self.push_to_account(ch.challenger.id, "notification", note)
 
     def cancel(self, ch: Challenge, who: Account) -> None:
         """The challenger withdraws its challenge (``DELETE /api/v1/me/challenges/{id}``)."""
@@ -922,15 +930,16 @@ class OgsSandbox:
     def bot_challenge(self, who: Account, player_id: int, body: dict[str, Any]) -> Challenge:
         """``POST /api/v1/players/{id}/challenge``: OGS's challenge body ``{challenger_color, min_ranking,
         max_ranking, game{name, rules, ranked, width, height, handicap, komi_auto, komi, time_control_parameters,
-        ...}}``. The challenged must be a house opponent (the sandbox has no other players that answer)."""
+        ...}}``. The challenged is a house opponent (it answers by its rule) or a registered account (a bot that
+        answers the ``notification`` itself, as on OGS)."""
         target = self.accounts.get(player_id)
         if target is None:
             raise HttpError(404, "Not found.")
         if target.id == who.id:
             raise HttpError(400, "You cannot challenge yourself")
-        if target.id not in self.opponents:
-            raise HttpError(400, f"{target.username} does not take challenges in the sandbox; add it with POST "
-                                 f"/sandbox/opponents")
+        if target.house and target.id not in self.opponents:
+            raise HttpError(400, f"{target.username} does not take challenges; make a house player that does with "
+                                 f"POST /sandbox/opponents")
         game = body.get("game")
         if not isinstance(game, dict):
             raise HttpError(400, "the challenge needs a game object: {game: {rules, ranked, width, height, ...}}")
@@ -946,6 +955,8 @@ class OgsSandbox:
                 "max_ranking": body.get("max_ranking", 1000), "challenger": {"user": who.username}}
         if spec["handicap"] == -1:  # automatic: from the ranks (equal in the sandbox)
             spec["handicap"] = 0
+        if target.id not in self.opponents:  # a registered account (another bot): it answers itself
+            return self.create_challenge({**spec, "target": target.username})
         ch = self.create_challenge(spec, house_target=target)
         delay = float(self.opponents[target.id].get("answer_delay", 0.2))
         if not self.opponents[target.id].get("silent"):
@@ -974,13 +985,6 @@ class OgsSandbox:
             return
         code, message = refusal
         self.reject(ch, ch.target, message, {"rejection_code": code, "details": {}})
-        nid = f"{ch.challenger.id}:{self._next('notification')}"
-        note = {"id": nid, "type": "gameOfferRejected", "player_id": ch.challenger.id, "timestamp": int(time.time()),
-                "read_timestamp": 0, "read": 0, "aux_delivered": 0, "game_id": ch.game_id, "challenge_id": ch.id,
-                "message": message, "rejection_details": {"rejection_code": code, "details": {}},
-                "user": {"id": ch.target.id, "username": ch.target.username}}
-        self.notifications.setdefault(ch.challenger.id, {})[nid] = note
-        self.push_to_account(ch.challenger.id, "notification", note)
 
     # --- control helpers -----------------------------------------------------------------------------------
     def game_or_404(self, gid: Any) -> SandboxGame:
