@@ -32,7 +32,7 @@ def make_seeker(sandbox: SandboxServer, tmp_path: Path, gnugo_command: list[str]
                 monkeypatch: pytest.MonkeyPatch) -> Iterator[Make]:
     daemons: list[Daemon] = []
 
-    def make(seek: str, *, max_concurrent: int = 2) -> Daemon:
+    def make(seek: str, *, max_concurrent: int = 2, on_stop: str = "resume") -> Daemon:
         key = secrets.token_hex(12)
         sandbox.add_bot("seeker", key)
         monkeypatch.setenv("TEST_KEY_SEEKER", key)
@@ -53,6 +53,7 @@ engine:
 daemon:
   data_dir: {tmp_path / 'seeker'}
   max_concurrent_games: {max_concurrent}
+  on_stop: {on_stop}
 """
         d = Daemon(load_config_text(text, "<seeker>"))
         d.start()
@@ -287,3 +288,23 @@ daemon:
         [("gatekeeper", 13, "rejected"), ("gatekeeper", 9, "accepted")]
     lines = [r.getMessage() for r in caplog.records if r.name == "bridge.seek" and "gatekeeper" in r.getMessage()]
     assert len(lines) == 1 and "board_size_not_allowed" in lines[0], lines
+
+
+def test_draining_withdraws_the_challenges_still_waiting(sandbox: SandboxServer, make_seeker: Make) -> None:
+    """daemon.on_stop: finish: the first stop drains (the game in progress goes on); a challenge still waiting
+    would start a new game, so it is withdrawn at once, and no new one is sent."""
+    sandbox.add_opponent(username="steady", house="scripted", moves=["cc", "dd", "ee", "ff", "gg", "resign"],
+                         delay=0.5)
+    sandbox.add_opponent(username="sleepy", silent=True, **RESIGNS)
+    d = make_seeker(f"{{opponents: [steady, sleepy], every: 1, max_games: 2, timeout: 600, "
+                    f"time_controls: [{FAST}]}}", on_stop="finish")
+    wait_for(lambda: [(c["target"], c["state"]) for c in sent(sandbox)] == [("steady", "accepted"),
+                                                                            ("sleepy", "pending")],
+             30, "a game with steady and a challenge waiting for sleepy")
+    d.stop()
+    assert d.draining
+    wait_for(lambda: sent(sandbox)[1]["state"] == "canceled", 10, "the waiting challenge withdrawn")
+    steady = game(sandbox, sent(sandbox)[0]["game_id"])
+    assert steady["phase"] != "finished", "the game in progress was not drained but ended"
+    wait_for(lambda: len(finished(sandbox)) == 1, 60, "the game in progress to end")
+    assert len(sent(sandbox)) == 2

@@ -66,6 +66,7 @@ class Outgoing:
     game_id: str | None = None
     cancelling: bool = False
     games_before: frozenset[str] = frozenset()  # the games followed when it was sent
+    draining: bool = False  # cancelled because the daemon drains (no backoff: the opponent did nothing)
     lost: bool = False  # the create call's answer was lost
 
 
@@ -119,10 +120,16 @@ class Seeking:
         for gid in [g for g in self.playing if self._games.get(g) is None]:
             self.playing.discard(gid)
             self.seeker.ended(gid)
+        draining = getattr(self._desk.host(), "draining", False) is True
         for cid, out in list(self.pending.items()):
             if out.cancelling:
                 continue
-            if now - out.sent_at >= self.config.timeout:
+            if draining:  # no new game while the daemon drains: the challenges still waiting are withdrawn
+                out.cancelling = out.draining = True
+                log.info("seek: withdrawing challenge %s to %s: the daemon is finishing its games", cid,
+                         out.seek.opponent)
+                self._desk.run_rest(self._cancel, out)
+            elif now - out.sent_at >= self.config.timeout:
                 out.cancelling = True
                 log.info("seek: %s has not answered challenge %s in %g s; cancelling it", out.seek.opponent, cid,
                          self.config.timeout)
@@ -215,8 +222,11 @@ class Seeking:
         if error is None:
             del self.pending[cid]
             self._desk.stats["challenges_cancelled"] += 1
-            self.seeker.declined(out.seek, f"no answer within {self.config.timeout:g} s (challenge {cid} "
-                                           f"cancelled)")
+            if out.draining:
+                self.seeker.withdrawn(out.seek)
+            else:
+                self.seeker.declined(out.seek, f"no answer within {self.config.timeout:g} s (challenge {cid} "
+                                               f"cancelled)")
         else:  # try again at the next timeout
             out.cancelling = False
             out.sent_at += self.config.timeout
