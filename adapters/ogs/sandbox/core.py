@@ -218,6 +218,8 @@ class OgsSandbox:
         self.timers: dict[int, asyncio.TimerHandle] = {}
         self.house_tasks: dict[tuple[int, Color], asyncio.Task[None]] = {}
         self.over: set[int] = set()  # finished games already wrapped up
+        # when each move event of a game was broadcast (time.monotonic(), system-wide on Linux), for benchmarks
+        self.move_times: dict[int, list[float]] = {}
         self.closing = False
         # fault rules for tests (control API /sandbox/faults): hold every game/connect's gamedata until released,
         # as a slow server does between announcing a game (active_game) and serving its data
@@ -605,6 +607,8 @@ class OgsSandbox:
                         self.push_to_account(p.id, "active_game", data)
                 return
             log.debug("sandbox -> game %d: %s", game_id, event)
+            if event.endswith("/move"):
+                self.move_times.setdefault(game_id, []).append(time.monotonic())
             for c in list(self.conns):
                 if game_id in c.games:
                     c.push(event, data)
@@ -1008,6 +1012,19 @@ class OgsSandbox:
                         "moves": [], "move_strings": [], "move_colors": [], "outcome": None, "winner": None,
                         "score": "", "errors": [], "chat": []}
         raise HttpError(404, f"there is no game {gid!r} (no challenge reserved this id)")
+
+    def move_times_view(self, with_times: bool) -> list[dict[str, Any]]:
+        """GET /sandbox/move_times: per started game, its phase, players, move colours and (``with_times``) when
+        each move was broadcast, in seconds of ``time.monotonic()``."""
+        out = []
+        for game in self.games.values():
+            row: dict[str, Any] = {"game_id": game.id, "phase": game.phase,
+                                   "black": game.players["black"].username, "white": game.players["white"].username,
+                                   "move_colors": [c for c, _, _ in game.moves]}
+            if with_times:
+                row["times"] = list(self.move_times.get(game.id, []))
+            out.append(row)
+        return out
 
     def control_side(self, game: SandboxGame, body: dict[str, Any]) -> Player:
         """The player a control action acts for: ``username`` in the body, else the house side, else the

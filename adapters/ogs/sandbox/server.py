@@ -123,6 +123,7 @@ class SandboxApp:
         r.add_post("/sandbox/games/{id}/chat", self._c_chat)
         r.add_post("/sandbox/games/{id}/resign", self._c_resign)
         r.add_post("/sandbox/games/{id}/garbage", self._c_garbage)
+        r.add_get("/sandbox/move_times", self._c_move_times)
         r.add_post("/sandbox/drop", self._c_drop)
         r.add_get("/sandbox/connections", self._c_connections)
         r.add_get("/sandbox/faults", self._c_faults)
@@ -500,6 +501,9 @@ class SandboxApp:
                 c.push(event, data)
                 sent += 1
         return _json({"kind": kind, "sent": sent})
+
+    async def _c_move_times(self, request: web.Request) -> web.Response:
+        return _json(self.sb.move_times_view(request.query.get("times", "1") not in ("0", "false")))
 
     async def _c_drop(self, request: web.Request) -> web.Response:
         body = await _body(request)

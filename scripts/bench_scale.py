@@ -1,0 +1,540 @@
+#!/usr/bin/env python3
+"""Scale benchmark of the OGS path (not run in CI): the daemon's per-move overhead, CPU and memory at 1, 10, 100 and
+500 games, against a minimal relay floor measured in the same run.
+
+    python3 scripts/bench_scale.py [--levels 1,10,100,500] [--json bench_scale.json] [--quick]
+
+Three kinds of process, so that each one's CPU is its own:
+- the OGS sandbox (``python -m bridge.cli sandbox ogs``), whose random house player is the opponent (paced by its
+  ``delay``), and which stamps every move it broadcasts (``GET /sandbox/move_times``, the machine's monotonic clock);
+- ``gamebridge run`` (``python -m bridge.cli run CONFIG``) with ``scripts/instant_gtp.py``, an engine that answers
+  ``genmove`` at once and logs its own think time;
+- the relay floor (this script with ``--floor``): one asyncio process, aiohttp's WebSocket, that authenticates as a
+  bot of the same sandbox, accepts its challenges and answers every opponent move with the same first-legal-point rule
+  in-process: no engine, no bridge.
+
+Per-move overhead = the sandbox's broadcast of the bot's move - its broadcast of the opponent's move before it - the
+engine's mean think time (0 for the floor), for the bot moves broadcast in the measuring window (which opens once
+every game has made its warm-up moves, so engine starts stay out of it).  CPU per move =
+the player process's utime+stime over the measuring window / the bot moves broadcast in it (the engines' CPU is
+reported apart).  RSS: the daemon's VmRSS at the end of the window, and the engines' total at their most numerous.
+Each level runs the floor, then a fresh daemon, on 19x19 games against the random house.
+
+Writes a markdown table on stdout and the numbers as JSON (``--json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from instant_gtp import Board  # noqa: E402  (scripts/ is not a package)
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+LIVE_TC = {"system": "fischer", "time_control": "fischer", "speed": "live", "initial_time": 600,
+           "time_increment": 30, "max_time": 1200, "pause_on_weekends": False}
+CORRESPONDENCE_TC = {"system": "fischer", "time_control": "fischer", "speed": "correspondence",
+                     "initial_time": 3 * 86400, "time_increment": 86400, "max_time": 7 * 86400,
+                     "pause_on_weekends": False}
+
+
+@dataclass
+class Level:
+    games: int
+    delay: float  # the house opponent's seconds per move
+    moves: int  # bot moves per game measured after the warm-up
+    warm: int = 2  # bot moves per game before the window opens
+    correspondence: bool = False
+    idle_timeout: float = 300.0  # daemon.engine_idle_timeout
+    max_games: int = 0  # daemon.max_concurrent_games (0: games)
+    ramp: float = 0.0  # seconds over which the challenges are spread (correspondence games arrive over time)
+
+    @property
+    def name(self) -> str:
+        return f"{self.games} {'slow correspondence' if self.correspondence else 'paced'} game" + \
+            ("s" if self.games > 1 else "")
+
+
+LEVELS = {
+    1: Level(1, delay=0.05, moves=150),
+    10: Level(10, delay=0.5, moves=40),
+    100: Level(100, delay=1.0, moves=20),
+    500: Level(500, delay=60.0, moves=2, warm=1, correspondence=True, idle_timeout=10.0, max_games=500, ramp=60.0),
+}
+QUICK = {n: Level(lv.games, lv.delay, max(2, lv.moves // 10), 1, lv.correspondence, lv.idle_timeout, lv.max_games,
+                  lv.ramp) for n, lv in LEVELS.items()}
+
+
+# --- /proc -----------------------------------------------------------------------------------------------------
+def proc_stat(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` itself (its children apart)."""
+    s = proc_stat(pid)
+    return (int(s[11]) + int(s[12])) / CLK_TCK
+
+
+def reaped_children_cpu(pid: int) -> float:
+    s = proc_stat(pid)
+    return (int(s[13]) + int(s[14])) / CLK_TCK
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * PAGE_KB / 1024
+
+
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out += [int(c) for c in f.read().split()]
+    return out
+
+
+@dataclass
+class Usage:
+    """One sample of a player process and its children (the engines)."""
+
+    cpu: float
+    children_cpu: float
+    rss: float
+    engines: int
+    engines_rss: float
+
+
+def usage(pid: int) -> Usage:
+    kids = children(pid)
+    kids_cpu, kids_rss, alive = reaped_children_cpu(pid), 0.0, 0
+    for k in kids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            kids_cpu += cpu_seconds(k)
+            kids_rss += rss_mb(k)
+            alive += 1
+    return Usage(cpu_seconds(pid), kids_cpu, rss_mb(pid), alive, kids_rss)
+
+
+# --- the sandbox -----------------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Sandbox:
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(workdir / "sandbox.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bridge.cli", "sandbox", "ogs", "--port", str(self.port), "--log-level",
+             "WARNING"], cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.http = requests.Session()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.http.get(f"{self.url}/sandbox", timeout=5)
+                break
+            except requests.ConnectionError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the OGS sandbox did not start; see {workdir / 'sandbox.log'}") from None
+                time.sleep(0.1)
+
+    def call(self, method: str, path: str, **kw: Any) -> Any:
+        r = self.http.request(method, f"{self.url}{path}", timeout=60, **kw)
+        if r.status_code >= 300:
+            raise RuntimeError(f"{method} {path} -> {r.status_code} {r.text[:300]}")
+        return r.json()
+
+    def stop(self) -> None:
+        stop_process(self.proc, 20)
+        self.http.close()
+        self.log.close()
+
+
+def stop_process(proc: subprocess.Popen[Any], grace: float) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+# --- one level, one player -------------------------------------------------------------------------------------
+@dataclass
+class Result:
+    player: str  # "floor" or "bridge"
+    level: str
+    games: int
+    moves_measured: int = 0  # overhead samples
+    p50: float = 0.0
+    p90: float = 0.0
+    p99: float = 0.0
+    mean: float = 0.0
+    engine_us: float = 0.0  # mean engine think time subtracted
+    window_s: float = 0.0
+    window_moves: int = 0
+    cpu_ms_per_move: float = 0.0
+    engines_cpu_ms_per_move: float = 0.0
+    sandbox_cpu_pct: float = 0.0
+    rss_mb: float = 0.0
+    engines_alive_max: int = 0
+    engines_alive_window_max: int = 0
+    engines_alive_end: int = 0
+    engines_rss_mb_max: float = 0.0
+    games_finished_early: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)] if ordered else 0.0
+
+
+def run_level(sb: Sandbox, level: Level, player: str, workdir: Path, log: Callable[[str], None]) -> Result:
+    username = f"{player}-{secrets.token_hex(3)}"  # a fresh account: no game of an earlier level comes back
+    key = secrets.token_hex(16)
+    sb.call("POST", "/sandbox/bots", json={"username": username, "apikey": key})
+    env = {**os.environ, "BENCH_SCALE_KEY": key}
+    times_file = workdir / f"engine-times-{username}.txt"
+    out = open(workdir / f"{username}.log", "w")
+    if player == "floor":
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--floor", sb.url, username]
+    else:
+        config = workdir / f"{username}.yaml"
+        config.write_text(f"""
+server:
+  kind: ogs
+  url: {sb.url}
+  username: {username}
+  api_key: {{env: BENCH_SCALE_KEY}}
+  accept:
+    board_sizes: [19]
+    max_games_per_opponent: {level.games}
+    speeds: {{live: {{allowed: true}}, correspondence: {{allowed: true}}}}
+engine:
+  command: [{sys.executable}, -S, {ROOT / 'scripts' / 'instant_gtp.py'}, --times, {times_file}]
+daemon:
+  data_dir: {workdir / username}
+  max_concurrent_games: {level.max_games or level.games}
+  engine_idle_timeout: {level.idle_timeout}
+""")
+        cmd = [sys.executable, "-m", "bridge.cli", "run", str(config)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    res = Result(player, level.name, level.games)
+    try:
+        _wait(lambda: any(c["username"] == username and c["authenticated"]
+                          for c in sb.call("GET", "/sandbox/connections")), 60, f"{player} to connect", proc)
+        for i in range(level.games):
+            sb.call("POST", "/sandbox/challenges", json={
+                "target": username, "width": 19, "height": 19, "rules": "japanese", "komi": 6.5,
+                "challenger": {"house": "random", "delay": level.delay, "username": "bench-house"},
+                "challenger_color": "white" if i % 2 else "black",
+                "time_control": CORRESPONDENCE_TC if level.correspondence else LIVE_TC})
+            if level.ramp:
+                time.sleep(level.ramp / level.games)
+        log(f"  {player}: {level.games} challenges sent")
+
+        def mine() -> list[dict[str, Any]]:
+            rows = sb.call("GET", "/sandbox/move_times", params={"times": "0"})
+            return [r for r in rows if username in (r["black"], r["white"])]
+
+        def bot_moves(row: dict[str, Any]) -> int:
+            color = "black" if row["black"] == username else "white"
+            return sum(1 for c in row["move_colors"] if c == color)
+
+        def reached(n: int, base: dict[int, int] | None = None) -> Callable[[], bool]:
+            """Every game has made ``n`` bot moves (beyond its count in ``base``) or is over."""
+            def check() -> bool:
+                rows = mine()
+                if len(rows) < level.games:
+                    refused = [c for c in sb.call("GET", "/sandbox/challenges")
+                               if c["target"] == username and c["state"] == "rejected"]
+                    if refused:
+                        raise RuntimeError(f"{player} declined {len(refused)} challenge(s): {refused[0]['message']}")
+                return len(rows) == level.games and all(
+                    r["phase"] != "play" or bot_moves(r) >= n + (base or {}).get(r["game_id"], 0) for r in rows)
+            return check
+
+        samples: list[Usage] = []
+        sampling = [True]
+
+        def sampler() -> None:
+            while sampling[0]:
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    samples.append(usage(proc.pid))
+                time.sleep(1.0)
+
+        import threading
+        thread = threading.Thread(target=sampler, daemon=True)
+        thread.start()
+        budget = 120 + level.games * 0.5 + level.warm * level.delay * 4
+        _wait(reached(level.warm), budget, f"{level.games} games to reach {level.warm} bot moves", proc)
+        n_window_start = len(samples)
+        t0, u0, s0 = time.monotonic(), usage(proc.pid), cpu_seconds(sb.proc.pid)
+        base = {r["game_id"]: bot_moves(r) for r in mine()}
+        log(f"  {player}: window open")
+        budget = 120 + (level.moves + 2) * level.delay * 4 + level.games * 0.2
+        _wait(reached(level.moves, base), budget, f"{level.moves} more bot moves per game", proc)
+        t1, u1, s1 = time.monotonic(), usage(proc.pid), cpu_seconds(sb.proc.pid)
+        sampling[0] = False
+        thread.join()
+        window_samples = [*samples[n_window_start:], u1]
+        rows = [r for r in sb.call("GET", "/sandbox/move_times") if username in (r["black"], r["white"])]
+
+        engine_times: list[float] = []
+        if times_file.exists():
+            engine_times = [float(x) for x in times_file.read_text().split()]
+        engine_ms = statistics.mean(engine_times) / 1000 if engine_times else 0.0
+        overheads: list[float] = []
+        window_moves = 0
+        for r in rows:
+            color = "black" if r["black"] == username else "white"
+            first = True
+            for k, (c, t) in enumerate(zip(r["move_colors"], r["times"], strict=False)):
+                if c != color:
+                    continue
+                if not t0 <= t <= t1:
+                    first = False
+                    continue
+                window_moves += 1
+                if not first and k > 0 and r["move_colors"][k - 1] != color:
+                    overheads.append((t - r["times"][k - 1]) * 1000 - engine_ms)
+                first = False
+            if r["phase"] != "play":
+                res.games_finished_early += 1
+        res.moves_measured = len(overheads)
+        res.p50, res.p90, res.p99 = pct(overheads, .5), pct(overheads, .9), pct(overheads, .99)
+        res.mean = statistics.mean(overheads) if overheads else 0.0
+        res.engine_us = engine_ms * 1000
+        res.window_s = t1 - t0
+        res.window_moves = window_moves
+        if window_moves:
+            res.cpu_ms_per_move = (u1.cpu - u0.cpu) * 1000 / window_moves
+            res.engines_cpu_ms_per_move = (u1.children_cpu - u0.children_cpu) * 1000 / window_moves
+        res.sandbox_cpu_pct = (s1 - s0) / res.window_s * 100 if res.window_s else 0.0
+        res.rss_mb = u1.rss
+        res.engines_alive_max = max((s.engines for s in [*samples, u1]), default=0)
+        res.engines_alive_window_max = max((s.engines for s in window_samples), default=0)
+        res.engines_alive_end = u1.engines
+        res.engines_rss_mb_max = max((s.engines_rss for s in [*samples, u1]), default=0.0)
+        log(f"  {player}: {res.moves_measured} moves, p50 {res.p50:.2f} ms, p99 {res.p99:.2f} ms, "
+            f"{res.cpu_ms_per_move:.2f} ms CPU/move, RSS {res.rss_mb:.0f} MB, engines <= {res.engines_alive_max}")
+    finally:
+        stop_process(proc, 60)
+        out.close()
+        for r in sb.call("GET", "/sandbox/move_times", params={"times": "0"}):
+            if username in (r["black"], r["white"]) and r["phase"] == "play":
+                with contextlib.suppress(RuntimeError):
+                    sb.call("POST", f"/sandbox/games/{r['game_id']}/resign", json={"username": "bench-house"})
+    return res
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen[Any]) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc.poll() is not None:
+            raise RuntimeError(f"the player process exited (status {proc.returncode}) while waiting for {what}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.5)
+
+
+# --- the relay floor -------------------------------------------------------------------------------------------
+async def floor_client(url: str, username: str, key: str) -> None:
+    """Authenticate as ``username``, accept every challenge, answer every opponent move with the board's first
+    legal point: the least a relay between OGS and a move generator can do."""
+    import aiohttp
+
+    boards: dict[int, tuple[Board, int]] = {}  # game id -> (board, my colour code)
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(url.replace("http", "ws", 1) + "/", heartbeat=None, max_msg_size=0)
+
+        async def send(command: str, data: dict[str, Any]) -> None:
+            await ws.send_str(json.dumps([command, data]))
+
+        async def accept(challenge_id: int) -> None:
+            async with http.post(f"{url}/api/v1/me/challenges/{challenge_id}/accept",
+                                 json={"apikey": key, "username": username}) as r:
+                await r.read()
+
+        async def move(gid: int) -> None:
+            board, me = boards[gid]
+            p = board.first_legal(me)
+            board.play(me, p)
+            await send("game/move", {"game_id": gid, "move": [-1, -1] if p is None else
+                                     [p % board.width, p // board.width]})
+
+        await send("authenticate", {"jwt": "", "bot_username": username, "bot_apikey": key})
+        tasks: set[asyncio.Task[None]] = set()
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            item = json.loads(msg.data)
+            event, data = item[0], item[1] if len(item) > 1 else None
+            if not isinstance(event, str) or not isinstance(data, dict | str | int | list):
+                continue
+            if event == "notification" and isinstance(data, dict) and data.get("type") == "challenge":
+                task = asyncio.get_running_loop().create_task(accept(data["challenge_id"]))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            elif event == "active_game" and isinstance(data, dict):
+                if data.get("phase") == "play" and data["id"] not in boards:
+                    await send("game/connect", {"game_id": data["id"], "chat": False})
+            elif event.startswith("game/"):
+                _, gid_text, kind = event.split("/", 2)
+                gid = int(gid_text)
+                if kind == "gamedata" and isinstance(data, dict):
+                    if data.get("phase") != "play":
+                        boards.pop(gid, None)
+                        continue
+                    board = Board(data["width"], data["height"])
+                    me = 1 if data["players"]["black"]["username"] == username else 2
+                    color = 1 if data.get("initial_player", "black") == "black" else 2
+                    for mv in data["moves"]:
+                        board.play(color, None if mv[0] < 0 else mv[0] + mv[1] * board.width)
+                        color = 3 - color
+                    boards[gid] = (board, me)
+                    if color == me:
+                        await move(gid)
+                elif kind == "move" and isinstance(data, dict) and gid in boards:
+                    board, me = boards[gid]
+                    mv = data["move"]
+                    mover = 2 if data["move_number"] % 2 == 0 else 1  # no handicap: black plays the odd numbers
+                    if mover != me:
+                        board.play(mover, None if mv[0] < 0 else mv[0] + mv[1] * board.width)
+                        await move(gid)
+                elif kind == "phase" and data != "play":
+                    boards.pop(gid, None)
+
+
+# --- report ----------------------------------------------------------------------------------------------------
+def table(results: list[Result]) -> str:
+    floors = {r.level: r for r in results if r.player == "floor"}
+    lines = ["| level | player | moves | p50 ms | p90 ms | p99 ms | × floor p50 | × floor p99 | CPU ms/move "
+             "| engines CPU ms/move | RSS MB | engines alive (max / end) | engines RSS MB (max) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        f = floors.get(r.level)
+        ratio50 = f"{r.p50 / f.p50:.1f}" if f and f.p50 > 0 else "—"
+        ratio99 = f"{r.p99 / f.p99:.1f}" if f and f.p99 > 0 else "—"
+        engines = f"{r.engines_alive_max} / {r.engines_alive_end}" if r.player == "bridge" else "—"
+        eng_rss = f"{r.engines_rss_mb_max:.0f}" if r.player == "bridge" else "—"
+        eng_cpu = f"{r.engines_cpu_ms_per_move:.2f}" if r.player == "bridge" else "—"
+        lines.append(f"| {r.level} | {r.player} | {r.moves_measured} | {r.p50:.2f} | {r.p90:.2f} | {r.p99:.2f} | "
+                     f"{ratio50 if r.player == 'bridge' else '1'} | {ratio99 if r.player == 'bridge' else '1'} | "
+                     f"{r.cpu_ms_per_move:.2f} | {eng_cpu} | {r.rss_mb:.0f} | {engines} | {eng_rss} |")
+    return "\n".join(lines)
+
+
+def targets(results: list[Result]) -> list[tuple[str, bool | None, str]]:
+    """The issue's targets: (what, met (None: not measured), the numbers)."""
+    by = {(r.games, r.player): r for r in results}
+    out: list[tuple[str, bool | None, str]] = []
+
+    def get(games: int, player: str) -> Result | None:
+        return by.get((games, player))
+
+    b1, f1 = get(1, "bridge"), get(1, "floor")
+    if b1 and f1:
+        out.append(("1 game: p50 ≤ 1.5 × floor", b1.p50 <= 1.5 * f1.p50, f"{b1.p50:.2f} vs 1.5 × {f1.p50:.2f}"))
+        out.append(("1 game: p99 ≤ 3 ms", b1.p99 <= 3.0, f"{b1.p99:.2f} ms"))
+    b100, f100 = get(100, "bridge"), get(100, "floor")
+    if b100 and f100:
+        out.append(("100 games: p50 ≤ 3 × floor", b100.p50 <= 3 * f100.p50,
+                    f"{b100.p50:.2f} vs 3 × {f100.p50:.2f}"))
+        out.append(("100 games: CPU ≤ 0.8 ms per move", b100.cpu_ms_per_move <= 0.8,
+                    f"{b100.cpu_ms_per_move:.2f} ms"))
+    b10, b500 = get(10, "bridge"), get(500, "bridge")
+    if b10 and b500:
+        out.append(("CPU per move at 500 ≤ 1.5 × at 10", b500.cpu_ms_per_move <= 1.5 * b10.cpu_ms_per_move,
+                    f"{b500.cpu_ms_per_move:.2f} vs 1.5 × {b10.cpu_ms_per_move:.2f}"))
+    if b500:
+        lv = LEVELS[500]
+        out.append(("500 games: RSS ≤ 150 MB", b500.rss_mb <= 150, f"{b500.rss_mb:.0f} MB"))
+        out.append((f"500 games: engines ≤ the configured number ({lv.max_games})",
+                    b500.engines_alive_max <= lv.max_games, f"max {b500.engines_alive_max}"))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--levels", default="1,10,100,500", help="comma-separated game counts among 1, 10, 100, 500")
+    ap.add_argument("--json", default="bench_scale.json", help="where to write the numbers")
+    ap.add_argument("--quick", action="store_true", help="a tenth of the moves (a smoke run)")
+    ap.add_argument("--players", default="floor,bridge", help="which players to run: floor, bridge or both")
+    ap.add_argument("--workdir", help="keep logs, configs and transcripts here (default: a temporary folder)")
+    ap.add_argument("--floor", nargs=2, metavar=("URL", "USERNAME"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.floor:
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+            asyncio.run(floor_client(args.floor[0], args.floor[1], os.environ["BENCH_SCALE_KEY"]))
+        return
+    chosen = LEVELS if not args.quick else QUICK
+    try:
+        levels = [chosen[int(n)] for n in args.levels.split(",")]
+    except (KeyError, ValueError):
+        raise SystemExit(f"--levels: choose among {', '.join(map(str, LEVELS))}, got {args.levels!r}") from None
+    players = [p for p in args.players.split(",") if p]
+    if not players or set(players) - {"floor", "bridge"}:
+        raise SystemExit(f"--players: floor, bridge or floor,bridge, got {args.players!r}")
+
+    def log(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    with contextlib.ExitStack() as stack:
+        workdir = Path(args.workdir) if args.workdir else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        workdir.mkdir(parents=True, exist_ok=True)
+        load = os.getloadavg()
+        started = time.time()
+        sb = Sandbox(workdir)
+        stack.callback(sb.stop)
+        results: list[Result] = []
+        for level in levels:
+            for player in players:
+                log(f"{level.name}: {player}")
+                results.append(run_level(sb, level, player, workdir, log))
+        meta = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
+                "seconds": round(time.time() - started), "cpus": os.cpu_count(), "load_before": load,
+                "load_after": os.getloadavg(), "python": sys.version.split()[0], "quick": args.quick,
+                "levels": {lv.name: asdict(lv) for lv in levels}}
+    Path(args.json).write_text(json.dumps({"meta": meta, "results": [asdict(r) for r in results],
+                                           "targets": [{"target": t, "met": m, "measured": v}
+                                                       for t, m, v in targets(results)]}, indent=1))
+    print(table(results))
+    print()
+    for t, met, value in targets(results):
+        print(f"- {t}: {'met' if met else 'NOT met'} ({value})")
+    print(f"\nload average before {load[0]:.2f}, after {meta['load_after'][0]:.2f}; {meta['seconds']} s; "
+          f"numbers in {args.json}")
+
+
+if __name__ == "__main__":
+    main()
