@@ -104,7 +104,9 @@ class SecretRef(Strict):
 SecretField = Annotated[SecretRef, Field(description="{env: VARIABLE}, {file: PATH} or {credential: NAME}")]
 
 
-class EngineConfig(Strict):
+class EngineProcessConfig(Strict):
+    """One engine process: what every engine section has (engine, and the Go role engines)."""
+
     protocol: Literal["gtp", "uci", "line"] = Field("gtp", description="the engine's wire protocol")
     command: list[str] = Field(description="the engine's command line: a list, or one string split like a shell")
     cwd: Path | None = Field(None, description="working directory of the engine process")
@@ -122,26 +124,6 @@ class EngineConfig(Strict):
         default_factory=dict, description="UCI options (Threads, Hash, ...)")
     max_restarts: int = Field(3, ge=0, le=100,
                               description="engine restarts allowed in one game before the bridge resigns it")
-    manager: Literal["per_game", "pool", "kata_analysis"] = Field(
-        "per_game", description="how Go games get engines: per_game = one process per game (capped by "
-                                "daemon.max_concurrent_games, stopped after daemon.engine_idle_timeout); pool = "
-                                "engine.pool_size processes shared by all games, each move replayed into a free one; "
-                                "kata_analysis = one `katago analysis` process (engine.command) serving every game "
-                                "through its JSON protocol")
-    pool_size: int = Field(2, ge=1, le=256, description="with manager: pool, the number of engine processes shared "
-                                                        "by all games")
-    resign_winrate: float = Field(
-        0.05, ge=0, lt=1, description="with manager: kata_analysis, resign when the bot's winrate falls below this "
-                                      "(0 = never resign)")
-    max_visits: int | None = Field(None, ge=1, description="with manager: kata_analysis, visits per move (the "
-                                                           "query's maxVisits; none: the analysis config's)")
-
-    @model_validator(mode="after")
-    def _manager_protocol(self) -> EngineConfig:
-        if self.manager != "per_game" and self.protocol != "gtp":
-            raise ValueError(f"engine.manager: {self.manager} serves Go engines only; with protocol {self.protocol} "
-                             f"use manager: per_game")
-        return self
 
     @field_validator("command", mode="before")
     @classmethod
@@ -165,6 +147,61 @@ class EngineConfig(Strict):
         return value
 
 
+class EngineConfig(EngineProcessConfig):
+    """The ``engine:`` section: the engine process and how Go games get engines."""
+
+    manager: Literal["per_game", "pool", "kata_analysis"] = Field(
+        "per_game", description="how Go games get engines: per_game = one process per game (capped by "
+                                "daemon.max_concurrent_games, stopped after daemon.engine_idle_timeout); pool = "
+                                "engine.pool_size processes shared by all games, each move replayed into a free one; "
+                                "kata_analysis = one `katago analysis` process (engine.command) serving every game "
+                                "through its JSON protocol")
+    pool_size: int = Field(2, ge=1, le=256, description="with manager: pool, the number of engine processes shared "
+                                                        "by all games")
+    resign_winrate: float = Field(
+        0.05, ge=0, lt=1, description="with manager: kata_analysis, resign when the bot's winrate falls below this "
+                                      "(0 = never resign)")
+    max_visits: int | None = Field(None, ge=1, description="with manager: kata_analysis, visits per move (the "
+                                                           "query's maxVisits; none: the analysis config's)")
+
+    @model_validator(mode="after")
+    def _manager_protocol(self) -> EngineConfig:
+        if self.manager != "per_game" and self.protocol != "gtp":
+            raise ValueError(f"engine.manager: {self.manager} serves Go engines only; with protocol {self.protocol} "
+                             f"use manager: per_game")
+        return self
+
+
+class RoleEngineConfig(EngineProcessConfig):
+    """An engine of its own for one role in Go games (gtp2ogs's opening_bot / ending_bot): its own command,
+    restarts (``max_restarts``: after that many it is left out of the game, the main engine plays on) and transcript
+    lines (named ``GAME-opening`` / ``GAME-ending``). One process per game while its role lasts."""
+
+    @model_validator(mode="after")
+    def _gtp(self) -> RoleEngineConfig:
+        if self.protocol != "gtp":
+            raise ValueError(f"a Go role engine speaks GTP; protocol {self.protocol} cannot play Go here: remove "
+                             f"the protocol key")
+        return self
+
+
+class OpeningEngineConfig(RoleEngineConfig):
+    moves: int = Field(8, ge=1, le=1000,
+                       description="the bot's first N moves are this engine's, the main engine plays the rest "
+                                   "(gtp2ogs's opening_bot number_of_opening_moves_to_play, which counts both sides' "
+                                   "moves)")
+
+
+class EndingEngineConfig(RoleEngineConfig):
+    after: float = Field(0.8, ge=0, le=1,
+                         description="consulted on every move once the game has width*height*after moves (rounded "
+                                     "up; gtp2ogs's moves_to_allow_before_checking_ratio): its pass replaces the main "
+                                     "engine's move, its resign counts as a vote")
+    resign_votes: int = Field(3, ge=1, le=100,
+                              description="the bot resigns when this engine has answered resign this many times in a "
+                                          "row (gtp2ogs's allowed_resigns)")
+
+
 class GoConfig(Strict):
     undo: Literal["accept", "reject"] = Field("reject", description="answer to the opponent's undo requests")
     greeting: str = Field("", description="chat line posted when a game starts ('' = none)")
@@ -172,6 +209,16 @@ class GoConfig(Strict):
     stderr_chat: list[Literal["MAIN", "DISCUSSION", "MALKOVICH"]] = Field(
         default_factory=list, description="engine stderr lines with these prefixes are posted to the game chat")
     sgf: bool = Field(True, description="write an SGF record of every finished game")
+    opening_engine: OpeningEngineConfig | None = Field(
+        None, description="an engine of its own that plays the bot's first `moves` moves (with engine.manager: "
+                          "per_game)")
+    ending_engine: EndingEngineConfig | None = Field(
+        None, description="an engine of its own consulted for passing and resigning late in the game (with "
+                          "engine.manager: per_game)")
+    min_move_time: float = Field(
+        0.0, ge=0, le=60, description="seconds: a move is sent no sooner than this after the bot's turn began, "
+                                      "never at the clock's risk (at most half the time left, less 1 s, is spent "
+                                      "waiting; gtp2ogs's min_move_time, 1.5 s there by default; 0 = at once)")
 
 
 class DaemonConfig(Strict):
@@ -205,6 +252,20 @@ def _adapter_specs() -> dict[str, Any]:
     return adapter_specs()
 
 
+class _Top(Strict):
+    """The checks across sections of the top-level model."""
+
+    @model_validator(mode="after")
+    def _roles_need_per_game(self) -> _Top:
+        engine, go = getattr(self, "engine", None), getattr(self, "go", None)
+        roles = [k for k in ("opening_engine", "ending_engine") if getattr(go, k, None) is not None]
+        if roles and engine is not None and engine.manager != "per_game":
+            raise ValueError(f"go.{roles[0]} needs engine.manager: per_game (a role engine is a process of each "
+                             f"game's own, which a shared {engine.manager} engine would no longer bound); set "
+                             f"manager: per_game or remove go.{' and go.'.join(roles)}")
+        return self
+
+
 @lru_cache(maxsize=1)
 def config_model() -> type[BaseModel]:
     """The top-level model; ``server`` is a union over every registered adapter's server model."""
@@ -214,7 +275,7 @@ def config_model() -> type[BaseModel]:
         server_type = Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
     model: type[BaseModel] = create_model(
         "BridgeConfig",
-        __base__=Strict,
+        __base__=_Top,
         server=(server_type, Field(description="which server to play on, and how")),
         engine=(EngineConfig, Field(description="the engine process")),
         go=(GoConfig, Field(default_factory=lambda: GoConfig(), description="Go game behaviour")),

@@ -26,6 +26,7 @@ from bridge.events import (
 )
 from bridge.games.go import MIN_THINK, RESIGN, clock_command
 from bridge.games.go_engines import GoEngines, PerGameEngines
+from bridge.games.go_roles import wrap_roles
 from bridge.games.gotypes import Color, GoState, Move, Point
 from bridge.games.sgf import to_sgf
 from bridge.redact import redact
@@ -91,6 +92,9 @@ class GameSession(threading.Thread):
         self.engines: GoEngines = engines if engines is not None else PerGameEngines(config.engine)
         self.player = self.engines.player(name=f"{server}-{game_id}", transcript=self.transcript,
                                           on_stderr=self._on_stderr)
+        # go.opening_engine / go.ending_engine / go.min_move_time, around the manager's player (none: as it is)
+        self.player = wrap_roles(self.player, config.go, name=f"{server}-{game_id}", transcript=self.transcript,
+                                 on_stderr=self._on_stderr)
         self._has_slot = False
         self._submitted: _Submitted | None = None
         self._greeted = False

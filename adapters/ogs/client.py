@@ -153,7 +153,7 @@ class OgsAdapter:
 
     # A reload (SIGHUP) may change these server keys live; any other needs a restart.
     # (server.seek is not among them: a seek policy added, removed or changed takes a restart)
-    reloadable_server_keys = frozenset({"accept"})
+    reloadable_server_keys = frozenset({"accept", "hidden"})
 
     def reconfigure(self, config: Any) -> None:
         """Take a reloaded configuration: the next challenge is judged by its ``server.accept`` and its daemon
@@ -400,6 +400,7 @@ class OgsAdapter:
     def _send_bot_config(self) -> None:
         payload = bot_config(self.server.accept, bot_id=self.bot_id, username=self.bot_username,
                              max_games=self.max_games() or 1)
+        payload["hidden"] = bool(getattr(self.server, "hidden", False))  # off OGS's public bot list
         self.send("bot/config", payload)
 
     def _send_status(self) -> None:

@@ -164,6 +164,8 @@ class OgsServerConfig(Strict):
     seek: OgsSeekConfig | None = Field(
         None, description="challenge opponents (direct challenges through the REST API) rather than only accept: "
                           "whom, how often, how many, what game (none: only accept)")
+    hidden: bool = Field(False, description="keep the bot off OGS's public bot list (sent as `hidden` in bot/config, "
+                                            "as gtp2ogs does; challenges by name still reach it)")
 
     @model_validator(mode="after")
     def _auth_fields(self) -> OgsServerConfig:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bridge.config import EngineConfig
+from bridge.config import EngineProcessConfig
 from bridge.engines.gtp import GtpEngine
 from bridge.engines.process import EngineProcess
 from bridge.errors import EngineError
@@ -158,7 +158,7 @@ def clock_command(state: GoState, color: Color, now: float | None = None, *, kgs
     return ClockCommand(None, math.inf)
 
 
-def hang_limit(cfg: EngineConfig, start_seconds: float, budget: float) -> float:
+def hang_limit(cfg: EngineProcessConfig, start_seconds: float, budget: float) -> float:
     """How long an engine whose last start took ``start_seconds`` may take before it counts as hung. With a clock
     (``budget``: seconds until the flag) the limit is always inside it: what a retry needs stays on the clock
     (``move_margin`` plus the engine's start plus :data:`MIN_THINK`, and at least twice what a start and MIN_THINK
@@ -191,7 +191,7 @@ def resumed_after_removal(state: GoState) -> bool:
 class GoPlayer:
     """One engine process kept in step with one game. Not thread-safe: one session thread drives it."""
 
-    def __init__(self, engine: EngineConfig, *, name: str, transcript: Transcript,
+    def __init__(self, engine: EngineProcessConfig, *, name: str, transcript: Transcript,
                  on_stderr: Callable[[str], None] | None = None) -> None:
         self.cfg = engine
         self.name = name
@@ -395,6 +395,16 @@ class GoPlayer:
             raise EngineError(f"genmove {color} answered {reply!r}: {exc}") from None
         self._synced.append(move)
         return [move]
+
+    def take_back(self) -> None:
+        """Forget the engine's own last genmove, a move that was not played (an engine asked for its opinion
+        only): ``undo`` where the engine has it, else the next :meth:`sync` replays the game."""
+        engine = self.engine
+        if engine is not None and self._synced and self._settings is not None and engine.supports("undo"):
+            engine.command("undo")
+            self._synced.pop()
+        else:
+            self.invalidate()
 
     def hang_limit(self, budget: float) -> float:
         """Seconds the engine may think with ``budget`` seconds on the clock before it counts as hung."""
