@@ -177,6 +177,10 @@ class RoleEngineConfig(EngineProcessConfig):
     restarts (``max_restarts``: after that many it is left out of the game, the main engine plays on) and transcript
     lines (named ``GAME-opening`` / ``GAME-ending``). One process per game while its role lasts."""
 
+    max_restarts: int = Field(3, ge=0, le=100,
+                              description="restarts of this engine in one game; one failure more and it is left out "
+                                          "of the game (the main engine plays on; the game is never resigned for it)")
+
     @model_validator(mode="after")
     def _gtp(self) -> RoleEngineConfig:
         if self.protocol != "gtp":
