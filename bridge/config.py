@@ -163,6 +163,19 @@ class EngineConfig(EngineProcessConfig):
                                       "(0 = never resign)")
     max_visits: int | None = Field(None, ge=1, description="with manager: kata_analysis, visits per move (the "
                                                            "query's maxVisits; none: the analysis config's)")
+    analysis: Literal["off", "main", "malkovich"] = Field(
+        "off", description="Go: send the engine's thinking (principal variation, win rate, score, visits) as an OGS "
+                           "analysis chat message, at most one a move, to the main chat (main, or chat) or the "
+                           "malkovich chat; from kata-genmove_analyze / lz-genmove_analyze when the engine lists "
+                           "them, else from its stderr (KataGo, Leela Zero, Leela formats), or from kata_analysis's "
+                           "answers (off = none)")
+
+    @field_validator("analysis", mode="before")
+    @classmethod
+    def _analysis_words(cls, value: Any) -> Any:
+        if value is False:  # YAML reads a bare `off` as false
+            return "off"
+        return "main" if value == "chat" else value  # the players' chat is OGS's main channel
 
     @model_validator(mode="after")
     def _manager_protocol(self) -> EngineConfig:

@@ -25,7 +25,9 @@ from bridge.events import (
     UndoRequested,
 )
 from bridge.games.go import MIN_THINK, RESIGN, clock_command
+from bridge.games.go_analysis import EngineAnalysis
 from bridge.games.go_engines import GoEngines, PerGameEngines
+from bridge.games.go_pv import PvRelay
 from bridge.games.go_roles import wrap_roles
 from bridge.games.gotypes import Color, GoState, Move, Point
 from bridge.games.sgf import to_sgf
@@ -111,6 +113,8 @@ class GameSession(threading.Thread):
         self._pass_wait_at: int | None = None  # move count at which we waited for the phase after two passes
         self._retry = False  # the engine failed: handle the newest snapshot again (never re-queue an old one)
         self._game_over = False  # a finished snapshot arrived (set from the adapter's thread too)
+        analysis = getattr(config.engine, "analysis", "off")  # engine.analysis: the engine's thinking as chat
+        self._pv = PvRelay(game_id, self._send_analysis, self.transcript.note) if analysis != "off" else None
 
     # --- the inbox side (called from the adapter's threads) -----------------------------------------------
     def post(self, event: GameEvent) -> None:
@@ -274,6 +278,8 @@ class GameSession(threading.Thread):
             return
         self._ensure_slot()
         self._last_engine_use = time.monotonic()
+        if self._pv is not None:
+            self._pv.thinking()
         answer = self.player.genmove(state)
         self._last_engine_use = time.monotonic()
         if answer == RESIGN:
@@ -293,6 +299,8 @@ class GameSession(threading.Thread):
         self._submitted = _Submitted(n, list(answer), state.sync_id)
         for move in answer:
             self.actions.play(move)
+        if self._pv is not None and len(answer) == 1:
+            self._pv.moved(n, answer[0], getattr(self.player, "last_analysis", None))
 
     def _undo_waiting(self) -> bool:
         with self.inbox.mutex:
@@ -371,7 +379,15 @@ class GameSession(threading.Thread):
         log.info("game %s: undo request %s", self.game_id, "accepted" if accept else "declined")
         self.actions.answer_undo(accept, move_number)
 
+    def _send_analysis(self, analysis: EngineAnalysis, from_move: int) -> None:
+        send = getattr(self.actions, "analysis", None)  # a server that shows analyses (OGS)
+        if send is not None:
+            send(analysis, from_move, self.config.engine.analysis)
+
     def _on_stderr(self, line: str) -> None:
+        state = self.state
+        if self._pv is not None and state is not None and not getattr(self.player, "analyzes", False):
+            self._pv.stderr(line, state.settings.width, state.settings.height)
         prefix, sep, body = line.partition(":")
         if sep and prefix in self.config.go.stderr_chat and body.strip():
             try:  # redacted before the cut, so that no part of a secret survives it

@@ -10,8 +10,10 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from bridge.adapters.ogs.analysis import analysis_body
 from bridge.adapters.ogs.codec import encode_point, encode_points, wire_id
 from bridge.adapters.ogs.games import Game
+from bridge.games.go_analysis import EngineAnalysis
 from bridge.games.gotypes import Move, Point
 from bridge.redact import redact
 
@@ -47,8 +49,13 @@ class OgsGoActions:
     def answer_undo(self, accept: bool, move_number: int) -> None:
         self._submit(self.game_id, "answer_undo", (accept, move_number))
 
-    def chat(self, body: str, channel: str = "main") -> None:
+    def chat(self, body: str | dict[str, Any], channel: str = "main") -> None:
         self._submit(self.game_id, "chat", (body, channel))
+
+    def analysis(self, analysis: EngineAnalysis, from_move: int, channel: str = "main") -> None:
+        """The engine's thinking as an analysis message (a variation OGS shows on the board) after
+        ``from_move`` moves."""
+        self.chat(analysis_body(analysis, from_move), channel)
 
 
 def send_action(game: Game | None, game_id: str, what: str, arg: Any, send: Send,
@@ -95,4 +102,15 @@ def send_action(game: Game | None, game_id: str, what: str, arg: Any, send: Send
         body, channel = arg
         move_number = len(game.moves) if game is not None else 0
         send("game/chat", {"game_id": wire, "type": channel if channel in ("main", "malkovich") else
-                           "main", "move_number": move_number, "body": redact(str(body))})
+                           "main", "move_number": move_number, "body": _redacted(body)})
+
+
+def _redacted(body: Any) -> Any:
+    """A chat body with every secret taken out: a text, or an object (an analysis) whose texts are redacted."""
+    if isinstance(body, dict):
+        return {str(k): _redacted(v) for k, v in body.items()}
+    if isinstance(body, list):
+        return [_redacted(v) for v in body]
+    if isinstance(body, int | float | bool) or body is None:
+        return body
+    return redact(str(body))

@@ -18,6 +18,7 @@ from bridge.config import EngineProcessConfig
 from bridge.engines.gtp import GtpEngine
 from bridge.engines.process import EngineProcess
 from bridge.errors import EngineError
+from bridge.games.go_analysis import EngineAnalysis, parse_genmove_analyze
 from bridge.games.gotypes import (
     Color,
     GoSettings,
@@ -40,6 +41,10 @@ KGS_RULES = {"chinese": "chinese", "aga": "aga", "japanese": "japanese", "korean
              "nz": "new_zealand"}
 
 RESIGN = "resign"
+# GTP analysis extensions that answer a move and the analysis behind it, with the scale of their win rates
+ANALYZE_COMMANDS = (("kata-genmove_analyze", 1.0), ("lz-genmove_analyze", 10000.0))
+# centiseconds between the info lines an engine prints while it thinks (Leela Zero prints a last one when it stops)
+ANALYZE_INTERVAL = 50
 MIN_THINK = 2.0  # seconds a restarted engine should have at least to find a move (else: a fallback pass)
 
 
@@ -206,6 +211,7 @@ class GoPlayer:
         self._lock = threading.Lock()  # guards engine/_spawning/_aborted against abort() from another thread
         self._spawning: EngineProcess | None = None
         self._aborted: str | None = None
+        self.last_analysis: EngineAnalysis | None = None  # what the engine thought of its last genmove
 
     # --- process ------------------------------------------------------------------------------------------
     def start(self) -> GtpEngine:
@@ -354,6 +360,7 @@ class GoPlayer:
         Everything sent for this move (the moves it missed, ``time_left``, the genmove) shares one hang limit,
         measured from now: an engine frozen while it is told a move is caught inside the clock, as in genmove."""
         engine = self.start()
+        self.last_analysis = None
         s = state.settings
         color = state.to_move
         clock = clock_command(state, color, kgs=engine.supports("kgs-time_settings"),
@@ -386,7 +393,10 @@ class GoPlayer:
                            timeout=min(engine.command_timeout, left()))
         command = "kgs-genmove_cleanup" if resumed_after_removal(state) and engine.supports(
             "kgs-genmove_cleanup") else "genmove"
-        reply = engine.genmove(color, timeout=left(), command=command)
+        played = None
+        if command == "genmove" and getattr(self.cfg, "analysis", "off") != "off":
+            played = self._genmove_analyze(engine, color, state, left())
+        reply = played if played is not None else engine.genmove(color, timeout=left(), command=command)
         if reply.strip().lower() == RESIGN:
             return RESIGN
         try:
@@ -405,6 +415,31 @@ class GoPlayer:
             self._synced.pop()
         else:
             self.invalidate()
+
+    @property
+    def analyzes(self) -> bool:
+        """True when engine.analysis is on and the running engine answers moves with their analysis through a GTP
+        extension (its stderr need not be read for it)."""
+        engine = self.engine
+        return getattr(self.cfg, "analysis", "off") != "off" and engine is not None and any(
+            engine.supports(name) for name, _ in ANALYZE_COMMANDS)
+
+    def _genmove_analyze(self, engine: GtpEngine, color: str, state: GoState, timeout: float) -> str | None:
+        """genmove through the engine's analysis extension: the move (None: the engine has none) and, in
+        :attr:`last_analysis`, its analysis. The multi-line answer (``info ...`` lines, then ``play D4``) is one GTP
+        reply; the hang limit is the same as genmove's."""
+        found = next(((n, sc) for n, sc in ANALYZE_COMMANDS if engine.supports(n)), None)
+        if found is None:
+            return None
+        name, scale = found
+        s = state.settings
+        reply = engine.command(name, "b" if color == "black" else "w", str(ANALYZE_INTERVAL), timeout=timeout)
+        play, analysis = parse_genmove_analyze(reply.splitlines(), s.width, s.height, scale=scale)
+        if play is None:
+            raise EngineError(f"engine {engine.name} answered {name} {color} with no 'play' line: "
+                              f"{reply[-200:]!r}")
+        self.last_analysis = analysis
+        return play.lower()
 
     def hang_limit(self, budget: float) -> float:
         """Seconds the engine may think with ``budget`` seconds on the clock before it counts as hung."""

@@ -231,3 +231,26 @@ def _detect(line: str) -> str | None:
     if line.startswith("MC winrate=") or _LEELA.match(line):
         return "leela"
     return None
+
+
+# --- KataGo's analysis engine (JSON) ---------------------------------------------------------------------------
+def analysis_of_move_info(info: dict[str, object], width: int, height: int, *, black_view: bool,
+                          to_move: str) -> EngineAnalysis:
+    """One ``moveInfos`` entry of a ``katago analysis`` answer (``pv`` a list of vertices, ``winrate`` in [0, 1],
+    ``scoreLead``, ``visits``) as :class:`EngineAnalysis` for the player to move; ``black_view``: the query asked
+    for ``reportAnalysisWinratesAs: BLACK``, so white's numbers are turned round."""
+    pv = info.get("pv")
+    if not isinstance(pv, list) or not all(isinstance(v, str) for v in pv):
+        raise AnalysisError(f"moveInfo pv {str(pv)[:80]!r} is not a list of vertices")
+    flip = black_view and to_move == "white"
+    win = _number(str(info.get("winrate", "")), "winrate")
+    if not 0.0 <= win <= 1.0:
+        raise AnalysisError(f"moveInfo winrate {win} is not in [0, 1]")
+    score = info.get("scoreLead")
+    lead = _number(str(score), "scoreLead") if score is not None else None
+    visits = info.get("visits")
+    return EngineAnalysis(
+        pv=_pv(" ".join(pv), width, height),
+        win_rate=(1.0 - win if flip else win) * 100.0,
+        score=(-lead if flip else lead) if lead is not None else None,
+        visits=int(visits) if isinstance(visits, int | float) and not isinstance(visits, bool) else None)

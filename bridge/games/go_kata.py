@@ -33,6 +33,7 @@ from bridge.config import EngineConfig
 from bridge.engines.process import EngineProcess
 from bridge.errors import EngineError, EngineTerminatedError, EngineTimeoutError
 from bridge.games.go import KATA_RULES, MIN_THINK, RESIGN, clock_command, hang_limit
+from bridge.games.go_analysis import AnalysisError, EngineAnalysis, analysis_of_move_info
 from bridge.games.gorules import GoBoard, IllegalMove
 from bridge.games.gotypes import GoState, Move, Point, color_of_move, gtp_vertex, parse_gtp_vertex
 from bridge.transcript import Transcript
@@ -295,6 +296,8 @@ class KataAnalysisPlayer:
         self._in_flight: _Query | None = None
         self._failed_generation: int | None = None
         self._hung = False  # the last query timed out even after its terminate: the process is hung
+        self.last_analysis: EngineAnalysis | None = None  # what the engine thought of its last genmove
+        self.analyzes = self.cfg.analysis != "off"  # its answers carry the analysis: its stderr is not read for it
 
     @property
     def start_failed(self) -> bool:
@@ -356,6 +359,7 @@ class KataAnalysisPlayer:
         s = state.settings
         color = state.to_move
         budget = clock_command(state, color).budget
+        self.last_analysis = None
         deadline = time.monotonic() + self.hang_limit(budget)
 
         def left() -> float:
@@ -378,12 +382,27 @@ class KataAnalysisPlayer:
             body["overrideSettings"]["maxTime"] = round(max(min(think * 0.8, think - MIN_THINK), 0.1), 1)
         reply = self._ask(body, think)
         move = self._best(reply, state)
+        if self.cfg.analysis != "off":
+            self.last_analysis = self._analysis(reply, state, color)
         winrate = self._my_winrate(reply, color)
         if winrate is not None and self.cfg.resign_winrate > 0 and winrate < self.cfg.resign_winrate:
             self.transcript.note(f"winrate {winrate:.3f} < engine.resign_winrate {self.cfg.resign_winrate:g}: "
                                  f"resigning")
             return RESIGN
         return [move]
+
+    def _analysis(self, reply: dict[str, Any], state: GoState, color: str) -> EngineAnalysis | None:
+        """The best moveInfo as the player to move sees it (the query asks for black's view)."""
+        infos = [m for m in reply.get("moveInfos") or [] if isinstance(m, dict)]
+        best = min(infos, key=lambda m: m.get("order", math.inf), default=None)
+        if best is None:
+            return None
+        s = state.settings
+        try:
+            return analysis_of_move_info(best, s.width, s.height, black_view=True, to_move=color)
+        except AnalysisError as exc:
+            self.transcript.note(f"no analysis message for this move: {exc}")
+            return None
 
     def _best(self, reply: dict[str, Any], state: GoState) -> Move:
         infos = reply.get("moveInfos")

@@ -31,6 +31,7 @@ from bridge.config import EngineConfig
 from bridge.engines.gtp import GtpEngine
 from bridge.errors import EngineError
 from bridge.games.go import MIN_THINK, GoPlayer, clock_command, hang_limit
+from bridge.games.go_analysis import EngineAnalysis
 from bridge.games.gotypes import GoState, Move, Point
 from bridge.transcript import Transcript
 
@@ -253,6 +254,7 @@ class PooledGoPlayer:
         self._invalid = False
         self._busy_failure = False  # the last failure was a wait for a free engine, not an engine's fault
         self._last_slot: _Slot | None = None
+        self.last_analysis: EngineAnalysis | None = None  # what the engine thought of this game's last genmove
 
     @property
     def start_failed(self) -> bool:
@@ -276,9 +278,22 @@ class PooledGoPlayer:
         return hang_limit(self.cfg, self.pool.start_seconds, budget)
 
     # --- the moves -----------------------------------------------------------------------------------------
+    @property
+    def analyzes(self) -> bool:
+        """Whether the engine leased for this game answers moves with their analysis (GTP extension)."""
+        slot = self._leased
+        return slot is not None and slot.player.analyzes
+
     def genmove(self, state: GoState) -> list[Move] | str:
         budget = clock_command(state, state.to_move).budget
-        return self._leased_call(state, budget, lambda p: p.genmove(state))
+        self.last_analysis = None
+
+        def call(p: GoPlayer) -> list[Move] | str:
+            answer = p.genmove(state)
+            self.last_analysis = p.last_analysis
+            return answer
+
+        return self._leased_call(state, budget, call)
 
     def dead_stones(self, state: GoState) -> frozenset[Point] | None:
         return self._leased_call(state, 60.0, lambda p: p.dead_stones(state))
