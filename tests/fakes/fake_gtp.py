@@ -29,6 +29,15 @@ Usage: python fake_gtp.py [flags]; every misbehaviour names the GTP command that
                                 across restarts
   --genmove-delay SECONDS       think this long before answering genmove
   --print-pid FILE              write the pid of the spawned child (for --spawn-child) to FILE
+  --kata-analyze                KataGo-like: lists kata-genmove_analyze and answers it in KataGo's format (`info
+                                move D4 visits ... winrate 0.55 ... scoreLead ... order 0 pv D4 ...` lines, then
+                                `play D4`); its moves (and those of genmove) are legal: the first free points from
+                                A1 along the first line, then the second line, ...
+  --lz-stderr                   Leela Zero-like: genmove plays those legal moves and prints Leela Zero's search
+                                summary to stderr first (`D16 ->  6703 (V: 57.50%) (LCB: 57.46%) (N: 29.75%) PV: ...`
+                                per candidate, then `N visits, N nodes, N playouts, N n/s`)
+  --garbage-pv "1,2"            with --lz-stderr: on these genmoves (1 = the first), the first candidate line is
+                                garbage (a win rate that is not a number)
 
 Commands: fake-big N answers one line of N 'x'; fake-echo ARGS answers ARGS; showboard answers 3 lines.
 """
@@ -76,6 +85,9 @@ def main() -> int:
     ap.add_argument("--log-pid", action="store_true")
     ap.add_argument("--once-file", default=None)
     ap.add_argument("--genmove-delay", type=float, default=0.0)
+    ap.add_argument("--kata-analyze", action="store_true")
+    ap.add_argument("--lz-stderr", action="store_true")
+    ap.add_argument("--garbage-pv", default="")
     opts = ap.parse_args()
 
     if opts.env_file:
@@ -89,6 +101,10 @@ def main() -> int:
             with open(opts.print_pid, "w") as f:
                 f.write(str(child.pid))
     listed = [c for c in opts.list.split(",") if c] if opts.list is not None else REQUIRED + EXTRA
+    if opts.kata_analyze:
+        listed.append("kata-genmove_analyze")
+    board = Board()
+    garbage_on = {int(x) for x in opts.garbage_pv.split(",") if x}
     moves = opts.moves.split(",")
     nl = "\r\n" if opts.crlf else "\n"
     n_genmove = 0
@@ -158,11 +174,31 @@ def main() -> int:
             reply(True, rid, "\n".join(listed))
         elif cmd == "known_command":
             reply(True, rid, "true" if args and args[0] in listed else "false")
+        elif cmd == "genmove" and (opts.kata_analyze or opts.lz_stderr):
+            if opts.genmove_delay:
+                time.sleep(opts.genmove_delay)
+            n_genmove += 1
+            pv = board.pv()
+            if opts.lz_stderr:
+                lz_stderr(pv, board.pv(skip=1), garbage=n_genmove in garbage_on)
+            board.take(pv[0])
+            reply(True, rid, pv[0])
         elif cmd == "genmove":
             if opts.genmove_delay:
                 time.sleep(opts.genmove_delay)
             reply(True, rid, moves[n_genmove % len(moves)])
             n_genmove += 1
+        elif cmd == "kata-genmove_analyze":
+            n_genmove += 1
+            pv = board.pv()
+            other = board.pv(skip=1)
+            infos = [kata_info(pv, 0, 40 + 10 * k, 0.52 + n_genmove / 100) + " " +
+                     kata_info(other, 1, 5 * k, 0.31) for k in (1, 2)]
+            board.take(pv[0])
+            reply(True, rid, "\n".join(["", *infos, f"play {pv[0]}"]))  # "=id" alone, as KataGo
+        elif cmd in ("boardsize", "clear_board", "play"):
+            board.command(cmd, args)
+            reply(True, rid, "")
         elif cmd == "showboard":
             reply(True, rid, "\n   A B C\n 3 . . . 3\n 2 . X . 2")
         elif cmd == "fake-big":
@@ -180,6 +216,53 @@ def main() -> int:
         while True:
             time.sleep(3600)
     return 0
+
+
+COLUMNS = "ABCDEFGHJKLMNOPQRST"
+
+
+class Board:
+    """Which points are taken (captures are ignored: a captured point stays taken, which only makes the fake's
+    choice of free points more careful); enough to play and show legal variations on a board with room left."""
+
+    def __init__(self) -> None:
+        self.size = 19
+        self.taken: set[str] = set()
+
+    def command(self, cmd: str, args: list[str]) -> None:
+        if cmd == "boardsize":
+            self.size = int(args[0])
+            self.taken.clear()
+        elif cmd == "clear_board":
+            self.taken.clear()
+        elif cmd == "play" and len(args) == 2:
+            self.take(args[1])
+
+    def take(self, vertex: str) -> None:
+        if vertex.lower() not in ("pass", "resign"):
+            self.taken.add(vertex.upper())
+
+    def pv(self, skip: int = 0, length: int = 4) -> list[str]:
+        free = [f"{COLUMNS[x]}{y}" for y in range(1, self.size + 1) for x in range(self.size)
+                if f"{COLUMNS[x]}{y}" not in self.taken]
+        return free[skip:skip + length] or ["pass"]
+
+
+def kata_info(pv: list[str], order: int, visits: int, winrate: float) -> str:
+    return (f"info move {pv[0]} visits {visits} edgeVisits {visits} utility 0.0412 winrate {winrate:.6f} "
+            f"scoreMean 1.53 scoreStdev 20.4 scoreLead 1.53 scoreSelfplay 1.94 prior 0.2104 lcb 0.4988 "
+            f"utilityLcb -0.0195 order {order} pv {' '.join(pv)}")
+
+
+def lz_stderr(pv: list[str], other: list[str], *, garbage: bool) -> None:
+    lines = [f"{pv[0]:>4} -> {701:7d} (V: {57.5:5.2f}%) (LCB: {57.46:5.2f}%) (N: {29.75:5.2f}%) PV: {' '.join(pv)}",
+             f"{other[0]:>4} -> {12:7d} (V: {41.0:5.2f}%) (LCB: {30.02:5.2f}%) (N: {3.1:5.2f}%) PV: {' '.join(other)}"]
+    if garbage:
+        lines[0] = f"{pv[0]:>4} -> {701:7d} (V: 5x.50%) (LCB: 57.46%) (N: 29.75%) PV: {' '.join(pv)}"
+    lines += ["4.5 average depth, 8 max depth", "712 non leaf nodes, 1.00 average children",
+              "713 visits, 2860 nodes, 712 playouts, 700 n/s", ""]
+    sys.stderr.write("\n".join(lines) + "\n")
+    sys.stderr.flush()
 
 
 if __name__ == "__main__":

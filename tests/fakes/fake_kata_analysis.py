@@ -73,7 +73,7 @@ def answer(query: dict[str, Any], opts: argparse.Namespace, rng: random.Random) 
     move = "pass" if point is None else f"{'ABCDEFGHJKLMNOPQRSTUVWXYZ'[x]}{h - y}"
     response: dict[str, Any] = {
         "id": query["id"], "isDuringSearch": False, "turnNumber": turn,
-        "moveInfos": [{"move": move, "order": 0, "visits": 10, "winrate": opts.winrate, "prior": 0.5},
+        "moveInfos": [{"move": move, "order": 0, "visits": 10, "winrate": opts.winrate, "prior": 0.5, "pv": [move]},
                       {"move": "pass", "order": 1, "visits": 1, "winrate": 0.0, "prior": 0.01}],
         "rootInfo": {"currentPlayer": "B" if to_move == "black" else "W", "visits": 11, "winrate": opts.winrate},
     }
