@@ -23,6 +23,8 @@ GTP_FEATURES = {
     "set_free_handicap": "opponent's free handicap stones",
     "final_status_list": "dead stones at the end",
     "kgs-genmove_cleanup": "playing out disputed dead stones after a rejected stone removal",
+    "kata-genmove_analyze": "the move with its analysis, with engine.analysis",
+    "lz-genmove_analyze": "the move with its analysis, with engine.analysis",
     "rectangular_boardsize": "rectangular boards",
 }
 # Prefixes of engine extensions worth naming in the check even though the bridge does not use them.

@@ -96,6 +96,7 @@ server:
   accept: {{board_sizes: [{size}]}}
 engine:
   command: [{GNUGO}, --mode, gtp, --level, "5"]
+  analysis: main
 go:
   greeting: "Hello from GNU Go through bridge"
   farewell: "Thanks for the game"
@@ -127,10 +128,17 @@ daemon:
 
 def _watch(url: str, game_id: Any, size: int, out: TextIO, timeout: float, daemon: Daemon, data_dir: Path) -> int:
     shown = -1
+    chat_seen = 0
     deadline = time.monotonic() + timeout
     game: dict[str, Any] = {}
     while time.monotonic() < deadline:
         game = requests.get(f"{url}/sandbox/games/{game_id}", timeout=10).json()
+        for line in game.get("chat", [])[chat_seen:]:
+            chat_seen += 1
+            body = line.get("body")
+            if isinstance(body, dict) and body.get("type") == "analysis":
+                out.write(f"analysis message after move {body.get('from')}: {body.get('name')}, variation "
+                          f"{body.get('moves')}\n")
         if "width" in game and len(game.get("moves", [])) > shown:
             for number, color, point, board in _positions(game, shown + 1):
                 what = "start" if number == 0 else \
@@ -146,6 +154,10 @@ def _watch(url: str, game_id: Any, size: int, out: TextIO, timeout: float, daemo
         out.write("the demo game did not finish in time\n")
         return 1
     players = game.get("players", {})
+    if not any(isinstance(line.get("body"), dict) and line["body"].get("type") == "analysis"
+               for line in game.get("chat", [])):
+        out.write("\nanalysis messages: none (engine.analysis is on, but GNU Go prints no principal variation; "
+                  "KataGo and Leela Zero do)\n")
     out.write(f"\nresult: {game.get('score') or ''} ({game.get('outcome')}); "
               f"black {players.get('black', {}).get('username')}, white {players.get('white', {}).get('username')}\n")
     # wait for the session to write its record

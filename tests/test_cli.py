@@ -47,6 +47,7 @@ def test_demo_plays_a_whole_game(tmp_path: Path, gnugo_command: list[str]) -> No
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert re.search(r"^result: [BW]\+", p.stdout, re.M), p.stdout[-1000:]
     assert "move 1: black" in p.stdout and "A B C D E F G H J" in p.stdout
+    assert "analysis messages: none (engine.analysis is on, but GNU Go prints no principal variation" in p.stdout
     sgf = re.search(r"^SGF record: (\S+)", p.stdout, re.M)
     assert sgf is not None and Path(sgf.group(1)).exists()
     # then Reconnaissance Blind Chess: Stockfish through the bridge finds its own game (server.seek), and shows the
