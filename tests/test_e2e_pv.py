@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_e2e_ogs import SHORT_GAME, challenge, sandbox_moves, transcript, wait_finished
 
 from bridge.adapters.ogs.analysis import read_analysis_body
 from bridge.adapters.ogs.sandbox import SandboxServer
@@ -21,7 +22,6 @@ from bridge.config import load_config_text
 from bridge.daemon import Daemon
 from bridge.games.gorules import GoBoard
 from bridge.games.gotypes import Color, Move
-from tests.test_e2e_ogs import SHORT_GAME, challenge, sandbox_moves, transcript, wait_finished
 
 pytestmark = pytest.mark.e2e
 
