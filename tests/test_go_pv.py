@@ -38,7 +38,8 @@ engine: {{command: {FAKE_GTP!r}, analysis: {analysis}}}
 """
 
 
-@pytest.mark.parametrize(("written", "value"), [("off", "off"), ("main", "main"), ("chat", "main"), ("malkovich", "malkovich")])
+@pytest.mark.parametrize(("written", "value"),
+                         [("off", "off"), ("main", "main"), ("chat", "main"), ("malkovich", "malkovich")])
 def test_engine_analysis_values_and_yaml_off(written: str, value: str) -> None:
     # a bare YAML `off` is the boolean false: it must still read as "off"
     config: Any = load_config_text(config_text(written), "<t>")
