@@ -7,14 +7,21 @@ Two parties plug into it; neither sees the other, and the loop names no server a
 
 - ``open()`` joins the game and returns its first :class:`Snapshot` (waiting for the opponent if need be);
   ``read(deadline)`` reads the state again. A snapshot is the whole game as the server shows it, plus four
-  neutral facts: ``turn`` (a number that grows as the game goes on: one decision of ours per turn number),
-  ``our_turn``, ``over`` and ``time_left`` (seconds left on our turn when it was read; None: no limit).
+  neutral facts: ``turn`` (a number that grows as the game goes on: one decision of ours per turn number;
+  where the server gives none, the adapter counts our turns itself, a new number each time our turn comes
+  after one of ours ended), ``our_turn``, ``over`` and ``time_left`` (seconds left on our turn when it was
+  read; None: no limit).
 - ``wait(snapshot)`` returns when the game may have changed (a poll interval, a webhook, a pushed event).
 - ``options(snapshot, deadline)`` reads what the server offers this turn (the moves it lists, ...) for the
-  decision; anything, passed through to the player.
+  decision; anything, passed through to the player. When it fails without a FATAL or STOPPED fault (the game
+  ended meanwhile, ...), the turn is left and the next state read tells.
 - ``send(snapshot, action, deadline)`` sends one action and returns :class:`Landed` (its result, and whether
   the answer says the game is over). An action is sent only by the loop, and never twice for one turn unless
-  the server's state shows that the first did not land.
+  the server's state shows that the first did not land. An adapter that resumes games after a restart
+  writes down here what it is about to send before sending it (a restart then sends the same action again
+  rather than let the player choose another). ``Landed.settled``: the server refused a resend of the action
+  as already carried out (its first answer was lost; the adapter's HTTP layer sent it again): it landed and
+  its result is unknown; the loop counts it as settled and notes it.
 - ``settle(snapshot, action, fault, deadline)``: the answer to an action was lost (or met an error that does not
   say whether it was carried out); the adapter finds out from the server, never by sending it again, and says
   :class:`Settlement`: it ``LANDED``, it did ``NOT_LAND`` (the loop may send it again) or the ``TURN_OVER``
@@ -41,13 +48,18 @@ Two parties plug into it; neither sees the other, and the loop names no server a
 - ``restart(why)`` replaces a failed engine by a fresh one told the whole game again (a replay);
   ``fallback(snapshot, why, refused)`` is a safe decision without the engine (None: the game has none).
 - ``played(snapshot, decision, action, landed, after)`` tells it what became of an action (before the adapter's
-  ``played``, which may read the player's account of it); ``rejected(action,
-  reason)`` that the server refused one; ``records(final)`` its records; ``close()`` stops the engine (idempotent,
-  never raises).
+  ``played``, which may read the player's account of it -- e.g. to save it to a state file); a ``landed.result``
+  of None means the result is not known (the player rebuilds it later from what the game shows, or goes on
+  without it); ``rejected(action, reason)`` that the server refused one; ``records(final)`` tells it the game
+  is over (after the adapter's ``game_over``) and asks for its records; ``close()`` stops the engine
+  (idempotent, never raises).
+- A player that resumes a game (its earlier observations replayed in ``start``) may be asked to decide a turn
+  it had begun before the restart (the adapter counted it as the same turn): it decides what is left of it.
 
 **Written once, here:** waiting for our turn; one decision per turn number; the turn's deadlines
 (:class:`TurnClock`: the engine must answer by ``engine_by``, the action be on its way by ``send_by``); a
-fallback when too little time is left to ask the engine (``LoopSettings.min_think``); engine failures ->
+fallback when too little time is left to ask the engine (``LoopSettings.min_think``); a decision's remaining
+actions dropped when an answer says the game is over; engine failures ->
 restart and replay (``max_restarts`` a game) -> the player's fallback, else give up: cancel while no action of
 ours has landed (where the server can), else resign; transient send failures retried with capped backoff until
 the deadline; lost answers settled (at most one blind resend when the state cannot be read before the limit);
@@ -119,6 +131,7 @@ class Landed:
 
     result: Any = None
     over: bool = False
+    settled: str | None = None  # the server refused a resend as already done (its text): landed, result unknown
 
 
 class FaultKind(enum.Enum):
@@ -189,6 +202,7 @@ class LoopSettings:
     max_rejections: int = 6  # refused actions in one turn before the bridge stops trying (the turn is then lost)
     min_think: float = 0.0  # below this many seconds for the engine, the fallback is used without asking it
     server: str = "the server"  # how notes name the server ("the platform")
+    abandon: str = "the bridge stops following this game"  # what the adapter's ``abandoned`` does, for the log
 
 
 # --- the turn's time ----------------------------------------------------------------------------------------
@@ -301,7 +315,9 @@ class GamePlayer(Protocol[S, A]):
 
     def rejected(self, action: A, reason: str) -> None: ...
 
-    def records(self, final: Snapshot[S]) -> list[Record]: ...
+    def records(self, final: Snapshot[S]) -> list[Record]:
+        """The game is over (told after the adapter's ``game_over``): the player's last word and records."""
+        ...
 
     def close(self) -> None: ...
 
@@ -371,8 +387,8 @@ class GameLoop(Generic[S, A]):
             return
         if not isinstance(exc, BridgeError):  # a bug: one line in the log, the details in the transcript
             self.result.error = f"{type(exc).__name__}: {exc}"
-            log.error("%s: internal failure (%s); the bridge stops following this game (traceback in the "
-                      "transcript)", self.name, redact(self.result.error))
+            log.error("%s: internal failure (%s); %s (traceback in the transcript)", self.name,
+                      redact(self.result.error), self.settings.abandon)
             io.note(f"internal failure:\n{traceback.format_exc().rstrip()}")
         else:
             self.result.error = str(exc)
@@ -381,7 +397,7 @@ class GameLoop(Generic[S, A]):
             elif io.stopping:
                 log.info("%s: left unfinished (%s)", self.name, exc)
             else:
-                io.incident(f"{exc}; the bridge stops following this game", logging.ERROR)
+                io.incident(f"{exc}; {self.settings.abandon}", logging.ERROR)
         try:
             io.abandoned(exc)
         except Exception as inner:
@@ -425,7 +441,15 @@ class GameLoop(Generic[S, A]):
     def _turn(self, snap: Snapshot[S]) -> None:
         clock = TurnClock.of(snap.time_left, self.settings.margin, self.now())
         self.player.observe(snap)
-        options = self.io.options(snap, clock.pre_engine_by)
+        try:
+            options = self.io.options(snap, clock.pre_engine_by)
+        except Exception as exc:
+            fault = self.io.classify(exc)
+            if fault.kind in (FaultKind.FATAL, FaultKind.STOPPED):
+                raise
+            self.io.note(f"turn {snap.turn}: reading the turn's options failed ({fault.reason}); the next state "
+                         f"read tells")
+            return
         refused: list[A] = []
         while True:
             try:
@@ -438,10 +462,10 @@ class GameLoop(Generic[S, A]):
             outcome, after, reason, action = Outcome.DONE, None, "", None
             for action in decision.actions:
                 outcome, after, reason = self._send(snap, decision, action, clock)
-                if outcome is not Outcome.DONE:
+                if outcome is not Outcome.DONE or self.over_hint:  # the rest is not sent after the game's end
                     break
             if outcome is Outcome.DONE:
-                if decision.more:
+                if decision.more and not self.over_hint:
                     continue
                 self.last_played = snap.turn
                 return
@@ -579,6 +603,10 @@ class GameLoop(Generic[S, A]):
                     blind = True
                 continue
             self.over_hint = landed.over
+            if landed.settled is not None:
+                self.result.settled += 1
+                self.io.note(f"turn {snap.turn}: the answer to '{action}' was lost and {self.settings.server} says "
+                             f"it was carried out ({_short(landed.settled, 80)}); its result is unknown")
             self._played(snap, decision, action, landed, None)
             return Outcome.DONE, None, ""
 

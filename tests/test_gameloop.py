@@ -519,3 +519,341 @@ def test_turn_clock_shares() -> None:
     assert clock.send_by == pytest.approx(278.5) and clock.engine_by == pytest.approx(263.5)
     unlimited = TurnClock.of(None, 15.0, now=100.0)
     assert unlimited.send_by == float("inf") and unlimited.engine_by == float("inf")
+
+
+# --- the contract's small parts, on the fakes ----------------------------------------------------------------
+class SettlingIO(FakeIO):
+    """A send whose answer says the game is over (``over_at``), or that it was already done (``done``: the
+    resend of a lost answer refused as done: landed, result unknown)."""
+
+    def __init__(self, server: FakeServer, over_at: str = "", done: str = "") -> None:
+        super().__init__(server)
+        self.over_at, self.done = over_at, done
+
+    def send(self, snapshot: Snap, action: str, deadline: float) -> Landed:
+        self.server.attempts.append(action)
+        self.server.land(action)
+        if action == self.over_at:
+            self.server.cancelled = True  # the game is over (e.g. a flag fell) with this action
+            return Landed(None, over=True, settled="already done" if action == self.done else None)
+        if action == self.done:
+            return Landed(None, settled="400 already done")
+        return Landed(f"result of {action}", over=self.server.over)
+
+
+def test_an_action_refused_as_already_done_is_settled_with_its_result_unknown(tmp_path: Path) -> None:
+    server = FakeServer(length=4)
+    io = SettlingIO(server, done="move1")
+    player = FakePlayer()
+    loop = play(tmp_path, server, io, player)
+    assert server.attempts == ["move1", "move3"] and loop.result.settled == 1
+    assert any("the answer to 'move1' was lost and the server says it was carried out (400 already done)" in n
+               for n in io.notes)
+
+
+def test_an_answer_saying_the_game_is_over_drops_the_rest_of_the_decision(tmp_path: Path) -> None:
+    """A decision of two actions (RBC: move, then end turn): the first one's answer says the game is over, the
+    second is not sent."""
+
+    class TwoActions(FakePlayer):
+        def decide(self, snapshot: Snap, deadline: float, options: Any, refused: Sequence[str]) -> Decision[str]:
+            return Decision((f"move{snapshot.turn}", f"end{snapshot.turn}"))
+
+    server = FakeServer(length=6)
+    io = SettlingIO(server, over_at="move3")
+    loop = play(tmp_path, server, io, TwoActions())
+    assert server.attempts == ["move1", "end1", "move3"] and loop.result.final is not None
+    assert loop.result.final.over
+
+
+# --- RBC on the loop: the reconchess adapter's side and a reconchess.Player, over a scripted fake API --------
+class FakeRbcApi:
+    """The reconchess API of one game (``RbcApi``'s calls the game uses) over reconchess's own ``LocalGame``,
+    without a socket. The opponent plays its whole turn (no sense, a random move) when the status is read.
+    ``lose``: POSTs ("sense", "move", "end_turn") whose answer is lost after the server carried them out: the
+    HTTP layer's resend is refused (400 "already ...", ``maybe_done``). ``stop_after``: the POST after which
+    the daemon stops (the answer is lost with it: the game is left to the next run)."""
+
+    def __init__(self, color: bool = True, turns: int = 4, seed: int = 7) -> None:
+        import random
+
+        import reconchess
+
+        self.game = reconchess.LocalGame(seconds_per_player=900, seconds_increment=0, full_turn_limit=turns)
+        self.game.store_players("bot" if color else "opp", "opp" if color else "bot")
+        self.game.start()
+        self.our_color = color
+        self.rng = random.Random(seed)
+        self.calls: list[str] = []
+        self.lose: set[str] = set()
+        self.stop_after = ""
+        self.stop: Any = None
+        self.done: set[str] = set()  # what we did this turn
+        self.error_resigned = False
+        self.finished: list[int] = []
+
+    def _post(self, name: str) -> None:
+        from bridge.adapters.reconchess.api import ApiError, Stopped
+
+        self.calls.append(name)
+        if self.stop is not None and self.stop.is_set():
+            raise Stopped("the daemon is stopping")
+        if name in self.done:
+            raise ApiError(f"{name}: 400", 400, f"already {name}")
+
+    def _after(self, name: str) -> None:
+        from bridge.adapters.reconchess.api import ApiError, Stopped
+
+        self.done.add(name)
+        if name == self.stop_after:
+            self.stop_after = ""
+            self.stop.set()
+            raise Stopped("the daemon is stopping")
+        if name in self.lose:
+            self.lose.discard(name)
+            raise ApiError(f"{name}: 400 after a lost answer", 400, f"already {name}", maybe_done=True)
+
+    def _opponent(self) -> None:
+        game = self.game
+        if game.is_over() or game.turn == self.our_color:
+            return
+        game.opponent_move_results()
+        game.sense(None)
+        game.move(self.rng.choice(sorted(game.move_actions(), key=str)))
+        game.end_turn()
+        self.done = set()
+
+    def color(self, g: int) -> bool:
+        return self.our_color
+
+    def starting_board(self, g: int) -> Any:
+        import chess
+
+        return chess.Board()
+
+    def opponent_name(self, g: int) -> str:
+        return "opp"
+
+    def ready(self, g: int) -> None:
+        self.calls.append("ready")
+
+    def game_status(self, g: int) -> Any:
+        from bridge.adapters.reconchess.api import GameStatus, Stopped
+
+        if self.stop is not None and self.stop.is_set():
+            raise Stopped("the daemon is stopping")
+        self._opponent()
+        over = self.game.is_over()
+        return GameStatus(is_my_turn=not over and self.game.turn == self.our_color, is_over=over)
+
+    def sense_actions(self, g: int) -> list[int]:
+        return self.game.sense_actions()
+
+    def move_actions(self, g: int) -> list[Any]:
+        return self.game.move_actions()
+
+    def opponent_move_results(self, g: int) -> int | None:
+        return self.game.opponent_move_results()
+
+    def seconds_left(self, g: int) -> float:
+        return self.game.get_seconds_left()
+
+    def sense(self, g: int, square: int | None) -> Any:
+        self._post("sense")
+        result = self.game.sense(square)
+        self._after("sense")
+        return result
+
+    def move(self, g: int, move: Any) -> Any:
+        self._post("move")
+        result = self.game.move(move)
+        self._after("move")
+        return result
+
+    def end_turn(self, g: int) -> None:
+        self._post("end_turn")
+        self.game.end_turn()
+        self._after("end_turn")
+
+    def winner_color(self, g: int) -> bool | None:
+        return self.game.get_winner_color()
+
+    def win_reason(self, g: int) -> Any:
+        return self.game.get_win_reason()
+
+    def game_history(self, g: int) -> Any:
+        return self.game.get_game_history()
+
+    def error_resign(self, g: int) -> None:
+        self.error_resigned = True
+
+    def resign(self, g: int) -> None:
+        self.game.resign()
+
+    def finish(self, invitation_id: int) -> None:
+        self.finished.append(invitation_id)
+
+    def close(self) -> None:
+        pass
+
+
+class FakeRbcAdapter:
+    """What ``ReconchessGame`` uses of ``ReconchessAdapter``."""
+
+    url = "http://rbc.invalid"
+
+    def __init__(self, api: FakeRbcApi, root: Path) -> None:
+        import types
+
+        self.api = api
+        self.root = root
+        self.server = types.SimpleNamespace(status_interval=0.0, username="bot")
+        self.stats: dict[str, int] = {}
+
+    def make_api(self, stop: Any) -> FakeRbcApi:
+        self.api.stop = stop
+        return self.api
+
+    def state_file(self, game_id: int) -> Path:
+        return self.root / "state" / f"reconchess-{game_id}.json"
+
+    def state_identity(self, invitation_id: int | None) -> dict[str, Any]:
+        return {"url": self.url, "username": "bot", "invitation_id": invitation_id}
+
+    def forget_accept(self, invitation_id: int | None) -> None:
+        pass
+
+    def count(self, stat: str, n: int = 1) -> None:
+        self.stats[stat] = self.stats.get(stat, 0) + n
+
+
+class TellingPlayer:
+    """A reconchess.Player that senses the first square offered, plays the first move offered, and keeps
+    what it was told."""
+
+    def __init__(self) -> None:
+        self.told: list[str] = []
+
+    def handle_game_start(self, color: bool, board: Any, opponent_name: str) -> None:
+        self.told.append(f"start {opponent_name}")
+
+    def handle_opponent_move_result(self, captured_my_piece: bool, capture_square: int | None) -> None:
+        self.told.append("opponent")
+
+    def choose_sense(self, sense_actions: list[int], move_actions: list[Any], seconds_left: float) -> int:
+        self.told.append("choose_sense")
+        return sorted(sense_actions)[0]
+
+    def handle_sense_result(self, sense_result: list[Any]) -> None:
+        self.told.append(f"sensed {len(sense_result)}")
+
+    def choose_move(self, move_actions: list[Any], seconds_left: float) -> Any:
+        self.told.append("choose_move")
+        return sorted(move_actions, key=str)[0]
+
+    def handle_move_result(self, requested: Any, taken: Any, captured: bool, square: int | None) -> None:
+        self.told.append(f"moved {taken}")
+
+    def handle_game_end(self, winner: Any, reason: Any, history: Any) -> None:
+        self.told.append(f"end {reason.name if reason is not None else None}")
+
+
+class _RbcCtx:
+    def __init__(self, root: Path, stop: Any) -> None:
+        self.game_id = "9"
+        self.config = None
+        self.records_dir = root / "records"
+        self.stop = stop
+        self.notes: list[str] = []
+        ctx = self
+
+        class _Transcript:
+            def note(self, text: str, source: str = "") -> None:
+                ctx.notes.append(text)
+
+        self.transcript = _Transcript()
+
+
+def rbc_game(tmp_path: Path, api: FakeRbcApi, saved: Any = None) -> tuple[Any, TellingPlayer, _RbcCtx]:
+    import threading
+
+    from bridge.adapters.reconchess.play import ReconchessGame
+
+    ctx = _RbcCtx(tmp_path, threading.Event())
+    player = TellingPlayer()
+    game = ReconchessGame(FakeRbcAdapter(api, tmp_path), ctx, 5, 9, lambda c: player, saved,  # type: ignore[arg-type]
+                          resumed=saved is not None)
+    return game.run(), player, ctx
+
+
+def test_rbc_a_turn_is_a_sense_then_a_move_and_the_end_of_the_turn(tmp_path: Path) -> None:
+    api = FakeRbcApi(turns=3)
+    result, player, ctx = rbc_game(tmp_path, api)
+    assert result.error is None and result.turns == 3 and result.settled == 0
+    assert api.calls == ["ready"] + ["sense", "move", "end_turn"] * 3
+    turn = ["opponent", "choose_sense", "sensed 4", "choose_move"]  # a1: 4 squares
+    assert player.told[:6] == ["start opp", *turn, player.told[5]] and player.told[5].startswith("moved ")
+    assert player.told[-1] == "end TURN_LIMIT"
+    assert sum(n.startswith("turn ") for n in ctx.notes) == 3 and "game over: a draw (TURN_LIMIT)" in ctx.notes[-3]
+    assert sorted(p.name for p in (tmp_path / "records").iterdir()) == ["reconchess-9.json", "reconchess-9.pgn"]
+    assert api.finished == [5] and not (tmp_path / "state" / "reconchess-9.json").exists()
+
+
+def test_rbc_a_lost_sense_answer_is_settled_and_the_player_told_it_saw_nothing(tmp_path: Path) -> None:
+    api = FakeRbcApi(turns=2)
+    api.lose = {"sense"}
+    result, player, ctx = rbc_game(tmp_path, api)
+    assert result.error is None and result.settled == 1
+    assert api.calls.count("sense") == 2  # the first one, and the next turn's: never sent twice in one turn
+    assert player.told[1:4] == ["opponent", "choose_sense", "sensed 0"]  # lost: "saw nothing"
+    assert any("the answer to 'sense a1' was lost and the server says it was carried out (already sense)" in n
+               for n in ctx.notes)
+    assert not api.error_resigned
+
+
+@pytest.mark.parametrize("killed", [False, True])
+def test_rbc_a_restart_between_sense_and_move_goes_on_with_the_turn(tmp_path: Path, killed: bool) -> None:
+    """The daemon stops right after turn 2's sense: its move, chosen, is on disk as "sent" (the stop refused
+    its POST), the game left on the server. ``killed``: the process died between the sense and the choice of the
+    move (the state file has the sense alone). The next run replays turns 1-2 into a fresh player, does not
+    sense again, sends the same move (or, killed, has the move chosen now), and ends the game."""
+    from bridge.games.rbc_state import load_state, save_state
+
+    api = FakeRbcApi(turns=3)
+    first, _, _ = rbc_game_stopping_after(tmp_path, api, after_call=5)  # ready, sense, move, end_turn, sense
+    assert first.error == "the daemon stopped during the game" and not api.error_resigned
+    state_path = tmp_path / "state" / "reconchess-9.json"
+    saved = load_state(state_path)
+    assert len(saved.turns) == 2 and saved.turns[-1].move == "sent" and not saved.turns[-1].ended
+    sent = saved.turns[-1].requested
+    assert api.finished == [] and api.calls == ["ready", "sense", "move", "end_turn", "sense", "move"]
+    if killed:
+        saved.turns[-1].requested = saved.turns[-1].move = None
+        save_state(state_path, saved)
+    api.stop = None
+    result, player, ctx = rbc_game(tmp_path, api, load_state(state_path))
+    assert result.error is None and result.turns == 3 and not api.error_resigned
+    assert api.calls[6:] == ["move", "end_turn", "sense", "move", "end_turn"]  # turn 2 not sensed again
+    replayed = ["start opp", "opponent", "sensed 4", player.told[3], "opponent", "sensed 4"]
+    assert player.told[:6] == replayed and player.told[3].startswith("moved ")
+    assert player.told[6:8] == (["choose_move", player.told[7]] if killed else [f"moved {sent}", "opponent"])
+    assert any(n.startswith("resumed: the player was told the 2 turn(s)") and "turn 2 was under way" in n
+               for n in ctx.notes)
+    assert "turn 2: going on with the turn under way before the restart" in ctx.notes
+    assert api.finished == [5] and not state_path.exists()
+
+
+def rbc_game_stopping_after(tmp_path: Path, api: FakeRbcApi, after_call: int) -> tuple[Any, TellingPlayer, Any]:
+    """``rbc_game`` with the daemon stopping once ``after_call`` POSTs were answered."""
+    original = api._after
+
+    def after(name: str) -> None:
+        original(name)
+        if len(api.calls) == after_call:
+            api.stop.set()
+
+    api._after = after  # type: ignore[method-assign]
+    try:
+        return rbc_game(tmp_path, api)
+    finally:
+        api._after = original  # type: ignore[method-assign]

@@ -34,7 +34,7 @@ from reconchess import Player
 
 from bridge.adapters.reconchess.api import ApiError, RbcApi, RetryPolicy, Stopped, Unauthorized
 from bridge.adapters.reconchess.config import ReconchessServerConfig
-from bridge.adapters.reconchess.play import GameResult, GameRunner
+from bridge.adapters.reconchess.play import GameResult, ReconchessGame
 from bridge.errors import BridgeError, ConfigError, FatalAdapterError, ProtocolError, ServerError
 from bridge.events import CheckLine, GameContext, Host, host_ready
 from bridge.games.rbc_state import RbcGameState, StateError, load_state, state_path
@@ -549,7 +549,7 @@ class ReconchessAdapter:
               resumed: bool = False) -> None:
         key = invitation_id if invitation_id is not None else -game_id
         try:
-            result = GameRunner(self, ctx, invitation_id, game_id, self.player_factory, saved, resumed).run()
+            result = ReconchessGame(self, ctx, invitation_id, game_id, self.player_factory, saved, resumed).run()
             with self._lock:
                 self.results.append(result)
             self.count("finished")

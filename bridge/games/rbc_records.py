@@ -170,14 +170,20 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def record_texts(history: GameHistory, name: str, **pgn_headers: Any) -> list[tuple[str, str]]:
+    """The game's records as (file name, text): ``NAME.json`` and ``NAME.pgn``. ``pgn_headers``: ``site``,
+    ``date``, ``game_id``, ``white``, ``black`` for :func:`history_to_pgn`. Raises ValueError/AssertionError on a
+    history that does not replay."""
+    return [(f"{name}.json", history_json(history)),
+            (f"{name}.pgn", pgn_text(history_to_pgn(history, **pgn_headers)))]
+
+
 def write_records(
     history: GameHistory, records_dir: str | Path, name: str, **pgn_headers: Any
 ) -> tuple[Path, Path]:
-    """Write ``records_dir/NAME.json`` and ``records_dir/NAME.pgn``; return their paths. ``pgn_headers``:
-    ``site``, ``date``, ``game_id``, ``white``, ``black`` for :func:`history_to_pgn`."""
+    """Write ``records_dir/NAME.json`` and ``records_dir/NAME.pgn`` (:func:`record_texts`); return their paths."""
     folder = Path(records_dir)
-    json_path = folder / f"{name}.json"
-    pgn_path = folder / f"{name}.pgn"
-    _write_atomic(json_path, history_json(history))
-    _write_atomic(pgn_path, pgn_text(history_to_pgn(history, **pgn_headers)))
-    return json_path, pgn_path
+    (json_name, json_text), (pgn_name, pgn) = record_texts(history, name, **pgn_headers)
+    _write_atomic(folder / json_name, json_text)
+    _write_atomic(folder / pgn_name, pgn)
+    return folder / json_name, folder / pgn_name
