@@ -274,7 +274,7 @@ class _Observed(BridgeRbcPlayer):
 
 
 def test_a_replay_after_a_restart_rebuilds_a_consistent_belief_in_seconds() -> None:
-    """A restarted bridge tells a new player every observation again (adapters/reconchess/play.py). With
+    """A restarted bridge tells a new player every observation again (adapters/reconchess/side.py). With
     begin_replay() the belief keeps at most REPLAY_BOARDS boards meanwhile, so a game replays in seconds,
     and the rebuilt belief is consistent with the true board (it holds it, or was repaired towards it)."""
     played = _Observed()
