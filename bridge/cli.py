@@ -86,7 +86,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from bridge.demo import run_demo
 
     setup_logging("WARNING" if not args.verbose else "INFO")
-    games = ["go", "rbc", "battleship"] if args.game == "all" else [args.game]
+    games = ["go", "go-analysis", "rbc", "battleship"] if args.game == "all" else [args.game]
     return run_demo(games=games, size=args.size, opponent=args.opponent, rbc_opponent=args.rbc_opponent,
                     rbc_seconds=args.rbc_seconds, data_dir=Path(args.data_dir), out=sys.stdout, delay=args.delay)
 
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     sb.set_defaults(func=cmd_sandbox)
 
     d = sub.add_parser("demo", help="play whole games on the embedded sandboxes (Go, RBC, Battleship)")
-    d.add_argument("--game", default="all", choices=["all", "go", "rbc", "battleship"],
+    d.add_argument("--game", default="all", choices=["all", "go", "go-analysis", "rbc", "battleship"],
                    help="which demo game(s) to play")
     d.add_argument("--size", type=int, default=9, help="Go board size (default 9)")
     d.add_argument("--opponent", default="gnugo", choices=["gnugo", "random"],

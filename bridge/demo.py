@@ -374,11 +374,97 @@ daemon:
         sandbox.stop()
 
 
+LEELAZ = "/usr/games/leelaz"
+PV_BOT = "demo-leela-bot"
+PV_KEY_ENV = "BRIDGE_DEMO_OGS_PV_KEY"
+
+
+def run_analysis_demo(*, data_dir: Path = Path("runs/demo"), out: TextIO, timeout: float = 180.0) -> int:
+    """The engine's thinking on OGS (``engine.analysis``): Leela Zero through ``lz-genmove_analyze`` plays a few
+    19x19 moves on the OGS sandbox against a scripted house opponent that then resigns; every analysis chat message
+    the bot sends is shown as OGS would: its title and its variation from the move it starts at. Leela Zero runs with
+    a tiny untrained network (``bridge/leelaz_network.py``: Debian ships none), so its moves are weak: the point is the
+    path of the message, which is the same with a real network or KataGo."""
+    from bridge.adapters.ogs.analysis import read_analysis_body
+    from bridge.adapters.ogs.sandbox import SandboxServer
+    from bridge.leelaz_network import write_network
+
+    if not os.access(LEELAZ, os.X_OK):
+        out.write(f"\nanalysis messages: skipped, {LEELAZ} is missing (apt-get install leela-zero, or run "
+                  f"scripts/setup.sh)\n")
+        return 0
+    data_dir.mkdir(parents=True, exist_ok=True)
+    network = write_network(data_dir / "leelaz-tiny-network.txt")
+    server = SandboxServer("127.0.0.1", 0)
+    server.start()
+    daemon: Daemon | None = None
+    try:
+        key = secrets.token_hex(16)
+        server.add_bot(PV_BOT, key)
+        os.environ[PV_KEY_ENV] = key
+        config = load_config_text(f"""
+server:
+  kind: ogs
+  url: {server.url}
+  username: {PV_BOT}
+  api_key: {{env: {PV_KEY_ENV}}}
+  accept: {{board_sizes: [19]}}
+engine:
+  command: [{LEELAZ}, --gtp, --cpu-only, --weights, {network}, --noponder, --visits, "16", --threads, "1",
+            --seed, "1", --resignpct, "0", --timemanage, "off", --quiet]
+  analysis: main
+daemon:
+  data_dir: {data_dir}
+""", "<demo>")
+        daemon = Daemon(config)
+        daemon.start()
+        house = ["dd", "pp", "dp", "pd", "jj", "resign"]
+        body = {"target": PV_BOT, "challenger": {"house": "scripted", "moves": house}, "width": 19, "height": 19,
+                "rules": "japanese", "komi": 6.5, "ranked": False, "handicap": 0, "challenger_color": "black",
+                "time_control": {"system": "byoyomi", "time_control": "byoyomi", "speed": "live",
+                                 "main_time": 300, "period_time": 30, "periods": 3, "pause_on_weekends": False}}
+        r = requests.post(f"{server.url}/sandbox/challenges", json=body, timeout=10)
+        r.raise_for_status()
+        game_id = r.json()["game_id"]
+        out.write(f"\nThe engine's thinking on OGS: Leela Zero (tiny test network) through the bridge, "
+                  f"engine.analysis: main, 19x19 on the OGS sandbox; game {game_id}\n")
+        deadline = time.monotonic() + timeout
+        seen = 0
+        game: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            game = requests.get(f"{server.url}/sandbox/games/{game_id}", timeout=10).json()
+            for line in game.get("chat", [])[seen:]:
+                seen += 1
+                msg = line.get("body")
+                if not (isinstance(msg, dict) and msg.get("type") == "analysis"):
+                    continue
+                start, variation = read_analysis_body(msg, len(game.get("moves", [])))
+                pv = " ".join(gtp_vertex(m, 19) for m in variation)
+                out.write(f"analysis message ({line.get('channel')} chat), after move {start}: {msg.get('name')}; "
+                          f"variation {pv}\n")
+            if game.get("phase") == "finished":
+                break
+            time.sleep(0.2)
+        else:
+            out.write("the analysis demo game did not finish in time\n")
+            return 1
+        count = sum(1 for line in game.get("chat", [])
+                    if isinstance(line.get("body"), dict) and line["body"].get("type") == "analysis")
+        out.write(f"result: {game.get('score')}; {count} analysis message(s), one for each move of the bot\n")
+        return 0 if count else 1
+    finally:
+        if daemon is not None:
+            daemon.shutdown()
+        server.stop()
+
+
 def run_demo(*, games: list[str], size: int = 9, opponent: str = "gnugo", rbc_opponent: str = "random",
              rbc_seconds: float = 120.0, data_dir: Path = Path("runs/demo"), out: TextIO, delay: float = 0.0) -> int:
     code = 0
     if "go" in games:
         code |= run_go_demo(size=size, opponent=opponent, data_dir=data_dir, out=out, delay=delay)
+    if "go-analysis" in games:
+        code |= run_analysis_demo(data_dir=data_dir, out=out)
     if "rbc" in games:
         code |= run_rbc_demo(opponent=rbc_opponent, seconds=rbc_seconds, data_dir=data_dir, out=out)
     if "battleship" in games:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import importlib.util
 import os
 import signal
 import socket
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from bridge.leelaz_network import write_network
 
 if TYPE_CHECKING:
     from bridge.adapters.ogs.sandbox import SandboxServer
@@ -61,18 +62,14 @@ LEELAZ = "/usr/games/leelaz"
 @pytest.fixture(scope="session")
 def leelaz_command(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """Leela Zero (Debian's leela-zero, 19x19 only) on the CPU with a tiny seeded network
-    (tests/fakes/leelaz_network.py): a few visits a move, one thread, fixed seed, never resigns, quiet; time
+    (bridge/leelaz_network.py): a few visits a move, one thread, fixed seed, never resigns, quiet; time
     management off (0.17's pruning of a tiny search can abort on an assertion in prune_noncontenders). Skips the
     test if it is missing (fails it in CI, where setup installs it)."""
     if not os.access(LEELAZ, os.X_OK):
         if os.environ.get("CI"):
             pytest.fail(f"{LEELAZ} is not installed: CI must install it (scripts/setup.sh does)")
         pytest.skip(f"{LEELAZ} is not installed (apt-get install leela-zero)")
-    spec = importlib.util.spec_from_file_location("leelaz_network", FAKE_GTP.parent / "leelaz_network.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    network = module.write_network(tmp_path_factory.mktemp("leelaz") / "tiny-network.txt")
+    network = write_network(tmp_path_factory.mktemp("leelaz") / "tiny-network.txt")
     return [LEELAZ, "--gtp", "--cpu-only", "--weights", str(network), "--noponder", "--visits", "8",
             "--threads", "1", "--seed", "1", "--resignpct", "0", "--timemanage", "off", "--quiet"]
 

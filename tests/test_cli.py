@@ -50,6 +50,10 @@ def test_demo_plays_a_whole_game(tmp_path: Path, gnugo_command: list[str]) -> No
     assert "analysis messages: none (engine.analysis is on, but GNU Go prints no principal variation" in p.stdout
     sgf = re.search(r"^SGF record: (\S+)", p.stdout, re.M)
     assert sgf is not None and Path(sgf.group(1)).exists()
+    # then the engine's thinking: Leela Zero through lz-genmove_analyze, one OGS analysis message a move of the bot
+    assert re.search(r"^analysis message \(main chat\), after move 1: Win rate: [\d.]+%, Visits: \d+; variation "
+                     r"[A-T]\d+", p.stdout, re.M), p.stdout[-3000:]
+    assert re.search(r"^result: W\+R; 5 analysis message\(s\), one for each move of the bot", p.stdout, re.M)
     # then Reconnaissance Blind Chess: Stockfish through the bridge finds its own game (server.seek), and shows the
     # true board and the belief as it goes
     assert "invited house random itself (server.seek)" in p.stdout, p.stdout[-3000:]

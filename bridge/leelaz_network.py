@@ -1,6 +1,7 @@
-"""A tiny Leela Zero network with seeded random weights, for tests: Leela Zero needs a network file to start at
-all, and Debian's ``leela-zero`` ships none (the real ones are downloaded separately). The engine plays badly with
-it but speaks its whole GTP vocabulary, searches and passes, which is what the bridge's tests need.
+"""A tiny Leela Zero network with seeded random weights, for the tests and ``gamebridge demo``: Leela Zero needs a
+network file to start at all, and Debian's ``leela-zero`` ships none (the real ones are downloaded separately). The
+engine plays badly with it but speaks its whole GTP vocabulary (``lz-genmove_analyze`` included), searches and
+passes, which is what the tests and the demo of analysis messages need.
 
 Leela Zero's plain-text format, version 1: a line ``1``, then one line of floats per tensor: the input
 convolution (18 input planes, 3x3) with its bias and batch-norm means and variances; two such 3x3 convolutions per
@@ -8,7 +9,7 @@ residual block; the policy head (1x1 convolution to 2 planes, batch norm, a full
 the value head (1x1 convolution to 1 plane, batch norm, 361 -> 256 -> 1). Leela Zero reads the channel count from
 the first tensor and the number of blocks from the number of lines.
 
-    python tests/fakes/leelaz_network.py OUT.txt      # write one
+    python -m bridge.leelaz_network OUT.txt      # write one
 """
 
 from __future__ import annotations
