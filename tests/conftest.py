@@ -6,12 +6,13 @@ import gc
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -171,8 +172,10 @@ def _descendants() -> dict[int, str]:
 def _leaks(threads: set[threading.Thread], sockets: set[str], children: dict[int, str]) -> list[str]:
     """What is still alive that was not before the test, after waiting up to LEAK_GRACE for it to end."""
     deadline = time.monotonic() + LEAK_GRACE
+    collect = False  # a full collection costs ~50 ms: only once something is left over
     while True:
-        gc.collect()  # a socket or a thread's last reference may sit in a cycle
+        if collect:
+            gc.collect()  # a socket or a thread's last reference may sit in a cycle
         new_threads = [t for t in threading.enumerate() if t not in threads and t.is_alive()
                        and not isinstance(t, threading._DummyThread)  # foreign threads: not ours to join
                        and not t.name.startswith(tuple(LONG_LIVED_THREADS))]
@@ -180,6 +183,9 @@ def _leaks(threads: set[threading.Thread], sockets: set[str], children: dict[int
         new_children = {pid: cmd for pid, cmd in _descendants().items() if pid not in children}
         if not (new_threads or new_sockets or new_children) or time.monotonic() >= deadline:
             break
+        if not collect:
+            collect = True
+            continue  # look again after a collection
         for t in new_threads:
             t.join(min(0.1, max(0.0, deadline - time.monotonic())))
         if not new_threads:
@@ -209,3 +215,69 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     leaked = _leaks(threads, sockets, children)
     if leaked:
         pytest.fail(f"{request.node.nodeid} left behind: " + "; ".join(leaked), pytrace=False)
+
+
+# --- e2e: what the fast subset (-m "not e2e") leaves out ----------------------------------------------------------
+# A test is e2e when it runs a real engine (GNU Go, Stockfish, Leela Zero, the reference Battleship engine), starts
+# a whole daemon (bridge.daemon.Daemon, in this process or as `gamebridge`), or plays games through a sandbox end
+# to end. Tests that ask for a real engine's fixture are marked here; whole files of e2e tests carry a module-level
+# ``pytestmark = pytest.mark.e2e``; and a test that is not marked but starts an engine or a daemon anyway fails
+# (e2e_guard), naming what it started, so that a new e2e test cannot land in the fast subset unnoticed.
+E2E_FIXTURES = frozenset({
+    "gnugo_command", "stockfish", "leelaz_command",  # real engines (this file)
+    "make_daemon", "make_bot", "run_bridge", "start_daemon", "start_gtp2ogs",  # whole daemons (their test files)
+})
+REAL_ENGINE_MARKS = ("/usr/games/", "battleship_engine.py", "bridge.cli", "bin/gamebridge")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
+def _e2e_reason(argv: list[Any]) -> str | None:
+    """What makes running ``argv`` an e2e step (a real engine or the bridge's own command), or None. A script the
+    command runs is read too: a shell wrapper that execs GNU Go counts as GNU Go."""
+    words = [str(a) for a in argv]
+    for word in words[:4]:
+        if any(mark in word for mark in REAL_ENGINE_MARKS):
+            return " ".join(words)
+        if word.endswith((".sh", ".py")) and os.path.isfile(word):
+            try:
+                text = Path(word).read_text(errors="replace")[:20_000]
+            except OSError:
+                continue
+            if any(mark in text for mark in REAL_ENGINE_MARKS):
+                return f"{' '.join(words)} (which runs a real engine or the bridge)"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def e2e_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fails a test that is not marked e2e but starts a real engine, the bridge's command or a whole daemon."""
+    if request.node.get_closest_marker("e2e") is not None:
+        yield
+        return
+    from bridge.daemon import Daemon
+
+    started: list[str] = []
+    execute_child = subprocess.Popen._execute_child  # type: ignore[attr-defined]
+    daemon_start = Daemon.start
+
+    def spy_execute_child(self: subprocess.Popen[Any], args: Any, *rest: Any, **kw: Any) -> Any:
+        why = _e2e_reason([args] if isinstance(args, str | bytes | os.PathLike) else list(args))
+        if why is not None:
+            started.append(f"process {why}")
+        return execute_child(self, args, *rest, **kw)
+
+    def spy_daemon_start(self: Daemon) -> None:
+        started.append("a whole daemon (bridge.daemon.Daemon)")
+        daemon_start(self)
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", spy_execute_child)
+    monkeypatch.setattr(Daemon, "start", spy_daemon_start)
+    yield
+    if started:
+        pytest.fail(f"{request.node.nodeid} is not marked e2e but started " + "; ".join(dict.fromkeys(started))
+                    + ": mark it @pytest.mark.e2e (or the module: pytestmark = pytest.mark.e2e)", pytrace=False)

@@ -104,6 +104,7 @@ def _dead_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("kind", sorted(SANDBOXES))
 def test_refused_credentials_end_the_daemon_with_the_fatal_status_and_one_line(tmp_path: Path, kind: str) -> None:
     with SANDBOXES[kind]() as url:
@@ -122,6 +123,7 @@ def test_refused_credentials_end_the_daemon_with_the_fatal_status_and_one_line(t
     assert SECRETS[kind] not in out + err
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("kind", sorted(SANDBOXES))
 def test_a_server_that_is_down_is_retried_and_the_daemon_stays_up(tmp_path: Path, kind: str) -> None:
     daemon = _start(tmp_path, kind, _dead_url())

@@ -327,6 +327,7 @@ def test_genmove_is_fast_even_with_ship_moves(eng: ModuleType) -> None:
     assert statistics.mean(times) < 0.05
 
 
+@pytest.mark.e2e
 def test_the_script_speaks_on_pipes_and_exits_at_end_of_input() -> None:
     commands = "1 protocol_version\n2 genmove\n3 fly\n"  # no quit: end of input must end it too
     done = subprocess.run([sys.executable, str(SCRIPT), "--seed", "1"], input=commands, capture_output=True,

@@ -130,6 +130,7 @@ def play(game: Game, players: dict[int, BattleshipPlayer], budget: float = 10.0,
     return sources
 
 
+@pytest.mark.e2e
 def test_a_whole_game_between_two_players_with_reference_engines(
     players: Callable[..., BattleshipPlayer], tmp_path: Path
 ) -> None:
@@ -152,6 +153,7 @@ FLEET = [Ship("Carrier", 5, (0, 0)), Ship("Battleship", 4, (2, 0)), Ship("Cruise
          Ship("Submarine", 3, (6, 0)), Ship("Destroyer", 2, (8, 0))]
 
 
+@pytest.mark.e2e
 def test_observe_is_idempotent_and_tells_shots_and_moves(players: Callable[..., BattleshipPlayer]) -> None:
     """Views are snapshots: the opponent's new shot is told once, a turn that passed without a new shot is an
     opponent move, a repeated view tells nothing."""
@@ -174,6 +176,7 @@ def test_observe_is_idempotent_and_tells_shots_and_moves(players: Callable[..., 
     assert [e[0] for e in player.history] == ["opponent_shot", *ours, "opponent_moved"]
 
 
+@pytest.mark.e2e
 def test_observe_reads_untold_own_shots_and_sinkings_from_the_state(
     players: Callable[..., BattleshipPlayer]
 ) -> None:
@@ -192,6 +195,7 @@ def test_observe_reads_untold_own_shots_and_sinkings_from_the_state(
     assert all(m.ship != "Destroyer" for m in decision.turn.moves)
 
 
+@pytest.mark.e2e
 def test_a_crashing_engine_is_restarted_and_the_game_replayed(
     players: Callable[..., BattleshipPlayer], flaky: Callable[..., list[str]], tmp_path: Path
 ) -> None:
@@ -209,6 +213,7 @@ def test_a_crashing_engine_is_restarted_and_the_game_replayed(
     assert len(re.findall(r">> \d+ new_game", log)) == 3
 
 
+@pytest.mark.e2e
 def test_a_hung_engine_gets_the_fallback_before_the_deadline(
     players: Callable[..., BattleshipPlayer], flaky: Callable[..., list[str]]
 ) -> None:
@@ -237,6 +242,7 @@ def test_a_hung_engine_gets_the_fallback_before_the_deadline(
     assert "within 3.0 s" in incident and "sending the fallback shot" in incident
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     ("answer", "problem"),
     [("Z99", "not usable"), ("K1", "not usable"), ("translate Zeppelin up", "not usable"),
@@ -268,6 +274,7 @@ def test_an_invalid_answer_gives_one_clear_incident_and_the_fallback(
     assert len(player.incidents) == 1 and player.restarts == 0 and player.engine is not None
 
 
+@pytest.mark.e2e
 def test_after_max_restarts_the_game_is_finished_with_fallback_shots(
     players: Callable[..., BattleshipPlayer], flaky: Callable[..., list[str]]
 ) -> None:
@@ -317,6 +324,7 @@ def test_engine_label() -> None:
     assert engine_label(["/usr/local/bin/mybot", "-v"]) == "mybot"
 
 
+@pytest.mark.e2e
 def test_an_engine_hung_on_bookkeeping_is_given_seconds_not_the_turn(
     players: Callable[..., BattleshipPlayer], flaky: Callable[..., list[str]]
 ) -> None:

@@ -142,6 +142,7 @@ daemon:
     assert "leela-secret-key-123" not in p.stdout + p.stderr
 
 
+@pytest.mark.e2e
 def test_schema_is_json(tmp_path: Path) -> None:
     p = run(["schema"], tmp_path)
     assert p.returncode == 0
@@ -216,6 +217,7 @@ def _config_for(tmp_path: Path, kind: str, secret: str) -> Path:
     return path
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("kind", ["ogs", "reconchess", "opengames"])
 @pytest.mark.parametrize("secret", ["{env: BRIDGE_TEST_UNSET_SECRET}", "{file: /nonexistent/bridge-secret.key}"])
 def test_run_with_a_missing_secret_is_one_line_and_the_config_exit_status(tmp_path: Path, kind: str,
@@ -231,6 +233,7 @@ def test_run_with_a_missing_secret_is_one_line_and_the_config_exit_status(tmp_pa
     assert ("BRIDGE_TEST_UNSET_SECRET" in lines[0]) if "env" in secret else ("/nonexistent" in lines[0])
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("command", ["run", "check"])
 def test_a_config_file_that_is_not_utf8_is_one_line_and_the_config_exit_status(tmp_path: Path,
                                                                                 command: str) -> None:

@@ -373,6 +373,7 @@ class _HungGamesAdapter:
         return []
 
 
+@pytest.mark.e2e
 def test_shutdown_with_three_hung_engines_is_parallel_and_quiet(
         tmp_path: Path, fake_gtp_command: Callable[..., list[str]], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)

@@ -110,6 +110,7 @@ def classic_fleet() -> list[Ship]:
 
 
 # --- handshake -------------------------------------------------------------------------------------
+@pytest.mark.e2e
 def test_handshake_with_the_reference_engine(start: Starter, tmp_path: Path) -> None:
     transcript = Transcript(tmp_path / "t.txt")
     engine = start(reference(), name="ref", transcript=transcript)
@@ -180,6 +181,7 @@ def play(engines: dict[int, LineEngine], game: Game) -> list[EngineTurn]:
     return turns
 
 
+@pytest.mark.e2e
 def test_self_play_game_between_two_engine_subprocesses(start: Starter, tmp_path: Path) -> None:
     transcript = Transcript(tmp_path / "game.txt")
     engines = {1: start(reference(3), name="one", transcript=transcript),
@@ -200,6 +202,7 @@ def test_self_play_game_between_two_engine_subprocesses(start: Starter, tmp_path
     assert "one >> " in text and "two << " in text and "genmove" in text
 
 
+@pytest.mark.e2e
 def test_two_static_games_in_a_row_on_one_engine(start: Starter) -> None:
     engines = {1: start(reference(5)), 2: start(reference(6))}
     rng = random.Random(2)
@@ -241,6 +244,7 @@ def test_an_invalid_genmove_answer_is_a_clear_error(
     engine.opponent_moved()
 
 
+@pytest.mark.e2e
 def test_refusals_and_unlisted_commands(start: Starter, tmp_path: Path) -> None:
     transcript = Transcript(tmp_path / "t.txt")
     engine = start(reference(), name="ref", transcript=transcript)

@@ -711,6 +711,7 @@ def test_user_challenger_gets_active_game_too(server: SandboxServer, bot: dict[s
     assert a.event(f"game/{ch['game_id']}/move")["move"][:2] == [4, 4]
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not os.access("/usr/games/gnugo", os.X_OK), reason="GNU Go is not installed")
 def test_gtp_house_with_gnu_go_plays_until_two_passes(server: SandboxServer, bot: dict[str, Any],
                                                       clients: Callable[[], WsClient]) -> None:

@@ -516,6 +516,7 @@ def test_polling_never_meets_a_limit_of_20_requests_per_2_s(
     assert refused == 0 and "HTTP 429" not in logs.text
 
 
+@pytest.mark.e2e
 def test_the_demo_game_never_meets_a_limit_of_20_requests_per_2_s(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, logs: pytest.LogCaptureFixture,
 ) -> None:
@@ -635,6 +636,7 @@ def test_an_expired_turn_ends_the_game_with_one_clear_message(
     assert len(warnings) == 1 and "the turn ended before an action of ours was carried out" in warnings[0]
 
 
+@pytest.mark.e2e
 def test_a_refused_key_stops_the_daemon_with_one_clear_line(
     og: OpenGamesSandbox, tmp_path: Path, logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -665,6 +667,7 @@ def test_a_malformed_key_is_refused_without_showing_it(
     assert "secretsecret" not in str(err.value)
 
 
+@pytest.mark.e2e
 def test_a_go_engine_is_refused_before_any_game(
     og: OpenGamesSandbox, tmp_path: Path, logs: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -743,6 +746,7 @@ def _await_turn(og: OpenGamesSandbox, turn: int, proc: subprocess.Popen[bytes], 
         time.sleep(0.05)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(("sig", "forget"), [(signal.SIGKILL, True), (signal.SIGKILL, False),
                                              (signal.SIGTERM, True)],
                          ids=["sigkill-status-forgets", "sigkill", "sigterm-status-forgets"])
@@ -840,6 +844,7 @@ def test_the_webhook_receiver_checks_tokens_sizes_and_turns(logs: pytest.LogCapt
     assert TOKEN not in logs.text
 
 
+@pytest.mark.e2e
 def test_bridge_register_stores_the_key_with_mode_600(og: OpenGamesSandbox, tmp_path: Path) -> None:
     """`gamebridge register opengames` as a user runs it: the key lands in a mode-600 file, the output says where
     and never shows the key, the key works, and an existing file is never overwritten."""
@@ -866,6 +871,7 @@ def test_bridge_register_stores_the_key_with_mode_600(og: OpenGamesSandbox, tmp_
     assert stored.exists() and stat.S_IMODE(stored.stat().st_mode) == 0o600 and str(stored) in fresh.stdout
 
 
+@pytest.mark.e2e
 def test_register_retries_server_errors_and_reports_a_lost_key(og: OpenGamesSandbox, tmp_path: Path) -> None:
     """Issue 8, item 14. Two 500s before the agent is created: `register` learns from the platform that no
     agent of that name exists, tries again and stores the key. A 500 after the agent was created (the key

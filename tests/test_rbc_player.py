@@ -101,6 +101,7 @@ def test_static_value() -> None:
     assert static_value(queen_up, chess.WHITE) > 0.85 > 0.15 > static_value(queen_up, chess.BLACK)
 
 
+@pytest.mark.e2e
 def test_engine_takes_every_prepared_position(stockfish_cfg: EngineConfig) -> None:
     """Positions an RBC belief produces that chess never has: the sanitized ones go to Stockfish without harm."""
     fens = [
@@ -169,6 +170,7 @@ def _play(player: BridgeRbcPlayer, white: bool, seconds: float = 40) -> tuple[bo
     return winner, reason
 
 
+@pytest.mark.e2e
 def test_beats_random_bot(stockfish_cfg: EngineConfig, transcript: Transcript,
                           players: list[BridgeRbcPlayer]) -> None:
     random.seed(11)
@@ -184,6 +186,7 @@ def test_beats_random_bot(stockfish_cfg: EngineConfig, transcript: Transcript,
     assert player.engine is None  # closed at the end of the game
 
 
+@pytest.mark.e2e
 def test_killed_engine_never_loses_the_game(stockfish_cfg: EngineConfig, transcript: Transcript,
                                             players: list[BridgeRbcPlayer]) -> None:
     random.seed(5)
@@ -203,6 +206,7 @@ def test_killed_engine_never_loses_the_game(stockfish_cfg: EngineConfig, transcr
     assert "the engine died during" in _text(transcript)
 
 
+@pytest.mark.e2e
 def test_dead_engine_for_good_falls_back_to_material(stockfish_cfg: EngineConfig, transcript: Transcript,
                                                      players: list[BridgeRbcPlayer]) -> None:
     random.seed(3)
@@ -226,6 +230,7 @@ def test_dead_engine_for_good_falls_back_to_material(stockfish_cfg: EngineConfig
     assert reason is not None  # the game ran to a result, no crash
 
 
+@pytest.mark.e2e
 def test_make_player(stockfish_cfg: EngineConfig, transcript: Transcript, tmp_path: Path) -> None:
     ctx = SimpleNamespace(game_id="7", config=SimpleNamespace(engine=stockfish_cfg, rbc=FAST),
                           transcript=transcript, records_dir=tmp_path)

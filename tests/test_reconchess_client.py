@@ -183,6 +183,7 @@ def _final_fen(history: GameHistory) -> str:
     return str(history.truth_fen_after_move(turns[-1]))
 
 
+@pytest.mark.e2e
 def test_full_games_against_every_house_player(
     sandbox: ReconchessSandbox, run_adapter: Any, tmp_path: Path
 ) -> None:
@@ -625,6 +626,7 @@ def test_an_unreadable_state_file_is_one_warning_and_the_game_is_played_on(
     assert (state_dir / "reconchess-5.json").exists() and "left alone" in caplog.text
 
 
+@pytest.mark.e2e
 def test_the_daemon_plays_a_reconchess_game(sandbox: ReconchessSandbox, tmp_path: Path) -> None:
     """The real Daemon (run_game, DrivenGame contexts) with the adapter from a YAML config: the game is
     played, its transcript and records land in daemon.data_dir, and shutdown leaves no game thread."""
@@ -648,6 +650,7 @@ def test_the_daemon_plays_a_reconchess_game(sandbox: ReconchessSandbox, tmp_path
     assert daemon.active_games() == 0
 
 
+@pytest.mark.e2e
 def test_on_stop_finish_drains_and_a_second_stop_stops_at_once(sandbox: ReconchessSandbox, tmp_path: Path) -> None:
     """daemon.on_stop: finish. The first stop() takes no new game (an invitation then waits) and keeps playing;
     a second stop() stops at once, leaving the game resumable (not error-resigned, its state file on disk)."""

@@ -350,6 +350,7 @@ def test_control_invitation_options_and_errors(sandbox: ReconchessSandbox) -> No
     assert requests.get(f"{url}/sandbox", timeout=5).json()["house"] == ["attacker", "random", "trout"]
 
 
+@pytest.mark.e2e
 def test_stop_ends_threads_and_engines() -> None:
     """Stopping mid-game (a trout game with Stockfish running, an open keep-alive connection) leaves no thread
     and no Stockfish process behind."""

@@ -80,6 +80,7 @@ def test_bad_credential_references_are_config_errors(secret: str, error: str) ->
         _config(secret=secret)
 
 
+@pytest.mark.e2e
 def test_run_with_a_credential_but_no_credentials_directory_is_one_line_and_exit_78(tmp_path: Path) -> None:
     cfg = tmp_path / "bot.yaml"
     cfg.write_text("server:\n  kind: ogs\n  url: http://127.0.0.1:9\n  username: bot\n"
@@ -301,6 +302,7 @@ def test_the_slot_pool_grows_and_shrinks_without_taking_slots_from_games() -> No
     stop.set()
 
 
+@pytest.mark.e2e
 def test_a_config_error_in_the_journal_has_the_error_priority(tmp_path: Path) -> None:
     """Under systemd the one line of a configuration error reaches the journal as an error (`journalctl -p err`)."""
     cfg = tmp_path / "bot.yaml"
