@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+from helpers import BYOYOMI_FAST, api, challenge, wait_finished, wait_for
 
 from bridge.adapters.ogs.codec import decode_move_array
 from bridge.adapters.ogs.sandbox import SandboxServer
@@ -72,54 +73,11 @@ daemon:
         d.shutdown()
 
 
-def api(sandbox: SandboxServer, method: str, path: str, **kw: Any) -> Any:
-    r = requests.request(method, f"{sandbox.url}{path}", timeout=10, **kw)
-    assert r.status_code < 300, f"{method} {path} -> {r.status_code} {r.text}"
-    return r.json()
-
-
-def challenge(sandbox: SandboxServer, target: str, challenger: dict[str, Any], **settings: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"target": target, "challenger": challenger, "width": 9, "height": 9,
-                            "rules": "japanese", "komi": 6.5, "ranked": False, "handicap": 0,
-                            "time_control": BYOYOMI_FAST}
-    body.update(settings)
-    result: dict[str, Any] = api(sandbox, "POST", "/sandbox/challenges", json=body)
-    return result
-
-
 SHORT_GAME = ["cc", "gg", "cg", "gc", "ee", "resign"]  # a scripted house that plays a little, then resigns
-BYOYOMI_FAST = {"system": "byoyomi", "time_control": "byoyomi", "speed": "live", "main_time": 120,
-                "period_time": 10, "periods": 3, "pause_on_weekends": False}
 FISCHER_FAST = {"system": "fischer", "time_control": "fischer", "speed": "live", "initial_time": 120,
                 "time_increment": 5, "max_time": 300, "pause_on_weekends": False}
 CANADIAN_FAST = {"system": "canadian", "time_control": "canadian", "speed": "live", "main_time": 60,
                  "period_time": 60, "stones_per_period": 10, "pause_on_weekends": False}
-
-
-def wait_finished(sandbox: SandboxServer, game_id: Any, timeout: float = 240.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    game: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        r = requests.get(f"{sandbox.url}/sandbox/games/{game_id}", timeout=10)
-        if r.status_code == 404:  # the bot has not accepted the challenge yet
-            time.sleep(0.25)
-            continue
-        assert r.status_code == 200, r.text
-        game = r.json()
-        if game.get("phase") == "finished":
-            return game
-        time.sleep(0.25)
-    raise AssertionError(f"game {game_id} did not finish: phase {game.get('phase')}, "
-                         f"{len(game.get('moves', []))} moves")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def sgf_path(d: Daemon, game_id: Any) -> Path:

@@ -19,8 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import helpers
 import pytest
-import requests
+from helpers import api, wait_finished, wait_for
 
 from bridge.adapters.ogs.sandbox import SandboxServer
 from bridge.config import EngineConfig, load_config_text
@@ -65,48 +66,15 @@ daemon:
 """
 
 
-def api(sandbox: SandboxServer, method: str, path: str, **kw: Any) -> Any:
-    r = requests.request(method, f"{sandbox.url}{path}", timeout=10, **kw)
-    assert r.status_code < 300, f"{method} {path} -> {r.status_code} {r.text}"
-    return r.json()
-
-
 def challenge(sandbox: SandboxServer, target: str, challenger: dict[str, Any], **settings: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"target": target, "challenger": challenger, "width": 9, "height": 9,
-                            "rules": "japanese", "komi": 6.5, "ranked": False, "handicap": 0,
-                            "time_control": FISCHER_30_5}
-    body.update(settings)
-    result: dict[str, Any] = api(sandbox, "POST", "/sandbox/challenges", json=body)
-    return result
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+    """helpers.challenge on the fischer 30 s + 5 s clock of these tests."""
+    settings.setdefault("time_control", FISCHER_30_5)
+    return helpers.challenge(sandbox, target, challenger, **settings)
 
 
 def challenge_state(sandbox: SandboxServer, cid: int) -> dict[str, Any]:
     result: dict[str, Any] = api(sandbox, "GET", f"/sandbox/challenges/{cid}")
     return result
-
-
-def wait_finished(sandbox: SandboxServer, game_id: Any, timeout: float) -> dict[str, Any]:
-    game: dict[str, Any] = {}
-
-    def done() -> bool:
-        nonlocal game
-        r = requests.get(f"{sandbox.url}/sandbox/games/{game_id}", timeout=10)
-        if r.status_code != 200:
-            return False
-        game = r.json()
-        return game.get("phase") == "finished"
-
-    wait_for(done, timeout, f"game {game_id} to finish")
-    return game
 
 
 BotFactory = Callable[..., tuple[Daemon, str]]
@@ -482,7 +450,9 @@ def test_two_passes_in_a_row_wait_for_the_removal_phase_instead_of_moving(
     try:
         moves: tuple[Move, ...] = ((2, 2), (6, 6), None, None)  # black, white, black passes, white passes
         session.post(StateUpdate(_state(moves)))
-        time.sleep(1.0)  # what a race looks like from here: no phase event yet, nothing must be sent meanwhile
+        # what a race looks like from here: no phase event yet; the session holds, and sends nothing meanwhile
+        wait_for(lambda: _transcript_has(session.transcript_path, "waiting for the stone removal phase"), 20,
+                 "the session to hold after two passes")
         assert "play" not in actions.kinds(), actions.calls
         session.post(StateUpdate(_state(moves, phase="stone removal")))
         wait_for(lambda: "accept_removal" in actions.kinds() or "set_removal" in actions.kinds(), 20,

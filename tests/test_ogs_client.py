@@ -25,6 +25,7 @@ import pytest
 import requests
 import socketio
 from aiohttp import WSMsgType, web
+from helpers import wait_for as wait_until
 
 from bridge.adapters.ogs.client import OgsAdapter
 from bridge.adapters.ogs.config import OgsServerConfig
@@ -412,16 +413,6 @@ def start_adapter(api_key_env: str) -> Iterator[Callable[..., Running]]:
     for r in running:
         r.thread.join(10)
         assert not r.thread.is_alive(), "the adapter did not stop when asked"
-
-
-def wait_until(pred: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def challenge(cid: int, **over: Any) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 import pytest
 import requests
+from helpers import wait_for
 
 from bridge.adapters.opengames.sandbox import OpenGamesSandbox
 from bridge.games.battleship_rules import cell_name, parse_cell
@@ -94,16 +95,6 @@ def register(sandbox: OpenGamesSandbox, name: str, description: str = "") -> Age
     assert r.status_code == 201, r.text
     agent = r.json()["agent"]
     return Agent(sandbox, name, agent["api_key"], agent["id"])
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, step: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def start_game(sandbox: OpenGamesSandbox, a: Agent, b: Agent, **kw: Any) -> str:

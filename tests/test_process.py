@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import wait_for
 
 from bridge.engines.process import EngineProcess
 from bridge.errors import BridgeError, EngineError, EngineTerminatedError, EngineTimeoutError
@@ -65,15 +66,6 @@ def spawn() -> Iterator[Callable[..., EngineProcess]]:
     yield make
     for p in started:
         p.stop(grace=0.2)
-
-
-def wait_for(predicate: Callable[[], bool], within: float = 3.0) -> bool:
-    deadline = time.monotonic() + within
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 # --- Transcript ------------------------------------------------------------------------------------

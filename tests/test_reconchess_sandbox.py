@@ -18,6 +18,7 @@ import chess
 import pytest
 import reconchess
 import requests
+from helpers import wait_for
 from reconchess import GameHistory, RemoteGame, WinReason, play_remote_game
 from reconchess.bots.attacker_bot import AttackerBot
 from reconchess.bots.random_bot import RandomBot
@@ -36,13 +37,6 @@ def sandbox() -> Iterator[ReconchessSandbox]:
     server.add_user("bob", "bob-pw-1234")
     yield server
     server.stop()
-
-
-def _wait(predicate: Any, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def _stockfish_children() -> list[int]:
@@ -125,7 +119,7 @@ def test_official_rc_connect_accepts_and_plays_invitations(sandbox: ReconchessSa
             invitations = requests.get(f"{sandbox.url}/sandbox/invitations", timeout=5).json()["invitations"]
             return all(i["finished_by"] == ["alice"] for i in invitations)
 
-        _wait(finished, timeout=40)
+        wait_for(finished, timeout=40)
     finally:
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=20)
@@ -221,7 +215,8 @@ def test_status_codes(sandbox: ReconchessSandbox) -> None:
         s.post(f"{game}/sense", data=json.dumps({"square": 9}), timeout=5).status_code == 400
     )  # not started
     assert s.post(f"{game}/ready", data="{}", timeout=5).status_code == 200
-    _wait(lambda: s.get(f"{game}/game_status", timeout=5).json() == {"is_my_turn": True, "is_over": False})
+    wait_for(lambda: s.get(f"{game}/game_status", timeout=5).json() == {"is_my_turn": True, "is_over": False},
+             timeout=20)
     move = json.dumps({"requested_move": {"type": "Move", "value": "e2e4"}})
     assert s.post(f"{game}/move", data=move, timeout=5).status_code == 400  # must sense first
     assert s.post(f"{game}/sense", data="{not json", timeout=5).status_code == 400
@@ -255,7 +250,7 @@ def test_a_flag_falls_without_anybody_asking(sandbox: ReconchessSandbox) -> None
     server.accept_invitation(server.get_invitations()[0])
     game = RemoteGame(sandbox.url, game_id, ("alice", PASSWORD))
     game.start()
-    _wait(lambda: sandbox.game(game_id)["over"], timeout=5)
+    wait_for(lambda: sandbox.game(game_id)["over"], timeout=5)
     truth = sandbox.game(game_id)
     assert truth["win_reason"] == "TIMEOUT" and truth["winner"] == "attacker"
     assert truth["seconds_left"]["white"] <= 0
@@ -363,7 +358,7 @@ def test_stop_ends_threads_and_engines() -> None:
         f"{server.url}/api/invitations/", json={"opponent": "trout", "color": False}, timeout=5
     ).json()["game_id"]
     session.post(f"{server.url}/api/games/{game_id}/ready", timeout=5)
-    _wait(lambda: server.game(game_id)["moves"], timeout=20)  # trout (white) is playing
+    wait_for(lambda: server.game(game_id)["moves"], timeout=20)  # trout (white) is playing
     assert _stockfish_children()
     server.stop()
     session.close()
