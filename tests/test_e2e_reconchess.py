@@ -15,6 +15,7 @@ from typing import Any
 
 import chess
 import pytest
+from helpers import wait_for
 
 from bridge.adapters.reconchess.sandbox import ReconchessSandbox
 from bridge.config import load_config_text
@@ -67,11 +68,8 @@ def test_bridge_with_stockfish_plays_each_house_opponent(rbc_sandbox: Reconchess
             inv = rbc_sandbox.invite("sf-bot", opponent=opponent, color=i % 2 == 0, seconds_per_player=60,
                                      seconds_increment=2)
             games[opponent] = inv["game_id"]
-        deadline = time.monotonic() + 400
-        while time.monotonic() < deadline:
-            if all(rbc_sandbox.game(g)["over"] for g in games.values()):
-                break
-            time.sleep(0.5)
+        wait_for(lambda: all(rbc_sandbox.game(g)["over"] for g in games.values()), 400,
+                 f"the end of every game: {games}", step=0.5)
         for opponent, gid in games.items():
             game = rbc_sandbox.game(gid)
             assert game["over"], f"the game against {opponent} did not finish: {game.get('phase')}"
@@ -81,10 +79,7 @@ def test_bridge_with_stockfish_plays_each_house_opponent(rbc_sandbox: Reconchess
             if game["winner_color"] is not None and game["winner_color"] != bot_white:
                 assert game["win_reason"] not in ("TIMEOUT", "RESIGN"), (opponent, game["win_reason"])
             pgn = tmp_path / "records" / f"reconchess-{gid}.pgn"
-            for _ in range(50):
-                if pgn.exists():
-                    break
-                time.sleep(0.1)
+            wait_for(pgn.exists, 5, f"the PGN record {pgn}")
             board = read_pgn(pgn.read_text()).end().board()
             assert board.board_fen() == chess.Board(game["fen"]).board_fen(), opponent
             assert (tmp_path / "records" / f"reconchess-{gid}.json").exists()
@@ -97,26 +92,43 @@ def test_bridge_with_stockfish_plays_each_house_opponent(rbc_sandbox: Reconchess
         daemon.shutdown()
 
 
-def test_a_server_answering_500_for_30_seconds_mid_game_is_survived(
+# a light player (the default's boards and engine time are covered by the test above): moves in ~0.1 s, not ~1 s
+FAST_RBC = "rbc: {max_boards: 500, move_boards: 4, candidates: 4, engine_time: 0.02, safety_boards: 200, " \
+           "sense_sample: 200}\n"
+OUTAGE = 8.0  # seconds of 500s: four times the retry cap (retry_max_delay 2), so retries run at the cap a while
+
+
+def test_a_server_answering_500_for_seconds_mid_game_is_survived(
         rbc_sandbox: ReconchessSandbox, stockfish: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mid-game the server answers every call with 500 for OUTAGE seconds: the bridge keeps retrying (past the
+    retry cap, never giving up), does not resign or lose on time, and wins once the server is back."""
     password = secrets.token_hex(10)
     rbc_sandbox.add_user("sf-bot", password)
     monkeypatch.setenv("TEST_RBC_PASSWORD", password)
-    config = bot_config(rbc_sandbox.url, stockfish, tmp_path, games=1, extra="  retry_max_delay: 2\n")
+    config = bot_config(rbc_sandbox.url, stockfish, tmp_path, games=1, extra="  retry_max_delay: 2\n" + FAST_RBC)
+    failed: list[float] = []  # when the sandbox answered a call with the outage's 500
+    failing = rbc_sandbox.faults.failing
+
+    def counted(method: str, path: str) -> tuple[int, int] | None:
+        answer = failing(method, path)
+        if answer is not None:
+            failed.append(time.monotonic())
+        return answer
+
+    monkeypatch.setattr(rbc_sandbox.faults, "failing", counted)
     daemon = Daemon(config)
     daemon.start()
     try:
         gid = rbc_sandbox.invite("sf-bot", opponent="random", color=True, seconds_per_player=120,
                                  seconds_increment=5)["game_id"]
-        deadline = time.monotonic() + 60
-        while len(rbc_sandbox.game(gid)["moves"]) < 4 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert len(rbc_sandbox.game(gid)["moves"]) >= 4, "the game did not get going"
-        rbc_sandbox.fail(30, status=500)
-        time.sleep(30)
-        deadline = time.monotonic() + 240
-        while not rbc_sandbox.game(gid)["over"] and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_for(lambda: len(rbc_sandbox.game(gid)["moves"]) >= 4, 60, "the game to get going (4 moves)")
+        started = time.monotonic()
+        rbc_sandbox.fail(OUTAGE, status=500)
+        wait_for(lambda: time.monotonic() - started >= OUTAGE and failed, OUTAGE + 10, "the end of the outage")
+        assert not rbc_sandbox.game(gid)["over"], rbc_sandbox.game(gid)  # the outage hit the game mid-way
+        # the bridge kept calling through the outage, to its end: retries at the cap, not a give-up
+        assert len(failed) >= 4 and failed[-1] - started >= OUTAGE - 2 * 2 - 1, [t - started for t in failed]
+        wait_for(lambda: rbc_sandbox.game(gid)["over"], 240, "the end of the game", step=0.5)
         game = rbc_sandbox.game(gid)
         assert game["over"] and game["win_reason"] not in ("TIMEOUT", "RESIGN"), game["win_reason"]
         assert game["winner_color"] is True, game["win_reason"]  # the bridge (white) beats random
@@ -146,13 +158,6 @@ def _stop(process: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: fl
     return err
 
 
-def _wait(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM", "SIGTERM+finish"])
 def test_a_restart_mid_game_loses_nothing(rbc_sandbox: ReconchessSandbox, stockfish: str, tmp_path: Path,
                                           how: str) -> None:
@@ -169,8 +174,7 @@ def test_a_restart_mid_game_loses_nothing(rbc_sandbox: ReconchessSandbox, stockf
 server: {{kind: reconchess, url: {rbc_sandbox.url}, username: sf-bot, password: {{env: TEST_RBC_PASSWORD}},
          max_games: 1, poll_interval: 0.3, status_interval: 0.05}}
 engine: {{protocol: uci, command: [{stockfish}], options: {{Threads: 1, Hash: 16}}}}
-rbc: {{max_boards: 500, move_boards: 4, candidates: 4, engine_time: 0.02, safety_boards: 200, sense_sample: 200}}
-daemon: {{max_concurrent_games: 1, data_dir: {tmp_path / 'runs'}{on_stop}}}
+{FAST_RBC}daemon: {{max_concurrent_games: 1, data_dir: {tmp_path / 'runs'}{on_stop}}}
 """)
     gid = rbc_sandbox.invite("sf-bot", opponent="random", color=True, seconds_per_player=60, seconds_increment=1,
                              full_turn_limit=14)["game_id"]
@@ -179,7 +183,7 @@ daemon: {{max_concurrent_games: 1, data_dir: {tmp_path / 'runs'}{on_stop}}}
     try:
         # Interrupt after the first turn of each side: no king can be taken by then, so the game is surely still on
         # (after three turns each, Stockfish sometimes took random's king before the signal: CI, stop 16).
-        _wait(lambda: len(rbc_sandbox.game(gid)["moves"]) >= 2, 60, "one turn of each side")
+        wait_for(lambda: len(rbc_sandbox.game(gid)["moves"]) >= 2, 60, "one turn of each side")
         assert not rbc_sandbox.game(gid)["over"], rbc_sandbox.game(gid)
         log1 = _stop(first, signal.SIGKILL if how == "SIGKILL" else signal.SIGTERM, timeout=90)
     finally:
@@ -197,8 +201,8 @@ daemon: {{max_concurrent_games: 1, data_dir: {tmp_path / 'runs'}{on_stop}}}
         assert state.exists()
         second = _daemon_process(config, password)
         try:
-            _wait(lambda: rbc_sandbox.game(gid)["over"], 150, "the end of the resumed game")
-            _wait(lambda: not state.exists(), 30, "the bridge's own end of the game (records, state removed)")
+            wait_for(lambda: rbc_sandbox.game(gid)["over"], 150, "the end of the resumed game")
+            wait_for(lambda: not state.exists(), 30, "the bridge's own end of the game (records, state removed)")
             log2 = _stop(second)
         finally:
             if second.poll() is None:
