@@ -156,8 +156,16 @@ def test_random_placement_is_legal_seeded_and_varied() -> None:
 
 def test_random_placement_on_a_small_board() -> None:
     rules = Rules(rows=4, cols=5, fleet=(ShipSpec("A", 4), ShipSpec("B", 3), ShipSpec("C", 2)))
+    layouts = set()
     for seed in range(50):
-        Board(rules, random_placement(rules, random.Random(seed)))
+        ships = random_placement(rules, random.Random(seed))
+        board = Board(rules, ships)  # refuses overlaps, ships off the board, missing or unknown ships
+        assert sorted((s.name, len(s.cells)) for s in ships) == [("A", 4), ("B", 3), ("C", 2)]
+        cells = [c for s in ships for c in s.cells]
+        assert len(set(cells)) == 9 and all(rules.on_board(c) for c in cells), ships
+        assert all(board.ship_at(c) == s.name for s in ships for c in s.cells)
+        layouts.add(frozenset(cells))
+    assert len(layouts) > 10, "the placement depends on the seed"
 
 
 def test_board_refuses_bad_layouts() -> None:

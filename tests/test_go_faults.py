@@ -475,6 +475,7 @@ def test_after_two_passes_play_goes_on_when_no_removal_phase_comes(tmp_path: Pat
     try:
         session.post(StateUpdate(_state(((2, 2), (6, 6), None, None))))
         wait_for(lambda: "play" in actions.kinds(), 20, "a move after the hold")
+        assert _transcript_has(session.transcript_path, "waiting for the stone removal phase"), "a hold came first"
     finally:
         session.stop()
         session.join(10)

@@ -265,7 +265,8 @@ def test_stop_kills_an_engine_that_ignores_quit_and_sigterm(
 ) -> None:
     t = Transcript(tmp_path / "t.txt")
     p = spawn(fake_gtp_command("--ignore-quit", "--ignore-sigterm"), transcript=t)
-    time.sleep(0.3)  # let it install its SIGTERM handler
+    p.send_line("1 name")  # an answer means the fake is in its command loop: its SIGTERM handler is installed
+    assert p.read_line(10.0).startswith("=1")
     pgid = p.pgid
     assert pgid is not None
     t0 = time.monotonic()

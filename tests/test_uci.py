@@ -12,6 +12,7 @@ from pathlib import Path
 
 import chess
 import pytest
+from helpers import wait_for
 
 from bridge.config import EngineConfig
 from bridge.engines.uci import UciEngine
@@ -141,7 +142,7 @@ def test_killed_engine_is_replaced(stockfish: str, transcript: Transcript, engin
     first = engine.pid
     assert first is not None
     os.kill(first, signal.SIGKILL)
-    time.sleep(0.1)
+    wait_for(lambda: not _alive(first), 5, f"the engine (pid {first}) to die")
     infos = engine.analyse(chess.Board(), seconds=0.02)
     assert infos[0]["pv"]
     assert engine.restarts == 1
@@ -191,10 +192,7 @@ def test_close_stops_the_process_and_never_raises(stockfish: str) -> None:
     assert pid is not None and _alive(pid)
     engine.close()
     engine.close()
-    deadline = time.monotonic() + 3
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not _alive(pid)
+    wait_for(lambda: not _alive(pid), 3, f"the engine (pid {pid}) to exit")
     with pytest.raises(EngineError, match="closed"):
         engine.analyse(chess.Board(), seconds=0.01)
 
@@ -225,10 +223,7 @@ def test_interpreter_exits_with_engines_left_open(mode: str, fake_uci: Callable[
     assert done.returncode == 0, done.stderr
     pids = [int(p) for p in done.stdout.split() if p != "None"]
     assert pids
-    deadline = time.monotonic() + 3
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(_alive(p) for p in pids)
+    wait_for(lambda: not any(_alive(p) for p in pids), 3, f"the engines {pids} to exit")
 
 
 def test_an_engine_killed_while_it_starts_is_started_again(stockfish: str, tmp_path: Path, transcript: Transcript,
