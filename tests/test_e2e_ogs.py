@@ -164,8 +164,11 @@ def test_dropped_connection_mid_game(sandbox: SandboxServer, make_daemon: Daemon
     gid = c["game_id"]
     wait_for(lambda: len(api(sandbox, "GET", f"/sandbox/games/{gid}")["moves"]) >= 6, 60, "six moves")
     for _ in range(2):
-        api(sandbox, "POST", "/sandbox/drop", json={"username": "drop-bot"})
-        time.sleep(1.0)
+        before = time.time()
+        assert api(sandbox, "POST", "/sandbox/drop", json={"username": "drop-bot"})["dropped"] >= 1
+        wait_for(lambda: any(c["username"] == "drop-bot" and gid in c["games"] and c["connected_at"] > before  # noqa: B023
+                             for c in api(sandbox, "GET", "/sandbox/connections")), 30,
+                 "the bot to reconnect and rejoin its game")
     game = wait_finished(sandbox, gid)
     moves = sandbox_moves(game)
     assert_record_matches(bot, game)
