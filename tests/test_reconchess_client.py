@@ -832,6 +832,7 @@ def test_an_accept_whose_game_never_reached_disk_is_resumed_after_a_restart(
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("bridge")]
 
 
+@pytest.mark.e2e
 def test_sighup_applies_max_games_and_poll_intervals_live(sandbox: ReconchessSandbox, tmp_path: Path) -> None:
     """A reload (SIGHUP: Daemon.reload) that changes server.max_games, poll_interval or status_interval is applied
     without a restart: the server is told the new cap at once, and invitations are judged by it."""
@@ -898,6 +899,7 @@ def _sent_by(sandbox: ReconchessSandbox, user: str) -> list[Any]:
     return [i for i in list(sandbox.state.invitations.values()) if i.inviter == user]
 
 
+@pytest.mark.e2e
 def test_a_daemon_with_only_a_seek_section_plays_n_games_in_a_row_and_stops(
         short_games: ReconchessSandbox, tmp_path: Path) -> None:
     """Issue 11: no invitation comes in; the bot invites the listed house players in turn, one game at a time
