@@ -140,8 +140,27 @@ def _describe_sockets(inodes: set[str]) -> list[str]:
     return [found.get(i, f"socket inode {i} (not TCP)") for i in sorted(inodes)]
 
 
-def _descendants() -> dict[int, str]:
-    """This process's live descendants (zombies excluded): pid -> command line, from /proc/PID/stat's ppid."""
+PROC_CHILDREN = os.path.exists(f"/proc/self/task/{threading.get_native_id()}/children")  # CONFIG_PROC_CHILDREN
+
+
+def _children(pid: int) -> list[int]:
+    """pid's children, from /proc/PID/task/*/children (a few reads, not a walk over every process)."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(c) for c in f.read().split()]
+        except OSError:  # the thread or the process ended meanwhile
+            continue
+    return out
+
+
+def _parents_from_stat() -> dict[int, int]:
+    """Every process's parent, from /proc/PID/stat (where /proc/PID/task/TID/children is missing)."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -152,20 +171,39 @@ def _descendants() -> dict[int, str]:
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) ": state ppid ...
-        if fields and fields[0] != "Z":
+        if len(fields) > 1:
             parents[int(entry)] = int(fields[1])
+    return parents
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return True  # gone
+    return stat[stat.rfind(")") + 2:].split()[:1] == ["Z"]
+
+
+def _descendants() -> dict[int, str]:
+    """This process's live descendants (zombies excluded): pid -> command line."""
+    parents = None if PROC_CHILDREN else _parents_from_stat()
     out: dict[int, str] = {}
     frontier = [os.getpid()]
     while frontier:
         parent = frontier.pop()
-        for pid, ppid in parents.items():
-            if ppid == parent and pid not in out:
-                try:
-                    with open(f"/proc/{pid}/cmdline", "rb") as f:
-                        out[pid] = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-                except OSError:
-                    out[pid] = "?"
-                frontier.append(pid)
+        kids = _children(parent) if parents is None else [p for p, pp in parents.items() if pp == parent]
+        for pid in kids:
+            if pid in out:
+                continue
+            frontier.append(pid)  # a zombie's children are still ours to find
+            if _zombie(pid):
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    out[pid] = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                out[pid] = "?"
     return out
 
 
