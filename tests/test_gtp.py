@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import wait_for
 
 from bridge.engines.framing import GtpStyleChannel, Reply
 from bridge.engines.gtp import REQUIRED_COMMANDS, GtpEngine
@@ -255,9 +256,7 @@ def test_stderr_reaches_the_callback_and_transcript_not_the_reply(
     e = start(fake_gtp_command("--stderr-lines", "MAIN: hello", "--stderr-lines", "MALKOVICH: thinking"),
               name="fake", on_stderr=got.append, transcript=t)
     assert e.genmove("b", 5.0) == "d4"
-    deadline = time.monotonic() + 3
-    while len(got) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_for(lambda: len(got) >= 2, 3, "both stderr lines")
     assert got == ["MAIN: hello", "MALKOVICH: thinking"]
     assert e.stderr_tail() == got
     text = (tmp_path / "t.txt").read_text()

@@ -17,6 +17,7 @@ from typing import Any
 
 import chess
 import pytest
+from helpers import wait_for
 from reconchess import GameHistory, Player, WinReason
 from reconchess.bots.random_bot import RandomBot
 
@@ -134,10 +135,7 @@ class Running:
         self.thread.start()
 
     def wait_results(self, count: int, timeout: float = 60.0) -> list[GameResult]:
-        deadline = time.monotonic() + timeout
-        while len(self.adapter.results) < count:
-            assert time.monotonic() < deadline, f"only {len(self.adapter.results)} of {count} games finished"
-            time.sleep(0.05)
+        wait_for(lambda: len(self.adapter.results) >= count, timeout, f"{count} games to finish", step=0.05)
         return list(self.adapter.results)
 
     def close(self) -> None:
@@ -256,10 +254,8 @@ def test_a_server_failing_for_a_few_seconds_is_survived(
     caplog.set_level(logging.INFO, logger="bridge")
     made = sandbox.invite("bot", "random", color=True, seconds_per_player=60, full_turn_limit=40)
     running = run_adapter()
-    deadline = time.monotonic() + 20
-    while len(sandbox.game(made["game_id"])["moves"]) < 2:  # (a king capture needs many more turns)
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_for(lambda: len(sandbox.game(made["game_id"])["moves"]) >= 2, 20,  # (a king capture needs more turns)
+             "two moves")
     sandbox.fail(2.0)
     failed_at = time.monotonic()
     [result] = running.wait_results(1, timeout=40)
@@ -378,10 +374,7 @@ def test_ranked_mode_and_bot_versions(
     mode (as rc_connect does); a bot_version the server cannot reach is one clear error."""
     user = sandbox.state.users["bot"]
     running = run_adapter(ranked=True)
-    deadline = time.monotonic() + 10
-    while user.max_games != 2:  # the last step of connecting
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    wait_for(lambda: user.max_games == 2, 10, "the last step of connecting (max_games told)")
     assert user.ranked is True and user.version == 1
     running.close()
     assert user.ranked is False
@@ -496,10 +489,7 @@ def test_stopping_mid_game_leaves_it_resumable_and_the_next_run_finishes_it(
         return bots[-1]
 
     first = run_adapter(player_factory=factory)
-    deadline = time.monotonic() + 20
-    while len(sandbox.game(game_id)["moves"]) < 6:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_for(lambda: len(sandbox.game(game_id)["moves"]) >= 6, 20, "six moves")
     first.close()
     truth = sandbox.game(game_id)
     assert not truth["over"], truth["win_reason"]  # not error-resigned
@@ -636,10 +626,7 @@ def test_the_daemon_plays_a_reconchess_game(sandbox: ReconchessSandbox, tmp_path
     made = sandbox.invite("bot", "attacker", color=False, seconds_per_player=30, seconds_increment=0)
     daemon.start()
     try:
-        deadline = time.monotonic() + 30
-        while str(made["game_id"]) not in daemon.finished_ids:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_for(lambda: str(made["game_id"]) in daemon.finished_ids, 30, "the daemon to finish the game")
     finally:
         daemon.shutdown()
     runs = tmp_path / "runs"

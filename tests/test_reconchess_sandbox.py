@@ -362,8 +362,7 @@ def test_stop_ends_threads_and_engines() -> None:
     assert _stockfish_children()
     server.stop()
     session.close()
-    time.sleep(0.1)
-    assert set(threading.enumerate()) - before == set()
+    wait_for(lambda: not set(threading.enumerate()) - before, 5, "the sandbox's threads to end")
     assert _stockfish_children() == []
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
