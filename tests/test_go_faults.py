@@ -37,8 +37,10 @@ from bridge.transcript import Transcript
 GNUGO = "/usr/games/gnugo"
 SLOW_GTP = Path(__file__).parent / "fakes" / "slow_gtp.py"
 SHORT_GAME = ["cc", "gg", "cg", "gc", "ee", "resign"]
-FISCHER_30_5 = {"system": "fischer", "time_control": "fischer", "speed": "live", "initial_time": 30,
-                "time_increment": 5, "max_time": 60, "pause_on_weekends": False}
+# 20 s + 5 s: long enough that the hang limit is the clock less the retry's reserve (not half the clock), short
+# enough that a hung genmove is declared after ~12 s, not ~23 s
+FISCHER_20_5 = {"system": "fischer", "time_control": "fischer", "speed": "live", "initial_time": 20,
+                "time_increment": 5, "max_time": 40, "pause_on_weekends": False}
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
@@ -67,8 +69,8 @@ daemon:
 
 
 def challenge(sandbox: SandboxServer, target: str, challenger: dict[str, Any], **settings: Any) -> dict[str, Any]:
-    """helpers.challenge on the fischer 30 s + 5 s clock of these tests."""
-    settings.setdefault("time_control", FISCHER_30_5)
+    """helpers.challenge on the fischer 20 s + 5 s clock of these tests."""
+    settings.setdefault("time_control", FISCHER_20_5)
     return helpers.challenge(sandbox, target, challenger, **settings)
 
 
@@ -148,7 +150,7 @@ def _transcript_has(path: Path, text: str) -> bool:
     return path.exists() and text in path.read_text(errors="replace")
 
 
-# --- item 1: a hung engine on a fischer 30 s + 5 s clock ----------------------------------------------------------
+# --- item 1: a hung engine on a fischer 20 s + 5 s clock ----------------------------------------------------------
 @pytest.mark.e2e
 def test_hung_engine_on_fischer_clock_restarts_and_moves_inside_the_clock(
         sandbox: SandboxServer, make_bot: BotFactory, tmp_path: Path) -> None:
@@ -175,7 +177,7 @@ def test_hung_engine_on_fischer_clock_restarts_and_moves_inside_the_clock(
 @pytest.mark.e2e
 def test_engine_that_always_hangs_passes_then_resigns_with_a_record(
         sandbox: SandboxServer, make_bot: BotFactory, fake_gtp_command: Callable[..., list[str]]) -> None:
-    """An engine that never answers genmove (fischer 30 s + 5 s, default margins): when too little time is left to
+    """An engine that never answers genmove (fischer 20 s + 5 s, default margins): when too little time is left to
     restart it and move, the bridge passes instead of flagging; when the restarts are used up it resigns. Never
     lost on time; the SGF is written and the slot freed."""
     bot, _ = make_bot("stuck-bot", fake_gtp_command("--hang-on", "genmove"), max_games=1)
