@@ -159,7 +159,7 @@ def test_clock_commands_reach_the_engine(sandbox: SandboxServer, make_daemon: Da
 
 def test_dropped_connection_mid_game(sandbox: SandboxServer, make_daemon: DaemonFactory) -> None:
     bot = make_daemon("drop-bot")
-    c = challenge(sandbox, "drop-bot", {"house": "random", "delay": 0.3, "seed": 5}, challenger_color="white")
+    c = challenge(sandbox, "drop-bot", {"house": "random", "delay": 0.1, "seed": 5}, challenger_color="white")
     # seeded: GNU Go --level 1 passes in some early positions (e5, j9), which would end an unseeded game early
     gid = c["game_id"]
     wait_for(lambda: len(api(sandbox, "GET", f"/sandbox/games/{gid}")["moves"]) >= 6, 60, "six moves")
