@@ -26,29 +26,34 @@ LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} (\S+) (>>|<<|!!|##)( 
 FakeCmd = Callable[..., list[str]]
 
 
+def _stat(pid: int | str) -> list[str]:
+    """/proc/PID/stat's fields after "pid (comm)": state, ppid, pgrp, ... ([] once the process is reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return []
+    return stat[stat.rfind(")") + 2:].split()
+
+
+def _running(pid: int | str) -> bool:
+    """Alive and not a zombie: a killed orphan is dead once it is a zombie, whenever init gets to reap it."""
+    fields = _stat(pid)
+    return bool(fields) and fields[0] != "Z"
+
+
 def group_gone(pgid: int, within: float = 3.0) -> bool:
-    """True once no process of the group exists (init may take a moment to reap orphaned zombies)."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
+    """True once no process of the group runs (zombies waiting for init to reap them count as gone)."""
+    def members() -> list[str]:
+        return [e for e in os.listdir("/proc") if e.isdigit() and _running(e) and _stat(e)[2:3] == [str(pgid)]]
+
+    wait_for(lambda: not members(), within, f"process group {pgid} to end", step=0.05)
+    return True
 
 
 def pid_gone(pid: int, within: float = 3.0) -> bool:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
+    wait_for(lambda: not _running(pid), within, f"process {pid} to end", step=0.05)
+    return True
 
 
 @pytest.fixture
