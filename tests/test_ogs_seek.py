@@ -232,6 +232,9 @@ def test_an_unanswered_challenge_is_cancelled_after_its_timeout(
     ("{any_active: true}", "any_active is not available on OGS"),
     ("{opponents: [a], time_controls: [{system: fischer, main_time: 0}]}", "server.seek.time_controls"),
     ("{opponents: [a], ranked: true, komi: 6.5}", "automatic komi"),
+    ("{every: 5}", "set open: true"),
+    ("{open: true, opponents: [a]}", "open: true offers challenges to anyone"),
+    ("{open: true, min_ranking: 20, max_ranking: 10}", "min_ranking (20) is above max_ranking (10)"),
 ])
 def test_a_bad_seek_section_is_an_error_at_load(seek: str, message: str) -> None:
     text = f"server:\n  kind: ogs\n  username: b\n  api_key: {{env: X}}\n  seek: {seek}\nengine:\n  command: [x]\n"
@@ -308,3 +311,107 @@ def test_draining_withdraws_the_challenges_still_waiting(sandbox: SandboxServer,
     assert steady["phase"] != "finished", "the game in progress was not drained but ended"
     wait_for(lambda: len(finished(sandbox)) == 1, 60, "the game in progress to end")
     assert len(sent(sandbox)) == 2
+
+
+# --- open challenges (seek.open): POST /api/v1/challenges, the seek graph, house players that take them ----------
+def opens(sandbox: SandboxServer) -> list[dict[str, Any]]:
+    return [c for c in sent(sandbox) if c.get("open")]
+
+
+def test_open_challenges_play_n_games_in_a_row_and_stop(sandbox: SandboxServer, make_seeker: Make) -> None:
+    """seek.open: no opponent named; a house player that takes open challenges (accept_open) plays them. Two at
+    once at most (seek.max_games 2), the board sizes in turn, the policy's settings on the wire, and after
+    seek.stop_after (4) games no more open challenges."""
+    sandbox.add_opponent(username="taker", accept_open=10, house="scripted",
+                         moves=["cc", "dd", "ee", "resign"], delay=0.3)
+    d = make_seeker(f"{{open: true, every: 1, max_games: 2, stop_after: 4, board_sizes: [9, 13], "
+                    f"min_ranking: 5, max_ranking: 25, time_controls: [{FAST}]}}", max_concurrent=3)
+    most = 0
+
+    def sample() -> None:
+        nonlocal most
+        rows = opens(sandbox)
+        busy = sum(1 for c in rows if c["state"] == "pending")
+        busy += sum(1 for c in rows if c["state"] == "accepted" and game(sandbox, c["game_id"])["phase"] != "finished")
+        most = max(most, busy)
+
+    wait_for(lambda: len(finished(sandbox)) >= 4, 120, "4 finished games", poll=sample)
+    time.sleep(2.5)  # longer than seek.every twice: a fifth open challenge would have gone out by now
+    rows = opens(sandbox)
+    assert [(c["state"], c["accepted_by"]) for c in rows] == [("accepted", "taker")] * 4, rows
+    assert [c["width"] for c in rows] == [9, 13, 9, 13]
+    assert all((c["min_ranking"], c["max_ranking"], c["rules"], c["ranked"]) == (5, 25, "chinese", False)
+               for c in rows)
+    assert all(c["time_control"]["system"] == "byoyomi" for c in rows)
+    assert most == 2
+    adapter = adapter_of(d)
+    assert adapter.seeking is not None and adapter.seeking.seeker.done
+    assert adapter.stats["challenges_sent"] == 4 and adapter.stats["challenges_settled"] == 0
+
+
+def test_an_open_challenge_nobody_takes_is_cancelled_after_its_timeout(
+        sandbox: SandboxServer, make_seeker: Make) -> None:
+    """Nobody takes it: cancelled after seek.timeout (5 s) with DELETE /api/v1/challenges/{id} (off the seek graph),
+    and a new one is offered (an open challenge declines nobody: no backoff); never two pending at once."""
+    d = make_seeker(f"{{open: true, every: 1, max_games: 1, timeout: 5, time_controls: [{FAST}]}}")
+    wait_for(lambda: len(opens(sandbox)) >= 1, 30, "the first open challenge")
+    started = time.monotonic()
+    wait_for(lambda: opens(sandbox)[0]["state"] == "canceled", 15, "the cancel")
+    assert 4.5 < time.monotonic() - started < 6.5
+    wait_for(lambda: len(opens(sandbox)) >= 2, 15, "the next open challenge")
+    rows = opens(sandbox)
+    assert rows[0]["state"] == "canceled" and rows[1]["state"] == "pending"
+    assert sum(1 for c in rows if c["state"] == "pending") == 1
+    adapter = adapter_of(d)
+    assert adapter.stats["challenges_cancelled"] >= 1
+    d.shutdown()
+    assert all(c["state"] == "canceled" for c in opens(sandbox)), "stopping withdraws the pending one"
+
+
+@pytest.mark.parametrize("answer_delay", [1.5, 0.0], ids=["taken-later", "taken-at-once"])
+def test_a_lost_answer_never_makes_a_second_open_challenge(sandbox: SandboxServer, make_seeker: Make,
+                                                           answer_delay: float) -> None:
+    """The server makes the open challenge but its answer is lost: the bot finds it on the seek graph (its own
+    entry with the settings it sent, or the game it started when taken at once), plays that game, and never
+    offers a second one for it."""
+    sandbox.add_opponent(username="grabber", accept_open=5, answer_delay=answer_delay, **RESIGNS)
+    requests.post(f"{sandbox.url}/sandbox/faults", json={"lose_challenge_answers": 1}, timeout=10)
+    d = make_seeker(f"{{open: true, every: 1, max_games: 1, stop_after: 1, time_controls: [{FAST}]}}")
+    wait_for(lambda: len(finished(sandbox)) >= 1, 60, "the game of the lost open challenge")
+    time.sleep(2.5)  # a re-sent challenge would show by now
+    rows = opens(sandbox)
+    assert len(rows) == 1 and rows[0]["state"] == "accepted", rows
+    adapter = adapter_of(d)
+    assert adapter.stats["challenges_settled"] == 1
+    assert adapter.seeking is not None and adapter.seeking.seeker.done
+
+
+def test_a_lost_open_challenge_taken_unseen_is_settled_by_its_game(sandbox: SandboxServer,
+                                                                   make_seeker: Make) -> None:
+    """The seek graph is silent (a fault) and the answer lost; a house player takes the challenge before the create
+    call returns: the game that then starts for the bot, explained by no incoming challenge, is the lost
+    challenge's; it is played and counts for seek.stop_after, and nothing is offered again."""
+    sandbox.add_opponent(username="swift", accept_open=5, answer_delay=0, **RESIGNS)
+    requests.post(f"{sandbox.url}/sandbox/faults", json={"lose_challenge_answers": 1, "quiet_seek_graph": True},
+                  timeout=10)
+    d = make_seeker(f"{{open: true, every: 1, max_games: 1, stop_after: 1, time_controls: [{FAST}]}}")
+    wait_for(lambda: len(finished(sandbox)) >= 1, 60, "the game of the lost open challenge")
+    time.sleep(2.5)  # a re-sent challenge would show by now
+    rows = opens(sandbox)
+    assert len(rows) == 1 and rows[0]["state"] == "accepted", rows
+    adapter = adapter_of(d)
+    assert adapter.stats["challenges_settled"] == 1
+    assert adapter.seeking is not None and adapter.seeking.seeker.done
+
+
+def test_a_lost_open_challenge_never_seen_blocks_new_ones_until_the_timeout(sandbox: SandboxServer,
+                                                                            make_seeker: Make) -> None:
+    """Silent seek graph, lost answer, nobody takes it: the bot cannot find it, and offers nothing more for
+    seek.timeout (5 s; with seek.every 1 a second one would otherwise follow within a second), then goes on."""
+    requests.post(f"{sandbox.url}/sandbox/faults", json={"lose_challenge_answers": 1, "quiet_seek_graph": True},
+                  timeout=10)
+    make_seeker(f"{{open: true, every: 1, max_games: 1, timeout: 5, time_controls: [{FAST}]}}")
+    wait_for(lambda: len(opens(sandbox)) >= 1, 30, "the first open challenge")
+    first = time.monotonic()
+    wait_for(lambda: len(opens(sandbox)) >= 2, 15, "the next open challenge, after the timeout")
+    assert time.monotonic() - first > 4.0

@@ -48,6 +48,9 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
     "challenge_player": ("POST", "/api/v1/players/{player_id}/challenge"),
     "my_challenges": ("GET", "/api/v1/me/challenges"),
     "cancel_challenge": ("DELETE", "/api/v1/me/challenges/{challenge_id}"),
+    # open challenges: ChallengeModal posts them to challenges; CustomGames cancels one with DELETE challenges/{id}
+    "create_open_challenge": ("POST", "/api/v1/challenges"),
+    "cancel_open_challenge": ("DELETE", "/api/v1/challenges/{challenge_id}"),
 }
 AUTHENTICATED_GETS = frozenset({"my_challenges"})  # GETs that are about the account (the others are public)
 
@@ -203,6 +206,13 @@ class OgsRest:
     def challenge_player(self, player_id: int, challenge: dict[str, Any]) -> Any:
         """Create a direct challenge; sent once only (the answer carries ``challenge`` and ``game``)."""
         return self.call("challenge_player", challenge, form=False, retry=False, player_id=player_id)
+
+    def create_open_challenge(self, challenge: dict[str, Any]) -> Any:
+        """Create an open challenge; sent once only (the answer carries ``challenge`` and ``game``)."""
+        return self.call("create_open_challenge", challenge, form=False, retry=False)
+
+    def cancel_open_challenge(self, challenge_id: int, *, retry: bool = True) -> Any:
+        return self.call("cancel_open_challenge", {}, form=False, retry=retry, challenge_id=challenge_id)
 
     def my_challenges(self) -> list[dict[str, Any]]:
         """The challenges the account sent or received and that are still open (first page, up to 100)."""

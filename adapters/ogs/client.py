@@ -257,6 +257,8 @@ class OgsAdapter:
         log.info("connected to %s as %s (id %s) over %s", self.url, self.bot_username, self.bot_id,
                  transport.name)
         self._send_bot_config()
+        if self.seeking is not None and self.seeking.open:  # our open challenges show there (and lost ones)
+            self.send("seek_graph/connect", {"channel": "global"})
         self._last_status = None
         self._send_status()
         self._games.reconnected(time.monotonic())  # resume every game still in progress
@@ -334,7 +336,7 @@ class OgsAdapter:
                 self._follow(game_id)
         elif kind == "accept_failed":
             self._challenges.release(item[1].challenge_id)
-        elif kind in ("seek_sent", "seek_failed", "seek_cancelled") and self.seeking is not None:
+        elif kind in ("seek_sent", "seek_failed", "seek_cancelled", "seek_lost") and self.seeking is not None:
             self._on_seek_item(item)
         elif kind == "reconfigured" and self._live_gen >= 0:
             self._send_bot_config()  # the server shows the new policy and cap
@@ -348,6 +350,8 @@ class OgsAdapter:
             seeking.on_sent(out, item[2], item[3])
         elif kind == "seek_failed":
             seeking.on_failed(out, item[2], item[3] if len(item) > 3 else True)
+        elif kind == "seek_lost":
+            seeking.on_lost(out, item[2], time.monotonic())
         else:
             seeking.on_cancelled(out, item[2])
 
@@ -474,6 +478,9 @@ class OgsAdapter:
             self._challenges.on_notification(data)
         elif name == "active_game":
             self._on_active_game(data)
+        elif name == "seekgraph/global":
+            if self.seeking is not None:
+                self.seeking.on_seekgraph(data)
         elif name == "ERROR":
             log.warning("the server reports an error: %s", redact(str(data))[:300])
         elif name.startswith("game/"):
@@ -511,7 +518,9 @@ class OgsAdapter:
         # the accepted challenge becomes this game: from now on the game itself counts, against the same
         # opponent until its gamedata names the players (and stops counting when the game is forgotten)
         if self.seeking is not None:
-            claimed = self.seeking.claim(game_id)
+            incoming = any(res.game_id == game_id or (res.game_id is None and res.user_id == opponent is not None)
+                           for res in self._challenges.reservations.values())
+            claimed = self.seeking.claim(game_id, incoming)
             opponent = opponent if opponent is not None else claimed
         opponent = self._challenges.claim(game_id, opponent)
         self._games.follow(game_id, OgsGoActions(self._submit, game_id), opponent)

@@ -115,8 +115,15 @@ class TimeControlOffer(Strict):
 
 
 class OgsSeekConfig(SeekConfig):
-    """``server.seek`` on OGS: whom to challenge (direct challenges, ``POST /api/v1/players/{id}/challenge``) and
+    """``server.seek`` on OGS: whom to challenge (direct challenges, ``POST /api/v1/players/{id}/challenge``), or
+    ``open: true`` (open challenges, ``POST /api/v1/challenges``: anyone within the ranking bounds may accept), and
     the game offered. Board sizes and time controls are offered in turn, one per challenge."""
+
+    open: bool = Field(False, description="offer open challenges that anyone may accept (seen on OGS's seek "
+                                          "graph) instead of challenging listed opponents; leave opponents empty")
+    min_ranking: int = Field(-1000, ge=-1000, le=1000,
+                             description="lowest OGS ranking number that may accept (0 = 30k, 29 = 1k, 30 = 1d)")
+    max_ranking: int = Field(1000, ge=-1000, le=1000, description="highest OGS ranking number that may accept")
 
     board_sizes: list[int] = Field(default_factory=lambda: [9], min_length=1,
                                    description="square board sizes offered, in turn (1 to 25)")
@@ -129,6 +136,25 @@ class OgsSeekConfig(SeekConfig):
     timeout: float = Field(120.0, ge=5, le=86400 * 14,
                            description="seconds an unanswered challenge stays open; then it is cancelled and the "
                                        "opponent left alone as after a decline")
+
+    @model_validator(mode="after")
+    def _whom(self) -> OgsSeekConfig:  # replaces SeekConfig's: open challenges name nobody
+        if not self.open:
+            if not self.opponents and not self.any_active:
+                raise ValueError("seek needs someone to challenge: list opponents, or set open: true to offer open "
+                                 "challenges")
+            blocked = {name.casefold() for name in self.block}
+            both = [name for name in self.opponents if name.casefold() in blocked]
+            if both:
+                raise ValueError(f"{', '.join(both)} is both in seek.opponents and seek.block: remove it from one")
+            if len({n.casefold() for n in self.opponents}) != len(self.opponents):
+                raise ValueError("seek.opponents lists a name twice: list each opponent once")
+        elif self.opponents or self.any_active or self.block:
+            raise ValueError("open: true offers challenges to anyone: remove opponents, any_active and block (or "
+                             "set open: false to challenge the listed opponents)")
+        if self.min_ranking > self.max_ranking:
+            raise ValueError(f"min_ranking ({self.min_ranking}) is above max_ranking ({self.max_ranking}); swap them")
+        return self
 
     @model_validator(mode="after")
     def _ogs(self) -> OgsSeekConfig:
@@ -162,8 +188,8 @@ class OgsServerConfig(Strict):
                                                            "resumes the game, as gtp2ogs does (0: never)")
     accept: ChallengePolicy = Field(default_factory=ChallengePolicy, description="challenge acceptance policy")
     seek: OgsSeekConfig | None = Field(
-        None, description="challenge opponents (direct challenges through the REST API) rather than only accept: "
-                          "whom, how often, how many, what game (none: only accept)")
+        None, description="challenge opponents (direct or open challenges through the REST API) rather than only "
+                          "accept: whom, how often, how many, what game (none: only accept)")
     hidden: bool = Field(False, description="keep the bot off OGS's public bot list (sent as `hidden` in bot/config, "
                                             "as gtp2ogs does; challenges by name still reach it)")
 

@@ -14,6 +14,16 @@ from the moment it is sent (in flight, then pending) until it is declined, cance
 when the game itself counts. The create call is never retried: when its answer is lost (no answer, a 5xx), the
 challenges we sent are listed and the one to that opponent adopted; nothing is re-sent before that is settled.
 
+Open challenges (``seek.open``; ChallengeModal's mode "open", ``POST /api/v1/challenges``, cancelled as the web
+client's CustomGames does, ``DELETE /api/v1/challenges/{id}``) name nobody: whoever accepts plays. Up to
+``max_games`` of them (pending or playing) at once. No REST list is known to show one's own open challenges (the web
+client lists them from the seek graph, entries whose ``user_id`` is its own), so the bot subscribes to the realtime
+seek graph (``seek_graph/connect {channel: "global"}``; goban's protocol: ``seekgraph/global`` pushes lists of
+challenge entries, ``{challenge_id, delete}`` and ``{challenge_id, game_started, game_id, creator, ...}``). A lost
+create answer is settled from it: our own entry with the settings we sent, or the game it started; failing those,
+a game for us that started since and that no incoming challenge explains. Until then nothing else is sent; after
+``seek.timeout`` unsettled, the bot gives up looking (and follows the game if one still turns up).
+
 Bookkeeping runs on the adapter thread; the REST calls on its worker pool, reporting back through its queue."""
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ from bridge.adapters.ogs.codec import opt_id
 from bridge.adapters.ogs.config import OgsSeekConfig
 from bridge.adapters.ogs.games import Games
 from bridge.events import Host, engine_problem
-from bridge.seek import Seek, Seeker
+from bridge.seek import Seek, SeekConfig, Seeker
 
 log = logging.getLogger("bridge.ogs")
 
@@ -68,6 +78,8 @@ class Outgoing:
     games_before: frozenset[str] = frozenset()  # the games followed when it was sent
     draining: bool = False  # cancelled because the daemon drains (no backoff: the opponent did nothing)
     lost: bool = False  # the create call's answer was lost
+    body: dict[str, Any] | None = None  # the create call's body (open challenges: matched on the seek graph)
+    lost_at: float | None = None  # when the loss was known (open challenges: settling gives up after timeout)
 
 
 def challenge_body(config: OgsSeekConfig, seek: Seek, index: int) -> tuple[dict[str, Any], str]:
@@ -84,11 +96,37 @@ def challenge_body(config: OgsSeekConfig, seek: Seek, index: int) -> tuple[dict[
     if config.komi is not None:
         game["komi"] = config.komi
     color = "white" if seek.white else "black"
-    body = {"initialized": False, "min_ranking": -1000, "max_ranking": 1000, "challenger_color": color,
+    body = {"initialized": False, "min_ranking": config.min_ranking, "max_ranking": config.max_ranking,
+            "challenger_color": color,
             "invite_only": False, "aga_ranked": False, "game": game}
     what = (f"{size}x{size}, {'ranked' if config.ranked else 'unranked'}, {config.rules}, {tc.system} "
             f"({tc.speed}), we ask for {color}")
     return body, what
+
+
+OPEN_SLOT = "(open challenge {})"  # the seeker's "opponents" in open mode: one per place seek.max_games allows
+
+
+def seeker_config(config: OgsSeekConfig) -> SeekConfig:
+    """What the seeker enforces. Open challenges: ``max_games`` anonymous places (names no OGS user can have),
+    so the seeker's rules (at most one request per place, ``every``, ``stop_after``, ``pause``) hold unchanged."""
+    if not config.open:
+        return config
+    return SeekConfig(every=config.every, max_games=config.max_games, stop_after=config.stop_after,
+                      pause=config.pause, color=config.color, decline_backoff=config.decline_backoff,
+                      opponents=[OPEN_SLOT.format(i + 1) for i in range(config.max_games)])
+
+
+def _matches(entry: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
+    """Whether a seek-graph entry is the open challenge ``body`` would make (size, rules, ranked, time control)."""
+    game = body.get("game")
+    if not isinstance(game, Mapping):
+        return False
+    tc = entry.get("time_control_parameters")
+    system = tc.get("system", tc.get("time_control")) if isinstance(tc, Mapping) else entry.get("time_control")
+    return (entry.get("width") == game.get("width") and entry.get("height") == game.get("height")
+            and entry.get("rules") == game.get("rules") and bool(entry.get("ranked")) == bool(game.get("ranked"))
+            and system == game.get("time_control"))
 
 
 class Seeking:
@@ -96,7 +134,11 @@ class Seeking:
         self._desk = desk
         self._games = games
         self.config = config
-        self.seeker = Seeker(config, self_name=self_name)
+        self.seeker = Seeker(seeker_config(config), self_name=self_name)
+        self._known: set[int] = set()  # every challenge id we sent and know (open: never adopted again)
+        self._graph_ours: dict[int, Mapping[str, Any]] = {}  # our open challenges on the seek graph
+        self._graph_started: dict[int, str] = {}  # our open challenges' games, by challenge id (seek graph)
+        self._unexplained: list[str] = []  # recent games followed that no incoming challenge explains
         self.inflight: Outgoing | None = None
         self.pending: dict[int, Outgoing] = {}  # challenge id -> sent and unanswered
         self.playing: set[str] = set()  # game ids of our challenges' games, until they are forgotten
@@ -106,7 +148,11 @@ class Seeking:
 
     def reconfigure(self, config: OgsSeekConfig) -> None:
         self.config = config
-        self.seeker.reconfigure(config)
+        self.seeker.reconfigure(seeker_config(config))
+
+    @property
+    def open(self) -> bool:
+        return self.config.open
 
     # --- counting -------------------------------------------------------------------------------------------
     def commitments(self, user_id: int | None) -> tuple[int, int]:
@@ -131,11 +177,17 @@ class Seeking:
                 self._desk.run_rest(self._cancel, out)
             elif now - out.sent_at >= self.config.timeout:
                 out.cancelling = True
-                log.info("seek: %s has not answered challenge %s in %g s; cancelling it", out.seek.opponent, cid,
-                         self.config.timeout)
+                log.info("seek: %s has not answered challenge %s in %g s; cancelling it",
+                         "nobody" if self.open else out.seek.opponent, cid, self.config.timeout)
                 self._desk.run_rest(self._cancel, out)
             elif out.game_id is not None:
                 self._desk.send("challenge/keepalive", {"challenge_id": cid, "game_id": int(out.game_id)})
+        lost = self.inflight
+        if lost is not None and lost.lost_at is not None and now - lost.lost_at >= self.config.timeout:
+            self.inflight = None
+            self.seeker.withdrawn(lost.seek)
+            log.warning("seek: the open challenge whose answer was lost did not show on the seek graph within %g s; "
+                        "no longer waiting for it (its game is still played if it starts)", self.config.timeout)
         self._maybe_send(now)
 
     def _maybe_send(self, now: float) -> None:
@@ -153,16 +205,27 @@ class Seeking:
             return
         body, what = challenge_body(self.config, seek, self._sent)
         self._sent += 1
-        out = Outgoing(seek, now, what, games_before=frozenset(g.game_id for g in self._games))
+        out = Outgoing(seek, now, what, games_before=frozenset(g.game_id for g in self._games), body=body)
         self.inflight = out
+        if self.open:
+            log.info("seek: offering an open challenge: %s", what)
+            desk.run_rest(self._create_open, out, body)
+            return
         known = set(self.pending)
         log.info("seek: challenging %s: %s", seek.opponent, what)
         desk.run_rest(self._create, out, body, known)
 
     # --- answers (adapter thread) -------------------------------------------------------------------------------
     def on_sent(self, out: Outgoing, challenge_id: int, game_id: str | None) -> None:
-        self.inflight = None
+        if self.inflight is out:
+            self.inflight = None
+        elif out.lost_at is not None:  # settled after we gave up waiting: too late to count it as sent
+            return
+        self._known.add(challenge_id)
+        self._graph_ours.pop(challenge_id, None)
         out.challenge_id, out.game_id = challenge_id, game_id
+        if self.open and game_id is None:
+            game_id = out.game_id = self._graph_started.get(challenge_id)
         self._desk.stats["challenges_sent"] += 1
         if game_id is not None and self._games.get(game_id) is not None:  # accepted before the answer came
             self._start(out, game_id)
@@ -171,9 +234,75 @@ class Seeking:
         if early is not None:
             self.seeker.declined(out.seek, early)
             return
+        started = self._graph_started.get(challenge_id)
+        if started is not None and self._games.get(started) is not None:  # taken, and its game followed already
+            self._start(out, started)
+            return
         self.pending[challenge_id] = out
         log.info("seek: challenge %s (game %s) sent to %s; waiting up to %g s for an answer", challenge_id,
-                 game_id, out.seek.opponent, self.config.timeout)
+                 game_id, "anyone (open)" if self.open else out.seek.opponent, self.config.timeout)
+
+    # --- open challenges: the seek graph ---------------------------------------------------------------------
+    def on_lost(self, out: Outgoing, why: str, now: float) -> None:
+        """The answer to an open challenge's create call was lost: it is looked for on the seek graph (and among
+        the games that start), never sent again."""
+        out.lost, out.lost_at = True, now
+        log.warning("seek: the answer to the open challenge (%s) was lost (%s); looking for it on the seek graph",
+                    out.describe, why)
+        self._settle_open()
+
+    def on_seekgraph(self, data: Any) -> None:
+        """A ``seekgraph/global`` push: a list of challenge entries, deletions and started games."""
+        bot = self._desk.bot_id
+        for entry in data if isinstance(data, list) else []:
+            if not isinstance(entry, Mapping):
+                continue
+            cid = opt_id(entry.get("challenge_id"))
+            if cid is None:
+                continue
+            if entry.get("game_started"):
+                gid = opt_id(entry.get("game_id"))
+                if gid is not None and bot is not None and opt_id(entry.get("creator")) == bot:
+                    self._graph_started[cid] = str(gid)
+                    out = self.pending.get(cid)
+                    if out is not None and out.game_id is None:
+                        out.game_id = str(gid)
+            elif entry.get("delete"):
+                self._graph_ours.pop(cid, None)
+            elif bot is not None and opt_id(entry.get("user_id")) == bot and cid not in self._known:
+                self._graph_ours[cid] = entry
+        while len(self._graph_started) > 200:  # only recent ones matter
+            del self._graph_started[next(iter(self._graph_started))]
+        self._settle_open()
+
+    def _settle_open(self) -> None:
+        out = self.inflight
+        if out is None or not out.lost or out.body is None:
+            return
+        for cid, entry in sorted(self._graph_ours.items()):
+            if cid not in self._known and _matches(entry, out.body):
+                gid = opt_id(entry.get("game_id"))
+                self._found(out, cid, str(gid) if gid is not None else None, "on the seek graph")
+                return
+        for cid, started in self._graph_started.items():
+            if cid not in self._known:
+                self._found(out, cid, started, "taken already (the seek graph says its game started)")
+                return
+        for game_id in self._unexplained:
+            # taken before the seek graph showed it: a game for us that started since, that no incoming challenge
+            # explains
+            if (game_id not in out.games_before and game_id not in self.playing
+                    and self._games.get(game_id) is not None):
+                self.inflight = None
+                self._desk.stats["challenges_settled"] += 1
+                log.info("seek: the lost open challenge was taken already: its game is %s", game_id)
+                self._start(out, game_id)
+                return
+
+    def _found(self, out: Outgoing, cid: int, gid: str | None, how: str) -> None:
+        self._desk.stats["challenges_settled"] += 1
+        log.info("seek: the lost open challenge is challenge %s (game %s), %s: keeping it", cid, gid, how)
+        self.on_sent(out, cid, gid)
 
     def on_failed(self, out: Outgoing, reason: str, backoff: bool = True) -> None:
         """The challenge was not made (or cannot be found). ``backoff``: the opponent's doing (an unknown name, a
@@ -222,7 +351,7 @@ class Seeking:
         if error is None:
             del self.pending[cid]
             self._desk.stats["challenges_cancelled"] += 1
-            if out.draining:
+            if out.draining or self.open:  # an open challenge nobody took: nobody to leave alone
                 self.seeker.withdrawn(out.seek)
             else:
                 self.seeker.declined(out.seek, f"no answer within {self.config.timeout:g} s (challenge {cid} "
@@ -232,26 +361,36 @@ class Seeking:
             out.sent_at += self.config.timeout
             log.warning("seek: cancelling challenge %s failed (%s); trying again later", cid, error)
 
-    def claim(self, game_id: str) -> int | None:
+    def claim(self, game_id: str, incoming: bool = False) -> int | None:
         """A game is followed: when one of our challenges made it, it counts from now on as a game (returns the
-        opponent's id), not as a challenge."""
+        opponent's id), not as a challenge. ``incoming``: an incoming challenge we accepted explains it."""
         for cid, out in list(self.pending.items()):
             if out.game_id == game_id:
                 del self.pending[cid]
                 self._start(out, game_id)
                 return out.opponent_id
+        if self.open and not incoming:
+            self._unexplained.append(game_id)
+            del self._unexplained[:-20]
+            self._settle_open()
         return None
 
     def _start(self, out: Outgoing, game_id: str) -> None:
         self.seeker.started(out.seek, game_id)
         self.playing.add(game_id)
-        log.info("seek: %s accepted challenge %s; game %s", out.seek.opponent, out.challenge_id, game_id)
+        if out.challenge_id is not None:
+            self._known.add(out.challenge_id)
+        who = "someone" if self.open else out.seek.opponent
+        log.info("seek: %s accepted challenge %s; game %s", who, out.challenge_id, game_id)
 
     def cancel_all(self, rest: OgsRest) -> None:
         """The adapter stops: the challenges still waiting are withdrawn (nobody would play their games)."""
         for cid, out in list(self.pending.items()):
             try:
-                rest.cancel_challenge(cid, retry=False)
+                if self.open:
+                    rest.cancel_open_challenge(cid, retry=False)
+                else:
+                    rest.cancel_challenge(cid, retry=False)
                 log.info("seek: challenge %s to %s withdrawn: the bot is stopping", cid, out.seek.opponent)
             except RestError as exc:
                 log.warning("seek: could not withdraw challenge %s to %s while stopping: %s", cid,
@@ -296,6 +435,29 @@ class Seeking:
             log.exception("seek: challenging %s failed", name)
             desk.enqueue(("seek_failed", out, f"internal error: {type(exc).__name__}", False))
 
+    def _create_open(self, out: Outgoing, body: dict[str, Any]) -> None:
+        """Always ends with ``seek_sent``, ``seek_lost`` or ``seek_failed`` queued."""
+        desk = self._desk
+        try:
+            try:
+                reply = desk.rest().create_open_challenge(body)
+            except RestError as exc:
+                if exc.status == 0 or exc.status >= 500:  # the server may have made it: never send it again
+                    desk.enqueue(("seek_lost", out, str(exc)))
+                else:
+                    desk.enqueue(("seek_failed", out, f"the open challenge was refused: {exc}", False))
+                return
+            cid = opt_id(reply.get("challenge")) if isinstance(reply, Mapping) else None
+            game = reply.get("game") if isinstance(reply, Mapping) else None
+            gid = opt_id(game.get("id") if isinstance(game, Mapping) else game)
+            if cid is None:
+                desk.enqueue(("seek_lost", out, f"the answer names no challenge: {str(reply)[:120]}"))
+                return
+            desk.enqueue(("seek_sent", out, cid, str(gid) if gid is not None else None))
+        except Exception as exc:  # a bug must not leave the challenge in flight forever
+            log.exception("seek: offering an open challenge failed")
+            desk.enqueue(("seek_failed", out, f"internal error: {type(exc).__name__}", False))
+
     def _settle(self, out: Outgoing, known: set[int], why: str) -> None:
         """The create call's answer was lost: find the challenge among ours (to that opponent, not one we know)."""
         desk = self._desk
@@ -333,7 +495,10 @@ class Seeking:
     def _cancel(self, out: Outgoing) -> None:
         assert out.challenge_id is not None
         try:
-            self._desk.rest().cancel_challenge(out.challenge_id)
+            if self.open:
+                self._desk.rest().cancel_open_challenge(out.challenge_id)
+            else:
+                self._desk.rest().cancel_challenge(out.challenge_id)
         except RestError as exc:
             # 404: the challenge is gone already (answered meanwhile, or removed): nothing left to cancel
             self._desk.enqueue(("seek_cancelled", out, None if exc.status == 404 else str(exc)))

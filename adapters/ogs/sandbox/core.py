@@ -110,6 +110,46 @@ class Challenge:
                 "rejection_details": self.rejection_details, "notification": self.notification}
 
 
+@dataclass
+class OpenChallenge:
+    """``POST /api/v1/challenges``: a challenge nobody is named in; on the seek graph until taken or withdrawn."""
+
+    id: int
+    game_id: int
+    challenger: Account
+    settings: GameSettings
+    color: str
+    komi: Any  # as sent (None: automatic)
+    min_ranking: float
+    max_ranking: float
+    state: str = "pending"  # pending | accepted | canceled
+    accepted_by: str | None = None
+    taker: int | None = None  # the house opponent about to take it
+
+    def entry(self) -> dict[str, Any]:
+        """Its ``SeekgraphChallengeMessage`` (goban's ServerToClient.ts)."""
+        s = self.settings
+        tc = s.time_control
+        return {"challenge_id": self.id, "user_id": self.challenger.id, "username": self.challenger.username,
+                "ranking": self.challenger.ranking, "professional": False, "min_rank": self.min_ranking,
+                "max_rank": self.max_ranking, "game_id": self.game_id, "name": s.name, "ranked": s.ranked,
+                "handicap": s.handicap, "komi": self.komi, "komi_auto": "automatic" if self.komi is None else
+                "custom", "rules": s.rules, "width": s.width, "height": s.height,
+                "challenger_color": self.color, "disable_analysis": s.disable_analysis,
+                "time_control": tc["system"], "time_control_parameters": tc, "time_per_move": 0, "rengo": False,
+                "rengo_nominees": [], "rengo_black_team": [], "rengo_white_team": [], "rengo_participants": [],
+                "rengo_casual_mode": False, "rengo_auto_start": False, "invite_only": False, "uuid": ""}
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "challenge_id": self.id, "game_id": self.game_id, "state": self.state,
+                "open": True, "target": None, "accepted_by": self.accepted_by,
+                "challenger": self.challenger.username, "challenger_color": self.color,
+                "width": self.settings.width, "height": self.settings.height, "ranked": self.settings.ranked,
+                "rules": self.settings.rules, "handicap": self.settings.handicap,
+                "min_ranking": self.min_ranking, "max_ranking": self.max_ranking,
+                "time_control": self.settings.time_control}
+
+
 class Conn:
     """One realtime connection (either transport).  Outgoing frames go through one queue, so replies and
     pushes leave in the order they were produced."""
@@ -228,6 +268,9 @@ class OgsSandbox:
         self.lose_challenge_answers = 0  # the next N create-challenge calls make the challenge, then drop the answer
         # house opponents that answer the challenges bots send (account id -> its spec, see add_opponent)
         self.opponents: dict[int, dict[str, Any]] = {}
+        self.quiet_seek_graph = False  # fault: the seek graph pushes nothing
+        self.open_challenges: dict[int, OpenChallenge] = {}  # POST /api/v1/challenges (no opponent named)
+        self.seek_graph: set[Conn] = set()  # connections subscribed with seek_graph/connect
         self._ids = {"account": 1000, "game": 5000, "challenge": 9000, "notification": 0}
         self.rng = random.Random()
         self.started = time.time()
@@ -329,6 +372,7 @@ class OgsSandbox:
             c.push(event, data)
 
     def remove_conn(self, conn: Conn) -> None:
+        self.seek_graph.discard(conn)
         if conn in self.conns:
             self.conns.discard(conn)
             conn.close()
@@ -519,11 +563,16 @@ class OgsSandbox:
                 conn.push(f"game/{game.id}/chat", {"channel": line["channel"], "line": line})
 
     def set_faults(self, spec: Any) -> dict[str, Any]:
-        """``POST /sandbox/faults``: ``{"hold_gamedata": bool, "lose_challenge_answers": N}``; turning the hold off
-        sends what it held; the next N challenges a bot creates are made but their answers lost (the connection is
-        cut before the reply)."""
-        if not isinstance(spec, dict) or set(spec) - {"hold_gamedata", "lose_challenge_answers"}:
-            raise HttpError(400, "faults: send {\"hold_gamedata\": true|false, \"lose_challenge_answers\": N}")
+        """``POST /sandbox/faults``: ``{"hold_gamedata": bool, "lose_challenge_answers": N, "quiet_seek_graph":
+        bool}``; turning the hold off sends what it held; the next N challenges a bot creates (direct or open) are
+        made but their answers lost (the connection is cut before the reply); a quiet seek graph pushes nothing."""
+        if not isinstance(spec, dict) or set(spec) - {"hold_gamedata", "lose_challenge_answers", "quiet_seek_graph"}:
+            raise HttpError(400, "faults: send {\"hold_gamedata\": true|false, \"lose_challenge_answers\": N, "
+                                 "\"quiet_seek_graph\": true|false}")
+        quiet = spec.get("quiet_seek_graph", self.quiet_seek_graph)
+        if not isinstance(quiet, bool):
+            raise HttpError(400, f"quiet_seek_graph must be true or false, got {quiet!r}")
+        self.quiet_seek_graph = quiet
         lose = spec.get("lose_challenge_answers", self.lose_challenge_answers)
         if isinstance(lose, bool) or not isinstance(lose, int) or lose < 0:
             raise HttpError(400, f"lose_challenge_answers must be a whole number >= 0, got {lose!r}")
@@ -544,6 +593,8 @@ class OgsSandbox:
         out: dict[str, Any] = {"hold_gamedata": self.hold_gamedata, "held": len(self.held_gamedata)}
         if self.lose_challenge_answers:
             out["lose_challenge_answers"] = self.lose_challenge_answers
+        if self.quiet_seek_graph:
+            out["quiet_seek_graph"] = True
         return out
 
     async def _game_disconnect(self, conn: Conn, data: dict[str, Any]) -> Any:
@@ -573,6 +624,19 @@ class OgsSandbox:
             raise RequestError("game_error", str(exc), game.id) from None
         return None
 
+    async def _seek_graph_connect(self, conn: Conn, data: dict[str, Any]) -> Any:
+        if data.get("channel") != "global":
+            raise RequestError("invalid_channel", "seek_graph/connect: channel must be \"global\"")
+        self.seek_graph.add(conn)
+        if not self.quiet_seek_graph:
+            conn.push("seekgraph/global", [oc.entry() for oc in self.open_challenges.values()
+                                           if oc.state == "pending"])
+        return None
+
+    async def _seek_graph_disconnect(self, conn: Conn, data: dict[str, Any]) -> Any:
+        self.seek_graph.discard(conn)
+        return None
+
     HANDLERS: dict[str, Callable[..., Awaitable[Any]]] = {
         "authenticate": _authenticate,
         "bot/id": _bot_id,
@@ -589,12 +653,14 @@ class OgsSandbox:
         "chat/join": _chat_join,
         "chat/part": _chat_part,
         "game/chat": _game_chat,
+        "seek_graph/connect": _seek_graph_connect,
+        "seek_graph/disconnect": _seek_graph_disconnect,
         **{c: _game_op(c) for c in GAME_OPS},
     }
     IGNORED = frozenset({"net/connects", "net/route_latency", "net/timeout", "net/unrecoverable_error",
                          "game/latency", "challenge/keepalive", "user/monitor", "chat/pm/load", "ui-pushes/subscribe",
                          "ui-pushes/unsubscribe", "automatch/list", "gamelist/count/subscribe",
-                         "gamelist/count/unsubscribe", "seek_graph/connect", "seek_graph/disconnect",
+                         "gamelist/count/unsubscribe",
                          "remote_storage/sync", "game/delayed_resign", "game/clear_delayed_resign"})
 
     # --- games: events, timers, house players --------------------------------------------------------------
@@ -738,15 +804,8 @@ class OgsSandbox:
                 self.after(game)
 
     # --- challenges ----------------------------------------------------------------------------------------
-    def create_challenge(self, spec: Any, *, house_target: Account | None = None) -> Challenge:
-        """A challenge to a bot (control API: from a house player or a registered account), or, with
-        ``house_target``, a bot's challenge to a house opponent (``spec["challenger"]`` names the bot)."""
-        if not isinstance(spec, dict):
-            raise HttpError(400, "the challenge must be a JSON object such as {\"target\": \"mybot\"}")
-        target = house_target or self.find(str(spec.get("target", "")))
-        if target is None or (target.house and house_target is None):
-            raise HttpError(404, f"target {spec.get('target')!r} is not a registered account; create it with "
-                                 f"POST /sandbox/bots first")
+    def game_settings(self, spec: dict[str, Any]) -> tuple[GameSettings, str, Any]:
+        """A challenge spec's game (validated): ``(settings, challenger_color, komi as sent)``."""
         width, height = _size(spec)
         rules = spec.get("rules", "chinese")
         try:
@@ -794,6 +853,21 @@ class OgsSandbox:
             initial_black=tuple(stars) if handicap and not free and stars else (),
             time_control=tc, name=name, disable_analysis=bool(spec.get("disable_analysis", False)),
             stone_removal_timeout=float(srt) if srt is not None else None)
+        return settings, color, komi
+
+    def create_challenge(self, spec: Any, *, house_target: Account | None = None) -> Challenge:
+        """A challenge to a bot (control API: from a house player or a registered account), or, with
+        ``house_target``, a bot's challenge to a house opponent (``spec["challenger"]`` names the bot)."""
+        if not isinstance(spec, dict):
+            raise HttpError(400, "the challenge must be a JSON object such as {\"target\": \"mybot\"}")
+        target = house_target or self.find(str(spec.get("target", "")))
+        if target is None or (target.house and house_target is None):
+            raise HttpError(404, f"target {spec.get('target')!r} is not a registered account; create it with "
+                                 f"POST /sandbox/bots first")
+        settings, color, komi = self.game_settings(spec)
+        width, height, handicap, tc, name = (settings.width, settings.height, settings.handicap,
+                                             settings.time_control, settings.name)
+        rs = ruleset(settings.rules)
 
         cspec = spec.get("challenger", {"house": "random"})
         if not isinstance(cspec, dict):
@@ -927,8 +1001,12 @@ class OgsSandbox:
         sizes = spec.get("decline_sizes", [])
         if not isinstance(sizes, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in sizes):
             raise HttpError(400, f"decline_sizes must be a list of board sizes, got {sizes!r}")
+        take = spec.setdefault("accept_open", 0)
+        if isinstance(take, bool) or not isinstance(take, int) or take < 0:
+            raise HttpError(400, f"accept_open must be a whole number >= 0 (open challenges to take), got {take!r}")
         acct = self.house_account(spec)
         self.opponents[acct.id] = spec
+        self._offer_open()
         return acct
 
     def bot_challenge(self, who: Account, player_id: int, body: dict[str, Any]) -> Challenge:
@@ -944,21 +1022,7 @@ class OgsSandbox:
         if target.house and target.id not in self.opponents:
             raise HttpError(400, f"{target.username} does not take challenges; make a house player that does with "
                                  f"POST /sandbox/opponents")
-        game = body.get("game")
-        if not isinstance(game, dict):
-            raise HttpError(400, "the challenge needs a game object: {game: {rules, ranked, width, height, ...}}")
-        tc = game.get("time_control_parameters")
-        if isinstance(tc, str):
-            with contextlib.suppress(ValueError):
-                tc = json.loads(tc)
-        komi = game.get("komi") if game.get("komi_auto") == "custom" else None
-        spec = {"width": game.get("width", 19), "height": game.get("height", 19), "rules": game.get("rules",
-                "japanese"), "ranked": game.get("ranked", False), "handicap": game.get("handicap", 0), "komi": komi,
-                "challenger_color": body.get("challenger_color", "automatic"), "name": game.get("name",
-                "Friendly Match"), "time_control": tc, "min_ranking": body.get("min_ranking", -1000),
-                "max_ranking": body.get("max_ranking", 1000), "challenger": {"user": who.username}}
-        if spec["handicap"] == -1:  # automatic: from the ranks (equal in the sandbox)
-            spec["handicap"] = 0
+        spec = _spec_of(who, body)
         if target.id not in self.opponents:  # a registered account (another bot): it answers itself
             return self.create_challenge({**spec, "target": target.username})
         ch = self.create_challenge(spec, house_target=target)
@@ -971,15 +1035,7 @@ class OgsSandbox:
         ch = self.challenges.get(cid)
         if ch is None or ch.state != "pending" or self.closing:
             return
-        rule = self.opponents.get(ch.target.id, {})
-        s = ch.settings
-        refusal: tuple[str, str] | None = None
-        if rule.get("decline_all"):
-            refusal = ("not_accepting_new_challenges", "This bot is not accepting new challenges at this time.")
-        elif rule.get("decline_ranked") and s.ranked:
-            refusal = ("ranked_not_allowed", "This bot only plays unranked games.")
-        elif s.width in rule.get("decline_sizes", []) or s.height in rule.get("decline_sizes", []):
-            refusal = ("board_size_not_allowed", f"This bot does not play on {s.width}x{s.height}.")
+        refusal = _refusal(self.opponents.get(ch.target.id, {}), ch.settings)
         if refusal is None:
             try:
                 self.accept(ch, ch.target)
@@ -989,6 +1045,91 @@ class OgsSandbox:
             return
         code, message = refusal
         self.reject(ch, ch.target, message, {"rejection_code": code, "details": {}})
+
+    # --- open challenges and the seek graph ------------------------------------------------------------------
+    def open_challenge(self, who: Account, body: dict[str, Any]) -> OpenChallenge:
+        """``POST /api/v1/challenges``: an open challenge (no opponent named; anyone whose rank is within
+        ``min_ranking``..``max_ranking`` may accept). The seek graph's subscribers see it at once; a house opponent
+        with ``accept_open`` left takes it by its rule."""
+        spec = _spec_of(who, body)
+        settings, color, komi = self.game_settings(spec)
+        lo, hi = spec["min_ranking"], spec["max_ranking"]
+        for key, v in (("min_ranking", lo), ("max_ranking", hi)):
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise HttpError(400, f"{key} must be a number, got {v!r}")
+        oc = OpenChallenge(self._next("challenge"), self._next("game"), who, settings, color, komi, lo, hi)
+        self.open_challenges[oc.id] = oc
+        log.info("sandbox: open challenge %d (game %d) from %s: %dx%d %s, %s", oc.id, oc.game_id, who.username,
+                 settings.width, settings.height, settings.rules, settings.time_control["system"])
+        self._push_graph([oc.entry()])
+        self._offer_open()
+        return oc
+
+    def cancel_open(self, oc: OpenChallenge, who: Account) -> None:
+        if who.id != oc.challenger.id:
+            raise HttpError(403, f"challenge {oc.id} was sent by {oc.challenger.username}, not {who.username}")
+        if oc.state != "pending":
+            raise HttpError(404, f"challenge {oc.id} is no longer open (it was {oc.state})")
+        oc.state = "canceled"
+        log.info("sandbox: open challenge %d canceled by %s", oc.id, who.username)
+        self._push_graph([{"challenge_id": oc.id, "delete": True}])
+
+    def accept_open(self, oc: OpenChallenge, who: Account) -> SandboxGame:
+        """``who`` (a house opponent) takes the open challenge: its game starts; the seek graph says so
+        (``game_started``), then drops the entry (``delete``)."""
+        if oc.state != "pending":
+            raise HttpError(404, f"challenge {oc.id} is no longer open (it was {oc.state})")
+        try:
+            house = make_house(self.opponents[who.id], name=who.username) if who.id in self.opponents else None
+        except ValueError as exc:
+            raise HttpError(400, str(exc)) from None
+        ch = Challenge(oc.id, oc.game_id, who, oc.challenger, house, oc.settings, oc.color, {"id": ""})
+        game = self.accept(ch, who)
+        oc.state, oc.accepted_by = "accepted", who.username
+        self._push_graph([{"challenge_id": oc.id, "game_started": True, "game_id": game.id,
+                           "creator": oc.challenger.id, "black": game.players["black"].entry(),
+                           "white": game.players["white"].entry(), "time_control": oc.settings.time_control["system"],
+                           "time_control_parameters": oc.settings.time_control},
+                          {"challenge_id": oc.id, "delete": True}])
+        return game
+
+    def _offer_open(self) -> None:
+        """Match the pending open challenges with the house opponents that accept open ones (``accept_open``)."""
+        for oc in self.open_challenges.values():
+            if oc.state != "pending" or oc.taker is not None:
+                continue
+            for acct_id, rule in self.opponents.items():
+                acct = self.accounts[acct_id]
+                if (rule.get("accept_open", 0) <= 0 or acct_id == oc.challenger.id
+                        or _refusal(rule, oc.settings) is not None
+                        or not oc.min_ranking <= acct.ranking <= oc.max_ranking):
+                    continue
+                rule["accept_open"] -= 1
+                oc.taker = acct_id
+                delay = float(rule.get("answer_delay", 0.2))
+                if delay > 0:
+                    asyncio.get_running_loop().call_later(delay, self._open_taken, oc.id)
+                else:  # at once: before the creator has the create call's answer
+                    self._open_taken(oc.id)
+                break
+
+    def _open_taken(self, cid: int) -> None:
+        oc = self.open_challenges.get(cid)
+        if oc is None or oc.taker is None or self.closing:
+            return
+        if oc.state != "pending":  # withdrawn meanwhile: the house opponent takes the next one instead
+            self.opponents[oc.taker]["accept_open"] += 1
+            self._offer_open()
+            return
+        try:
+            self.accept_open(oc, self.accounts[oc.taker])
+        except HttpError as exc:
+            log.warning("sandbox: house opponent could not take open challenge %d: %s", cid, exc.message)
+
+    def _push_graph(self, entries: list[dict[str, Any]]) -> None:
+        for conn in list(self.seek_graph):
+            if not conn.closed and not self.quiet_seek_graph:
+                conn.push("seekgraph/global", entries)
 
     # --- control helpers -----------------------------------------------------------------------------------
     def game_or_404(self, gid: Any) -> SandboxGame:
@@ -1082,3 +1223,34 @@ def _size(spec: dict[str, Any]) -> tuple[int, int]:
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 25:
             raise HttpError(400, f"{key} must be a whole number from 1 to 25, got {v!r}")
     return width, height
+
+
+def _spec_of(who: Account, body: dict[str, Any]) -> dict[str, Any]:
+    """OGS's challenge body ``{challenger_color, min_ranking, max_ranking, game{...}}`` as a sandbox spec."""
+    game = body.get("game")
+    if not isinstance(game, dict):
+        raise HttpError(400, "the challenge needs a game object: {game: {rules, ranked, width, height, ...}}")
+    tc = game.get("time_control_parameters")
+    if isinstance(tc, str):
+        with contextlib.suppress(ValueError):
+            tc = json.loads(tc)
+    komi = game.get("komi") if game.get("komi_auto") == "custom" else None
+    spec = {"width": game.get("width", 19), "height": game.get("height", 19), "rules": game.get("rules",
+            "japanese"), "ranked": game.get("ranked", False), "handicap": game.get("handicap", 0), "komi": komi,
+            "challenger_color": body.get("challenger_color", "automatic"), "name": game.get("name",
+            "Friendly Match"), "time_control": tc, "min_ranking": body.get("min_ranking", -1000),
+            "max_ranking": body.get("max_ranking", 1000), "challenger": {"user": who.username}}
+    if spec["handicap"] == -1:  # automatic: from the ranks (equal in the sandbox)
+        spec["handicap"] = 0
+    return spec
+
+
+def _refusal(rule: dict[str, Any], s: GameSettings) -> tuple[str, str] | None:
+    """A house opponent's decline rule: ``(rejection_code, message)``, or None when it plays the game."""
+    if rule.get("decline_all"):
+        return "not_accepting_new_challenges", "This bot is not accepting new challenges at this time."
+    if rule.get("decline_ranked") and s.ranked:
+        return "ranked_not_allowed", "This bot only plays unranked games."
+    if s.width in rule.get("decline_sizes", []) or s.height in rule.get("decline_sizes", []):
+        return "board_size_not_allowed", f"This bot does not play on {s.width}x{s.height}."
+    return None

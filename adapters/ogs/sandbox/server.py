@@ -105,6 +105,9 @@ class SandboxApp:
             r.add_get(path, self._api_players)
         for path in ("/api/v1/players/{id}/challenge", "/api/v1/players/{id}/challenge/"):
             r.add_post(path, self._api_challenge_player)
+        for path in ("/api/v1/challenges", "/api/v1/challenges/"):
+            r.add_post(path, self._api_open_challenge)
+        r.add_delete("/api/v1/challenges/{id}", self._api_cancel_open)
         r.add_post("/api/v1/me/friends/invitations", self._friend)
         r.add_get("/sandbox", self._control_index)
         r.add_post("/sandbox/bots", self._c_bots)
@@ -336,6 +339,10 @@ class SandboxApp:
     async def _reject(self, request: web.Request) -> web.Response:
         body = await _body(request)
         acct = self._account(request, body)
+        oc = self.sb.open_challenges.get(to_int(request.match_info["id"]))
+        if oc is not None and request.method == "DELETE":  # ChallengeModal withdraws open ones here too
+            self.sb.cancel_open(oc, acct)
+            return _json({"success": True})
         ch = self._challenge(request)
         if request.method == "DELETE" and acct.id == ch.challenger.id:  # the challenger withdraws it
             self.sb.cancel(ch, acct)
@@ -384,6 +391,28 @@ class SandboxApp:
             raise asyncio.CancelledError
         return _json({"status": "ok", "challenge": ch.id, "game": ch.game_id})
 
+    async def _api_open_challenge(self, request: web.Request) -> web.Response:
+        """``POST /api/v1/challenges``: an open challenge (the web client's ChallengeModal, mode "open")."""
+        body = await _body(request)
+        acct = self._account(request, body)
+        oc = self.sb.open_challenge(acct, body)
+        if self.sb.lose_challenge_answers > 0:  # fault: the challenge exists, but its answer never arrives
+            self.sb.lose_challenge_answers -= 1
+            log.info("sandbox: fault: dropping the answer to open challenge %d", oc.id)
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError
+        return _json({"status": "ok", "challenge": oc.id, "game": oc.game_id})
+
+    async def _api_cancel_open(self, request: web.Request) -> web.Response:
+        """``DELETE /api/v1/challenges/{id}``: the web client's cancelOpenChallenge (CustomGames)."""
+        acct = self._account(request, await _body(request))
+        oc = self.sb.open_challenges.get(to_int(request.match_info["id"]))
+        if oc is None:
+            raise HttpError(404, "Not found.")
+        self.sb.cancel_open(oc, acct)
+        return _json({"success": True})
+
     async def _friend(self, request: web.Request) -> web.Response:
         body = await _body(request)
         self._account(request, body)
@@ -422,10 +451,13 @@ class SandboxApp:
         return _json({"challenge_id": ch.id, "game_id": ch.game_id, "id": ch.id})
 
     async def _c_challenges(self, request: web.Request) -> web.Response:
-        return _json([c.summary() for c in self.sb.challenges.values()])
+        rows = [c.summary() for c in self.sb.challenges.values()]
+        rows += [c.summary() for c in self.sb.open_challenges.values()]
+        return _json(sorted(rows, key=lambda c: int(c["id"])))
 
     async def _c_challenge_get(self, request: web.Request) -> web.Response:
-        return _json(self._challenge(request).summary())
+        oc = self.sb.open_challenges.get(to_int(request.match_info["id"]))
+        return _json(oc.summary() if oc is not None else self._challenge(request).summary())
 
     async def _c_games(self, request: web.Request) -> web.Response:
         now = now_ms()
