@@ -843,3 +843,51 @@ def test_a_held_gamedata_is_sent_when_the_hold_is_lifted(server: SandboxServer, 
     control(server, "POST", "/sandbox/faults", json={"hold_gamedata": False})
     assert c.event(f"game/{ch['game_id']}/gamedata")["game_id"] == ch["game_id"]
     control(server, "POST", "/sandbox/faults", json={"hold": True}, expect=400)
+
+
+# --- open challenges and the seek graph ------------------------------------------------------------------------
+def test_open_challenge_on_the_seek_graph_withdrawn_and_taken(server: SandboxServer, bot: dict[str, Any],
+                                                               clients: Callable[[], WsClient]) -> None:
+    """POST /api/v1/challenges (no opponent) and the seek graph as goban's protocol has it: a subscriber is sent the
+    waiting list, then each new entry (SeekgraphChallengeMessage), a withdrawal ({challenge_id, delete}) and, when a
+    house player with accept_open takes one, {challenge_id, game_started, game_id, creator, black, white} before its
+    delete; the creator gets active_game. Open challenges are not in GET /api/v1/me/challenges."""
+    c = clients()
+    c.auth()
+    watcher = clients()
+    assert watcher.request("seek_graph/connect", {"channel": "local"})[2]["code"] == "invalid_channel"
+    watcher.send("seek_graph/connect", {"channel": "global"})
+    assert watcher.event("seekgraph/global") == []
+    body = {"apikey": KEY, "bot_id": bot["id"], "min_ranking": 5, "max_ranking": 25, "challenger_color": "white",
+            "game": {"name": "open", "rules": "chinese", "ranked": False, "width": 9, "height": 9, "handicap": 0,
+                     "komi_auto": "automatic", "time_control": "byoyomi",
+                     "time_control_parameters": {"system": "byoyomi", "speed": "live", "main_time": 60,
+                                                 "period_time": 10, "periods": 3}}}
+    first = control(server, "POST", "/api/v1/challenges", json=body)
+    [entry] = watcher.event("seekgraph/global")
+    assert {k: entry[k] for k in ("challenge_id", "game_id", "user_id", "username", "width", "height", "rules",
+                                  "ranked", "min_rank", "max_rank", "challenger_color", "time_control")} == {
+        "challenge_id": first["challenge"], "game_id": first["game"], "user_id": bot["id"], "username": "bot",
+        "width": 9, "height": 9, "rules": "chinese", "ranked": False, "min_rank": 5, "max_rank": 25,
+        "challenger_color": "white", "time_control": "byoyomi"}
+    listed = control(server, "GET", "/api/v1/me/challenges", json={"apikey": KEY, "bot_id": bot["id"]})
+    assert listed["results"] == []
+    late = clients()
+    late.send("seek_graph/connect", {"channel": "global"})
+    assert [e["challenge_id"] for e in late.event("seekgraph/global")] == [first["challenge"]]
+    control(server, "DELETE", f"/api/v1/challenges/{first['challenge']}", json={"apikey": KEY, "bot_id": bot["id"]})
+    assert watcher.event("seekgraph/global") == [{"challenge_id": first["challenge"], "delete": True}]
+    second = control(server, "POST", "/api/v1/challenges", json=body)
+    watcher.event("seekgraph/global")
+    taker = control(server, "POST", "/sandbox/opponents", json={"username": "taker", "house": "random",
+                                                                 "accept_open": 1, "answer_delay": 0})
+    started, gone = watcher.event("seekgraph/global")
+    assert started["challenge_id"] == second["challenge"] and started["game_started"] is True
+    assert started["game_id"] == second["game"] and started["creator"] == bot["id"]
+    assert {started["black"]["id"], started["white"]["id"]} == {bot["id"], taker["id"]}
+    assert started["white"]["id"] == bot["id"]  # challenger_color: white
+    assert gone == {"challenge_id": second["challenge"], "delete": True}
+    assert c.event("active_game")["id"] == second["game"]
+    rows = {r["id"]: r for r in control(server, "GET", "/sandbox/challenges") if r.get("open")}
+    assert (rows[first["challenge"]]["state"], rows[second["challenge"]]["state"]) == ("canceled", "accepted")
+    assert rows[second["challenge"]]["accepted_by"] == "taker"
