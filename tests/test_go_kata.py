@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -225,3 +226,24 @@ def test_dead_stones_and_resignation_read_black_s_view_whatever_the_analysis_con
     assert player.dead_stones(state("d", 9, ((2, 2), (6, 6)))) == frozenset({(6, 6)})  # white's stone
     assert game(engine, "w").genmove(state("w", 9, ((4, 4),), "white")) == RESIGN
     assert game(engine, "b").genmove(state("b", 9, ((4, 4), (3, 3)))) != RESIGN
+
+
+def test_an_abort_before_the_query_is_written_terminates_it_after_it(
+        make_engine: Callable[..., KataAnalysisEngine], game: Callable[[KataAnalysisEngine, str], KataAnalysisPlayer],
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The abort can come between the query's registration and its line being written (seen once under load): the
+    terminate must follow the query, else the shared engine computes an abandoned query to its end."""
+    engine = make_engine("--delay", "30")
+    player = game(engine, "r")
+    register = player._register
+
+    def register_then_abort(query: Any) -> None:
+        register(query)
+        if query is not None:
+            player.abort("the game is over")  # before ask() writes the query's line
+
+    monkeypatch.setattr(player, "_register", register_then_abort)
+    with pytest.raises(EngineError, match="the game is over"):
+        player.genmove(state("r"))
+    sent = [body for d, body in exchanges(tmp_path / "r.log") if d == ">>"]
+    assert sent[-1].get("action") == "terminate" and sent[-1]["terminateId"] == sent[-2]["id"], sent

@@ -53,6 +53,8 @@ class _Query:
         self.done = threading.Event()
         self.response: dict[str, Any] | None = None
         self.error: EngineError | None = None
+        self.sent = False  # its line was written to the engine (under the engine's lock)
+        self.stop_requested = False  # stopped before it was written: terminate it right after it is
 
     def finish(self, response: dict[str, Any] | None = None, error: EngineError | None = None) -> None:
         if not self.done.is_set():
@@ -237,6 +239,11 @@ class KataAnalysisEngine:
                 process.send_line(line)
             except EngineError as exc:
                 query.finish(error=EngineTerminatedError(str(exc)))
+            with self._lock:
+                query.sent = True
+                late_stop = query.stop_requested
+            if late_stop:  # stopped between its registration and its line: the terminate must follow it
+                self._terminate(query.id, transcript)
             if not query.done.wait(max(timeout, 0.0)):
                 self._terminate(query.id, transcript)
                 if not query.done.wait(TERMINATE_GRACE):
@@ -250,6 +257,14 @@ class KataAnalysisEngine:
             return query.response
         finally:
             register(None)
+
+    def stop_query(self, query: _Query, transcript: Transcript) -> None:
+        """Ask the engine to stop ``query``: at once if its line was written, else right after it is."""
+        with self._lock:
+            if not query.sent:
+                query.stop_requested = True
+                return
+        self._terminate(query.id, transcript)
 
     def _terminate(self, qid: str, transcript: Transcript) -> None:
         line = json.dumps({"id": f"stop-{qid}", "action": "terminate", "terminateId": qid})
@@ -467,7 +482,7 @@ class KataAnalysisPlayer:
                 self._aborted = why
             query = self._in_flight
         if query is not None:
-            self.manager._terminate(query.id, self.transcript)
+            self.manager.stop_query(query, self.transcript)
             query.finish(error=EngineError(f"query of {self.name} stopped: {why}"))
 
     def close(self) -> None:
