@@ -13,8 +13,10 @@ from typing import Any
 
 from bridge import __version__
 from bridge.config import load_config, resolve_secrets
-from bridge.errors import EXIT_CONFIG, EXIT_FATAL, BridgeError, ConfigError
+from bridge.demo import demo_names
+from bridge.errors import EXIT_CONFIG, EXIT_FATAL, BridgeError, ConfigError, UsageError
 from bridge.logsetup import setup_logging
+from bridge.registry import adapter_spec, adapter_specs
 
 log = logging.getLogger("bridge")
 
@@ -72,7 +74,6 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from bridge.registry import adapter_spec
 
     setup_logging(args.log_level)
     spec = adapter_spec(args.server)
@@ -86,14 +87,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from bridge.demo import run_demo
 
     setup_logging("WARNING" if not args.verbose else "INFO")
-    games = ["go", "go-analysis", "rbc", "battleship"] if args.game == "all" else [args.game]
+    games = demo_names() if args.game == "all" else [args.game]
     return run_demo(games=games, size=args.size, opponent=args.opponent, rbc_opponent=args.rbc_opponent,
                     rbc_seconds=args.rbc_seconds, data_dir=Path(args.data_dir), out=sys.stdout, delay=args.delay)
 
 
 def cmd_register(args: argparse.Namespace) -> int:
-    from bridge.adapters.opengames import register_agent
-
+    register_agent = adapter_spec(args.server).register
+    if register_agent is None:
+        raise UsageError(f"{args.server} has no registration: create the account on the server itself")
     setup_logging("WARNING")
     register_agent(args.name, url=args.url, key_file=Path(args.key_file) if args.key_file else None,
                    description=args.description, out=sys.stdout)
@@ -124,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     sb.set_defaults(func=cmd_sandbox)
 
     d = sub.add_parser("demo", help="play whole games on the embedded sandboxes (Go, RBC, Battleship)")
-    d.add_argument("--game", default="all", choices=["all", "go", "go-analysis", "rbc", "battleship"],
+    d.add_argument("--game", default="all", choices=["all", *demo_names()],
                    help="which demo game(s) to play")
     d.add_argument("--size", type=int, default=9, help="Go board size (default 9)")
     d.add_argument("--opponent", default="gnugo", choices=["gnugo", "random"],
@@ -138,7 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     rg = sub.add_parser("register", help="register a new agent on a platform and store its API key (mode 600)")
-    rg.add_argument("server", choices=["opengames"], help="the platform (Open Games)")
+    rg.add_argument("server", choices=[kind for kind, spec in adapter_specs().items() if spec.register],
+                    help="the platform (Open Games)")
     rg.add_argument("--name", required=True, help="the agent's name")
     rg.add_argument("--url", default=None, help="the platform's root URL (default https://www.open-games.ai)")
     rg.add_argument("--key-file", default=None,

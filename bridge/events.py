@@ -10,7 +10,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, TextIO
 
 from pydantic import BaseModel
 
@@ -169,12 +170,29 @@ class Adapter(Protocol):
 
 
 @dataclass(frozen=True)
+class DemoOptions:
+    """What ``gamebridge demo`` passes every adapter's demo (each uses what concerns it)."""
+
+    data_dir: Path
+    out: TextIO
+    size: int = 9  # Go board size
+    opponent: str = "gnugo"  # Go house opponent
+    rbc_opponent: str = "random"
+    rbc_seconds: float = 120.0
+    delay: float = 0.0  # seconds the house opponent waits before moving
+
+
+@dataclass(frozen=True)
 class AdapterSpec:
-    """What an adapter package exports as ``ADAPTER`` (entry point group ``bridge.adapters``)."""
+    """What an adapter package exports as ``ADAPTER``. The built-in adapters are the packages of ``bridge.adapters``;
+    another installed package adds one through the entry point group ``bridge.adapters``."""
 
     kind: str
     game: str  # "go", "rbc", "battleship"
     config_model: type[BaseModel]
     factory: Callable[..., Adapter]  # factory(server_config, bridge_config) -> Adapter
     sandbox: Callable[..., Any] | None = None  # sandbox(host, port) -> runs a local server
+    demos: dict[str, Callable[[DemoOptions], int]] = field(default_factory=dict)  # ``gamebridge demo --game NAME``
+    # ``gamebridge register KIND``: register(name, url=, key_file=, description=, out=) -> the key file's path
+    register: Callable[..., Path] | None = None
     extras: dict[str, Any] = field(default_factory=dict)

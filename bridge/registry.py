@@ -1,33 +1,36 @@
-"""The map from ``server.kind`` to an adapter, through the ``bridge.adapters`` entry point group
-(so a third-party package can add a server without touching the bridge)."""
+"""The map from ``server.kind`` to an adapter: the packages of ``bridge.adapters``, and any other package's through the
+``bridge.adapters`` entry point group (so a third-party package can add a server without touching the bridge)."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from functools import lru_cache
 from importlib.metadata import entry_points
 
 from bridge.errors import ConfigError
 from bridge.events import AdapterSpec
 
-# Built-in adapters, used when the package metadata is missing (e.g. running from a source tree).
-_BUILTIN = {"ogs": "bridge.adapters.ogs:ADAPTER",
-            "reconchess": "bridge.adapters.reconchess:ADAPTER",
-            "opengames": "bridge.adapters.opengames:ADAPTER",
-            }
-
 
 @lru_cache(maxsize=1)
 def adapter_specs() -> dict[str, AdapterSpec]:
-    found: dict[str, str] = dict(_BUILTIN)
+    """Every adapter: the packages of ``bridge.adapters`` (each exports ``ADAPTER``), then those other installed
+    packages add through the ``bridge.adapters`` entry point group. One list, found, never written twice."""
+    import bridge.adapters as builtin
+
+    found: dict[str, str] = {}
+    for info in sorted(pkgutil.iter_modules(builtin.__path__), key=lambda i: i.name):
+        if info.ispkg:
+            found[info.name] = f"bridge.adapters.{info.name}:ADAPTER"
     for ep in entry_points(group="bridge.adapters"):
-        found[ep.name] = ep.value
+        found.setdefault(ep.name, ep.value)
     specs: dict[str, AdapterSpec] = {}
     for kind, target in found.items():
         module_name, _, attr = target.partition(":")
-        module = __import__(module_name, fromlist=[attr])
-        spec = getattr(module, attr)
+        module = importlib.import_module(module_name)
+        spec = getattr(module, attr, None)
         if not isinstance(spec, AdapterSpec):
-            raise TypeError(f"entry point {kind} -> {target} is not an AdapterSpec")
+            raise TypeError(f"adapter {kind} -> {target} is not an AdapterSpec")
         specs[spec.kind] = spec
     return specs
 

@@ -523,7 +523,7 @@ def test_the_demo_game_never_meets_a_limit_of_20_requests_per_2_s(
     """Issue 8, item 15: `gamebridge demo`'s Battleship game, as it is configured, on a sandbox whose rate limit
     is on at 20 requests per 2 s: played to its end without a single 429."""
     import bridge.adapters.opengames.sandbox as sandbox_module
-    from bridge.demo import BS_KEY_ENV, run_battleship_demo
+    from bridge.adapters.opengames.demo import BS_KEY_ENV, run_battleship_demo
 
     made: list[OpenGamesSandbox] = []
 

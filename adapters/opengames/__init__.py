@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bridge.adapters.opengames.config import OpenGamesServerConfig
-from bridge.events import AdapterSpec
+from bridge.events import AdapterSpec, DemoOptions
 
 
 def _factory(server: OpenGamesServerConfig, config: Any) -> Any:
@@ -31,7 +31,13 @@ def register_agent(name: str, url: str | None = None, key_file: Path | None = No
     return register(name, url=url, key_file=key_file, description=description, out=out)
 
 
+def _battleship_demo(opts: DemoOptions) -> int:
+    from bridge.adapters.opengames.demo import battleship_demo
+
+    return battleship_demo(opts)
+
+
 ADAPTER = AdapterSpec(
     kind="opengames", game="battleship", config_model=OpenGamesServerConfig, factory=_factory,
-    sandbox=_sandbox,
+    sandbox=_sandbox, demos={"battleship": _battleship_demo}, register=register_agent,
 )

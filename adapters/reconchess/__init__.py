@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.adapters.reconchess.config import ReconchessServerConfig
-from bridge.events import AdapterSpec
+from bridge.events import AdapterSpec, DemoOptions
 
 
 def _factory(server: ReconchessServerConfig, config: Any) -> Any:
@@ -21,6 +21,13 @@ def _sandbox(host: str, port: int, **kwargs: Any) -> Any:
     return run_sandbox(host, port, **kwargs)
 
 
+def _rbc_demo(opts: DemoOptions) -> int:
+    from bridge.adapters.reconchess.demo import rbc_demo
+
+    return rbc_demo(opts)
+
+
 ADAPTER = AdapterSpec(
-    kind="reconchess", game="rbc", config_model=ReconchessServerConfig, factory=_factory, sandbox=_sandbox
+    kind="reconchess", game="rbc", config_model=ReconchessServerConfig, factory=_factory, sandbox=_sandbox,
+    demos={"rbc": _rbc_demo},
 )
