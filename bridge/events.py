@@ -59,6 +59,49 @@ GameEvent = StateUpdate | UndoRequested | ChatReceived | GameAbandoned | ActionR
 
 
 # --- actions: session -> adapter ------------------------------------------------------------------
+# What a Go session asks the server to do, as typed messages (an adapter's GoActions builds them; its connection
+# writes them). One dataclass per request: no action strings or tuples cross the seam.
+@dataclass(frozen=True)
+class Play:
+    move: Move  # None = pass
+
+
+@dataclass(frozen=True)
+class Resign:
+    pass
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """Cancel a game in which the bot has not moved yet (no one loses)."""
+
+
+@dataclass(frozen=True)
+class SetRemoval:
+    stones: frozenset[Point]
+    removed: bool
+
+
+@dataclass(frozen=True)
+class AcceptRemoval:
+    stones: frozenset[Point]
+
+
+@dataclass(frozen=True)
+class AnswerUndo:
+    accept: bool
+    move_number: int
+
+
+@dataclass(frozen=True)
+class Chat:
+    body: str | dict[str, Any]  # a text, or a server's structured message (an OGS analysis)
+    channel: str = "main"
+
+
+GoAction = Play | Resign | Cancel | SetRemoval | AcceptRemoval | AnswerUndo | Chat
+
+
 class GoActions(Protocol):
     """What a Go session can ask the server to do in its game."""
 

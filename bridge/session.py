@@ -1,12 +1,16 @@
 """One game: a thread with an inbox. It drives a :class:`GoPlayer` from the adapter's snapshots and answers
-through the adapter's :class:`GoActions`. Nothing here knows a server."""
+through the adapter's :class:`GoActions`. Nothing here knows a server.
+
+The inbox is a :class:`bridge.slot.Mailbox`: the adapter overwrites the newest snapshot in its slot (each write a
+new version) and pushes the other events (undo request, chat, refusal, abandon) into an ordered side channel; the
+session reads the slot, never a queue of snapshots, so snapshots are never reordered, and "a newer snapshot arrived
+while the engine thought" is a version comparison."""
 
 from __future__ import annotations
 
 import logging
 import math
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +36,7 @@ from bridge.games.go_roles import wrap_roles
 from bridge.games.gotypes import Color, GoState, Move, Point
 from bridge.games.sgf import to_sgf
 from bridge.redact import redact
+from bridge.slot import Mailbox
 from bridge.transcript import Transcript, transcript_cap
 
 log = logging.getLogger("bridge.session")
@@ -81,7 +86,9 @@ class GameSession(threading.Thread):
         self.slots = slots
         self.on_end = on_end
         self.on_engine_down = on_engine_down  # told when the engine cannot even start (the daemon's health)
-        self.inbox: queue.Queue[GameEvent | None] = queue.Queue()
+        # the newest snapshot (a finished game is never replaced by an in-play one) + the other events in order
+        self.inbox: Mailbox[GoState, GameEvent] = Mailbox(keep=_keeps_end)
+        self._seen_version = 0  # the version of the newest snapshot taken from the inbox's slot
         self._stop_event = threading.Event()
         self._finished = threading.Event()
         self.state: GoState | None = None
@@ -125,7 +132,10 @@ class GameSession(threading.Thread):
                 self._game_over = True
                 threading.Thread(target=self.player.abort, args=("the game is over",), daemon=True,
                                  name=f"abort-{self.game_id}").start()
-            self.inbox.put(event)
+            if isinstance(event, StateUpdate):
+                self.inbox.put_snapshot(event.state)
+            else:
+                self.inbox.push(event)
 
     @property
     def finished(self) -> bool:
@@ -135,7 +145,7 @@ class GameSession(threading.Thread):
         """Ask the session to end; returns at once. Its engine is stopped in a thread of its own (even in the
         middle of a genmove), so that many sessions stop in parallel; the session's thread ends when it is gone."""
         self._stop_event.set()
-        self.inbox.put(None)
+        self.inbox.interrupt()
         threading.Thread(target=self.player.abort, args=("the daemon is stopping",), daemon=True,
                          name=f"stop-{self.game_id}").start()
 
@@ -175,24 +185,17 @@ class GameSession(threading.Thread):
                 self.on_end(self)
 
     def _next_state(self, timeout: float) -> GoState | None:
-        """Wait for events; return the newest snapshot after handling the others (None: nothing new)."""
+        """Wait for news; handle the side events in their order, then return the slot's snapshot if it is newer
+        than the last one taken (None: nothing new)."""
+        if timeout > 0:
+            self.inbox.wait(timeout)
+        else:
+            self.inbox.wake.clear()  # read at once; what is written from now on wakes the next wait
         newest: GoState | None = None
-        try:
-            event = self.inbox.get(timeout=timeout)
-        except queue.Empty:
-            return None
-        while True:
-            if event is None:
-                return newest
-            if isinstance(event, StateUpdate):
-                if _is_over(event.state) or not self._over_seen(newest):
-                    newest = event.state
-                else:  # a game never comes back from its end: an in-play snapshot after it is stale
-                    self.transcript.note("an in-play snapshot after the game's end is ignored")
-            elif isinstance(event, UndoRequested):
+        for event in self.inbox.take_events():
+            if isinstance(event, UndoRequested):
                 self._answer_undo(event.move_number)
-                if newest is None:
-                    newest = self.state
+                newest = newest or self.state
             elif isinstance(event, ChatReceived):
                 self.transcript.note(f"chat from {event.username}: {event.body}")
             elif isinstance(event, ActionRejected):
@@ -202,10 +205,14 @@ class GameSession(threading.Thread):
                 log.warning("game %s: the adapter can no longer follow this game: %s", self.game_id, event.reason)
                 self._stop_event.set()
                 return None
-            try:
-                event = self.inbox.get_nowait()
-            except queue.Empty:
-                return newest
+        version, snapshot = self.inbox.snapshot.get()
+        if version > self._seen_version and snapshot is not None:
+            self._seen_version = version
+            if _is_over(snapshot) or not self._over_seen(None):
+                newest = snapshot
+            else:  # a game never comes back from its end: an in-play snapshot after it is stale
+                self.transcript.note("an in-play snapshot after the game's end is ignored")
+        return newest
 
     def _over_seen(self, newest: GoState | None) -> bool:
         return ((newest is not None and _is_over(newest)) or self._end_seen is not None
@@ -288,7 +295,7 @@ class GameSession(threading.Thread):
             self.actions.resign()
             return
         assert not isinstance(answer, str)
-        if self.config.go.undo == "accept" and self._undo_waiting():
+        if self.config.go.undo == "accept" and self.inbox.pending(UndoRequested):
             # the opponent asked to take back their move while the engine thought: the undo wins over our reply
             self.transcript.note("an undo request arrived while the engine thought; its move is dropped")
             self.player.invalidate()
@@ -302,22 +309,13 @@ class GameSession(threading.Thread):
         if self._pv is not None and len(answer) == 1:
             self._pv.moved(n, answer[0], getattr(self.player, "last_analysis", None))
 
-    def _undo_waiting(self) -> bool:
-        with self.inbox.mutex:
-            return any(isinstance(ev, UndoRequested) for ev in self.inbox.queue)
-
     def _queued_state(self) -> GoState | None:
-        """The newest snapshot waiting in the inbox (a finished one wins), looked at in place."""
-        newest: GoState | None = None
-        with self.inbox.mutex:
-            for ev in self.inbox.queue:
-                if isinstance(ev, StateUpdate) and (newest is None or not _is_over(newest)):
-                    newest = ev.state
-        return newest
+        """The slot's snapshot if it is newer than the one being handled (it stays in the slot for the loop)."""
+        return self.inbox.snapshot.newer_than(self._seen_version)
 
     def _peek_newer(self, state: GoState) -> GoState | None:
-        """A snapshot that arrived during genmove and makes the engine's move stale (undo, end, resync). It is
-        looked at in place: taking events out and putting them back could order them after newer ones."""
+        """A snapshot that arrived during genmove and makes the engine's move stale (undo, end, resync): a version
+        newer than the one being handled whose game differs (a clock update alone does not)."""
         newest = self._queued_state()
         if newest is None:
             return None
@@ -507,3 +505,8 @@ class GameSession(threading.Thread):
 
 def _is_over(state: GoState) -> bool:
     return state.result is not None or state.phase == "finished"
+
+
+def _keeps_end(current: GoState, new: GoState) -> bool:
+    """The slot keeps a finished game rather than take an in-play snapshot after it (a game never comes back)."""
+    return _is_over(current) and not _is_over(new)

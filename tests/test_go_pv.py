@@ -15,6 +15,7 @@ import pytest
 from bridge.adapters.ogs.actions import send_action
 from bridge.config import EngineConfig, load_config_text
 from bridge.errors import ConfigError, EngineError
+from bridge.events import Chat
 from bridge.games.go import GoPlayer
 from bridge.games.go_analysis import EngineAnalysis, analysis_of_move_info
 from bridge.games.go_pv import PvRelay
@@ -172,7 +173,7 @@ def test_a_dict_chat_body_is_sent_as_an_object_with_its_texts_redacted() -> None
         sent.append((command, payload))
         return True
 
-    send_action(None, "7", "chat", (body, "malkovich"), send, lambda g, m: None)
+    send_action(None, "7", Chat(body, "malkovich"), send, lambda g, m: None)
     (command, payload), = sent
     assert command == "game/chat" and payload["type"] == "malkovich"
     assert payload["body"] == {**body, "name": "leak ***"}

@@ -90,11 +90,11 @@ def serving_adapter(games: int) -> tuple[OgsAdapter, RecordingTransport, Host]:
                                              "ping_interval": 30.0})
     adapter = OgsAdapter(server, None)
     transport, host = RecordingTransport(), Host()
-    adapter._transport, adapter._host, adapter._live_gen, adapter.bot_id = transport, host, 1, BOT_ID
+    adapter._transport, adapter._host, adapter._gen, adapter._live_gen, adapter.bot_id = transport, host, 1, 1, BOT_ID
     adapter._last_pong, adapter._next_ping = START, START + 30.0
     for i in range(games):
-        adapter._handle_item(("event", 1, "active_game", {"id": 5000 + i, "phase": "play"}, 0.0, START))
-        adapter._handle_item(("event", 1, f"game/{5000 + i}/gamedata", gamedata(5000 + i), 0.0, START))
+        adapter._receive(1, "active_game", {"id": 5000 + i, "phase": "play"}, 0.0, START)
+        adapter._receive(1, f"game/{5000 + i}/gamedata", gamedata(5000 + i), 0.0, START)
     assert len(host.inboxes) == games
     return adapter, transport, host
 
@@ -115,17 +115,16 @@ def count_walks(adapter: OgsAdapter, monkeypatch: pytest.MonkeyPatch) -> Counter
 
 
 def serve(adapter: OgsAdapter, events: int, now: float) -> None:
-    """``events`` events through the serving step (as ``_serve`` does), spread over the games: moves and pongs."""
+    """``events`` events as the reader thread hands them over, each followed by the adapter thread's timer step,
+    spread over the games: moves and pongs."""
     games = list(adapter._games)
     for k in range(events):
         if k % 10 == 9:
-            item: tuple[Any, ...] = ("event", 1, "net/pong", {"client": now * 1000 - 20, "server": now * 1000},
-                                     now * 1000, now)
+            adapter._receive(1, "net/pong", {"client": now * 1000 - 20, "server": now * 1000}, now * 1000, now)
         else:
             game = games[k % len(games)]
-            item = ("event", 1, f"game/{game.game_id}/move",
-                    {"move_number": len(game.moves) + 1, "move": [k % 9, (k // 9) % 9, 0]}, now * 1000, now)
-        adapter._handle_item(item)
+            adapter._receive(1, f"game/{game.game_id}/move",
+                             {"move_number": len(game.moves) + 1, "move": [k % 9, (k // 9) % 9, 0]}, now * 1000, now)
         adapter._tick(now)
 
 

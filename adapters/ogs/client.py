@@ -1,11 +1,14 @@
 """The OGS client adapter: realtime connection, authentication, the serving loop, reconnects.
 
-Threads: the transport's reader thread only enqueues (event, receipt time); one adapter thread (``run``) owns
-all state, processes the queue in order, sends pings, and reconnects; REST calls (accept/reject) run on a
-small worker pool so that a slow HTTP answer never delays a game's events. Sessions call the
-:class:`~bridge.adapters.ogs.actions.OgsGoActions` of their game from their own threads; those calls are queued
-to the adapter thread too, tagged with the connection they were made on, so nothing meant for a dead connection
-is sent on the next one (the session re-sends a lost move after the resync, see ``GoState.sync_id``).
+Threads: the transport's reader thread handles each server event itself, in the server's order (parsing, the
+per-game state machine, and the write of the game's newest snapshot into its session's slot: one hand-off from
+the connection to the game). The adapter's state is shared with one adapter thread (``run``), which sends pings,
+runs the periodic work on its timer, takes the REST workers' results from its queue, and reconnects; both hold
+``_lock`` while they touch it. REST calls (accept/reject) run on a small worker pool so that a slow HTTP answer
+never delays a game's events. Sessions call the :class:`~bridge.adapters.ogs.actions.OgsGoActions` of their game
+from their own threads; each call is written at once on the live connection (the transport's send is thread-safe:
+a game's requests go out in the order its session made them), and nothing is written while no connection is
+authenticated (the session re-sends a lost move after the resync, see ``GoState.sync_id``).
 
 The parts: :mod:`.games` (the per-game state machine), :mod:`.challenges` (accept/decline and reservations),
 :mod:`.actions` (what sessions ask, written as commands), :mod:`.codec` (OGS's payloads), :mod:`.clock`
@@ -44,7 +47,7 @@ from bridge.adapters.ogs.transport import (
     make_transport,
 )
 from bridge.errors import AuthError, ConfigError, FatalAdapterError, ServerError
-from bridge.events import ActionRejected, CheckLine, GameInbox, GoActions, Host, host_ready
+from bridge.events import ActionRejected, CheckLine, GameInbox, GoAction, GoActions, Host, host_ready
 from bridge.games.gotypes import Color
 from bridge.redact import redact
 
@@ -67,7 +70,9 @@ class OgsAdapter:
         self.server = server
         self.config = config
         self.url = http_url(server.url)
-        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue()  # REST results and reloads, not game events
+        self._lock = threading.RLock()  # the adapter's state: the reader thread (events) and the adapter thread
+        self._early: list[tuple[str, Any, float, float]] = []  # events of the connection before it is live
         self._gen = 0  # connection generation; events and actions carry the one they belong to
         self._live_gen = -1  # the generation currently authenticated (-1: none)
         self._transport: Transport | None = None
@@ -239,8 +244,8 @@ class OgsAdapter:
             oauth = self._rest.oauth_login(creds.client_id or "", creds.client_secret, self.server.username,
                                            creds.password)
         transport = make_transport(self.server.transport)
-        transport.on_event = lambda name, data: self._queue.put(
-            ("event", gen, name, data, time.time() * 1000.0, time.monotonic()))
+        transport.on_event = lambda name, data: self._receive(gen, name, data, time.time() * 1000.0,
+                                                              time.monotonic())
         transport.on_disconnect = lambda reason: self._queue.put(("dropped", gen, reason))
         self._transport = transport
         transport.connect(self.url, min(self.server.request_timeout, 15.0))
@@ -253,15 +258,19 @@ class OgsAdapter:
         if oauth is None:
             assert creds.apikey is not None
             self._rest.use_apikey(creds.apikey, self.bot_id)
-        self._live_gen = gen
-        log.info("connected to %s as %s (id %s) over %s", self.url, self.bot_username, self.bot_id,
-                 transport.name)
-        self._send_bot_config()
-        if self.seeking is not None and self.seeking.open:  # our open challenges show there (and lost ones)
-            self.send("seek_graph/connect", {"channel": "global"})
-        self._last_status = None
-        self._send_status()
-        self._games.reconnected(time.monotonic())  # resume every game still in progress
+        with self._lock:  # the events that came during authentication first, then the reader's own
+            self._live_gen = gen
+            log.info("connected to %s as %s (id %s) over %s", self.url, self.bot_username, self.bot_id,
+                     transport.name)
+            self._send_bot_config()
+            if self.seeking is not None and self.seeking.open:  # our open challenges show there (and lost ones)
+                self.send("seek_graph/connect", {"channel": "global"})
+            self._last_status = None
+            self._send_status()
+            self._games.reconnected(time.monotonic())  # resume every game still in progress
+            early, self._early = self._early, []
+            for name, data, wall_ms, mono in early:
+                self._handle_event(name, data, wall_ms, mono)
 
     def _authenticate(self, transport: Transport, creds: Credentials, oauth: Any) -> tuple[int, str]:
         if oauth is not None:
@@ -288,8 +297,10 @@ class OgsAdapter:
         return int(reply["id"]), str(reply.get("username") or self.server.username)
 
     def _disconnect(self) -> None:
-        self._live_gen = -1
-        transport, self._transport = self._transport, None
+        with self._lock:
+            self._live_gen = -1
+            self._early = []
+            transport, self._transport = self._transport, None
         if transport is not None:
             transport.close()
 
@@ -300,35 +311,37 @@ class OgsAdapter:
                 item = self._queue.get(timeout=0.1)
             except queue.Empty:
                 item = None
-            if item is not None:
-                self._handle_item(item)
-            self._tick(time.monotonic())
+            with self._lock:
+                if item is not None:
+                    self._handle_item(item)
+                self._tick(time.monotonic())
+
+    def _receive(self, gen: int, name: str, data: Any, wall_ms: float, mono: float) -> None:
+        """A server event, on the transport's reader thread: handled here and now, in the server's order."""
+        with self._lock:
+            if gen != self._gen:
+                return  # an old connection's
+            if gen != self._live_gen:
+                if self._transport is not None:  # still authenticating: handled once the connection is live
+                    self._early.append((name, data, wall_ms, mono))
+                return
+            self._handle_event(name, data, wall_ms, mono)
+
+    def _handle_event(self, name: str, data: Any, wall_ms: float, mono: float) -> None:
+        try:
+            self._on_event(name, data, wall_ms, mono)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            self.stats["bad_messages"] += 1
+            log.warning("ignoring a malformed %r message from the server: %s", name, redact(str(exc)))
+        except Exception:  # a bug must cost one message, not the connection or the adapter
+            log.exception("error while handling the server's %r message", name)
 
     def _handle_item(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
-        if kind == "event":
-            _, gen, name, data, wall_ms, mono = item
-            if gen != self._live_gen:
-                return
-            try:
-                self._on_event(name, data, wall_ms, mono)
-            except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-                self.stats["bad_messages"] += 1
-                log.warning("ignoring a malformed %r message from the server: %s", name, redact(str(exc)))
-            except _Dropped:
-                raise
-            except Exception:  # a bug must cost one message, not the connection or the adapter
-                log.exception("error while handling the server's %r message", name)
-        elif kind == "dropped":
+        if kind == "dropped":
             _, gen, reason = item
             if gen == self._live_gen:
                 raise _Dropped(reason)
-        elif kind == "action":
-            _, gen, game_id, what, arg = item
-            try:
-                self._do_action(gen, game_id, what, arg)
-            except Exception:
-                log.exception("game %s: error while sending %s", game_id, what)
         elif kind == "accepted":
             _, challenge, game_id = item
             self._challenges.on_accepted(challenge, game_id)
@@ -356,7 +369,8 @@ class OgsAdapter:
             seeking.on_cancelled(out, item[2])
 
     def _tick(self, now: float) -> None:
-        """After every event and every idle 0.1 s: O(1) unless something is due."""
+        """After every queue item and every idle 0.1 s (server events do not pass here): O(1) unless something is
+        due."""
         if now >= self._next_ping:
             self._send_ping()
             self._next_ping = now + self.server.ping_interval
@@ -449,15 +463,17 @@ class OgsAdapter:
         self._queue.put(item)
 
     # --- actions from sessions ----------------------------------------------------------------------------
-    def _submit(self, game_id: str, what: str, arg: Any) -> None:
-        self._queue.put(("action", self._live_gen, game_id, what, arg))
-
-    def _do_action(self, gen: int, game_id: str, what: str, arg: Any) -> None:
-        if gen < 0 or gen != self._live_gen:
-            log.info("game %s: %s not sent: the connection it was meant for is gone (the game resumes from "
-                     "the server's state after the reconnect)", game_id, what)
+    def _act(self, game_id: str, action: GoAction) -> None:
+        """A session's request, on the session's thread: written at once on the live connection (no queue, no
+        lock of the adapter's: the transport's send is thread-safe; reading a game's settings is atomic)."""
+        if self._live_gen < 0:
+            log.info("game %s: %s not sent: no live connection (the game resumes from the server's state after "
+                     "the reconnect)", game_id, type(action).__name__)
             return
-        send_action(self._games.get(game_id), game_id, what, arg, self.send, self._reject_action)
+        try:
+            send_action(self._games.get(game_id), game_id, action, self.send, self._reject_action)
+        except Exception:
+            log.exception("game %s: error while sending %s", game_id, type(action).__name__)
 
     def _reject_action(self, game: Game, reason: str) -> None:
         self._games.post(game, ActionRejected(reason))
@@ -523,7 +539,7 @@ class OgsAdapter:
             claimed = self.seeking.claim(game_id, incoming)
             opponent = opponent if opponent is not None else claimed
         opponent = self._challenges.claim(game_id, opponent)
-        self._games.follow(game_id, OgsGoActions(self._submit, game_id), opponent)
+        self._games.follow(game_id, OgsGoActions(self._act, game_id), opponent)
 
 
 __all__ = ["OgsAdapter"]

@@ -2,7 +2,9 @@
 server's game events into :class:`~bridge.games.gotypes.GoState` snapshots for the sessions, and the periodic
 checks over all games (overdue game data, long pauses, the status counts).
 
-Everything here runs on the adapter thread; the connection is reached through :class:`Link`."""
+Everything here runs under the adapter's lock: a server event on the transport's reader thread (which writes the
+game's newest snapshot straight into its session's slot), the periodic checks on the adapter thread. The connection
+is reached through :class:`Link`."""
 
 from __future__ import annotations
 

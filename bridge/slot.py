@@ -1,0 +1,106 @@
+"""What a game's session receives, held the way it is read: the newest snapshot in a slot, other events in order.
+
+A server sends a game as a stream of full snapshots (each replaces the one before) mixed with a few events that
+are not snapshots (an undo request, a chat line, a refusal, the game abandoned). The session only ever wants the
+newest snapshot, and every one of the others, in the order they came. :class:`Latest` is the slot: writers
+overwrite it, each write gets the next version number, and a reader asks "anything newer than version v?" -- so
+"the game changed while the engine thought" is a comparison of two integers, and no snapshot is ever queued behind
+or reordered with another. :class:`Mailbox` pairs a slot with an ordered side channel and one wake-up event.
+
+Nothing here knows a game or a server; every method is thread-safe and O(1) (``take_events``: O(events taken)).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+E = TypeVar("E")
+
+
+class Latest(Generic[T]):
+    """The newest value of something, the version of that value (the number of accepted writes), and an event.
+
+    ``keep(current, new)`` (optional) says that ``current`` must stay instead of ``new`` (e.g. a finished game is
+    never replaced by an older in-play snapshot); such a write is refused and changes nothing."""
+
+    def __init__(self, keep: Callable[[T, T], bool] | None = None, wake: threading.Event | None = None) -> None:
+        self._lock = threading.Lock()
+        self._value: T | None = None
+        self._version = 0
+        self._keep = keep
+        self.wake = wake if wake is not None else threading.Event()
+
+    def put(self, value: T) -> int:
+        """Make ``value`` the newest; returns its version (0 when ``keep`` refused it)."""
+        with self._lock:
+            if self._value is not None and self._keep is not None and self._keep(self._value, value):
+                return 0
+            self._version += 1
+            self._value = value
+            version = self._version
+        self.wake.set()
+        return version
+
+    def get(self) -> tuple[int, T | None]:
+        """(version, value) of the newest value; (0, None) before the first write."""
+        with self._lock:
+            return self._version, self._value
+
+    @property
+    def version(self) -> int:
+        with self._lock:
+            return self._version
+
+    def newer_than(self, version: int) -> T | None:
+        """The newest value when it is newer than ``version``, else None."""
+        with self._lock:
+            return self._value if self._version > version else None
+
+
+class Mailbox(Generic[T, E]):
+    """A session's inbox: the newest snapshot (a :class:`Latest`) and an ordered side channel of other events,
+    sharing one wake-up event. Writers: ``put_snapshot`` / ``push``; the one reader: ``wait``, ``take_events``,
+    ``snapshot``. ``pending(kind)`` counts events of a type pushed and not yet taken (no looking into the queue)."""
+
+    def __init__(self, keep: Callable[[T, T], bool] | None = None) -> None:
+        self.wake = threading.Event()
+        self.snapshot: Latest[T] = Latest(keep, self.wake)
+        self._lock = threading.Lock()
+        self._events: deque[E] = deque()
+        self._pending: Counter[type] = Counter()
+
+    def put_snapshot(self, value: T) -> int:
+        return self.snapshot.put(value)
+
+    def push(self, event: E) -> None:
+        with self._lock:
+            self._events.append(event)
+            self._pending[type(event)] += 1
+        self.wake.set()
+
+    def take_events(self) -> list[E]:
+        """Every side event pushed so far, oldest first (they are then no longer pending)."""
+        with self._lock:
+            events = list(self._events)
+            self._events.clear()
+            self._pending.clear()
+        return events
+
+    def pending(self, kind: type) -> int:
+        with self._lock:
+            return self._pending[kind]
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until something was written since the last ``wait`` (or ``timeout``); True if something was.
+        The event is cleared before returning, and the caller reads afterwards, so no write is missed."""
+        woken = self.wake.wait(timeout)
+        self.wake.clear()
+        return woken
+
+    def interrupt(self) -> None:
+        """Wake the reader without writing anything (e.g. to stop it)."""
+        self.wake.set()

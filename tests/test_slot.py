@@ -1,0 +1,140 @@
+"""The session's inbox (bridge/slot.py): the newest snapshot in a versioned slot, other events in order, one
+wake-up. Unit tests with threads started at a barrier and joined; no sleep is used to order anything."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from bridge.slot import Latest, Mailbox
+
+
+@dataclass(frozen=True)
+class Undo:
+    n: int
+
+
+@dataclass(frozen=True)
+class Chat:
+    text: str
+
+
+def test_versions_count_writes_and_the_newest_value_wins() -> None:
+    slot: Latest[int] = Latest()
+    assert slot.get() == (0, None) and slot.newer_than(0) is None
+    assert [slot.put(v) for v in (10, 20, 30)] == [1, 2, 3]
+    assert slot.get() == (3, 30)
+    assert slot.newer_than(2) == 30 and slot.newer_than(3) is None
+    assert slot.wake.is_set()
+
+
+def test_keep_refuses_a_write_without_a_new_version() -> None:
+    slot: Latest[str] = Latest(keep=lambda current, new: current == "over" and new != "over")
+    slot.put("play")
+    assert slot.put("over") == 2
+    assert slot.put("play again") == 0  # refused: nothing changes, no new version
+    assert slot.get() == (2, "over")
+
+
+def test_no_newest_snapshot_is_lost_under_concurrent_writers() -> None:
+    writers, writes = 8, 2000
+    slot: Latest[tuple[int, int]] = Latest()
+    start = threading.Barrier(writers + 1)
+    stop_reading = threading.Event()
+    last_write: list[tuple[int, tuple[int, int]]] = []  # (version, value) of every writer's writes
+    lock = threading.Lock()
+    seen_backwards: list[str] = []
+
+    def write(w: int) -> None:
+        start.wait()
+        mine = [(slot.put((w, i)), (w, i)) for i in range(writes)]
+        versions = [v for v, _ in mine]
+        assert versions == sorted(versions) and len(set(versions)) == writes  # one writer's versions increase
+        with lock:
+            last_write.extend(mine)
+
+    def read() -> None:
+        start.wait()
+        version, per_writer = 0, [-1] * writers
+        while not stop_reading.is_set() or slot.version != version:
+            v, value = slot.get()
+            if v < version:
+                seen_backwards.append(f"version {v} after {version}")
+            version = v
+            if value is not None:
+                w, i = value
+                if i < per_writer[w]:
+                    seen_backwards.append(f"writer {w}: write {i} after {per_writer[w]}")
+                per_writer[w] = max(per_writer[w], i)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    reader = threading.Thread(target=read)
+    for t in [*threads, reader]:
+        t.start()
+    for t in threads:
+        t.join()
+    stop_reading.set()
+    reader.join()
+    assert not seen_backwards, seen_backwards[:5]
+    versions = sorted(v for v, _ in last_write)
+    assert versions == list(range(1, writers * writes + 1)), "every write got its own version"
+    newest = max(last_write)  # the write that got the highest version is the one the slot holds
+    assert slot.get() == newest
+
+
+def test_side_events_keep_their_order_and_never_reorder_snapshots() -> None:
+    box: Mailbox[int, Undo | Chat] = Mailbox()
+    box.put_snapshot(1)
+    box.push(Undo(1))
+    box.put_snapshot(2)
+    box.push(Chat("a"))
+    box.push(Undo(2))
+    box.put_snapshot(3)
+    assert box.pending(Undo) == 2 and box.pending(Chat) == 1
+    assert box.take_events() == [Undo(1), Chat("a"), Undo(2)]
+    assert box.pending(Undo) == 0 and box.take_events() == []
+    assert box.snapshot.get() == (3, 3)
+
+
+def test_a_write_after_the_readers_wait_always_wakes_it() -> None:
+    """A producer writes K snapshots, each only after the consumer has read the previous one; the consumer waits
+    with a long timeout: a lost wake-up would show as a timed-out wait."""
+    box: Mailbox[int, Chat] = Mailbox()
+    rounds = 500
+    taken = threading.Semaphore(0)
+    timeouts: list[int] = []
+
+    def produce() -> None:
+        for k in range(1, rounds + 1):
+            box.put_snapshot(k)
+            if k % 3 == 0:
+                box.push(Chat(str(k)))
+            taken.acquire()
+
+    def consume() -> None:
+        seen = 0
+        while seen < rounds:
+            if not box.wait(10.0):
+                timeouts.append(seen)
+                return
+            box.take_events()
+            value = box.snapshot.newer_than(0)
+            if value is not None and value > seen:
+                seen = value
+                taken.release()
+
+    producer, consumer = threading.Thread(target=produce), threading.Thread(target=consume)
+    consumer.start()
+    producer.start()
+    producer.join(30)
+    consumer.join(30)
+    assert not producer.is_alive() and not consumer.is_alive()
+    assert timeouts == []
+
+
+def test_interrupt_wakes_without_a_write() -> None:
+    box: Mailbox[int, Chat] = Mailbox()
+    assert box.wait(0) is False
+    box.interrupt()
+    assert box.wait(0) is True and box.wait(0) is False
+    assert box.snapshot.get() == (0, None) and box.take_events() == []
