@@ -292,6 +292,7 @@ def test_engine_environment_is_clean(tmp_path: Path, fake_gtp_command: Callable[
     assert env["KATAGO_HOME"] == "/k"
     assert env["CUDA_VISIBLE_DEVICES"] == "0" and env["LC_ALL"] == "C.UTF-8"
     assert env["PATH"] == os.environ["PATH"]
+    assert env["GAMEBRIDGE_ENGINE"] == "envtest"  # which game (or pool slot) the process serves
 
 
 @pytest.mark.e2e

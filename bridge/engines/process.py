@@ -77,6 +77,9 @@ ENV_ALLOW_PREFIXES = ("LC_", "CUDA_", "CUDNN_", "NVIDIA_", "__NV_", "TF_CPP_", "
                       "KMP_", "MKL_", "OPENBLAS_", "GOMP_")
 
 
+ENGINE_NAME_VAR = "GAMEBRIDGE_ENGINE"  # set in every engine's environment: its name, e.g. ogs-GAME
+
+
 def engine_environment(extra: dict[str, str] | None = None,
                        base: dict[str, str] | os._Environ[str] | None = None) -> dict[str, str]:
     """The environment an engine starts with: the allowed part of the daemon's (``ENV_ALLOW``,
@@ -262,6 +265,7 @@ class EngineProcess:
             raise EngineError(f"engine {self.name}: working directory {self.cwd} does not exist; "
                               f"create it or fix engine.cwd in the configuration")
         env = engine_environment(self.env)
+        env[ENGINE_NAME_VAR] = self.name  # which game (or pool slot) this process serves: for wrappers and ps
         try:
             popen = subprocess.Popen(
                 self.command,
