@@ -142,6 +142,27 @@ def test_leela_zero_stderr_gives_analyses_and_a_garbage_line_is_logged_once(
     assert transcript(d, c["game_id"]).count("cannot be read is ignored") == 2  # both noted in the transcript
 
 
+@pytest.mark.parametrize(("flag", "expected"), [
+    ("--kata-stderr", {"win_rate": 55.12, "score": 1.5, "visits": 4005}),  # KataGo's ogsChatToStderr line
+    ("--leela-stderr", {"win_rate": 55.0, "visits": 713}),  # Leela 0.11's summary line
+])
+def test_katago_and_leela_stderr_lines_give_one_analysis_a_move(sandbox: SandboxServer, bot: Factory, flag: str,
+                                                               expected: dict[str, float]) -> None:
+    """Engines run with plain genmove that print their thinking on stderr in KataGo's or Leela's format: one
+    analysis message for every move of the bot, from the right move number, a legal variation."""
+    name = "kata-stderr" if flag == "--kata-stderr" else "leela-stderr"
+    d = bot(name, [*FAKE_GTP, flag])
+    c = challenge(sandbox, name, {"house": "scripted", "moves": SHORT_GAME}, challenger_color="black")
+    game = wait_finished(sandbox, c["game_id"])
+    assert game["score"] == "W+R", game["score"]
+    found = analyses(game, name)
+    assert [start for start, _, _ in found] == bot_move_numbers(game, "white")
+    for start, variation, engine in found:
+        assert_legal_from(game, start, variation)
+        assert engine == expected
+    assert re.search(r">> \d+ genmove w", transcript(d, c["game_id"]))  # plain genmove: no analysis command
+
+
 def test_analysis_off_sends_nothing_and_keeps_plain_genmove(sandbox: SandboxServer, bot: Factory) -> None:
     d = bot("kata-off", [*FAKE_GTP, "--kata-analyze", "--lz-stderr"], analysis="off")
     c = challenge(sandbox, "kata-off", {"house": "scripted", "moves": SHORT_GAME}, challenger_color="white")

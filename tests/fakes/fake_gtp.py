@@ -38,6 +38,11 @@ Usage: python fake_gtp.py [flags]; every misbehaviour names the GTP command that
                                 per candidate, then `N visits, N nodes, N playouts, N n/s`)
   --garbage-pv "1,2"            with --lz-stderr: on these genmoves (1 = the first), the first candidate line is
                                 garbage (a win rate that is not a number)
+  --kata-stderr                 KataGo-like without the analysis command: genmove plays those legal moves and
+                                prints KataGo's ogsChatToStderr line first (`CHAT:Visits 4005 Winrate 55.12%
+                                ScoreLead 1.5 ScoreStdev 20.6 PV D4 ...`)
+  --leela-stderr                Leela 0.11-like: genmove plays those legal moves and prints Leela's summary first
+                                (`MC winrate=0.55, ...` then `713 visits, score 55.00% (from 54.10%) PV: D4 ...`)
 
 Commands: fake-big N answers one line of N 'x'; fake-echo ARGS answers ARGS; showboard answers 3 lines.
 """
@@ -88,6 +93,8 @@ def main() -> int:
     ap.add_argument("--kata-analyze", action="store_true")
     ap.add_argument("--lz-stderr", action="store_true")
     ap.add_argument("--garbage-pv", default="")
+    ap.add_argument("--kata-stderr", action="store_true")
+    ap.add_argument("--leela-stderr", action="store_true")
     opts = ap.parse_args()
 
     if opts.env_file:
@@ -174,13 +181,20 @@ def main() -> int:
             reply(True, rid, "\n".join(listed))
         elif cmd == "known_command":
             reply(True, rid, "true" if args and args[0] in listed else "false")
-        elif cmd == "genmove" and (opts.kata_analyze or opts.lz_stderr):
+        elif cmd == "genmove" and (opts.kata_analyze or opts.lz_stderr or opts.kata_stderr or opts.leela_stderr):
             if opts.genmove_delay:
                 time.sleep(opts.genmove_delay)
             n_genmove += 1
             pv = board.pv()
             if opts.lz_stderr:
                 lz_stderr(pv, board.pv(skip=1), garbage=n_genmove in garbage_on)
+            if opts.kata_stderr:
+                sys.stderr.write(f"CHAT:Visits 4005 Winrate 55.12% ScoreLead 1.5 ScoreStdev 20.6 PV {' '.join(pv)}\n")
+                sys.stderr.flush()
+            if opts.leela_stderr:
+                sys.stderr.write("MC winrate=0.550000, NN eval=0.541000, score=W+1.5\n"
+                                 f"713 visits, score 55.00% (from 54.10%) PV: {' '.join(pv)}\n")
+                sys.stderr.flush()
             board.take(pv[0])
             reply(True, rid, pv[0])
         elif cmd == "genmove":
