@@ -526,10 +526,13 @@ def test_a_stop_in_the_middle_of_a_turn_is_completed_by_the_next_run(
 
     class StoppingBot(ReplayBot):
         def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
+            chosen = super().choose_move(move_actions, seconds_left)
             if len(self.move_results) == 2 and not stopping.is_set():
                 stopping.set()
                 sandbox.fail(3.0, status=503, match=f"/api/games/{game_id}/move")
-            return super().choose_move(move_actions, seconds_left)
+                # a real move, not RandomBot's occasional pass: the state file must show what was requested (CI)
+                chosen = chosen or (move_actions[0] if move_actions else None)
+            return chosen
 
     first = run_adapter(player_factory=lambda ctx: StoppingBot())
     assert stopping.wait(20)
@@ -566,11 +569,13 @@ def test_a_step_carried_out_just_before_the_stop_is_settled_like_a_lost_answer(
 
     class StoppingBot(ReplayBot):
         def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
+            chosen = super().choose_move(move_actions, seconds_left)
             if len(self.move_results) == 2 and not stopping.is_set():
                 stopping.set()
                 sandbox.drop(f"POST /api/games/{game_id}/move", after=True)
                 holder[0].stop.set()  # the daemon stops now: the lost answer is not retried
-            return super().choose_move(move_actions, seconds_left)
+                chosen = chosen or (move_actions[0] if move_actions else None)  # a real move, never a pass
+            return chosen
 
     holder.append(run_adapter(player_factory=lambda ctx: StoppingBot()))
     assert stopping.wait(20)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import concurrent.futures
 import logging
 import os
 import signal
@@ -403,6 +404,8 @@ class UciEngine:
                     return request(engine)
                 except chess.engine.EngineTerminatedError as exc:
                     self._restart(f"the engine died during {what} ({exc})")
+                except concurrent.futures.CancelledError:  # python-chess cancels the request of an engine that died
+                    self._restart(f"the engine died during {what} (its request was cancelled)")
                 except TimeoutError:
                     self._restart(f"the engine did not answer {what} within its budget + "
                                   f"{self.cfg.move_margin:g} s (engine.move_margin)")
