@@ -72,6 +72,17 @@ def _settings_for_colors(game: dict[str, Any]) -> Any:
                       initial_player=game.get("initial_player", "black"))
 
 
+def _challenge(url: str, bot: str, challenger: dict[str, Any], size: int, challenger_color: str) -> Any:
+    """A house challenge to ``bot`` on the sandbox (japanese, komi 6.5, byo-yomi 300 s + 3 x 30 s): its game id."""
+    body = {"target": bot, "challenger": challenger, "width": size, "height": size, "rules": "japanese",
+            "komi": 6.5, "ranked": False, "handicap": 0, "challenger_color": challenger_color,
+            "time_control": {"system": "byoyomi", "time_control": "byoyomi", "speed": "live",
+                             "main_time": 300, "period_time": 30, "periods": 3, "pause_on_weekends": False}}
+    r = requests.post(f"{url}/sandbox/challenges", json=body, timeout=10)
+    r.raise_for_status()
+    return r.json()["game_id"]
+
+
 def run_go_demo(*, size: int = 9, opponent: str = "gnugo", data_dir: Path = Path("runs/demo"), out: TextIO,
                 delay: float = 0.0, timeout: float = 600.0) -> int:
     from bridge.adapters.ogs.sandbox import SandboxServer
@@ -110,13 +121,7 @@ daemon:
             challenger = {"house": "gtp", "command": [GNUGO, "--mode", "gtp", "--level", "1"]}
         if delay:
             challenger["delay"] = delay
-        body = {"target": BOT, "challenger": challenger, "width": size, "height": size, "rules": "japanese",
-                "komi": 6.5, "ranked": False, "handicap": 0, "challenger_color": "white",
-                "time_control": {"system": "byoyomi", "time_control": "byoyomi", "speed": "live",
-                                 "main_time": 300, "period_time": 30, "periods": 3, "pause_on_weekends": False}}
-        r = requests.post(f"{server.url}/sandbox/challenges", json=body, timeout=10)
-        r.raise_for_status()
-        game_id = r.json()["game_id"]
+        game_id = _challenge(server.url, BOT, challenger, size, "white")
         out.write(f"challenge sent; game {game_id}\n")
         return _watch(server.url, game_id, size, out, timeout, daemon, data_dir)
     finally:
@@ -216,13 +221,7 @@ daemon:
         daemon = Daemon(config)
         daemon.start()
         house = ["dd", "pp", "dp", "pd", "jj", "resign"]
-        body = {"target": PV_BOT, "challenger": {"house": "scripted", "moves": house}, "width": 19, "height": 19,
-                "rules": "japanese", "komi": 6.5, "ranked": False, "handicap": 0, "challenger_color": "black",
-                "time_control": {"system": "byoyomi", "time_control": "byoyomi", "speed": "live",
-                                 "main_time": 300, "period_time": 30, "periods": 3, "pause_on_weekends": False}}
-        r = requests.post(f"{server.url}/sandbox/challenges", json=body, timeout=10)
-        r.raise_for_status()
-        game_id = r.json()["game_id"]
+        game_id = _challenge(server.url, PV_BOT, {"house": "scripted", "moves": house}, 19, "black")
         out.write(f"\nThe engine's thinking on OGS: Leela Zero (tiny test network) through the bridge, "
                   f"engine.analysis: main, 19x19 on the OGS sandbox; game {game_id}\n")
         deadline = time.monotonic() + timeout
