@@ -12,6 +12,9 @@ Two parties plug into it; neither sees the other, and the loop names no server a
   after one of ours ended), ``our_turn``, ``over`` and ``time_left`` (seconds left on our turn when it was
   read; None: no limit).
 - ``wait(snapshot)`` returns when the game may have changed (a poll interval, a webhook, a pushed event).
+- ``stale(snapshot)``, asked after each decision: why it no longer fits the game (a server that pushes its
+  state may have changed the position while the engine thought), or None. A stale decision is dropped, the turn
+  left unplayed, and the next state read decides again.
 - ``options(snapshot, deadline)`` reads what the server offers this turn (the moves it lists, ...) for the
   decision; anything, passed through to the player. When it fails without a FATAL or STOPPED fault (the game
   ended meanwhile, ...), the turn is left and the next state read tells.
@@ -257,6 +260,12 @@ class GameIO(Protocol[S, A]):
 
     def options(self, snapshot: Snapshot[S], deadline: float) -> Any: ...
 
+    def stale(self, snapshot: Snapshot[S]) -> str | None:
+        """Asked after the player decided: why the decision no longer fits the game (a pushed state changed the
+        position while the engine thought; an undo request came meanwhile), or None. A server polled turn by turn
+        answers None."""
+        ...
+
     def send(self, snapshot: Snapshot[S], action: A, deadline: float) -> Landed: ...
 
     def settle(self, snapshot: Snapshot[S], action: A, fault: Fault, deadline: float) -> Settlement[S]: ...
@@ -455,6 +464,10 @@ class GameLoop(Generic[S, A]):
             try:
                 decision = self._decide(snap, clock, options, refused)
             except _GiveUp:
+                return
+            moved_on = self.io.stale(snap)
+            if moved_on is not None:  # the next state read brings the newer game; this turn is decided again
+                self.io.note(f"turn {snap.turn}: {moved_on}; the {decision.source} decision is dropped")
                 return
             self.result.decisions += 1
             if decision.source != "engine":

@@ -112,6 +112,9 @@ class FakeIO:
     def wait(self, snapshot: Snap) -> None:
         self.server.opponent()
 
+    def stale(self, snapshot: Snap) -> str | None:
+        return None  # polled turn by turn: nothing changes the game while the engine thinks
+
     def options(self, snapshot: Snap, deadline: float) -> Any:
         return [f"option-{snapshot.turn}"]
 

@@ -656,6 +656,9 @@ class GameRunner:
         if event is not None and event.event == "game_over":
             self.game_over_event = event
 
+    def stale(self, snap: View) -> str | None:
+        return None  # polled turn by turn: nothing changes the game while the engine thinks
+
     def options(self, snap: View, deadline: float) -> list[str] | None:
         """Which ships may move (``GET .../actions``); None: the state's ``can_move`` decides."""
         view = snap.state

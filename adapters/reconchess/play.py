@@ -274,6 +274,9 @@ class ReconchessGame:
                 raise GameEnded("the game is over") from None
             raise
 
+    def stale(self, snap: View) -> str | None:
+        return None  # polled turn by turn: nothing changes the game while the engine thinks
+
     def options(self, snap: View, deadline: float) -> TurnOptions:
         """What the server offers now; for a turn under way before a restart, only what is left of it (after a
         move, the server lists no move actions)."""
