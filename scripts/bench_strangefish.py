@@ -604,7 +604,10 @@ def run(setup: Setup, games: int) -> list[dict[str, Any]]:
                       f"at its turns' start: max {max(boards, default=0)}, median {_median(boards)}; over its limit "
                       f"{stats['set_over_limit']} times, rebuilt {stats['rebuilt_from_stored']} times; score cache "
                       f"{'loaded' if stats['score_cache_loaded'] else 'absent'}, opening book "
-                      f"{'loaded' if stats['opening_book_loaded'] else 'absent'}", file=sys.stderr, flush=True)
+                      f"{'loaded' if stats['opening_book_loaded'] else 'absent'}"
+                      + ("; ITS CLIENT CRASHED (error-resigned): see strangefish-client.log"
+                         if stats["crashed"] else ""),
+                      file=sys.stderr, flush=True)
     return recorded
 
 

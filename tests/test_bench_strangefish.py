@@ -186,8 +186,9 @@ def test_clock_watch_records_each_sides_time_per_turn() -> None:
         watch.join(10)
     white, black = watch.used[chess.WHITE], watch.used[chess.BLACK]
     assert len(white) == 3 and len(black) == 2, (white, black)
-    assert all(0.28 <= t < 1.3 for t in white), white
-    assert all(0.03 <= t < 1.0 for t in black), black
+    assert all(0.28 <= t < 3.0 for t in white), white  # slept 0.3 s a turn (the bound above allows a loaded machine)
+    assert all(0.03 <= t < 3.0 for t in black), black
+    assert sum(white) > sum(black), (white, black)
     # the record adds up to the referee's clock: what each side had, plus increments, minus what is left
     assert sum(white) == pytest.approx(60 + 2 * 2 - game.local.seconds_left_by_color[chess.WHITE], abs=1e-6)
     assert sum(black) == pytest.approx(60 + 2 * 2 - game.local.seconds_left_by_color[chess.BLACK], abs=1e-6)
