@@ -38,8 +38,8 @@ STOCKFISH = "/usr/games/stockfish"
 OPPONENTS = ("random", "attacker", "trout")
 
 
-def wilson(wins: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The 95% Wilson score interval of a win rate."""
+def wilson(wins: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a win rate (``wins`` may count a draw as a half: a score)."""
     if n == 0:
         return 0.0, 1.0
     p = wins / n
