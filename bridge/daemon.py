@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from bridge.errors import EXIT_FATAL, BridgeError, ConfigError, FatalAdapterError
-from bridge.events import Adapter, GameContext, GameInbox, GoActions
+from bridge.events import Adapter, GameContext, GameInbox
 from bridge.games.go_engines import make_go_engines
+from bridge.games.go_events import GoActions
 from bridge.games.gotypes import Color
 from bridge.health import EngineHealth
 from bridge.registry import adapter_spec

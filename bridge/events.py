@@ -1,126 +1,25 @@
-"""The neutral seam between adapters (one per server) and sessions (one per game).
-
-An adapter turns server traffic into :class:`GameEvent` objects posted to a game's inbox, and
-implements an actions object (e.g. :class:`GoActions`) that turns the session's decisions into server
-calls.  Nothing here knows a server's URL or field names.
-"""
+"""The neutral seam between adapters (one per server) and the daemon that runs their games: what the daemon offers
+an adapter (:class:`Host`), what a game gets (:class:`GameContext`, :class:`GameInbox`), the adapter contract
+(:class:`Adapter`) and what an adapter package exports (:class:`AdapterSpec`). Nothing here knows a server or a
+game: a game kind's own seam lives with the game (Go: :mod:`bridge.games.go_events`)."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from pydantic import BaseModel
 
-from bridge.games.gotypes import Color, GoState, Move, Point
-
-
-# --- events: adapter -> session -------------------------------------------------------------------
-@dataclass(frozen=True)
-class StateUpdate:
-    """A full snapshot of the game as the server sees it (idempotent: may repeat)."""
-
-    state: GoState
-
-
-@dataclass(frozen=True)
-class UndoRequested:
-    """The opponent asks to take back moves so that ``move_number`` moves remain... as the server counts."""
-
-    move_number: int
-
-
-@dataclass(frozen=True)
-class ChatReceived:
-    username: str
-    body: str
-    channel: str = "main"
-
-
-@dataclass(frozen=True)
-class GameAbandoned:
-    """The adapter can no longer follow this game (it vanished from the server, access revoked...)."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class ActionRejected:
-    """The server refused something the session sent (e.g. ``game/ID/error`` after a move): the session then
-    re-synchronises its engine and tries again instead of waiting forever."""
-
-    message: str
-
-
-GameEvent = StateUpdate | UndoRequested | ChatReceived | GameAbandoned | ActionRejected
-
-
-# --- actions: session -> adapter ------------------------------------------------------------------
-# What a Go session asks the server to do, as typed messages (an adapter's GoActions builds them; its connection
-# writes them). One dataclass per request: no action strings or tuples cross the seam.
-@dataclass(frozen=True)
-class Play:
-    move: Move  # None = pass
-
-
-@dataclass(frozen=True)
-class Resign:
-    pass
-
-
-@dataclass(frozen=True)
-class Cancel:
-    """Cancel a game in which the bot has not moved yet (no one loses)."""
-
-
-@dataclass(frozen=True)
-class SetRemoval:
-    stones: frozenset[Point]
-    removed: bool
-
-
-@dataclass(frozen=True)
-class AcceptRemoval:
-    stones: frozenset[Point]
-
-
-@dataclass(frozen=True)
-class AnswerUndo:
-    accept: bool
-    move_number: int
-
-
-@dataclass(frozen=True)
-class Chat:
-    body: str | dict[str, Any]  # a text, or a server's structured message (an OGS analysis)
-    channel: str = "main"
-
-
-GoAction = Play | Resign | Cancel | SetRemoval | AcceptRemoval | AnswerUndo | Chat
-
-
-class GoActions(Protocol):
-    """What a Go session can ask the server to do in its game."""
-
-    def play(self, move: Move) -> None: ...  # None = pass
-
-    def resign(self) -> None: ...
-
-    def set_removal(self, stones: Iterable[Point], removed: bool) -> None: ...
-
-    def accept_removal(self, stones: frozenset[Point]) -> None: ...
-
-    def answer_undo(self, accept: bool, move_number: int) -> None: ...
-
-    def chat(self, body: str, channel: str = "main") -> None: ...
-
 
 # --- the daemon as the adapter sees it ------------------------------------------------------------
 class GameInbox(Protocol):
-    def post(self, event: GameEvent) -> None: ...
+    """A game the daemon runs for a server that pushes its events (``Host.open_game``): the adapter posts them
+    (the game kind's events: Go's are :data:`bridge.games.go_events.GameEvent`)."""
+
+    def post(self, event: Any) -> None: ...
 
     @property
     def finished(self) -> bool: ...
@@ -149,8 +48,10 @@ class Host(Protocol):
         or the daemon is stopping."""
         ...
 
-    def open_game(self, game_id: str, my_color: Color, actions: GoActions) -> GameInbox:
-        """Start (or return the already running) session of a game. Idempotent per game_id."""
+    def open_game(self, game_id: str, my_color: Any, actions: Any) -> GameInbox:
+        """Start (or return the already running) session of a game whose server pushes its events: ``my_color``
+        and ``actions`` are the game kind's (Go: a colour and a :class:`bridge.games.go_events.GoActions`).
+        Idempotent per game_id."""
         ...
 
     def active_games(self) -> int: ...

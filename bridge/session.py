@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from bridge.errors import BridgeError
-from bridge.events import GameEvent, GoActions, StateUpdate
 from bridge.gameloop import GameLoop, LoopSettings
 from bridge.games.go_analysis import EngineAnalysis
 from bridge.games.go_engines import GoEngines, PerGameEngines
+from bridge.games.go_events import GameEvent, GoActions, StateUpdate
 from bridge.games.go_game import GoGame, GoIO, is_over, stop_engine_soon
 from bridge.games.go_pv import PvRelay
 from bridge.games.go_roles import wrap_roles

@@ -28,7 +28,8 @@ from bridge.config import EngineConfig, load_config_text
 from bridge.daemon import Daemon
 from bridge.engines.gtp import GtpEngine
 from bridge.engines.process import EngineProcess
-from bridge.events import Host, StateUpdate
+from bridge.events import Host
+from bridge.games.go_events import StateUpdate
 from bridge.games.gotypes import GoResult, GoSettings, GoState, Move, Point
 from bridge.redact import register_secret
 from bridge.session import GameSession, SlotPool

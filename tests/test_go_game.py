@@ -18,7 +18,7 @@ from test_go_faults import _config_text
 import bridge.games.go_game as go_game
 from bridge.config import load_config_text
 from bridge.errors import EngineError
-from bridge.events import ActionRejected, ChatReceived, StateUpdate, UndoRequested
+from bridge.games.go_events import ActionRejected, ChatReceived, StateUpdate, UndoRequested
 from bridge.games.gotypes import GoResult, GoSettings, GoState, Move, Point
 from bridge.session import GameSession, SlotPool
 

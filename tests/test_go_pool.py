@@ -233,7 +233,7 @@ def test_sessions_share_the_pool_without_holding_slots_and_a_busy_pool_passes_in
     one game's engine thinks 3 s, the other game, with 8 s a move, cannot wait that long for the engine: it passes in
     time rather than lose on time (after the waits, the engine it gets at last has too little time to think: a
     fallback pass)."""
-    from bridge.events import StateUpdate
+    from bridge.games.go_events import StateUpdate
     from bridge.games.gotypes import ClockState, PlayerClock, TimeControl
     from bridge.session import GameSession, SlotPool
 

@@ -15,9 +15,9 @@ import pytest
 from bridge.adapters.ogs.actions import send_action
 from bridge.config import EngineConfig, load_config_text
 from bridge.errors import ConfigError, EngineError
-from bridge.events import Chat
 from bridge.games.go import GoPlayer
 from bridge.games.go_analysis import EngineAnalysis, analysis_of_move_info
+from bridge.games.go_events import Chat
 from bridge.games.go_pv import PvRelay
 from bridge.games.gotypes import GoSettings, GoState, Move
 from bridge.redact import register_secret

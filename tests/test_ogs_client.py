@@ -31,7 +31,7 @@ from bridge.adapters.ogs.client import OgsAdapter
 from bridge.adapters.ogs.config import OgsServerConfig
 from bridge.config import DaemonConfig
 from bridge.errors import FatalAdapterError
-from bridge.events import ActionRejected, ChatReceived, GameEvent, GoActions, StateUpdate, UndoRequested
+from bridge.games.go_events import ActionRejected, ChatReceived, GameEvent, GoActions, StateUpdate, UndoRequested
 from bridge.games.gotypes import Color, GoState
 
 BOT_ID, BOT_NAME, BOT_KEY = 42, "testbot", "s3cret-api-key-4242"

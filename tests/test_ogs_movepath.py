@@ -9,7 +9,7 @@ import threading
 
 from test_ogs_periodic import START, serving_adapter
 
-from bridge.events import ActionRejected, StateUpdate
+from bridge.games.go_events import ActionRejected, StateUpdate
 
 
 def test_a_server_move_reaches_the_games_inbox_on_the_receiving_thread() -> None:

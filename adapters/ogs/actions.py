@@ -15,17 +15,8 @@ from typing import Any
 from bridge.adapters.ogs.analysis import analysis_body
 from bridge.adapters.ogs.codec import encode_point, encode_points, wire_id
 from bridge.adapters.ogs.games import Game
-from bridge.events import (
-    AcceptRemoval,
-    AnswerUndo,
-    Cancel,
-    Chat,
-    GoAction,
-    Play,
-    Resign,
-    SetRemoval,
-)
 from bridge.games.go_analysis import EngineAnalysis
+from bridge.games.go_events import AcceptRemoval, AnswerUndo, Cancel, Chat, GoAction, Play, Resign, SetRemoval
 from bridge.games.gotypes import Move, Point
 from bridge.redact import redact
 

@@ -47,7 +47,8 @@ from bridge.adapters.ogs.transport import (
     make_transport,
 )
 from bridge.errors import AuthError, ConfigError, FatalAdapterError, ServerError
-from bridge.events import ActionRejected, CheckLine, GameInbox, GoAction, GoActions, Host, host_ready
+from bridge.events import CheckLine, GameInbox, Host, host_ready
+from bridge.games.go_events import ActionRejected, GoAction, GoActions
 from bridge.games.gotypes import Color
 from bridge.redact import redact
 

@@ -31,12 +31,12 @@ from bridge.adapters.ogs.codec import (
     undo_payload,
     wire_id,
 )
-from bridge.events import (
+from bridge.events import GameInbox
+from bridge.games.go_events import (
     ActionRejected,
     ChatReceived,
     GameAbandoned,
     GameEvent,
-    GameInbox,
     GoActions,
     StateUpdate,
     UndoRequested,

@@ -33,7 +33,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bridge.errors import BridgeError, EngineError
-from bridge.events import (
+from bridge.gameloop import Decision, Fault, FaultKind, Landed, Record, Settlement, Snapshot, Verdict
+from bridge.games.go import MIN_THINK, RESIGN, clock_command
+from bridge.games.go_events import (
     AcceptRemoval,
     ActionRejected,
     ChatReceived,
@@ -44,8 +46,6 @@ from bridge.events import (
     SetRemoval,
     UndoRequested,
 )
-from bridge.gameloop import Decision, Fault, FaultKind, Landed, Record, Settlement, Snapshot, Verdict
-from bridge.games.go import MIN_THINK, RESIGN, clock_command
 from bridge.games.gotypes import GoState
 from bridge.games.sgf import to_sgf
 
