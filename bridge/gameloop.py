@@ -114,6 +114,7 @@ class Snapshot(Generic[S]):
     our_turn: bool
     over: bool = False
     time_left: float | None = None  # seconds left on our turn when it was read; None: no limit
+    label: str = ""  # how notes and logs name this turn ("move 41"); empty: "turn N"
 
 
 @dataclass(frozen=True)
@@ -456,7 +457,7 @@ class GameLoop(Generic[S, A]):
             fault = self.io.classify(exc)
             if fault.kind in (FaultKind.FATAL, FaultKind.STOPPED):
                 raise
-            self.io.note(f"turn {snap.turn}: reading the turn's options failed ({fault.reason}); the next state "
+            self.io.note(f"{_name(snap)}: reading the turn's options failed ({fault.reason}); the next state "
                          f"read tells")
             return
         refused: list[A] = []
@@ -467,7 +468,7 @@ class GameLoop(Generic[S, A]):
                 return
             moved_on = self.io.stale(snap)
             if moved_on is not None:  # the next state read brings the newer game; this turn is decided again
-                self.io.note(f"turn {snap.turn}: {moved_on}; the {decision.source} decision is dropped")
+                self.io.note(f"{_name(snap)}: {moved_on}; the {decision.source} decision is dropped")
                 return
             self.result.decisions += 1
             if decision.source != "engine":
@@ -483,18 +484,18 @@ class GameLoop(Generic[S, A]):
                 self.last_played = snap.turn
                 return
             if outcome is Outcome.GONE:  # the turn is over without our action (expired, game over)
-                self.io.incident(f"turn {snap.turn}: the turn ended before an action of ours was carried out ("
+                self.io.incident(f"{_name(snap)}: the turn ended before an action of ours was carried out ("
                                  f"{decision.source} action '{action}': {reason})")
                 return
             if outcome is Outcome.UNKNOWN:  # the next state read tells (played again if still ours)
-                self.io.incident(f"turn {snap.turn}: whether {decision.source} action '{action}' was carried "
+                self.io.incident(f"{_name(snap)}: whether {decision.source} action '{action}' was carried "
                                  f"out is not known ({reason}); the next state read tells")
                 return
             assert action is not None
             refused.append(action)
             self.result.rejected += 1
             if len(refused) >= self.settings.max_rejections:
-                self.io.incident(f"turn {snap.turn}: {len(refused)} actions refused; the bridge waits for "
+                self.io.incident(f"{_name(snap)}: {len(refused)} actions refused; the bridge waits for "
                                  f"the server to move on", logging.ERROR)
                 self.last_played = snap.turn
                 return
@@ -596,7 +597,7 @@ class GameLoop(Generic[S, A]):
                     if room <= LAST_CALL:
                         return Outcome.GONE, None, f"it could not be sent in time ({fault.reason})"
                     wait = min(pause, max(room / 4, BACKOFF_MIN), room - LAST_CALL)
-                    io.note(f"turn {snap.turn}: sending '{action}' failed ({fault.reason}); trying again in "
+                    io.note(f"{_name(snap)}: sending '{action}' failed ({fault.reason}); trying again in "
                             f"{wait:.1f} s")
                     io.pause(wait)
                     pause = min(pause * 2, BACKOFF_MAX)
@@ -618,7 +619,7 @@ class GameLoop(Generic[S, A]):
             self.over_hint = landed.over
             if landed.settled is not None:
                 self.result.settled += 1
-                self.io.note(f"turn {snap.turn}: the answer to '{action}' was lost and {self.settings.server} says "
+                self.io.note(f"{_name(snap)}: the answer to '{action}' was lost and {self.settings.server} says "
                              f"it was carried out ({_short(landed.settled, 80)}); its result is unknown")
             self._played(snap, decision, action, landed, None)
             return Outcome.DONE, None, ""
@@ -643,7 +644,7 @@ class GameLoop(Generic[S, A]):
             after = None
         if after is not None and (after.over or not after.our_turn or after.turn != snap.turn):
             return Outcome.GONE, after, f"{self.settings.server} refused it: {reason}"
-        io.incident(f"turn {snap.turn}: {self.settings.server} refused {decision.source} action '{action}': "
+        io.incident(f"{_name(snap)}: {self.settings.server} refused {decision.source} action '{action}': "
                     f"{reason}")
         return Outcome.REJECTED, after, reason
 
@@ -663,15 +664,15 @@ class GameLoop(Generic[S, A]):
             verdict = ("the state could not be read in time either" if blind else
                        f"the state could not be read in time ({_short(str(read_error), 120)}): sending it once "
                        f"more before the turn limit")
-            io.incident(f"turn {snap.turn}: {what} ({fault.reason}); {verdict}")
+            io.incident(f"{_name(snap)}: {what} ({fault.reason}); {verdict}")
             return None, None
         text = {Verdict.LANDED: "the state shows it was carried out",
                 Verdict.NOT_LANDED: "the state shows it was not carried out: sending it again",
                 Verdict.TURN_OVER: "the turn ended without it"}[settlement.verdict]
         if settlement.verdict is Verdict.TURN_OVER:  # the turn loop says so, once
-            io.note(f"turn {snap.turn}: {what} ({fault.reason}); {text}")
+            io.note(f"{_name(snap)}: {what} ({fault.reason}); {text}")
         else:
-            io.incident(f"turn {snap.turn}: {what} ({fault.reason}); {text}")
+            io.incident(f"{_name(snap)}: {what} ({fault.reason}); {text}")
         return settlement.verdict, settlement.after
 
     # --- the end --------------------------------------------------------------------------------------------
@@ -701,6 +702,10 @@ class GameLoop(Generic[S, A]):
             return None
         self.io.note(f"record written: {path}" + (f" ({record.source})" if record.source else ""))
         return path
+
+
+def _name(snap: Snapshot[Any]) -> str:
+    return snap.label or f"turn {snap.turn}"
 
 
 def _short(text: str, limit: int) -> str:

@@ -143,12 +143,14 @@ class GameSession(threading.Thread):
         log.info("game %s: undo request %s", self.game_id, "accepted" if accept else "declined")
         self.actions.answer_undo(accept, move_number)
 
-    def refused(self, message: str) -> None:
+    def refused(self, message: str, during_send: bool) -> None:
         """The server refused our action (out of turn after a race, illegal under its rules, ...). Nothing is
-        re-sent blindly: the engine is replayed from the server's state, and play resumes from there."""
-        log.warning("game %s: the server refused our action: %s; re-synchronising from the server's state",
-                    self.game_id, message)
-        self.transcript.note(f"server refused our action: {message}")
+        re-sent blindly: the engine is replayed from the server's state, and play resumes from there. A refusal of
+        the move being sent is reported by the game loop (with the move and what comes next); any other once here."""
+        if not during_send:
+            log.warning("game %s: the server refused an earlier action of ours: %s; re-synchronising the engine "
+                        "from the server's state", self.game_id, message)
+            self.transcript.note(f"server refused an earlier action of ours: {message}")
         self.player.invalidate()
 
     def _send_analysis(self, analysis: EngineAnalysis, from_move: int) -> None:

@@ -213,7 +213,7 @@ def test_result_during_a_hung_genmove_ends_the_session(tmp_path: Path, fake_gtp_
         assert not session.is_alive()
         assert "play" not in actions.kinds(), actions.calls
         assert session.record_path.exists()
-        assert not [r for r in caplog.records if "engine failure" in r.getMessage()
+        assert not [r for r in caplog.records if "engine fail" in r.getMessage()
                     or "restarting" in r.getMessage()], [r.getMessage() for r in caplog.records]
     finally:
         session.stop()
@@ -374,7 +374,7 @@ def test_shutdown_with_three_hung_engines_is_parallel_and_quiet(
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2], pid
     bad = [r.getMessage() for r in caplog.records
-           if "engine failure" in r.getMessage() or "restart" in r.getMessage()]
+           if "engine fail" in r.getMessage() or "restart" in r.getMessage()]
     assert not bad, bad
 
 

@@ -250,7 +250,8 @@ def test_a_move_lost_with_the_connection_is_sent_again_after_the_resync(tmp_path
     wait_for(lambda: server.current.moves == ((2, 2),), 10, "the move landed")
     text = finish(server, session)
     assert len(player.asked) == 1, "the engine was not asked again"
-    assert "resending a move lost with the connection" in text
+    assert "move 1: the answer to 'move at column 2, row 2' was lost" in text
+    assert "the state shows it was not carried out: sending it again" in text
 
 
 def test_a_move_that_lands_late_after_the_resync_is_not_sent_twice(tmp_path: Path,

@@ -59,10 +59,14 @@ GameEvent = StateUpdate | UndoRequested | ChatReceived | GameAbandoned | ActionR
 class Play:
     move: Move  # None = pass
 
+    def __str__(self) -> str:  # how logs and transcripts name it (column, row from the top, 0-based)
+        return "pass" if self.move is None else f"move at column {self.move[0]}, row {self.move[1]}"
+
 
 @dataclass(frozen=True)
 class Resign:
-    pass
+    def __str__(self) -> str:
+        return "resign"
 
 
 @dataclass(frozen=True)
@@ -75,10 +79,16 @@ class SetRemoval:
     stones: frozenset[Point]
     removed: bool
 
+    def __str__(self) -> str:
+        return f"mark {len(self.stones)} stone(s) {'dead' if self.removed else 'alive'}"
+
 
 @dataclass(frozen=True)
 class AcceptRemoval:
     stones: frozenset[Point]
+
+    def __str__(self) -> str:
+        return f"accept the removal of {len(self.stones)} stone(s)"
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,7 @@ class GoIO:
         self._removal_seen_at: int | None = None
         self._end_seen: float | None = None
         self._pending_at = 0  # the move count when our last move was sent
+        self._sending = False  # a move of ours is on its way (a refusal now is the loop's to report)
 
     # --- reading --------------------------------------------------------------------------------------------
     def _pump(self) -> None:
@@ -123,7 +124,7 @@ class GoIO:
                 s.transcript.note(f"chat from {event.username}: {event.body}")
             elif isinstance(event, ActionRejected):
                 self._refusals.append(event.message)
-                s.refused(event.message)
+                s.refused(event.message, during_send=self._sending)
             elif isinstance(event, GameAbandoned):
                 raise BridgeError(f"the adapter can no longer follow this game: {event.reason}")
         version, state = self.mailbox.snapshot.get()
@@ -178,7 +179,8 @@ class GoIO:
         if key != self._turn_key:
             self._turn_key = key
             self._turn_no += 1
-        return GoSnapshot(state, self._turn_no, our_turn, over, time_left, version=self.seen_version)
+        label = "the stone removal phase" if state.phase == "stone removal" else f"move {n + 1}"
+        return GoSnapshot(state, self._turn_no, our_turn, over, time_left, label, version=self.seen_version)
 
     def _holding(self, state: GoState, now: float) -> bool:
         """Two passes in a row end play: the server's phase event is on its way (it may come after the move's).
@@ -277,6 +279,13 @@ class GoIO:
         n, sync_id = len(state.moves), state.sync_id
         self._pending_at = n
         self._refusals.clear()
+        self._sending = True
+        try:
+            return self._await_echo(action, n, sync_id, deadline)
+        finally:
+            self._sending = False
+
+    def _await_echo(self, action: Play, n: int, sync_id: int, deadline: float) -> Landed:
         self.s.actions.play(action.move)
         bound = max(deadline, time.monotonic() + 1.0) if math.isfinite(deadline) else math.inf
         bound = min(bound, time.monotonic() + ECHO_WAIT)
@@ -342,9 +351,7 @@ class GoIO:
             if len(state.moves) != n or is_over(state) or state.to_move != self.s.my_color:
                 return Settlement(Verdict.TURN_OVER, after)
             now = time.monotonic()
-            if now >= until:
-                self.s.transcript.note("resending a move lost with the connection")
-                log.info("game %s: resending a move lost with the connection", self.s.game_id)
+            if now >= until:  # the loop says it is sent again
                 return Settlement(Verdict.NOT_LANDED, after)
             self.mailbox.wait(until - now)
 
@@ -509,7 +516,6 @@ class GoGame:
                 s.transcript.note(f"engine stopped: {s.player.aborted or 'the game is over'}")
                 s.player.close()
                 return None
-            log.error("game %s: engine failure: %s", s.game_id, exc)
             if s.player.start_failed and s.on_engine_down is not None:
                 s.on_engine_down(str(exc))
             raise
