@@ -8,17 +8,25 @@ Each line reads ``<timestamp> <source> <direction> <text>``, e.g.::
     2026-11-21T07:32:05.200 bridge ## restarting the engine after a timeout
 
 Directions: ``>>`` to the engine, ``<<`` from the engine (stdout), ``!!`` engine stderr, ``##`` a note from the
-bridge.  Every line is redacted (:func:`bridge.redact.redact`) and flushed at once, so the file is complete
-even after a crash.  A transcript has a cap (``daemon.transcript_max_mb``, per game): engine stderr stops being
-recorded first (at 90 % of the cap), so the moves and the bridge's notes keep the rest; what was dropped is noted
-when it starts and, line and byte counts per stream, when the transcript is closed.  Several engines (say, the one
-started after a restart) may share a transcript; writes from different threads never interleave inside a line.
+bridge. Every line is redacted (:func:`bridge.redact.redact`) and flushed at once, so the file is complete even
+after a crash -- except inside :meth:`Transcript.hold`, which the engine drivers take around one exchange (the
+commands of one move and their answers): its lines are flushed together when it ends, or when the oldest of them has
+waited :data:`HOLD_MAX_SECONDS` and another line comes (a driver waiting longer for an answer flushes too), so a
+move costs one flush instead of one per line; a hold always ends with a flush, whatever ends it (an answer, an
+error, the engine stopped, the daemon stopping), and :meth:`Transcript.close` flushes. A transcript has a cap
+(``daemon.transcript_max_mb``, per game): engine stderr stops being recorded first (at 90 % of the cap), so the
+moves and the bridge's notes keep the rest; what was dropped is noted when it starts and, line and byte counts per
+stream, when the transcript is closed. Several engines (say, the one started after a restart) may share a
+transcript; writes from different threads never interleave inside a line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -33,6 +41,7 @@ DIRECTIONS = frozenset({">>", "<<", "!!", "##"})
 STREAMS = {"!!": "engine stderr", "<<": "engine output", ">>": "commands to the engine", "##": "bridge notes"}
 DEFAULT_CAP_MB = 10.0
 STDERR_SHARE = 0.9  # engine stderr stops at this share of the cap; the rest is for moves and notes
+HOLD_MAX_SECONDS = 0.25  # inside a hold, a line waits at most about this long for its flush (see the module doc)
 
 
 def transcript_cap(config: object) -> int | None:
@@ -54,10 +63,12 @@ class Transcript:
         self._failed = False
         self._written = 0
         self._dropped: dict[str, list[int]] = {}  # direction -> [lines, bytes]
+        self._holds = 0  # open hold() blocks: lines are written but not flushed
+        self._unflushed_since: float | None = None  # monotonic time of the oldest line not yet flushed
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = open(path, "a", encoding="utf-8", errors="replace", buffering=1)
+                self._file = open(path, "a", encoding="utf-8", errors="replace")
                 self._written = path.stat().st_size
             except OSError as exc:
                 raise BridgeError(
@@ -115,12 +126,51 @@ class Transcript:
             return
         try:
             self._file.write(out)
-            self._file.flush()
             self._written += len(out.encode("utf-8", "replace"))
+            if self._holds:
+                now = time.monotonic()
+                if self._unflushed_since is None:
+                    self._unflushed_since = now
+                if now - self._unflushed_since < HOLD_MAX_SECONDS:
+                    return
+            self._file.flush()
+            self._unflushed_since = None
         except (OSError, ValueError) as exc:
-            if not self._failed:  # say it once, never take the game down for a transcript
-                self._failed = True
-                log.warning("cannot write the transcript %s: %s; further lines are lost", self.path, exc)
+            self._write_failed(exc)
+
+    def _write_failed(self, exc: Exception) -> None:
+        if not self._failed:  # say it once, never take the game down for a transcript
+            self._failed = True
+            log.warning("cannot write the transcript %s: %s; further lines are lost", self.path, exc)
+
+    def _flush(self) -> None:
+        """Flush what was written (the lock is held)."""
+        if self._file is None or self._unflushed_since is None:
+            return
+        self._unflushed_since = None
+        try:
+            self._file.flush()
+        except (OSError, ValueError) as exc:
+            self._write_failed(exc)
+
+    def flush(self) -> None:
+        """Write out the lines a :meth:`hold` kept back so far."""
+        with self._lock:
+            self._flush()
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Lines written meanwhile, from any thread, are flushed together when the block ends (or when the oldest
+        has waited :data:`HOLD_MAX_SECONDS` and another comes). Blocks may nest; the outermost one flushes."""
+        with self._lock:
+            self._holds += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holds -= 1
+                if not self._holds:
+                    self._flush()
 
     def dropped_summary(self) -> str | None:
         """What the cap dropped so far, per stream, or None."""

@@ -10,11 +10,12 @@ taken for the next one), so it refuses further requests: the caller restarts the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +27,7 @@ from bridge.transcript import Transcript
 
 _REPLY_START = re.compile(r"([=?])(\d*)(.*)", re.DOTALL)
 _SHOWN = 200  # characters of a bad line quoted in an error message
+HOLD_WAIT = 0.1  # seconds an answer may keep the caller waiting before the held transcript lines are flushed
 
 
 @dataclass(frozen=True)
@@ -65,23 +67,54 @@ class GtpStyleChannel:
         Raises EngineTimeoutError (hung), EngineTerminatedError (gone), EngineError (garbage or unusable).
         A ``?`` reply is not an error here: it comes back with ``ok=False``.
         """
-        command = command.strip()
-        if not command or "\n" in command or "\r" in command:
-            raise EngineError(f"engine {self.name}: a command must be one non-empty line, not {command!r}")
-        with self._lock:
+        return self.request_many([(command, timeout)], timeout)[0]
+
+    def request_many(self, commands: Sequence[tuple[str, float | None]], timeout: float | None) -> list[Reply]:
+        """Send several commands at once (one write; the protocol answers in order) and read their replies in
+        order: what sequential requests would get, without a round trip per command.
+
+        Each command has its own limit, counted from the previous reply (from now for the first), as if it had
+        been sent then; ``timeout`` bounds them all together, from now (None: no limit). The errors are those of
+        :meth:`request` and concern the reply being waited for; a ``?`` reply comes back with ``ok=False`` and the
+        replies after it are read as usual, so the channel stays in step. The transcript is held for the
+        exchange: one flush for all its lines.
+        """
+        lines: list[str] = []
+        cleaned: list[str] = []
+        for command, _ in commands:
+            command = command.strip()
+            if not command or "\n" in command or "\r" in command:
+                raise EngineError(f"engine {self.name}: a command must be one non-empty line, not {command!r}")
+            cleaned.append(command)
+        if not cleaned:
+            return []
+        transcript = self.process.transcript
+        with self._lock, (transcript.hold() if transcript is not None else contextlib.nullcontext()):
             if self._broken is not None:
-                raise EngineError(f"engine {self.name} cannot take {command!r}: {self._broken}; "
+                raise EngineError(f"engine {self.name} cannot take {cleaned[0]!r}: {self._broken}; "
                                   f"restart the engine")
-            rid = self._next_id
-            self._next_id += 1
-            line = f"{rid} {command}"
-            deadline = None if timeout is None else time.monotonic() + timeout
+            first = self._next_id
+            self._next_id += len(cleaned)
+            lines = [f"{first + k} {command}" for k, command in enumerate(cleaned)]
+            now = time.monotonic()
+            overall = None if timeout is None else now + timeout
+            replies: list[Reply] = []
+            line, limit = lines[0], timeout
             try:
-                self.process.send_line(line)
-                return self._read_reply(rid, line, deadline, timeout)
+                self.process.send_lines(lines)
+                for k, line in enumerate(lines):
+                    own = commands[k][1]
+                    deadline = overall
+                    limit = timeout
+                    if own is not None and (deadline is None or now + own < deadline):
+                        deadline, limit = now + own, own
+                    replies.append(self._read_reply(first + k, line, deadline, limit))
+                    now = time.monotonic()
+                return replies
             except EngineTimeoutError:
-                self._broken = f"it did not answer {line!r} within {timeout:.1f} s"
-                raise EngineTimeoutError(f"engine {self.name} did not answer {line!r} within {timeout:.1f} s; "
+                shown = f"{limit:.1f} s" if limit is not None else "its limit"
+                self._broken = f"it did not answer {line!r} within {shown}"
+                raise EngineTimeoutError(f"engine {self.name} did not answer {line!r} within {shown}; "
                                          f"it is treated as hung") from None
             except EngineTerminatedError as exc:
                 self._broken = "the engine is gone"
@@ -92,6 +125,13 @@ class GtpStyleChannel:
 
     def _next_line(self, deadline: float | None) -> str:
         remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        transcript = self.process.transcript
+        if transcript is not None and (remaining is None or remaining > HOLD_WAIT):
+            try:  # an answer that keeps the caller waiting: what the transcript holds goes to disk meanwhile
+                return self.process.read_line(HOLD_WAIT).rstrip("\r")
+            except EngineTimeoutError:
+                transcript.flush()
+                remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
         return self.process.read_line(remaining).rstrip("\r")
 
     def _read_reply(self, rid: int, sent: str, deadline: float | None, timeout: float | None) -> Reply:
@@ -232,16 +272,40 @@ class GtpStyleEngine:
         Raises EngineError without sending anything if the engine did not list ``name`` (``quit`` excepted),
         EngineRefusedError for a ``?`` reply.
         """
-        if not name or any(c.isspace() for c in name):
-            raise EngineError(f"engine {self.name}: {name!r} is not a {self.PROTOCOL_LABEL} command name")
-        if name != "quit" and name not in self.commands:
-            raise EngineError(f"engine {self.name} ({self.engine_name or 'unnamed'}) does not support {name!r} "
-                              f"(not in its list_commands); the bridge does not send it")
+        self._check_listed(name)
         line = " ".join((name, *(str(a) for a in args)))
         reply = self._channel.request(line, self.command_timeout if timeout is None else timeout)
         if not reply.ok:
             raise EngineRefusedError(line, reply.text)
         return reply.text
+
+    def commands_at_once(self, requests: Sequence[tuple[Sequence[str], float | None]],
+                         timeout: float | None) -> list[str]:
+        """Send several commands together, each ``(name, args...)`` with its own limit (None:
+        :attr:`command_timeout`), and return their results in order; ``timeout`` bounds them all, from now.
+
+        The same checks and errors as :meth:`command`, command by command: nothing is sent if one is not listed;
+        every reply is read, then the first ``?`` raises EngineRefusedError (the replies after it were still read,
+        so the channel stays in step; what the engine did with the commands after a refused one is its own
+        affair: a caller that cannot tell should start over)."""
+        lines: list[tuple[str, float | None]] = []
+        for request, limit in requests:
+            name, *args = request
+            self._check_listed(name)
+            lines.append((" ".join((name, *(str(a) for a in args))),
+                          self.command_timeout if limit is None else limit))
+        replies = self._channel.request_many(lines, timeout)
+        for (line, _), reply in zip(lines, replies, strict=True):
+            if not reply.ok:
+                raise EngineRefusedError(line, reply.text)
+        return [reply.text for reply in replies]
+
+    def _check_listed(self, name: str) -> None:
+        if not name or any(c.isspace() for c in name):
+            raise EngineError(f"engine {self.name}: {name!r} is not a {self.PROTOCOL_LABEL} command name")
+        if name != "quit" and name not in self.commands:
+            raise EngineError(f"engine {self.name} ({self.engine_name or 'unnamed'}) does not support {name!r} "
+                              f"(not in its list_commands); the bridge does not send it")
 
     def close(self) -> None:
         """quit -> grace -> SIGTERM -> SIGKILL. Never raises; idempotent."""

@@ -342,19 +342,27 @@ class EngineProcess:
     # --- I/O ---------------------------------------------------------------------------------------
     def send_line(self, line: str) -> None:
         """Write one line (a newline is added). Raises EngineTerminatedError if the engine is gone."""
-        if "\n" in line or "\r" in line:
-            raise EngineError(f"refusing to send a line break inside one line to engine {self.name}: {line!r}")
+        self.send_lines([line])
+
+    def send_lines(self, lines: list[str]) -> None:
+        """Write several lines at once (newlines added): one write to the pipe, one transcript entry. Raises
+        EngineTerminatedError if the engine is gone."""
+        for line in lines:
+            if "\n" in line or "\r" in line:
+                raise EngineError(f"refusing to send a line break inside one line to engine {self.name}: {line!r}")
         popen = self._popen
         if popen is None or popen.stdin is None:
             raise EngineTerminatedError(f"engine {self.name} is not running (it was never started)")
+        text = "\n".join(lines)
         with self._write_lock:
             if self.transcript is not None:
-                self.transcript.write(">>", line, self.name)
+                self.transcript.write(">>", text, self.name)
             try:
-                popen.stdin.write(line + "\n")
+                popen.stdin.write(text + "\n")
                 popen.stdin.flush()
             except (OSError, ValueError):  # BrokenPipeError, or stdin closed by stop()
-                raise EngineTerminatedError(self._gone_message(f"could not be sent {line!r}")) from None
+                shown = lines[0] if len(lines) == 1 else f"{lines[0]} (and {len(lines) - 1} more lines)"
+                raise EngineTerminatedError(self._gone_message(f"could not be sent {shown!r}")) from None
 
     def read_line(self, timeout: float | None) -> str:
         """The next stdout line without its line ending. ``timeout=None`` waits forever.

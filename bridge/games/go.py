@@ -301,13 +301,39 @@ class GoPlayer:
     def sync(self, state: GoState) -> None:
         """Tell the engine every move of ``state`` it does not know yet; replay from scratch when the snapshot
         is not an extension of what the engine saw (undo, new game, engine restart)."""
-        engine = self.start()
-        moves = list(state.moves)
+        self._exchange(self.start(), state, [], None)
+
+    def _exchange(self, engine: GtpEngine, state: GoState, then: list[tuple[tuple[str, ...], float | None]],
+                  timeout: float | None) -> list[str]:
+        """Bring the engine to ``state`` (as :meth:`sync`), then send ``then`` (commands with their own limits),
+        all in one write, and return the results of ``then``. Every command keeps its own limit (the engine's
+        ``command_timeout`` for the sync), ``timeout`` bounds them all. On any failure the engine is taken as
+        knowing nothing of the game (the next sync replays it)."""
+        told, fresh, commands = self._sync_plan(engine, state)
         s = state.settings
-        if self._settings != s or moves[: len(self._synced)] != self._synced:
-            self._setup(engine, s)
+        try:
+            results = engine.commands_at_once([*((c, None) for c in commands), *then], timeout)
+        except BaseException:
+            self.invalidate()
+            raise
+        if fresh:
+            self._synced = told
+        else:
+            self._synced.extend(told)
+        self._settings = s
+        return results[len(commands):]
+
+    def _sync_plan(self, engine: GtpEngine, state: GoState) -> tuple[list[Move], bool, list[tuple[str, ...]]]:
+        """What :meth:`sync` has to send: the moves it tells the engine, whether it starts over (set-up
+        commands, then every move), and the commands."""
+        moves = state.moves
+        s = state.settings
+        synced = self._synced
+        fresh = self._settings != s or len(moves) < len(synced) or list(moves[: len(synced)]) != synced
+        commands = self._setup_commands(engine, s) if fresh else []
+        told: list[Move] = []
         free = s.free_handicap and s.handicap > 1
-        i = len(self._synced)
+        i = 0 if fresh else len(synced)
         defer = free and s.my_color == "white" and engine.supports("set_free_handicap")
         while i < len(moves):
             if defer and i < s.handicap and len(moves) < s.handicap:
@@ -315,42 +341,40 @@ class GoPlayer:
             if free and i == 0 and len(moves) >= s.handicap and engine.supports("set_free_handicap"):
                 stones = moves[: s.handicap]
                 if all(m is not None for m in stones):
-                    engine.command("set_free_handicap", *(gtp_vertex(m, s.height) for m in stones))
-                    self._synced.extend(stones)
+                    commands.append(("set_free_handicap", *(gtp_vertex(m, s.height) for m in stones)))
+                    told.extend(stones)
                     i = s.handicap
                     continue
-            color = color_of_move(s, i)
-            engine.command("play", color, gtp_vertex(moves[i], s.height))
-            self._synced.append(moves[i])
+            commands.append(("play", color_of_move(s, i), gtp_vertex(moves[i], s.height)))
+            told.append(moves[i])
             i += 1
+        return told, fresh, commands
 
-    def _setup(self, engine: GtpEngine, s: GoSettings) -> None:
-        self._synced = []
+    def _setup_commands(self, engine: GtpEngine, s: GoSettings) -> list[tuple[str, ...]]:
+        """The commands that start the game afresh in the engine: board, komi, rules, set-up stones, clock."""
+        commands: list[tuple[str, ...]] = []
         if s.width == s.height:
-            engine.command("boardsize", str(s.width))
+            commands.append(("boardsize", str(s.width)))
         elif engine.supports("rectangular_boardsize"):
-            engine.command("rectangular_boardsize", str(s.width), str(s.height))
+            commands.append(("rectangular_boardsize", str(s.width), str(s.height)))
         else:
             raise EngineError(f"engine {engine.engine_name} cannot play a {s.width}x{s.height} board "
                               f"(no rectangular_boardsize); set server.accept.allow_rectangular: false")
-        engine.command("clear_board")
-        engine.command("komi", f"{s.komi:g}")
+        commands.append(("clear_board",))
+        commands.append(("komi", f"{s.komi:g}"))
         if engine.supports("kata-set-rules") and s.rules in KATA_RULES:
-            engine.command("kata-set-rules", KATA_RULES[s.rules])
+            commands.append(("kata-set-rules", KATA_RULES[s.rules]))
         elif engine.supports("kgs-rules") and s.rules in KGS_RULES:
-            engine.command("kgs-rules", KGS_RULES[s.rules])
+            commands.append(("kgs-rules", KGS_RULES[s.rules]))
         if s.initial_black:
             stones = [gtp_vertex(p, s.height) for p in s.initial_black]
             if engine.supports("set_free_handicap") and len(stones) >= 2 and not s.initial_white:
-                engine.command("set_free_handicap", *stones)
+                commands.append(("set_free_handicap", *stones))
             else:
-                for v in stones:
-                    engine.command("play", "black", v)
-        for p in s.initial_white:
-            engine.command("play", "white", gtp_vertex(p, s.height))
-        for cmd in time_settings_commands(s.time_control, engine.supports):
-            engine.command(*cmd)
-        self._settings = s
+                commands.extend(("play", "black", v) for v in stones)
+        commands.extend(("play", "white", gtp_vertex(p, s.height)) for p in s.initial_white)
+        commands.extend(time_settings_commands(s.time_control, engine.supports))
+        return commands
 
     # --- deciding ------------------------------------------------------------------------------------------
     def genmove(self, state: GoState) -> list[Move] | str:
@@ -365,19 +389,10 @@ class GoPlayer:
         color = state.to_move
         clock = clock_command(state, color, kgs=engine.supports("kgs-time_settings"),
                               kata=engine.supports("kata-time_settings"))
-        deadline = time.monotonic() + self._timeout(clock.budget)
-
-        def left() -> float:
-            return max(deadline - time.monotonic(), 0.2)
-
-        saved = engine.command_timeout
-        engine.command_timeout = min(saved, left())
-        try:
-            self.sync(state)
-        finally:
-            engine.command_timeout = saved
+        limit = self._timeout(clock.budget)
         free = s.free_handicap and s.handicap > 1 and len(state.moves) < s.handicap
         if free and not state.moves and engine.supports("place_free_handicap"):
+            self._exchange(engine, state, [], limit)
             reply = engine.command("place_free_handicap", str(s.handicap), timeout=self._timeout(math.inf))
             stones = [parse_gtp_vertex(v, s.width, s.height) for v in reply.split()]
             if len(stones) != s.handicap or any(p is None for p in stones) or len(set(stones)) != len(stones):
@@ -385,19 +400,31 @@ class GoPlayer:
                                   f"expected {s.handicap} distinct vertices")
             self._synced.extend(stones)
             return list(stones)
-        clock = clock_command(state, color, kgs=engine.supports("kgs-time_settings"),
-                              kata=engine.supports("kata-time_settings"))  # again: the sync took some time
+        # the moves the engine missed, time_left and the move request go in one write (GTP answers in order):
+        # one round trip a move; each keeps its own limit and error, and ``limit`` covers them all, from now
+        then: list[tuple[tuple[str, ...], float | None]] = []
         if clock.time_left is not None and engine.supports("time_left"):
             secs, stones_left = clock.time_left
-            engine.command("time_left", color, str(max(int(secs), 0)), str(stones_left),
-                           timeout=min(engine.command_timeout, left()))
+            then.append((("time_left", color, str(max(int(secs), 0)), str(stones_left)), None))
         command = "kgs-genmove_cleanup" if resumed_after_removal(state) and engine.supports(
             "kgs-genmove_cleanup") else "genmove"
-        played = None
+        gtp_color = "b" if color == "black" else "w"
+        analyze = None
         if command == "genmove" and getattr(self.cfg, "analysis", "off") != "off":
-            played = self._genmove_analyze(engine, color, state, left())
-        reply = played if played is not None else engine.genmove(color, timeout=left(), command=command)
-        if reply.strip().lower() == RESIGN:
+            analyze = next(((n, sc) for n, sc in ANALYZE_COMMANDS if engine.supports(n)), None)
+        if analyze is not None:
+            then.append(((analyze[0], gtp_color, str(ANALYZE_INTERVAL)), limit))
+        else:
+            then.append(((command, gtp_color), limit))
+        reply = self._exchange(engine, state, then, limit)[-1]
+        if analyze is not None:
+            reply = self._analysis_reply(engine, analyze, color, state, reply)
+        else:
+            reply = reply.strip().lower()
+            if not reply or len(reply.split()) != 1:
+                raise EngineError(f"engine {engine.name} answered {command} {gtp_color} with {reply!r}, "
+                                  f"not a vertex, pass or resign")
+        if reply == RESIGN:
             return RESIGN
         try:
             move = parse_gtp_vertex(reply, s.width, s.height)
@@ -424,22 +451,18 @@ class GoPlayer:
         return getattr(self.cfg, "analysis", "off") != "off" and engine is not None and any(
             engine.supports(name) for name, _ in ANALYZE_COMMANDS)
 
-    def _genmove_analyze(self, engine: GtpEngine, color: str, state: GoState, timeout: float) -> str | None:
-        """genmove through the engine's analysis extension: the move (None: the engine has none) and, in
-        :attr:`last_analysis`, its analysis. The multi-line answer (``info ...`` lines, then ``play D4``) is one GTP
-        reply; the hang limit is the same as genmove's."""
-        found = next(((n, sc) for n, sc in ANALYZE_COMMANDS if engine.supports(n)), None)
-        if found is None:
-            return None
-        name, scale = found
+    def _analysis_reply(self, engine: GtpEngine, analyze: tuple[str, float], color: str, state: GoState,
+                        reply: str) -> str:
+        """The move in the answer to an analysis extension's genmove (``info ...`` lines, then ``play D4``: one GTP
+        reply), lowercased; its analysis goes to :attr:`last_analysis`."""
+        name, scale = analyze
         s = state.settings
-        reply = engine.command(name, "b" if color == "black" else "w", str(ANALYZE_INTERVAL), timeout=timeout)
         play, analysis = parse_genmove_analyze(reply.splitlines(), s.width, s.height, scale=scale)
         if play is None:
             raise EngineError(f"engine {engine.name} answered {name} {color} with no 'play' line: "
                               f"{reply[-200:]!r}")
         self.last_analysis = analysis
-        return play.lower()
+        return play.strip().lower()
 
     def hang_limit(self, budget: float) -> float:
         """Seconds the engine may think with ``budget`` seconds on the clock before it counts as hung."""
@@ -453,8 +476,7 @@ class GoPlayer:
         engine = self.start()
         if not engine.supports("final_status_list"):
             return None
-        self.sync(state)
-        reply = engine.command("final_status_list", "dead", timeout=self._timeout(60.0))
+        reply = self._exchange(engine, state, [(("final_status_list", "dead"), self._timeout(60.0))], None)[0]
         s = state.settings
         points: set[Point] = set()
         for token in reply.split():

@@ -20,10 +20,11 @@ every move, time settings), done by the engine's :class:`~bridge.games.go.GoPlay
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -60,6 +61,20 @@ class RoutedTranscript(Transcript):
         target = self.target
         if target is not None:
             target.write(direction, text, source)
+
+    def flush(self) -> None:
+        target = self.target
+        if target is not None:
+            target.flush()
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        target = self.target  # a lease routes one game for the whole of an exchange
+        if target is None:
+            yield
+            return
+        with target.hold():
+            yield
 
 
 class _SlotPlayer(GoPlayer):

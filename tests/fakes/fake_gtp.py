@@ -36,6 +36,9 @@ Usage: python fake_gtp.py [flags]; every misbehaviour names the GTP command that
   --lz-stderr                   Leela Zero-like: genmove plays those legal moves and prints Leela Zero's search
                                 summary to stderr first (`D16 ->  6703 (V: 57.50%) (LCB: 57.46%) (N: 29.75%) PV: ...`
                                 per candidate, then `N visits, N nodes, N playouts, N n/s`)
+  --batch-until CMD             answer no command but the handshake's (protocol_version, name, version, list_commands,
+                                known_command, quit) until CMD arrives, then all of them in order: an engine that
+                                only works for a controller that sends a move's commands together
   --garbage-pv "1,2"            with --lz-stderr: on these genmoves (1 = the first), the first candidate line is
                                 garbage (a win rate that is not a number)
   --kata-stderr                 KataGo-like without the analysis command: genmove plays those legal moves and
@@ -56,9 +59,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 REQUIRED = ["protocol_version", "name", "version", "known_command", "list_commands", "quit",
             "boardsize", "clear_board", "komi", "play", "genmove"]
+HANDSHAKE = {"protocol_version", "name", "version", "list_commands", "known_command", "quit"}
 EXTRA = ["showboard", "time_settings", "final_status_list", "fake-big", "fake-echo"]
 
 
@@ -93,6 +98,7 @@ def main() -> int:
     ap.add_argument("--kata-analyze", action="store_true")
     ap.add_argument("--lz-stderr", action="store_true")
     ap.add_argument("--garbage-pv", default="")
+    ap.add_argument("--batch-until", default=None)
     ap.add_argument("--kata-stderr", action="store_true")
     ap.add_argument("--leela-stderr", action="store_true")
     opts = ap.parse_args()
@@ -127,7 +133,21 @@ def main() -> int:
         sys.stdout.write(nl.join(lines) + nl + nl)
         sys.stdout.flush()
 
-    for raw in sys.stdin:
+    def incoming() -> Iterator[str]:
+        held: list[str] = []
+        for raw in sys.stdin:
+            words = raw.split()
+            if words and words[0].isdigit():
+                words.pop(0)
+            if opts.batch_until and words and words[0] not in HANDSHAKE:
+                held.append(raw)
+                if words[0] == opts.batch_until:
+                    yield from held
+                    held.clear()
+                continue
+            yield raw
+
+    for raw in incoming():
         line = raw.strip()
         if opts.log:
             with open(opts.log, "a") as f:
