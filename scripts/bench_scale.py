@@ -223,7 +223,8 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)] if ordered else 0.0
 
 
-def run_level(sb: Sandbox, key: str, level: Level, player: str, workdir: Path, log: Callable[[str], None]) -> Result:
+def run_level(sb: Sandbox, key: str, level: Level, player: str, workdir: Path, log: Callable[[str], None],
+              profile: Path | None = None) -> Result:
     username = f"{player}-{secrets.token_hex(3)}"  # a fresh account: no game of an earlier level comes back
     apikey = secrets.token_hex(16)
     sb.call("POST", "/sandbox/bots", json={"username": username, "apikey": apikey})
@@ -252,6 +253,8 @@ daemon:
   engine_idle_timeout: {level.idle_timeout}
 """)
         cmd = [sys.executable, "-m", "bridge.cli", "run", str(config)]
+        if profile is not None:
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--profiled", str(profile), "--", *cmd[1:]]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     res = Result(player, level.name, level.games, key)
     try:
@@ -440,6 +443,53 @@ async def floor_client(url: str, username: str, key: str) -> None:
                     boards.pop(gid, None)
 
 
+# --- profiling ----------------------------------------------------------------------------------------------
+def profiled(out: Path, argv: list[str]) -> None:
+    """Run ``python argv...`` (``-m module args``) in this process with cProfile on in every thread, and write the
+    merged statistics to ``out`` when it exits (``pstats``; SIGTERM ends the daemon through its own handler).
+    The profiler's clock is each thread's CPU time (``time.thread_time``), so a thread blocked on a pipe, a socket or
+    a lock costs nothing: the times are CPU, the profiler's own cost included."""
+    import cProfile
+    import pstats
+    import runpy
+    import threading
+
+    profiles: list[cProfile.Profile] = []
+    lock = threading.Lock()
+    bootstrap = threading.Thread._bootstrap_inner  # type: ignore[attr-defined]  # run() may be overridden
+
+    def profiled_bootstrap(self: threading.Thread) -> None:
+        prof = cProfile.Profile(time.thread_time)
+        with lock:
+            profiles.append(prof)
+        prof.enable()
+        try:
+            bootstrap(self)
+        finally:
+            prof.disable()
+
+    threading.Thread._bootstrap_inner = profiled_bootstrap  # type: ignore[attr-defined]
+    main_prof = cProfile.Profile(time.thread_time)
+    profiles.append(main_prof)
+    if argv[:1] != ["-m"] or len(argv) < 2:
+        raise SystemExit("--profiled: give -m MODULE ARGS...")
+    sys.argv = [argv[1], *argv[2:]]
+    sys.path[0] = str(ROOT)  # the module comes from this checkout, as with ``python -m`` from ROOT
+    try:
+        main_prof.enable()
+        runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
+    finally:
+        main_prof.disable()
+        with lock:
+            for prof in profiles:  # threads still running are stopped here: their numbers up to now count
+                prof.disable()
+            stats = pstats.Stats(profiles[0])
+            for prof in profiles[1:]:
+                with contextlib.suppress(TypeError):  # a profile that never ran has no stats
+                    stats.add(prof)
+        stats.dump_stats(str(out))
+
+
 # --- report ----------------------------------------------------------------------------------------------------
 def table(results: list[Result]) -> str:
     floors = {r.key: r for r in results if r.player == "floor"}
@@ -499,8 +549,15 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a tenth of the moves (a smoke run)")
     ap.add_argument("--players", default="floor,bridge", help="which players to run: floor, bridge or both")
     ap.add_argument("--workdir", help="keep logs, configs and transcripts here (default: a temporary folder)")
+    ap.add_argument("--profile", help="run the daemon under cProfile, every thread, and write its statistics to "
+                                      "PROFILE-LEVEL.pstats (the profiler's own cost is in the times)")
     ap.add_argument("--floor", nargs=2, metavar=("URL", "USERNAME"), help=argparse.SUPPRESS)
+    ap.add_argument("--profiled", help=argparse.SUPPRESS)
+    ap.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.profiled:
+        profiled(Path(args.profiled), args.rest[1:] if args.rest[:1] == ["--"] else args.rest)
+        return
     if args.floor:
         with contextlib.suppress(KeyboardInterrupt):
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -531,7 +588,8 @@ def main() -> None:
                 if player == "floor" and key == "500h":
                     continue  # the same games as 500 for the floor (it holds no engine)
                 log(f"{level.name}: {player}")
-                results.append(run_level(sb, key, level, player, workdir, log))
+                prof = Path(f"{args.profile}-{key}.pstats") if args.profile and player == "bridge" else None
+                results.append(run_level(sb, key, level, player, workdir, log, prof))
         meta = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
                 "seconds": round(time.time() - started), "cpus": os.cpu_count(), "load_before": load,
                 "load_after": os.getloadavg(), "python": sys.version.split()[0], "quick": args.quick,
