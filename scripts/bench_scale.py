@@ -68,12 +68,19 @@ class Level:
     idle_timeout: float = 300.0  # daemon.engine_idle_timeout
     max_games: int = 0  # daemon.max_concurrent_games (0: games)
     ramp: float = 0.0  # seconds over which the challenges are spread (correspondence games arrive over time)
+    pool: int = 0  # engine.manager: pool with this many engines (0: per_game, one engine per game)
 
     @property
     def name(self) -> str:
-        held = ", engines held" if self.correspondence and not self.idle_timeout else ""
+        held = ", engines held" if self.correspondence and not self.idle_timeout and not self.pool else ""
+        pool = f", pool of {self.pool} engines" if self.pool else ""
         return f"{self.games} {'slow correspondence' if self.correspondence else 'paced'} game" + \
-            ("s" if self.games > 1 else "") + held
+            ("s" if self.games > 1 else "") + held + pool
+
+    @property
+    def engine_cap(self) -> int:
+        """The most engine processes the daemon may run: the pool's size, else one per game slot."""
+        return self.pool or self.max_games or self.games
 
 
 LEVELS = {
@@ -85,9 +92,14 @@ LEVELS = {
     # daemon's own cost of holding 500 games shows apart from engine restarts; it needs ~6 GB for the engines
     "500h": Level(500, delay=60.0, moves=2, warm=1, correspondence=True, idle_timeout=0.0, max_games=500,
                   ramp=60.0),
+    # engine.manager: pool, 4 engines for all the games: 500 paced games at the 100-game level's rate of bot moves
+    # (5 s a move each, ~100 a second), every move replayed into whichever engine is free
+    "500p": Level(500, delay=5.0, moves=6, pool=4),
+    # 500 correspondence games held by one daemon with the same 4 engines: its RSS and the engines alive
+    "500c": Level(500, delay=60.0, moves=2, warm=1, correspondence=True, max_games=500, ramp=60.0, pool=4),
 }
 QUICK = {n: Level(lv.games, lv.delay, max(2, lv.moves // 10), 1, lv.correspondence, lv.idle_timeout, lv.max_games,
-                  lv.ramp) for n, lv in LEVELS.items()}
+                  lv.ramp, lv.pool) for n, lv in LEVELS.items()}
 
 
 # --- /proc -----------------------------------------------------------------------------------------------------
@@ -247,7 +259,7 @@ server:
     speeds: {{live: {{allowed: true}}, correspondence: {{allowed: true}}}}
 engine:
   command: [{sys.executable}, -S, {ROOT / 'scripts' / 'instant_gtp.py'}, --times, {times_file}]
-daemon:
+{f"  manager: pool{chr(10)}  pool_size: {level.pool}{chr(10)}" if level.pool else ""}daemon:
   data_dir: {workdir / username}
   max_concurrent_games: {level.max_games or level.games}
   engine_idle_timeout: {level.idle_timeout}
@@ -497,7 +509,7 @@ def table(results: list[Result]) -> str:
              "| engines CPU ms/move | RSS MB | engines alive (max / end) | engines RSS MB (max) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
-        f = floors.get(r.key) or floors.get(r.key.rstrip("h"))
+        f = floors.get(r.key) or floors.get(r.key.rstrip("hc"))
         ratio50 = f"{r.p50 / f.p50:.1f}" if f and f.p50 > 0 else "—"
         ratio99 = f"{r.p99 / f.p99:.1f}" if f and f.p99 > 0 else "—"
         engines = f"{r.engines_alive_max} / {r.engines_alive_end}" if r.player == "bridge" else "—"
@@ -528,7 +540,7 @@ def targets(results: list[Result]) -> list[tuple[str, bool | None, str]]:
         out.append(("100 games: CPU ≤ 0.8 ms per move", b100.cpu_ms_per_move <= 0.8,
                     f"{b100.cpu_ms_per_move:.2f} ms"))
     b10 = get("10", "bridge")
-    for key in ("500", "500h"):
+    for key in ("500", "500h", "500p", "500c"):
         b = get(key, "bridge")
         if b10 and b:
             out.append((f"{b.level}: CPU per move ≤ 1.5 × at 10", b.cpu_ms_per_move <= 1.5 * b10.cpu_ms_per_move,
@@ -536,15 +548,17 @@ def targets(results: list[Result]) -> list[tuple[str, bool | None, str]]:
         if b:
             lv = LEVELS[key]
             out.append((f"{b.level}: RSS ≤ 150 MB", b.rss_mb <= 150, f"{b.rss_mb:.0f} MB"))
-            out.append((f"{b.level}: engines ≤ the configured number ({lv.max_games})",
-                        b.engines_alive_max <= lv.max_games, f"max {b.engines_alive_max}"))
+            out.append((f"{b.level}: engines ≤ the configured number ({lv.engine_cap})",
+                        b.engines_alive_max <= lv.engine_cap, f"max {b.engines_alive_max}"))
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--levels", default="1,10,100,500",
-                    help="comma-separated levels among 1, 10, 100, 500 and 500h (500 games with every engine kept)")
+                    help="comma-separated levels among 1, 10, 100, 500, 500h (500 games with every engine kept), "
+                         "500p (500 paced games, a pool of 4 engines) and 500c (500 correspondence games, the same "
+                         "pool)")
     ap.add_argument("--json", default="bench_scale.json", help="where to write the numbers")
     ap.add_argument("--quick", action="store_true", help="a tenth of the moves (a smoke run)")
     ap.add_argument("--players", default="floor,bridge", help="which players to run: floor, bridge or both")
@@ -585,7 +599,7 @@ def main() -> None:
         results: list[Result] = []
         for key, level in levels:
             for player in players:
-                if player == "floor" and key == "500h":
+                if player == "floor" and key in ("500h", "500c"):
                     continue  # the same games as 500 for the floor (it holds no engine)
                 log(f"{level.name}: {player}")
                 prof = Path(f"{args.profile}-{key}.pstats") if args.profile and player == "bridge" else None
