@@ -469,8 +469,24 @@ def profiled(out: Path, argv: list[str]) -> None:
     profiles: list[cProfile.Profile] = []
     lock = threading.Lock()
     bootstrap = threading.Thread._bootstrap_inner  # type: ignore[attr-defined]  # run() may be overridden
+    threads: dict[str, float] = {}  # thread name (digits dropped) -> CPU seconds, with no profiler: --thread-cpu
+    alive: list[tuple[str, int]] = []
+    cpu_only = out.suffix == ".json"
+
+    def kind(thread: threading.Thread) -> str:
+        return "".join(c for c in thread.name if not c.isdigit())
 
     def profiled_bootstrap(self: threading.Thread) -> None:
+        if cpu_only:
+            with lock:
+                alive.append((kind(self), threading.get_native_id()))
+            try:
+                bootstrap(self)
+            finally:
+                with lock:
+                    alive.remove((kind(self), threading.get_native_id()))
+                    threads[kind(self)] = threads.get(kind(self), 0.0) + time.thread_time()
+            return
         prof = cProfile.Profile(time.thread_time)
         with lock:
             profiles.append(prof)
@@ -488,18 +504,28 @@ def profiled(out: Path, argv: list[str]) -> None:
     sys.argv = [argv[1], *argv[2:]]
     sys.path[0] = str(ROOT)  # the module comes from this checkout, as with ``python -m`` from ROOT
     try:
-        main_prof.enable()
+        if not cpu_only:
+            main_prof.enable()
         runpy.run_module(argv[1], run_name="__main__", alter_sys=True)
     finally:
         main_prof.disable()
-        with lock:
-            for prof in profiles:  # threads still running are stopped here: their numbers up to now count
-                prof.disable()
-            stats = pstats.Stats(profiles[0])
-            for prof in profiles[1:]:
-                with contextlib.suppress(TypeError):  # a profile that never ran has no stats
-                    stats.add(prof)
-        stats.dump_stats(str(out))
+        if cpu_only:
+            with lock:
+                threads["main"] = time.thread_time()
+                for name, tid in alive:  # still running: their CPU so far
+                    with contextlib.suppress(OSError, IndexError, ValueError):
+                        s = proc_stat(tid)
+                        threads[name] = threads.get(name, 0.0) + (int(s[11]) + int(s[12])) / CLK_TCK
+            out.write_text(json.dumps(threads, indent=1))
+        else:
+            with lock:
+                for prof in profiles:  # threads still running are stopped here: their numbers up to now count
+                    prof.disable()
+                stats = pstats.Stats(profiles[0])
+                for prof in profiles[1:]:
+                    with contextlib.suppress(TypeError):  # a profile that never ran has no stats
+                        stats.add(prof)
+            stats.dump_stats(str(out))
 
 
 # --- report ----------------------------------------------------------------------------------------------------
@@ -565,6 +591,8 @@ def main() -> None:
     ap.add_argument("--workdir", help="keep logs, configs and transcripts here (default: a temporary folder)")
     ap.add_argument("--profile", help="run the daemon under cProfile, every thread, and write its statistics to "
                                       "PROFILE-LEVEL.pstats (the profiler's own cost is in the times)")
+    ap.add_argument("--thread-cpu", help="no profiler: write each kind of daemon thread's CPU seconds, start-up "
+                                         "included, to THREAD_CPU-LEVEL.json")
     ap.add_argument("--floor", nargs=2, metavar=("URL", "USERNAME"), help=argparse.SUPPRESS)
     ap.add_argument("--profiled", help=argparse.SUPPRESS)
     ap.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -602,7 +630,11 @@ def main() -> None:
                 if player == "floor" and key in ("500h", "500c"):
                     continue  # the same games as 500 for the floor (it holds no engine)
                 log(f"{level.name}: {player}")
-                prof = Path(f"{args.profile}-{key}.pstats") if args.profile and player == "bridge" else None
+                prof = None
+                if args.profile and player == "bridge":
+                    prof = Path(f"{args.profile}-{key}.pstats")
+                elif args.thread_cpu and player == "bridge":
+                    prof = Path(f"{args.thread_cpu}-{key}.json")
                 results.append(run_level(sb, key, level, player, workdir, log, prof))
         meta = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
                 "seconds": round(time.time() - started), "cpus": os.cpu_count(), "load_before": load,
