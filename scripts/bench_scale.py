@@ -4,6 +4,9 @@
 
     python3 scripts/bench_scale.py [--levels 1,10,100,500] [--json bench_scale.json] [--quick]
 
+Levels 500h (500 correspondence games, every engine kept), 500p (500 paced games served by ``engine.manager: pool``
+with 4 engines) and 500c (500 correspondence games held with that pool) run when named.
+
 Three kinds of process, so that each one's CPU is its own:
 - the OGS sandbox (``python -m bridge.cli sandbox ogs``), whose random house player is the opponent (paced by its
   ``delay``), and which stamps every move it broadcasts (``GET /sandbox/move_times``, the machine's monotonic clock);
@@ -235,6 +238,29 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)] if ordered else 0.0
 
 
+def daemon_config(level: Level, url: str, username: str, times_file: Path, data_dir: Path) -> str:
+    """The bridge's configuration for ``level``: the instant engine, per-game engines or the level's pool, slots
+    for all its games."""
+    pool = f"  manager: pool\n  pool_size: {level.pool}\n" if level.pool else ""
+    return f"""
+server:
+  kind: ogs
+  url: {url}
+  username: {username}
+  api_key: {{env: BENCH_SCALE_KEY}}
+  accept:
+    board_sizes: [19]
+    max_games_per_opponent: {level.games}
+    speeds: {{live: {{allowed: true}}, correspondence: {{allowed: true}}}}
+engine:
+  command: [{sys.executable}, -S, {ROOT / 'scripts' / 'instant_gtp.py'}, --times, {times_file}]
+{pool}daemon:
+  data_dir: {data_dir}
+  max_concurrent_games: {level.max_games or level.games}
+  engine_idle_timeout: {level.idle_timeout}
+"""
+
+
 def run_level(sb: Sandbox, key: str, level: Level, player: str, workdir: Path, log: Callable[[str], None],
               profile: Path | None = None) -> Result:
     username = f"{player}-{secrets.token_hex(3)}"  # a fresh account: no game of an earlier level comes back
@@ -247,23 +273,7 @@ def run_level(sb: Sandbox, key: str, level: Level, player: str, workdir: Path, l
         cmd = [sys.executable, str(Path(__file__).resolve()), "--floor", sb.url, username]
     else:
         config = workdir / f"{username}.yaml"
-        config.write_text(f"""
-server:
-  kind: ogs
-  url: {sb.url}
-  username: {username}
-  api_key: {{env: BENCH_SCALE_KEY}}
-  accept:
-    board_sizes: [19]
-    max_games_per_opponent: {level.games}
-    speeds: {{live: {{allowed: true}}, correspondence: {{allowed: true}}}}
-engine:
-  command: [{sys.executable}, -S, {ROOT / 'scripts' / 'instant_gtp.py'}, --times, {times_file}]
-{f"  manager: pool{chr(10)}  pool_size: {level.pool}{chr(10)}" if level.pool else ""}daemon:
-  data_dir: {workdir / username}
-  max_concurrent_games: {level.max_games or level.games}
-  engine_idle_timeout: {level.idle_timeout}
-""")
+        config.write_text(daemon_config(level, sb.url, username, times_file, workdir / username))
         cmd = [sys.executable, "-m", "bridge.cli", "run", str(config)]
         if profile is not None:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--profiled", str(profile), "--", *cmd[1:]]

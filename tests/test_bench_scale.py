@@ -10,6 +10,7 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -131,3 +132,21 @@ def test_bench_scale_smoke_one_game(tmp_path: Path) -> None:
     assert by["bridge"]["engine_us"] > 0, by["bridge"]
     assert "| 1 paced game | bridge |" in proc.stdout
     assert any(t["target"].startswith("1 game: p99") for t in data["targets"])
+
+
+@pytest.mark.parametrize("key", ["1", "500", "500p", "500c"])
+def test_each_level_configures_the_daemon_it_names(key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The configuration a level gives the daemon is valid and holds the level's engine manager, its pool's size and
+    slots for all its games: 500p and 500c run 500 games on a pool of 4 engines, the others one engine a game."""
+    import bench_scale
+
+    from bridge.config import load_config_text
+
+    monkeypatch.setenv("BENCH_SCALE_KEY", secrets.token_hex(16))
+    level = bench_scale.LEVELS[key]
+    cfg: Any = load_config_text(bench_scale.daemon_config(level, "http://127.0.0.1:9", "bench-bot",
+                                                          tmp_path / "times.txt", tmp_path / "data"))
+    assert cfg.engine.manager == ("pool" if key in ("500p", "500c") else "per_game")
+    assert level.engine_cap == (cfg.engine.pool_size if key in ("500p", "500c") else level.games)
+    assert cfg.daemon.max_concurrent_games == level.games
+    assert cfg.server.accept.max_games_per_opponent == level.games
