@@ -406,8 +406,9 @@ class GoPlayer:
         if clock.time_left is not None and engine.supports("time_left"):
             secs, stones_left = clock.time_left
             then.append((("time_left", color, str(max(int(secs), 0)), str(stones_left)), None))
-        command = "kgs-genmove_cleanup" if resumed_after_removal(state) and engine.supports(
-            "kgs-genmove_cleanup") else "genmove"
+        # the engine's list first: the game's moves are scanned only for an engine that has the command
+        command = "kgs-genmove_cleanup" if engine.supports("kgs-genmove_cleanup") and resumed_after_removal(
+            state) else "genmove"
         gtp_color = "b" if color == "black" else "w"
         analyze = None
         if command == "genmove" and getattr(self.cfg, "analysis", "off") != "off":
