@@ -976,3 +976,43 @@ def test_seek_governs_when_the_agent_queues_pause_and_stop_after(
     assert len(joins) == 2 and bridge.adapter.stats["queue_joins"] == 2, joins
     assert joins[1] - ends[0] >= 1.5 - 0.05, (joins, ends)
     assert seeker.done and len(bridge.adapter.results) == 2
+
+
+# --- reload (SIGHUP) --------------------------------------------------------------------------------------------
+@pytest.mark.e2e
+def test_a_reload_applies_the_polling_rate_retry_and_game_count_keys_live(
+    og: OpenGamesSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGHUP (Daemon.reload) with changed server.poll_interval, max_request_rate, retry delays, messages and games:
+    applied without a restart (the agent plays the second game the new games: 2 asks for, with the new request
+    rate and retry policy); server.agent still names a restart."""
+    new_agent(og, "reloader", monkeypatch)
+    for _ in range(2):
+        og.add_house("hunt-target", moves=True)
+    path = tmp_path / "bot.yaml"
+    text = config_text(og.url, tmp_path / "runs", "reloader")
+    path.write_text(text)
+    config = load_config_text(text, str(path))
+    daemon = Daemon(config, config_path=path)
+    caplog.set_level(logging.INFO, logger="bridge")
+    try:
+        path.write_text(text.replace("games: 1", "games: 2").replace("max_request_rate: 200", "max_request_rate: 150")
+                        .replace("retry_min_delay: 0.05", "retry_min_delay: 0.1")
+                        .replace("poll_interval: 0.1", "poll_interval: 0.12"))
+        assert daemon.reload()
+        adapter = daemon.adapter
+        assert isinstance(adapter, OpenGamesAdapter)
+        assert adapter.server.games == 2 and adapter.server.poll_interval == 0.12
+        assert adapter.pacer.limit == int(150 * 2) and adapter.retry.min_delay == 0.1
+        line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("configuration reloaded"))
+        assert "need a restart" not in line, line
+        daemon.start()
+        assert daemon.stop_event.wait(60), "the agent did not stop after the two games the reload asked for"
+        assert len(adapter.results) == 2 and all(r.error is None for r in adapter.results)
+        path.write_text(text.replace("agent: reloader", "agent: other"))
+        caplog.clear()
+        assert daemon.reload()
+        line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("configuration reloaded"))
+        assert "needs a restart" in line and "server.agent" in line, line
+    finally:
+        daemon.shutdown()

@@ -182,6 +182,21 @@ class OpenGamesAdapter:
         data_dir = getattr(getattr(config, "daemon", None), "data_dir", None) or "runs"
         self.memory = GameMemory(Path(data_dir) / "state" / f"opengames-{_safe(server.agent)}.json")
 
+    # server keys a reload (SIGHUP) applies live: the polling and state intervals, the turn margin, the game count,
+    # messages, the HTTP timeout, request rate and retry policy (games in progress keep their own settings; the rate
+    # limit is shared by all at once). The agent, its key, the URL, the mode and the seek policy need a restart.
+    reloadable_server_keys = frozenset({"poll_interval", "state_interval", "turn_margin", "games", "messages",
+                                        "request_timeout", "max_request_rate", "retry_min_delay",
+                                        "retry_max_delay", "retry_give_up"})
+
+    def reconfigure(self, config: Any) -> None:
+        """Take a reloaded configuration whose server keys differ from the running ones in
+        ``reloadable_server_keys`` only."""
+        server = config.server
+        self.config, self.server = config, server
+        self.retry = RetryPolicy(server.retry_min_delay, server.retry_max_delay, server.retry_give_up)
+        self.pacer.limit = max(1, int(server.max_request_rate * POLITE_WINDOW))
+
     # --- plumbing ------------------------------------------------------------------------------------------
     def key(self) -> str:
         if self._key is None:
