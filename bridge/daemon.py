@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -60,6 +61,45 @@ class ResizableSlotPool(SlotPool):
             self._cond.notify_all()
 
 
+# The adapter counts as stuck when its thread has not looked at the stop event (every adapter polls it or waits on
+# it in its loops) for this long outside such a wait: longer than any call an adapter makes with a timeout
+# (server.request_timeout is at most 600 s), far shorter than "never".
+ADAPTER_STUCK_AFTER = 900.0
+
+
+class ProgressEvent(threading.Event):
+    """The daemon's stop event, which also notes, for the adapter's own thread, when it last looked at it and until
+    when it is waiting on it: the adapter's pulse (every adapter polls its stop event or waits on it in its loops),
+    with nothing to call in the adapter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread: threading.Thread | None = None  # the adapter's thread (its calls are the ones noted)
+        self.seen = time.monotonic()
+        self.waiting_until = 0.0
+
+    def is_set(self) -> bool:
+        if threading.current_thread() is self.thread:
+            self.seen = time.monotonic()
+        return super().is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if threading.current_thread() is not self.thread:
+            return super().wait(timeout)
+        now = time.monotonic()
+        self.seen = now
+        self.waiting_until = math.inf if timeout is None else now + max(timeout, 0.0)
+        try:
+            return super().wait(timeout)
+        finally:
+            self.waiting_until = 0.0
+            self.seen = time.monotonic()
+
+    def stalled_for(self, now: float) -> float:
+        """Seconds the adapter's thread has gone without looking at the event (0 while it waits on it)."""
+        return 0.0 if now < self.waiting_until else max(now - self.seen, 0.0)
+
+
 class DrivenGame:
     """The :class:`bridge.events.GameContext` of a game whose loop the adapter runs."""
 
@@ -102,7 +142,8 @@ class Daemon:
         self._server_live = threading.Event()  # the adapter said it is connected and authenticated
         self._announced_ready = False
         self._last_status = ""
-        self.stop_event = threading.Event()
+        self.stop_event = ProgressEvent()  # the adapter's progress is seen on it (healthy())
+        self._stuck_said = False
         self._lock = threading.Lock()
         self.sessions: dict[str, GameSession] = {}
         self.finished: list[GameSession] = []
@@ -187,6 +228,7 @@ class Daemon:
 
     def _run_adapter(self) -> None:
         try:
+            self.stop_event.thread = threading.current_thread()
             self.adapter.run(self, self.stop_event)
             if not self.stop_event.is_set():
                 self.failed = True
@@ -245,9 +287,23 @@ class Daemon:
 
     # --- systemd: readiness, status, watchdog, reload --------------------------------------------------------
     def healthy(self) -> bool:
-        """What the watchdog vouches for: not stopping, and the adapter's thread still running."""
+        """What the watchdog vouches for: not stopping, the adapter's thread running, and making progress (it has
+        looked at the stop event within ADAPTER_STUCK_AFTER, or waits on it). A stuck adapter is said once."""
         thread = self._adapter_thread
-        return not self.stop_event.is_set() and thread is not None and thread.is_alive()
+        if self.stop_event.is_set() or thread is None or not thread.is_alive():
+            return False
+        stalled = self.stop_event.stalled_for(time.monotonic())
+        if stalled < ADAPTER_STUCK_AFTER:
+            if self._stuck_said:
+                self._stuck_said = False
+                log.warning("the %s adapter moves again after %.0f s without progress", self.kind, stalled)
+            return True
+        if not self._stuck_said:
+            self._stuck_said = True
+            log.error("the %s adapter has made no progress for %.0f s (a call that does not return?); the systemd "
+                      "watchdog is no longer pinged, so systemd restarts the daemon and the games resume; outside "
+                      "systemd, restart it yourself", self.kind, stalled)
+        return False
 
     def _maybe_ready(self) -> None:
         with self._lock:
