@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,10 @@ class ScriptedAdapter:
 
     def check(self) -> list[CheckLine]:
         return []
+
+
+def _adapter_started(d: Daemon) -> bool:
+    return d.stop_event.thread is not None
 
 
 def _daemon(tmp_path: Path, adapter: Any) -> Daemon:
@@ -108,7 +113,7 @@ def test_the_built_in_adapters_show_their_pulse_while_they_serve(tmp_path: Path,
             d = Daemon(load_config_text(text + f"daemon: {{data_dir: {tmp_path / kind}}}\n", f"{kind}.yaml"))
             d.start()
             try:
-                wait_for(lambda d=d: d.stop_event.thread is not None, 10, f"the {kind} adapter to start")
+                wait_for(partial(_adapter_started, d), 10, f"the {kind} adapter to start")
                 worst = 0.0
                 deadline = time.monotonic() + 3.0
                 while time.monotonic() < deadline:
