@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -12,14 +13,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
 from bridge.leelaz_network import write_network
+from bridge.transcript import Transcript
 
 if TYPE_CHECKING:
     from bridge.adapters.ogs.sandbox import SandboxServer
+    from bridge.daemon import Daemon
 
 GNUGO = "/usr/games/gnugo"
 FAKE_GTP = Path(__file__).parent / "fakes" / "fake_gtp.py"
@@ -55,6 +58,55 @@ def sandbox() -> Iterator[SandboxServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def ogs_bot(sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Daemon]]:
+    """``ogs_bot(username, command, server=..., engine=..., go=..., daemon=...)`` -> a started daemon
+    (bridge.daemon.Daemon) that plays on the ``sandbox`` as a new bot ``username`` with the engine ``command``, its
+    data in tmp_path/username; the keywords add to its config (tests/helpers.py ``ogs_config_text``). Every daemon
+    it started is shut down afterwards."""
+    from helpers import ogs_config_text
+
+    from bridge.config import load_config_text
+    from bridge.daemon import Daemon
+
+    daemons: list[Daemon] = []
+
+    def start(username: str, command: list[str], **sections: Any) -> Daemon:
+        key = secrets.token_hex(12)
+        sandbox.add_bot(username, key)
+        env = f"TEST_KEY_{username.upper().replace('-', '_')}"
+        monkeypatch.setenv(env, key)
+        text = ogs_config_text(sandbox.url, username, env, command, tmp_path / username, **sections)
+        d = Daemon(load_config_text(text, f"<{username}>"))
+        daemons.append(d)
+        d.start()
+        return d
+
+    yield start
+    for d in daemons:
+        d.shutdown()
+
+
+class _HasPlayer(Protocol):
+    def player(self, *, name: str, transcript: Transcript, on_stderr: Any) -> Any: ...
+
+
+@pytest.fixture
+def game_player(tmp_path: Path) -> Iterator[Callable[[Any, str], Any]]:
+    """``game_player(manager, name)`` -> ``manager.player(...)`` for one game named ``name`` (a shared engine
+    manager: the pool, the KataGo analysis engine), its transcript in tmp_path/NAME.log, closed afterwards."""
+    transcripts: list[Transcript] = []
+
+    def make(manager: _HasPlayer, name: str) -> Any:
+        t = Transcript(tmp_path / f"{name}.log")
+        transcripts.append(t)
+        return manager.player(name=name, transcript=t, on_stderr=None)
+
+    yield make
+    for t in transcripts:
+        t.close()
 
 
 LEELAZ = "/usr/games/leelaz"
@@ -263,6 +315,7 @@ def no_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
 # (e2e_guard), naming what it started, so that a new e2e test cannot land in the fast subset unnoticed.
 E2E_FIXTURES = frozenset({
     "gnugo_command", "stockfish", "leelaz_command",  # real engines (this file)
+    "ogs_bot",  # a whole daemon (this file)
     "make_daemon", "make_bot", "run_bridge", "start_daemon", "start_gtp2ogs",  # whole daemons (their test files)
 })
 REAL_ENGINE_MARKS = ("/usr/games/", "battleship_engine.py", "bridge.cli", "bin/gamebridge")

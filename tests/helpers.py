@@ -1,16 +1,23 @@
-"""Helpers shared by test files (``from helpers import wait_for``): waiting on a condition, and the OGS sandbox's
-control API as the Go tests use it. Fixtures belong in conftest.py; plain functions here."""
+"""Helpers shared by test files (``from helpers import wait_for``): waiting on a condition, the OGS sandbox's
+control API as the Go tests use it, and an OGS bot's config and records. Fixtures belong in conftest.py (``ogs_bot``
+starts a daemon from ``ogs_config_text``); plain functions here."""
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 
+from bridge.adapters.ogs.codec import decode_move_array
+from bridge.games.sgf import read_sgf_moves, read_sgf_property
+
 if TYPE_CHECKING:
     from bridge.adapters.ogs.sandbox import SandboxServer
+    from bridge.daemon import Daemon
 
 T = TypeVar("T")
 
@@ -31,6 +38,7 @@ def wait_for(predicate: Callable[[], T | None], timeout: float = 10.0, what: str
 
 
 # --- the OGS sandbox's control API ----------------------------------------------------------------------------
+SHORT_GAME = ["cc", "gg", "cg", "gc", "ee", "resign"]  # moves of a scripted house that plays a little, then resigns
 BYOYOMI_FAST = {"system": "byoyomi", "time_control": "byoyomi", "speed": "live", "main_time": 120,
                 "period_time": 10, "periods": 3, "pause_on_weekends": False}
 
@@ -78,3 +86,63 @@ def wait_finished(sandbox: SandboxServer, game_id: Any, timeout: float = 240.0) 
     except AssertionError:
         raise AssertionError(f"game {game_id} did not finish within {timeout:g} s: phase {last.get('phase')}, "
                              f"{len(last.get('moves', []))} moves") from None
+
+
+# --- a bridge daemon as an OGS bot on the sandbox (the ``ogs_bot`` fixture in conftest.py starts one) ---------------
+def _lines(extra: str) -> str:
+    """YAML lines for a section's body: dedented, then indented by two spaces (callers may indent or not)."""
+    body = textwrap.dedent(extra).strip("\n")
+    return textwrap.indent(body, "  ") + "\n" if body else ""
+
+
+def ogs_config_text(url: str, username: str, key_env: str, command: list[str], data_dir: Path, *,
+                    server: str = "", engine: str = "", go: str | None = None, daemon: str = "") -> str:
+    """The config of a bot ``username`` on the OGS sandbox at ``url`` (its API key read from ``key_env``) playing
+    with ``command``: quick reconnects and pings (reconnect 0.2-1.0 s, ping every 2 s), engine.move_margin 10.
+    ``server``, ``engine``, ``daemon``: more YAML lines for that section; ``go``: the go section's value (a flow
+    mapping such as ``{undo: true}``), left out when None."""
+    text = (f"server:\n  kind: ogs\n  url: {url}\n  username: {username}\n  api_key: {{env: {key_env}}}\n"
+            "  reconnect_min_delay: 0.2\n  reconnect_max_delay: 1.0\n  ping_interval: 2\n" + _lines(server)
+            + f"engine:\n  command: {command!r}\n  move_margin: 10\n" + _lines(engine))
+    if go is not None:
+        text += f"go: {go}\n"
+    return text + f"daemon:\n  data_dir: {data_dir}\n" + _lines(daemon)
+
+
+def sandbox_moves(game: dict[str, Any]) -> list[Any]:
+    """A sandbox game's moves, decoded (``(x, y)`` or None for a pass)."""
+    return [decode_move_array(m) for m in game["moves"]]
+
+
+def sgf_path(d: Daemon, game_id: Any) -> Path:
+    return Path(d.config.daemon.data_dir) / "records" / f"ogs-{game_id}.sgf"
+
+
+def transcript_path(d: Daemon, game_id: Any) -> Path:
+    return Path(d.config.daemon.data_dir) / "transcripts" / f"ogs-{game_id}.log"
+
+
+def transcript(d: Daemon, game_id: Any) -> str:
+    """The daemon's transcript of an OGS game, as it is now."""
+    return transcript_path(d, game_id).read_text()
+
+
+def ended_transcript(d: Daemon, game_id: Any, timeout: float = 20.0) -> str:
+    """The daemon's transcript of an OGS game once its session has ended (its last line written)."""
+    path = transcript_path(d, game_id)
+
+    def ended() -> str | None:
+        text = path.read_text() if path.exists() else ""
+        return text if "session ended" in text else None
+
+    return wait_for(ended, timeout, f"the session of game {game_id} to end", step=0.1)
+
+
+def assert_record_matches(d: Daemon, game: dict[str, Any]) -> None:
+    """The daemon's SGF record of a finished sandbox game holds the server's moves and result."""
+    path = sgf_path(d, game["game_id"] if "game_id" in game else game["id"])
+    wait_for(path.exists, 20, f"SGF record {path}")
+    text = path.read_text()
+    assert [m for _, m in read_sgf_moves(text)] == sandbox_moves(game)
+    result = read_sgf_property(text, "RE")
+    assert result is not None and result == game["score"], (result, game.get("score"), game.get("outcome"))

@@ -4,101 +4,52 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from helpers import BYOYOMI_FAST, api, challenge, wait_finished, wait_for
+from helpers import (
+    BYOYOMI_FAST,
+    SHORT_GAME,
+    api,
+    assert_record_matches,
+    challenge,
+    sandbox_moves,
+    transcript,
+    wait_finished,
+    wait_for,
+)
 
-from bridge.adapters.ogs.codec import decode_move_array
 from bridge.adapters.ogs.sandbox import SandboxServer
-from bridge.config import load_config_text
 from bridge.daemon import Daemon
-from bridge.games.sgf import read_sgf_moves, read_sgf_property
 
 pytestmark = pytest.mark.e2e
 
 GNUGO = "/usr/games/gnugo"
 
-
-
 DaemonFactory = Callable[..., Daemon]
 
 
 @pytest.fixture
-def make_daemon(sandbox: SandboxServer, tmp_path: Path, gnugo_command: list[str],
-                monkeypatch: pytest.MonkeyPatch) -> Iterator[DaemonFactory]:
-    daemons: list[Daemon] = []
+def make_daemon(ogs_bot: DaemonFactory, gnugo_command: list[str]) -> DaemonFactory:
+    """A bot with GNU Go (or ``engine``), two games at once at most."""
 
     def make(username: str, *, transport: str = "websocket", accept: str = "{}", go: str = "{}",
-             engine: list[str] | None = None, extra_server: str = "") -> Daemon:
-        key = secrets.token_hex(12)
-        sandbox.add_bot(username, key)
-        env = f"TEST_KEY_{username.upper().replace('-', '_')}"
-        monkeypatch.setenv(env, key)
-        command = engine or gnugo_command
-        text = f"""
-server:
-  kind: ogs
-  url: {sandbox.url}
-  transport: {transport}
-  username: {username}
-  api_key: {{env: {env}}}
-  reconnect_min_delay: 0.2
-  reconnect_max_delay: 1.0
-  ping_interval: 2
-  accept: {accept}
-{extra_server}
-engine:
-  command: {command!r}
-  move_margin: 10
-go: {go}
-daemon:
-  data_dir: {tmp_path / username}
-  max_concurrent_games: 2
-"""
-        config = load_config_text(text, f"<{username}>")
-        d = Daemon(config)
-        d.start()
-        daemons.append(d)
-        return d
+             engine: list[str] | None = None) -> Daemon:
+        return ogs_bot(username, engine or gnugo_command, server=f"transport: {transport}\naccept: {accept}",
+                       go=go, daemon="max_concurrent_games: 2")
 
-    yield make
-    for d in daemons:
-        d.shutdown()
+    return make
 
 
-SHORT_GAME = ["cc", "gg", "cg", "gc", "ee", "resign"]  # a scripted house that plays a little, then resigns
 FISCHER_FAST = {"system": "fischer", "time_control": "fischer", "speed": "live", "initial_time": 120,
                 "time_increment": 5, "max_time": 300, "pause_on_weekends": False}
 CANADIAN_FAST = {"system": "canadian", "time_control": "canadian", "speed": "live", "main_time": 60,
                  "period_time": 60, "stones_per_period": 10, "pause_on_weekends": False}
-
-
-def sgf_path(d: Daemon, game_id: Any) -> Path:
-    return Path(d.config.daemon.data_dir) / "records" / f"ogs-{game_id}.sgf"
-
-
-def transcript(d: Daemon, game_id: Any) -> str:
-    return (Path(d.config.daemon.data_dir) / "transcripts" / f"ogs-{game_id}.log").read_text()
-
-
-def sandbox_moves(game: dict[str, Any]) -> list[Any]:
-    return [decode_move_array(m) for m in game["moves"]]
-
-
-def assert_record_matches(d: Daemon, game: dict[str, Any]) -> None:
-    path = sgf_path(d, game["game_id"] if "game_id" in game else game["id"])
-    wait_for(path.exists, 20, f"SGF record {path}")
-    text = path.read_text()
-    assert [m for _, m in read_sgf_moves(text)] == sandbox_moves(game)
-    result = read_sgf_property(text, "RE")
-    assert result is not None and result == game["score"], (result, game.get("score"), game.get("outcome"))
 
 
 @pytest.mark.parametrize("transport", ["websocket", "socketio"])

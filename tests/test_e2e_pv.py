@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_e2e_ogs import SHORT_GAME, challenge, sandbox_moves, transcript, wait_finished
+from helpers import SHORT_GAME, challenge, sandbox_moves, transcript, wait_finished
 
 from bridge.adapters.ogs.analysis import read_analysis_body
 from bridge.adapters.ogs.sandbox import SandboxServer
-from bridge.config import load_config_text
 from bridge.daemon import Daemon
 from bridge.games.gorules import GoBoard
 from bridge.games.gotypes import Color, Move
@@ -34,40 +32,15 @@ Factory = Callable[..., Daemon]
 
 
 @pytest.fixture
-def bot(sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Factory]:
-    daemons: list[Daemon] = []
+def bot(ogs_bot: Factory) -> Factory:
+    """A bot playing with ``command``, its engine.analysis, server.transport and more engine lines as given."""
 
     def make(username: str, command: list[str], *, analysis: str = "main", transport: str = "websocket",
              engine_extra: str = "") -> Daemon:
-        key = secrets.token_hex(12)
-        sandbox.add_bot(username, key)
-        env = f"TEST_KEY_{username.upper().replace('-', '_')}"
-        monkeypatch.setenv(env, key)
-        text = f"""
-server:
-  kind: ogs
-  url: {sandbox.url}
-  transport: {transport}
-  username: {username}
-  api_key: {{env: {env}}}
-  reconnect_min_delay: 0.2
-  reconnect_max_delay: 1.0
-engine:
-  command: {command!r}
-  move_margin: 10
-  analysis: {analysis}
-{engine_extra}
-daemon:
-  data_dir: {tmp_path / username}
-"""
-        d = Daemon(load_config_text(text, f"<{username}>"))
-        d.start()
-        daemons.append(d)
-        return d
+        return ogs_bot(username, command, server=f"transport: {transport}",
+                       engine=f"analysis: {analysis}\n{engine_extra}")
 
-    yield make
-    for d in daemons:
-        d.shutdown()
+    return make
 
 
 def analyses(game: dict[str, Any], username: str) -> list[tuple[int, list[Move], dict[str, Any]]]:
@@ -107,7 +80,7 @@ def bot_move_numbers(game: dict[str, Any], bot_color: Color) -> list[int]:
 def test_kata_genmove_analyze_gives_one_legal_analysis_a_move(sandbox: SandboxServer, bot: Factory,
                                                               transport: str, manager: str) -> None:
     name = f"kata-{transport}-{manager}".replace("_", "-")
-    d = bot(name, [*FAKE_GTP, "--kata-analyze"], transport=transport, engine_extra=f"  manager: {manager}")
+    d = bot(name, [*FAKE_GTP, "--kata-analyze"], transport=transport, engine_extra=f"manager: {manager}")
     c = challenge(sandbox, name, {"house": "scripted", "moves": SHORT_GAME}, challenger_color="white")
     game = wait_finished(sandbox, c["game_id"])
     assert game["score"] == "B+R", game["score"]
@@ -185,7 +158,7 @@ def test_gnugo_with_analysis_on_plays_untouched_and_sends_none(sandbox: SandboxS
 
 def test_kata_analysis_manager_turns_its_best_move_info_into_an_analysis(sandbox: SandboxServer,
                                                                          bot: Factory) -> None:
-    bot("kata-json", FAKE_KATA, engine_extra="  manager: kata_analysis\n  resign_winrate: 0")
+    bot("kata-json", FAKE_KATA, engine_extra="manager: kata_analysis\nresign_winrate: 0")
     c = challenge(sandbox, "kata-json", {"house": "scripted", "moves": SHORT_GAME}, challenger_color="black")
     game = wait_finished(sandbox, c["game_id"])
     found = analyses(game, "kata-json")

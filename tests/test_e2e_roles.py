@@ -4,86 +4,36 @@ server.hidden, with a real daemon, real GNU Go and scripted fake engines over re
 from __future__ import annotations
 
 import re
-import secrets
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from helpers import challenge, ended_transcript, wait_finished
 
 from bridge.adapters.ogs.sandbox import SandboxServer
-from bridge.config import load_config_text
 from bridge.daemon import Daemon
 
 pytestmark = pytest.mark.e2e
 
-BYOYOMI = {"system": "byoyomi", "time_control": "byoyomi", "speed": "live", "main_time": 120, "period_time": 10,
-           "periods": 3, "pause_on_weekends": False}
-
 
 @pytest.fixture
-def make_daemon(sandbox: SandboxServer, tmp_path: Path, gnugo_command: list[str],
-                monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Daemon]]:
-    daemons: list[Daemon] = []
+def make_daemon(ogs_bot: Callable[..., Daemon], gnugo_command: list[str]) -> Callable[..., Daemon]:
+    """A bot with GNU Go, its go section ``go`` and more server lines ``server_extra``."""
 
     def make(username: str, go: str, server_extra: str = "") -> Daemon:
-        key = secrets.token_hex(12)
-        sandbox.add_bot(username, key)
-        env = f"TEST_KEY_{username.upper().replace('-', '_')}"
-        monkeypatch.setenv(env, key)
-        text = f"""
-server:
-  kind: ogs
-  url: {sandbox.url}
-  username: {username}
-  api_key: {{env: {env}}}
-  reconnect_min_delay: 0.2
-  ping_interval: 2
-{server_extra}
-engine:
-  command: {gnugo_command!r}
-  move_margin: 10
-go: {go}
-daemon:
-  data_dir: {tmp_path / username}
-"""
-        d = Daemon(load_config_text(text, f"<{username}>"))
-        d.start()
-        daemons.append(d)
-        return d
+        return ogs_bot(username, gnugo_command, server=server_extra, go=go)
 
-    yield make
-    for d in daemons:
-        d.shutdown()
+    return make
 
 
 def play(sandbox: SandboxServer, target: str, challenger: dict[str, Any]) -> dict[str, Any]:
     """Challenge ``target`` (black) on 9x9 and wait for the game's end; the finished game."""
-    body = {"target": target, "challenger": challenger, "width": 9, "height": 9, "rules": "chinese", "komi": 6.5,
-            "ranked": False, "handicap": 0, "time_control": BYOYOMI, "challenger_color": "white"}
-    r = requests.post(f"{sandbox.url}/sandbox/challenges", json=body, timeout=10)
-    assert r.status_code < 300, r.text
-    game_id = r.json()["game_id"]
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        g = requests.get(f"{sandbox.url}/sandbox/games/{game_id}", timeout=10)
-        if g.status_code == 200 and g.json().get("phase") == "finished":
-            game: dict[str, Any] = g.json()
-            game["id"] = game_id
-            return game
-        time.sleep(0.25)
-    raise AssertionError(f"game {game_id} did not finish")
-
-
-def transcript(d: Daemon, game_id: Any) -> str:
-    path = Path(d.config.daemon.data_dir) / "transcripts" / f"ogs-{game_id}.log"
-    deadline = time.monotonic() + 20
-    while "session ended" not in (text := path.read_text() if path.exists() else ""):
-        assert time.monotonic() < deadline, "the session did not end"
-        time.sleep(0.1)
-    return text
+    c = challenge(sandbox, target, challenger, rules="chinese", challenger_color="white")
+    game = wait_finished(sandbox, c["game_id"])
+    game["id"] = c["game_id"]
+    return game
 
 
 def genmoves_by(text: str, source: str) -> int:
@@ -95,10 +45,10 @@ def test_opening_engine_plays_the_first_moves_paced_and_hidden(sandbox: SandboxS
                                                               gnugo_command: list[str]) -> None:
     opening = [*gnugo_command[:-1], "0"]  # GNU Go at level 0: another process, told apart by its transcript name
     bot = make_daemon("roles-open", f"{{opening_engine: {{command: {opening!r}, moves: 4}}, min_move_time: 0.4}}",
-                      "  hidden: true")
+                      "hidden: true")
     game = play(sandbox, "roles-open", {"house": "random", "seed": 7})
     gid = game["id"]
-    text = transcript(bot, gid)
+    text = ended_transcript(bot, gid)
     black = [m for i, m in enumerate(game["moves"]) if i % 2 == 0]
     assert len(black) > 8, game
     # exactly the bot's first 4 moves are the opening engine's, every other one the main engine's
@@ -121,7 +71,7 @@ def test_ending_engine_resigns_after_its_votes(sandbox: SandboxServer, make_daem
     # consulted from move ceil(81 * 0.1) = 9 on: the bot (black) is asked at 10, 12, 14 moves; the third vote resigns
     bot = make_daemon("roles-end", f"{{ending_engine: {{command: {ending!r}, after: 0.1, resign_votes: 3}}}}")
     game = play(sandbox, "roles-end", {"house": "random", "seed": 3, "pass_after_pass": True})
-    text = transcript(bot, game["id"])
+    text = ended_transcript(bot, game["id"])
     assert game["score"] == "W+R", game.get("score")
     assert len(game["moves"]) == 14, len(game["moves"])  # 7 black moves (5 before, 2 while voting), then resign
     # three votes were counted, the first two did not resign (7 black moves), the third did

@@ -18,7 +18,6 @@ from bridge.errors import EngineError, EngineTimeoutError
 from bridge.games.go import RESIGN
 from bridge.games.go_kata import KataAnalysisEngine, KataAnalysisPlayer
 from bridge.games.gotypes import GoSettings, GoState, Move, parse_gtp_vertex
-from bridge.transcript import Transcript
 
 FAKE = Path(__file__).parent / "fakes" / "fake_kata_analysis.py"
 FAKE_GTP = Path(__file__).parent / "fakes" / "fake_gtp.py"
@@ -27,6 +26,8 @@ FAKE_GTP = Path(__file__).parent / "fakes" / "fake_gtp.py"
 def state(game: str, size: int = 9, moves: tuple[Move, ...] = (), color: str = "black") -> GoState:
     settings = GoSettings(width=size, height=size, komi=6.5, rules="chinese", my_color=color)  # type: ignore[arg-type]
     return GoState(game_id=game, settings=settings, moves=moves, to_move="black" if len(moves) % 2 == 0 else "white")
+
+Players = Callable[[KataAnalysisEngine, str], KataAnalysisPlayer]  # the game_player fixture (conftest.py)
 
 
 @pytest.fixture
@@ -42,20 +43,6 @@ def make_engine(tmp_path: Path) -> Iterator[Callable[..., KataAnalysisEngine]]:
     yield make
     for e in engines:
         e.close()
-
-
-@pytest.fixture
-def game(tmp_path: Path) -> Iterator[Callable[[KataAnalysisEngine, str], KataAnalysisPlayer]]:
-    transcripts: list[Transcript] = []
-
-    def make(engine: KataAnalysisEngine, name: str) -> KataAnalysisPlayer:
-        t = Transcript(tmp_path / f"{name}.log")
-        transcripts.append(t)
-        return engine.player(name=name, transcript=t, on_stderr=None)
-
-    yield make
-    for t in transcripts:
-        t.close()
 
 
 def events(path: Path) -> list[tuple[int, str, str]]:
@@ -99,11 +86,11 @@ def play_all(players: list[KataAnalysisPlayer], states: list[GoState],
 
 
 def test_five_games_in_flight_on_one_process_answers_out_of_order_matched_by_id(
-        make_engine: Callable[..., KataAnalysisEngine], game: Callable[[KataAnalysisEngine, str], KataAnalysisPlayer],
+        make_engine: Callable[..., KataAnalysisEngine], game_player: Players,
         tmp_path: Path) -> None:
     engine = make_engine("--hold", "2", "--batch", "5")
     sizes = [5, 7, 9, 11, 13]  # a different board per game: an answer given to the wrong game would show
-    players = [game(engine, f"g{n}") for n in sizes]
+    players = [game_player(engine, f"g{n}") for n in sizes]
     states = [state(f"g{n}", n, ((0, 0),), "white") for n in sizes]
     answers = play_all(players, states)
     log = events(tmp_path / "fake.log")
@@ -122,28 +109,28 @@ def test_five_games_in_flight_on_one_process_answers_out_of_order_matched_by_id(
 
 def test_resigns_below_the_winrate_threshold_in_its_own_colour(
         make_engine: Callable[..., KataAnalysisEngine],
-        game: Callable[[KataAnalysisEngine, str], KataAnalysisPlayer]) -> None:
+        game_player: Players) -> None:
     engine = make_engine("--winrate", "0.02", resign_winrate=0.05)  # black's view: black is lost
-    assert game(engine, "b").genmove(state("b")) == RESIGN
-    white = game(engine, "w").genmove(state("w", 9, ((4, 4),), "white"))
+    assert game_player(engine, "b").genmove(state("b")) == RESIGN
+    white = game_player(engine, "w").genmove(state("w", 9, ((4, 4),), "white"))
     assert isinstance(white, list) and white[0] is not None
 
 
 def test_passes_when_the_best_move_is_pass_and_reads_dead_stones_from_ownership(
         make_engine: Callable[..., KataAnalysisEngine],
-        game: Callable[[KataAnalysisEngine, str], KataAnalysisPlayer]) -> None:
+        game_player: Players) -> None:
     engine = make_engine()
-    player = game(engine, "p")
+    player = game_player(engine, "p")
     long_game = state("p", 3, (None,) * 20)  # the fake passes in a long game
     assert player.genmove(long_game) == [None]
     assert player.dead_stones(state("p", 9, ((2, 2), (6, 6)))) == frozenset()  # ownership all 0: none dead
 
 
 def test_a_crash_of_the_process_restarts_it_and_every_game_goes_on(
-        make_engine: Callable[..., KataAnalysisEngine], game: Callable[[KataAnalysisEngine, str], KataAnalysisPlayer],
+        make_engine: Callable[..., KataAnalysisEngine], game_player: Players,
         tmp_path: Path) -> None:
     engine = make_engine("--hold", "1", "--batch", "5", "--crash-after", "3", "--once-file", str(tmp_path / "crashed"))
-    players = [game(engine, f"c{i}") for i in range(5)]
+    players = [game_player(engine, f"c{i}") for i in range(5)]
     answers = play_all(players, [state(f"c{i}") for i in range(5)], retry=True)
     assert all(isinstance(a, list) and a[0] is not None for a in answers), answers
     assert engine.starts == 2 and engine.engines_alive() == 1
@@ -153,9 +140,9 @@ def test_a_crash_of_the_process_restarts_it_and_every_game_goes_on(
 
 def test_a_hung_process_is_terminated_then_restarted(
         make_engine: Callable[..., KataAnalysisEngine],
-        game: Callable[[KataAnalysisEngine, str], KataAnalysisPlayer]) -> None:
+        game_player: Players) -> None:
     engine = make_engine("--hang", max_move_time=0.5, move_margin=0.5)
-    player = game(engine, "h")
+    player = game_player(engine, "h")
     with pytest.raises(EngineTimeoutError, match="treated as hung"):
         player.genmove(state("h"))
     assert engine.engines_alive() == 1
@@ -189,10 +176,10 @@ engine: {{command: [{sys.executable}, {FAKE}, --hang], manager: kata_analysis, s
 
 
 def test_abort_ends_the_games_query_at_once_and_leaves_the_shared_process_running(
-        make_engine: Callable[..., KataAnalysisEngine], game: Callable[[KataAnalysisEngine, str], KataAnalysisPlayer],
+        make_engine: Callable[..., KataAnalysisEngine], game_player: Players,
         tmp_path: Path) -> None:
     engine = make_engine("--delay", "30")
-    player = game(engine, "a")
+    player = game_player(engine, "a")
     errors: list[BaseException] = []
 
     def think() -> None:
@@ -218,23 +205,23 @@ def test_abort_ends_the_games_query_at_once_and_leaves_the_shared_process_runnin
 
 @pytest.mark.parametrize("view", ["BLACK", "WHITE", "SIDETOMOVE"])
 def test_dead_stones_and_resignation_read_black_s_view_whatever_the_analysis_config_says(
-        make_engine: Callable[..., KataAnalysisEngine], game: Callable[[KataAnalysisEngine, str], KataAnalysisPlayer],
+        make_engine: Callable[..., KataAnalysisEngine], game_player: Players,
         view: str) -> None:
     # black owns every point and white's winrate is 2 %; the engine's config reports another view unless overridden
     engine = make_engine("--ownership", "0.9", "--winrate", "0.98", "--view", view)
-    player = game(engine, "d")
+    player = game_player(engine, "d")
     assert player.dead_stones(state("d", 9, ((2, 2), (6, 6)))) == frozenset({(6, 6)})  # white's stone
-    assert game(engine, "w").genmove(state("w", 9, ((4, 4),), "white")) == RESIGN
-    assert game(engine, "b").genmove(state("b", 9, ((4, 4), (3, 3)))) != RESIGN
+    assert game_player(engine, "w").genmove(state("w", 9, ((4, 4),), "white")) == RESIGN
+    assert game_player(engine, "b").genmove(state("b", 9, ((4, 4), (3, 3)))) != RESIGN
 
 
 def test_an_abort_before_the_query_is_written_terminates_it_after_it(
-        make_engine: Callable[..., KataAnalysisEngine], game: Callable[[KataAnalysisEngine, str], KataAnalysisPlayer],
+        make_engine: Callable[..., KataAnalysisEngine], game_player: Players,
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The abort can come between the query's registration and its line being written (seen once under load): the
     terminate must follow the query, else the shared engine computes an abandoned query to its end."""
     engine = make_engine("--delay", "30")
-    player = game(engine, "r")
+    player = game_player(engine, "r")
     register = player._register
 
     def register_then_abort(query: Any) -> None:

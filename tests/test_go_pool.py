@@ -9,12 +9,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import wait_for
 
 from bridge.config import EngineConfig
 from bridge.errors import EngineError, EngineTerminatedError
 from bridge.games.go_pool import GoEnginePool, PoolBusyError, PooledGoPlayer
 from bridge.games.gotypes import GoSettings, GoState, Move
-from bridge.transcript import Transcript
 
 SETTINGS = GoSettings(width=9, height=9, komi=6.5, rules="chinese", my_color="black")
 MOVES = "C3,D4,E5,F6,G7,C7,G3"
@@ -35,12 +35,7 @@ def log_lines(path: Path) -> list[tuple[int, str]]:
         out.append((int(pid), " ".join(parts)))
     return out
 
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.02)
+Players = Callable[[GoEnginePool, str], PooledGoPlayer]  # the game_player fixture (conftest.py)
 
 
 @pytest.fixture
@@ -59,25 +54,11 @@ def make_pool(tmp_path: Path, fake_gtp_command: Callable[..., list[str]]) -> Ite
         p.close()
 
 
-@pytest.fixture
-def game(tmp_path: Path) -> Iterator[Callable[[GoEnginePool, str], PooledGoPlayer]]:
-    transcripts: list[Transcript] = []
-
-    def make(pool: GoEnginePool, name: str) -> PooledGoPlayer:
-        t = Transcript(tmp_path / f"{name}.log")
-        transcripts.append(t)
-        return pool.player(name=name, transcript=t, on_stderr=None)
-
-    yield make
-    for t in transcripts:
-        t.close()
-
-
 def test_leases_replay_incrementally_for_the_same_game_and_fully_for_another(
-        make_pool: Callable[..., GoEnginePool], game: Callable[[GoEnginePool, str], PooledGoPlayer],
+        make_pool: Callable[..., GoEnginePool], game_player: Players,
         tmp_path: Path) -> None:
     pool = make_pool(size=1)
-    a, b = game(pool, "a"), game(pool, "b")
+    a, b = game_player(pool, "a"), game_player(pool, "b")
     first = a.genmove(state("a", ()))
     assert first == [(2, 6)]  # C3
     a_moves: tuple[Move, ...] = ((2, 6), (4, 4))
@@ -103,33 +84,33 @@ def test_leases_replay_incrementally_for_the_same_game_and_fully_for_another(
 
 
 def test_a_crashed_engine_is_restarted_in_its_slot_and_the_retry_goes_on(
-        make_pool: Callable[..., GoEnginePool], game: Callable[[GoEnginePool, str], PooledGoPlayer],
+        make_pool: Callable[..., GoEnginePool], game_player: Players,
         tmp_path: Path) -> None:
     pool = make_pool("--crash-on", "genmove", "--once-file", str(tmp_path / "crashed"), size=1)
-    a = game(pool, "a")
+    a = game_player(pool, "a")
     with pytest.raises(EngineTerminatedError):
         a.genmove(state("a", ()))
     a.restart("crashed")  # what the session does: count it, then ask again
     assert a.restarts == 1
     assert a.genmove(state("a", ())) == [(2, 6)]  # on the restarted engine of the one slot
-    wait_until(lambda: pool.engines_alive() == 1 and not any(s.busy for s in pool._slots))
+    wait_for(lambda: pool.engines_alive() == 1 and not any(s.busy for s in pool._slots), what="one idle engine")
     pids = [pid for pid, cmd in log_lines(tmp_path / "engine.log") if cmd == "protocol_version"]
     assert len(pids) == 2 and pool.restarted == 1  # the crashed one, then its restart in the slot
     assert "fake: crashing on genmove" in (tmp_path / "a.log").read_text()
 
 
 def test_waiting_for_a_free_engine_is_bounded_by_the_move_limit(
-        make_pool: Callable[..., GoEnginePool], game: Callable[[GoEnginePool, str], PooledGoPlayer],
+        make_pool: Callable[..., GoEnginePool], game_player: Players,
         tmp_path: Path) -> None:
     # no clock: the hang limit is max_move_time + move_margin = 4 s; the wait may take what leaves MIN_THINK (2 s)
     pool = make_pool("--genmove-delay", "3", size=1, max_move_time=3.0, move_margin=1.0)
-    a, b = game(pool, "a"), game(pool, "b")
+    a, b = game_player(pool, "a"), game_player(pool, "b")
     answers: list[object] = []
     holder = threading.Thread(target=lambda: answers.append(a.genmove(state("a", ()))))
     holder.start()
     try:
-        wait_until(lambda: (tmp_path / "engine.log").exists()
-                   and any(cmd == "genmove b" for _, cmd in log_lines(tmp_path / "engine.log")))
+        wait_for(lambda: (tmp_path / "engine.log").exists()
+                 and any(cmd == "genmove b" for _, cmd in log_lines(tmp_path / "engine.log")), what="a genmove")
         began = time.monotonic()
         with pytest.raises(PoolBusyError, match="no engine of the pool"):
             b.genmove(state("b", ((0, 0),)))
@@ -145,15 +126,15 @@ def test_waiting_for_a_free_engine_is_bounded_by_the_move_limit(
 
 
 def test_a_waiting_game_gets_the_engine_when_it_is_given_back(
-        make_pool: Callable[..., GoEnginePool], game: Callable[[GoEnginePool, str], PooledGoPlayer],
+        make_pool: Callable[..., GoEnginePool], game_player: Players,
         tmp_path: Path) -> None:
     pool = make_pool("--genmove-delay", "1", size=1)
-    a, b = game(pool, "a"), game(pool, "b")
+    a, b = game_player(pool, "a"), game_player(pool, "b")
     holder = threading.Thread(target=lambda: a.genmove(state("a", ())))
     holder.start()
     try:
-        wait_until(lambda: (tmp_path / "engine.log").exists()
-                   and any(cmd == "genmove b" for _, cmd in log_lines(tmp_path / "engine.log")))
+        wait_for(lambda: (tmp_path / "engine.log").exists()
+                 and any(cmd == "genmove b" for _, cmd in log_lines(tmp_path / "engine.log")), what="a genmove")
         assert b.genmove(state("b", ((0, 0),))) == [(3, 5)]
     finally:
         holder.join()
@@ -161,10 +142,10 @@ def test_a_waiting_game_gets_the_engine_when_it_is_given_back(
 
 
 def test_abort_stops_the_leased_engine_and_the_slot_restarts_it(
-        make_pool: Callable[..., GoEnginePool], game: Callable[[GoEnginePool, str], PooledGoPlayer],
+        make_pool: Callable[..., GoEnginePool], game_player: Players,
         tmp_path: Path) -> None:
     pool = make_pool("--hang-on", "genmove", "--once-file", str(tmp_path / "hung"), size=1)
-    a, b = game(pool, "a"), game(pool, "b")
+    a, b = game_player(pool, "a"), game_player(pool, "b")
     errors: list[BaseException] = []
 
     def think() -> None:
@@ -175,7 +156,7 @@ def test_abort_stops_the_leased_engine_and_the_slot_restarts_it(
 
     t = threading.Thread(target=think)
     t.start()
-    wait_until(lambda: (tmp_path / "hung").exists())
+    wait_for((tmp_path / "hung").exists, what="the engine to hang")
     a.abort("the game is over")
     t.join(timeout=10)
     assert not t.is_alive() and errors
@@ -249,8 +230,8 @@ def test_sessions_share_the_pool_without_holding_slots_and_a_busy_pool_passes_in
         for s in sessions:
             s.start()
         sessions[0].post(StateUpdate(state("g0", ())))
-        wait_until(lambda: (tmp_path / "engine.log").exists()
-                   and any(cmd == "genmove b" for _, cmd in log_lines(tmp_path / "engine.log")))
+        wait_for(lambda: (tmp_path / "engine.log").exists()
+                 and any(cmd == "genmove b" for _, cmd in log_lines(tmp_path / "engine.log")), what="a genmove")
         per_move = TimeControl("simple", per_move=8.0)
         clocked = GoState(game_id="g1", settings=GoSettings(width=9, height=9, komi=6.5, rules="chinese",
                                                             my_color="black", time_control=per_move),
@@ -271,22 +252,22 @@ def test_sessions_share_the_pool_without_holding_slots_and_a_busy_pool_passes_in
 
 
 def test_an_engine_that_cannot_start_is_reported_as_such(
-        make_pool: Callable[..., GoEnginePool], game: Callable[[GoEnginePool, str], PooledGoPlayer]) -> None:
+        make_pool: Callable[..., GoEnginePool], game_player: Players) -> None:
     pool = make_pool("--crash-on", "protocol_version", size=1)
-    a = game(pool, "a")
+    a = game_player(pool, "a")
     with pytest.raises(EngineError, match="start-up handshake"):
         a.genmove(state("a", ()))
     assert a.start_failed  # the session tells the daemon's engine health, which stops taking games
 
 
 def test_an_engine_that_died_while_idle_is_replaced_at_the_next_lease(
-        make_pool: Callable[..., GoEnginePool], game: Callable[[GoEnginePool, str], PooledGoPlayer],
+        make_pool: Callable[..., GoEnginePool], game_player: Players,
         tmp_path: Path) -> None:
     import os
     import signal
 
     pool = make_pool(size=1)
-    a = game(pool, "a")
+    a = game_player(pool, "a")
     a.genmove(state("a", ()))
     engine = pool._slots[0].player.engine
     assert engine is not None and engine.pid is not None

@@ -322,7 +322,7 @@ def test_a_lost_action_answer_is_settled_from_the_state(
     assert result.error is None
     record = dataset(og, result.game_id)
     players = [t["player"] for t in record["turns"]]
-    assert all(p != q for p, q in itertools.pairwise(players))  # one action per turn
+    assert len(players) > 1 and all(p != q for p, q in itertools.pairwise(players))  # one action per turn
     assert len(our_turns(record, "lossy")) == result.turns
     lost = [i for i in result.incidents if "was lost" in i]
     assert len(lost) == 2
@@ -352,7 +352,7 @@ def test_a_shot_met_by_plain_500s_is_sent_again_never_taken_for_a_refusal(
     assert len(lost) == 2 and all("not carried out: sending it again" in i for i in lost)
     record = dataset(og, result.game_id)
     players = [t["player"] for t in record["turns"]]
-    assert all(p != q for p, q in itertools.pairwise(players))  # one action per turn
+    assert len(players) > 1 and all(p != q for p, q in itertools.pairwise(players))  # one action per turn
     turn, cell = lost[0].split(": the answer to '")[0].split()[-1], lost[0].split("'")[1]
     assert [t["coordinate"] for t in record["turns"] if t["turn"] == int(turn)] == [cell]  # that very shot
     assert not any(t["reasoning"].startswith("Fallback") for t in our_turns(record, "steady"))
@@ -473,7 +473,7 @@ def test_when_the_state_cannot_be_read_the_action_still_goes_out_before_the_limi
     assert truth["end_reason"] == "all_ships_sunk", truth["end_reason"]
     assert result.error is None
     players = [t["player"] for t in truth["turns"]]
-    assert all(p != q for p, q in itertools.pairwise(players))
+    assert len(players) > 1 and all(p != q for p, q in itertools.pairwise(players))
 
 
 def test_server_errors_and_rate_limits_are_retried(
@@ -790,7 +790,7 @@ def test_a_restarted_daemon_process_finishes_its_game_without_losing_a_turn(
     assert second.returncode == 0, second_log
     assert truth["end_reason"] == "all_ships_sunk", second_log
     players = [t["player"] for t in truth["turns"]]
-    assert all(p != q for p, q in itertools.pairwise(players))  # one action per turn, none forfeited
+    assert len(players) > 1 and all(p != q for p, q in itertools.pairwise(players))  # one action a turn, none forfeited
     assert truth["turn"] > cut + 2
     assert max(truth["turn_seconds"]) < 15.0, truth["turn_seconds"]  # the restart's turn, well inside 30 s
     assert f"game {game_id}" in second_log and "Traceback" not in first_log + second_log

@@ -285,6 +285,17 @@ class RecordingBot(RandomBot):
         self.move_results.append((requested_move, taken_move))
 
 
+def recording_bots() -> tuple[list[RecordingBot], Callable[[GameContext], Player]]:
+    """A player factory that makes a RecordingBot a game, and the list of those it made."""
+    bots: list[RecordingBot] = []
+
+    def factory(ctx: GameContext) -> Player:
+        bots.append(RecordingBot())
+        return bots[-1]
+
+    return bots, factory
+
+
 def test_lost_answers_are_settled_from_the_game_state(sandbox: ReconchessSandbox, run_adapter: Any) -> None:
     """The sandbox carries out a ready, a sense, a move and an end_turn, then drops the connection instead of
     answering; re-sending them is refused (400 already done), except ready. The adapter settles each from the
@@ -293,12 +304,7 @@ def test_lost_answers_are_settled_from_the_game_state(sandbox: ReconchessSandbox
     made = sandbox.invite("bot", "random", color=False, seconds_per_player=60, full_turn_limit=12)
     for action, count in (("ready", 1), ("sense", 1), ("move", 1), ("end_turn", 1)):
         sandbox.drop(f"POST /api/games/{made['game_id']}/{action}", count=count, after=True)
-    bots: list[RecordingBot] = []
-
-    def factory(ctx: GameContext) -> Player:
-        bots.append(RecordingBot())
-        return bots[-1]
-
+    bots, factory = recording_bots()
     running = run_adapter(player_factory=factory)
     [result] = running.wait_results(1, timeout=40)
     assert result.error is None and result.settled == 3  # the re-sent ready is simply accepted again
@@ -321,12 +327,7 @@ def test_a_lost_answer_to_the_last_move_is_settled_from_the_history(
     from the game history before the game's end."""
     made = sandbox.invite("bot", "random", color=False, seconds_per_player=60, full_turn_limit=1)
     sandbox.drop(f"POST /api/games/{made['game_id']}/move", after=True)
-    bots: list[RecordingBot] = []
-
-    def factory(ctx: GameContext) -> Player:
-        bots.append(RecordingBot())
-        return bots[-1]
-
+    bots, factory = recording_bots()
     running = run_adapter(player_factory=factory)
     [result] = running.wait_results(1, timeout=20)
     assert result.error is None and result.settled == 1 and result.win_reason == WinReason.TURN_LIMIT
