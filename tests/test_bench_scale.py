@@ -113,6 +113,7 @@ def test_sandbox_stamps_every_move_it_broadcasts(sandbox: SandboxServer) -> None
 
 
 @pytest.mark.e2e
+@pytest.mark.alone  # it measures latencies
 @pytest.mark.timeout(180)
 def test_bench_scale_smoke_one_game(tmp_path: Path) -> None:
     """The benchmark itself, one game with a few moves for the floor and for a real `gamebridge run`."""

@@ -189,6 +189,7 @@ def sandbox_connections(sandbox: SandboxServer) -> list[dict[str, Any]]:
     return reply
 
 
+@pytest.mark.alone  # the watchdog's pace: pings 0.4-1.0 s apart
 def test_ready_after_the_server_is_reached_then_watchdog_pings_and_stopping(
         tmp_path: Path, sandbox: SandboxServer, notify_socket: NotifySocket, gnugo_command: list[str],
         start_daemon: Callable[..., tuple[subprocess.Popen[str], Output]]) -> None:

@@ -9,33 +9,23 @@
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
+from helpers import assert_record_matches, challenge, sandbox_game, transcript, wait_for
 
-from bridge.adapters.ogs.codec import decode_move_array
 from bridge.adapters.ogs.sandbox import SandboxServer
-from bridge.config import load_config_text
 from bridge.daemon import Daemon
-from bridge.games.sgf import read_sgf_moves, read_sgf_property
 
-pytestmark = pytest.mark.e2e
+# alone: what they count (engines alive, replays incremental or full) depends on how the games interleave, which
+# another test's load changes (seen: no incremental replay at all with a second worker's games running)
+pytestmark = [pytest.mark.e2e, pytest.mark.alone]
 
 FAKE_KATA = Path(__file__).parent / "fakes" / "fake_kata_analysis.py"
-BYOYOMI = {"system": "byoyomi", "time_control": "byoyomi", "speed": "live", "main_time": 120,
-           "period_time": 10, "periods": 3, "pause_on_weekends": False}
-
-
-def api(sandbox: SandboxServer, method: str, path: str, **kw: Any) -> Any:
-    r = requests.request(method, f"{sandbox.url}{path}", timeout=10, **kw)
-    assert r.status_code < 300, f"{method} {path} -> {r.status_code} {r.text}"
-    return r.json()
 
 
 def engine_children(marker: str) -> list[int]:
@@ -95,37 +85,13 @@ class Sampler:
 
 
 @pytest.fixture
-def start_daemon(sandbox: SandboxServer, tmp_path: Path,
-                 monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Daemon]]:
-    daemons: list[Daemon] = []
+def start_daemon(ogs_bot: Callable[..., Daemon]) -> Callable[..., Daemon]:
+    """A bot with ``command``, more lines for its engine and daemon sections, ten games at once at most."""
 
     def start(username: str, command: list[str], engine: str, daemon: str = "") -> Daemon:
-        key = secrets.token_hex(12)
-        sandbox.add_bot(username, key)
-        monkeypatch.setenv("TEST_KEY_MANAGER", key)
-        text = f"""
-server:
-  kind: ogs
-  url: {sandbox.url}
-  username: {username}
-  api_key: {{env: TEST_KEY_MANAGER}}
-engine:
-  command: {command!r}
-  move_margin: 10
-{engine}
-daemon:
-  data_dir: {tmp_path / username}
-  max_concurrent_games: 10
-{daemon}
-"""
-        d = Daemon(load_config_text(text, f"<{username}>"))
-        d.start()
-        daemons.append(d)
-        return d
+        return ogs_bot(username, command, engine=engine, daemon=f"max_concurrent_games: 10\n{daemon}")
 
-    yield start
-    for d in daemons:
-        d.shutdown()
+    return start
 
 
 def play_games(sandbox: SandboxServer, bot: str, n: int, timeout: float = 300.0,
@@ -135,43 +101,28 @@ def play_games(sandbox: SandboxServer, bot: str, n: int, timeout: float = 300.0,
     ids = []
     for i in range(n):
         player = house or {"house": "random", "delay": 0.02, "seed": 11 + i}
-        body = {"target": bot, "challenger": {**player, "username": f"house-{bot}-{i}"},
-                "width": 9, "height": 9, "rules": "japanese", "komi": 6.5, "ranked": False, "handicap": 0,
-                "time_control": BYOYOMI, "challenger_color": "white" if i % 2 else "black"}
-        ids.append(api(sandbox, "POST", "/sandbox/challenges", json=body)["game_id"])
+        c = challenge(sandbox, bot, {**player, "username": f"house-{bot}-{i}"},
+                      challenger_color="white" if i % 2 else "black")
+        ids.append(c["game_id"])
     finished: dict[Any, dict[str, Any]] = {}
-    done = threading.Event()
-    deadline = threading.Timer(timeout, done.set)
-    deadline.start()
+
+    def all_finished() -> bool:
+        for gid in ids:
+            game = None if gid in finished else sandbox_game(sandbox, gid)
+            if game is not None and game.get("phase") == "finished":
+                finished[gid] = game
+        return len(finished) == n
+
     try:
-        while len(finished) < n and not done.wait(0.25):
-            for gid in ids:
-                if gid in finished:
-                    continue
-                r = requests.get(f"{sandbox.url}/sandbox/games/{gid}", timeout=10)
-                if r.status_code == 200 and r.json().get("phase") == "finished":
-                    finished[gid] = r.json()
-    finally:
-        deadline.cancel()
-    assert len(finished) == n, f"{n - len(finished)} of {n} games did not finish in {timeout:.0f} s"
+        wait_for(all_finished, timeout, f"{n} games to finish", step=0.25)
+    except AssertionError:
+        raise AssertionError(f"{n - len(finished)} of {n} games did not finish in {timeout:.0f} s") from None
     return [finished[g] for g in ids]
-
-
-def assert_record_matches(d: Daemon, game: dict[str, Any]) -> None:
-    path = Path(d.config.daemon.data_dir) / "records" / f"ogs-{game['game_id']}.sgf"
-    done = threading.Event()
-    for _ in range(100):
-        if path.exists():
-            break
-        done.wait(0.2)
-    text = path.read_text()
-    assert [m for _, m in read_sgf_moves(text)] == [decode_move_array(m) for m in game["moves"]]
-    assert read_sgf_property(text, "RE") == game["score"], (game.get("score"), game.get("outcome"))
 
 
 def test_pool_of_two_gnugo_plays_six_concurrent_games(sandbox: SandboxServer, gnugo_command: list[str],
                                                      start_daemon: Callable[..., Daemon]) -> None:
-    bot = start_daemon("pool-bot", gnugo_command, "  manager: pool\n  pool_size: 2", "  engine_idle_timeout: 0.3")
+    bot = start_daemon("pool-bot", gnugo_command, "manager: pool\npool_size: 2", "engine_idle_timeout: 0.3")
     sampler = Sampler("gnugo")
     try:
         games = play_games(sandbox, "pool-bot", 6)
@@ -185,7 +136,7 @@ def test_pool_of_two_gnugo_plays_six_concurrent_games(sandbox: SandboxServer, gn
     pool = bot.go_engines
     assert getattr(pool, "incremental_replays", 0) > 0 and getattr(pool, "full_replays", 0) > 0
     # every game's transcript shows the engine lines of its own moves
-    texts = [(Path(bot.config.daemon.data_dir) / "transcripts" / f"ogs-{g['game_id']}.log").read_text()
+    texts = [transcript(bot, g["game_id"])
              for g in games]
     assert all("leased from the pool" in t and " genmove " in t for t in texts)
     assert any(" final_status_list dead" in t for t in texts)  # the stone removal decision leases an engine too
@@ -196,7 +147,7 @@ def test_kata_analysis_serves_five_games_from_one_process_through_a_crash(
     log = tmp_path / "fake.log"
     command = [sys.executable, str(FAKE_KATA), "--hold", "0.1", "--batch", "3", "--log", str(log),
                "--crash-after", "40", "--once-file", str(tmp_path / "crashed")]
-    bot = start_daemon("kata-bot", command, "  manager: kata_analysis\n  resign_winrate: 0.01")
+    bot = start_daemon("kata-bot", command, "manager: kata_analysis\nresign_winrate: 0.01")
     sampler = Sampler("fake_kata_analysis")
     try:
         games = play_games(sandbox, "kata-bot", 5)
@@ -219,7 +170,7 @@ def test_per_game_engines_of_slow_games_are_stopped_while_idle(
     """per_game at (small) scale: ten concurrent games against opponents that think 1.5 s a move. Each game's engine
     is stopped after daemon.engine_idle_timeout (0.3 s) without use and restarted on its turn, so far fewer engines
     than games are alive on average, and never more than daemon.max_concurrent_games."""
-    bot = start_daemon("idle-bot", gnugo_command, "", "  engine_idle_timeout: 0.3")
+    bot = start_daemon("idle-bot", gnugo_command, "", "engine_idle_timeout: 0.3")
     sampler = Sampler("gnugo")
     slow = {"house": "scripted", "delay": 1.5, "moves": ["aa", "ia", "ai", "ii", "resign"]}
     try:
@@ -231,5 +182,5 @@ def test_per_game_engines_of_slow_games_are_stopped_while_idle(
     for game in games:
         assert game["outcome"], game
         assert_record_matches(bot, game)
-    text = (Path(bot.config.daemon.data_dir) / "transcripts" / f"ogs-{games[0]['game_id']}.log").read_text()
+    text = transcript(bot, games[0]["game_id"])
     assert "engine idle for 0.3s: stopping it" in text

@@ -153,6 +153,7 @@ def _transcript_has(path: Path, text: str) -> bool:
 
 # --- item 1: a hung engine on a fischer 20 s + 5 s clock ----------------------------------------------------------
 @pytest.mark.e2e
+@pytest.mark.alone  # hang limits on a real clock
 def test_hung_engine_on_fischer_clock_restarts_and_moves_inside_the_clock(
         sandbox: SandboxServer, make_bot: BotFactory, tmp_path: Path) -> None:
     """The engine never answers its first genmove (default move_margin). The bridge gives up on it while there is
@@ -176,6 +177,7 @@ def test_hung_engine_on_fischer_clock_restarts_and_moves_inside_the_clock(
 
 
 @pytest.mark.e2e
+@pytest.mark.alone  # hang limits on a real clock
 def test_engine_that_always_hangs_passes_then_resigns_with_a_record(
         sandbox: SandboxServer, make_bot: BotFactory, fake_gtp_command: Callable[..., list[str]]) -> None:
     """An engine that never answers genmove (fischer 20 s + 5 s, default margins): when too little time is left to
@@ -346,6 +348,7 @@ class _HungGamesAdapter:
 
 
 @pytest.mark.e2e
+@pytest.mark.alone  # shut down within 5 s
 def test_shutdown_with_three_hung_engines_is_parallel_and_quiet(
         tmp_path: Path, fake_gtp_command: Callable[..., list[str]], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
@@ -526,6 +529,7 @@ def test_a_hang_leaves_time_for_a_retry_that_can_still_think(tmp_path: Path, bud
 
 
 @pytest.mark.e2e
+@pytest.mark.alone  # hang limits on a real clock
 def test_an_engine_frozen_while_told_a_move_is_caught_inside_the_clock(
         tmp_path: Path, gnugo_command: list[str]) -> None:
     """The soak froze a restarted engine just after it moved, with one 10 s byo-yomi period left: the next `play`

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.alone]  # 20 games at once with faults on a timer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
