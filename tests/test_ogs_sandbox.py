@@ -406,22 +406,24 @@ def test_byoyomi_clock_runs_out_on_the_server(server: SandboxServer, bot: dict[s
                                               clients: Callable[[], WsClient]) -> None:
     c = clients()
     c.auth()
-    tc = {"system": "byoyomi", "speed": "blitz", "main_time": 0.3, "period_time": 0.5, "periods": 2}
+    # a period of 1 s: the move below lands inside the first period even when the machine is loaded (with 0.5 s it
+    # once came 0.35 s late, in the second period)
+    tc = {"system": "byoyomi", "speed": "blitz", "main_time": 0.3, "period_time": 1.0, "periods": 2}
     gid, gd = start_game(server, bot, c, challenger_color="white", time_control=tc,
                          challenger={"house": "scripted", "moves": [], "delay": 0.01})
-    assert gd["clock"]["black_time"] == {"thinking_time": 0.3, "periods": 2, "period_time": 0.5}
+    assert gd["clock"]["black_time"] == {"thinking_time": 0.3, "periods": 2, "period_time": 1.0}
     # move after ~0.45 s: main time gone, ~0.15 s into the first period -> periods stay 2, main time 0
-    time.sleep(0.45)
+    time.sleep(0.45)  # the clock under test: the move must come after the main time
     c.send("game/move", {"game_id": gid, "move": "ee"})
     clk = c.event(f"game/{gid}/clock", where=lambda d: d["current_player"] != bot["id"])
     assert clk["black_time"]["thinking_time"] == 0 and clk["black_time"]["periods"] == 2
-    # now the bot does not answer: 2 x 0.5 s of overtime later it loses on time
+    # now the bot does not answer: 2 x 1 s of overtime later it loses on time
     c.event(f"game/{gid}/move", where=lambda d: d["move_number"] == 2)
     started = time.monotonic()
     final = c.event(f"game/{gid}/gamedata", timeout=5)
     waited = time.monotonic() - started
     assert final["outcome"] == "Timeout" and final["winner"] != bot["id"]
-    assert 0.7 < waited < 2.5
+    assert 1.7 < waited < 3.5
     assert server.game(gid)["score"] == "W+T"
 
 
