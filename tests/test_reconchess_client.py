@@ -931,10 +931,13 @@ def test_a_lost_answer_to_an_invitation_is_settled_never_sent_twice(
     adapter = ReconchessAdapter(config.server, config, player_factory=lambda ctx: RandomBot())
     running = Running(adapter, tmp_path)
     try:
-        running.wait_results(1, timeout=60)
+        # armed while the first game is played (seek.max_games 1: nothing is sent meanwhile), so that it is the
+        # second invitation's answer that is lost; armed after the first result, it raced the second invitation
+        # (seen on a loaded machine: sent before the drop, nothing lost, nothing settled)
+        wait_for(lambda: running.host.active_games() >= 1, 60, "the first game to start")
         short_games.drop("POST /api/invitations", count=1, after=True)
         running.wait_results(2, timeout=60)
-        time.sleep(1.5)  # a re-sent invitation would show by now
+        time.sleep(1.5)  # not synchronisation: a window in which a re-sent invitation would show
     finally:
         running.close()
     sent = _sent_by(short_games, "bot")
