@@ -537,7 +537,7 @@ class OgsAdapter:
         if self.seeking is not None:
             incoming = any(res.game_id == game_id or (res.game_id is None and res.user_id == opponent is not None)
                            for res in self._challenges.reservations.values())
-            claimed = self.seeking.claim(game_id, incoming)
+            claimed = self.seeking.claim(game_id, incoming, opponent)
             opponent = opponent if opponent is not None else claimed
         opponent = self._challenges.claim(game_id, opponent)
         self._games.follow(game_id, OgsGoActions(self._act, game_id), opponent)

@@ -29,6 +29,7 @@ Bookkeeping runs on the adapter thread; the REST calls on its worker pool, repor
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -80,6 +81,8 @@ class Outgoing:
     lost: bool = False  # the create call's answer was lost
     body: dict[str, Any] | None = None  # the create call's body (open challenges: matched on the seek graph)
     lost_at: float | None = None  # when the loss was known (open challenges: settling gives up after timeout)
+    # a lost direct challenge not listed among ours: (until when its game may still start, why, backoff)
+    unlisted: tuple[float, str, bool] | None = None
 
 
 def challenge_body(config: OgsSeekConfig, seek: Seek, index: int) -> tuple[dict[str, Any], str]:
@@ -103,6 +106,11 @@ def challenge_body(config: OgsSeekConfig, seek: Seek, index: int) -> tuple[dict[
             f"({tc.speed}), we ask for {color}")
     return body, what
 
+
+# A direct challenge whose create answer was lost and which our challenges' listing does not show may have been
+# accepted at once, its game's active_game still on its way: it stays counted (in flight) this long, and a game
+# against that opponent starting meanwhile is its game; after that it counts as not made.
+LOST_GAME_WAIT = 10.0
 
 OPEN_SLOT = "(open challenge {})"  # the seeker's "opponents" in open mode: one per place seek.max_games allows
 
@@ -183,7 +191,13 @@ class Seeking:
             elif out.game_id is not None:
                 self._desk.send("challenge/keepalive", {"challenge_id": cid, "game_id": int(out.game_id)})
         lost = self.inflight
-        if lost is not None and lost.lost_at is not None and now - lost.lost_at >= self.config.timeout:
+        if lost is not None and lost.unlisted is not None and now >= lost.unlisted[0]:
+            self.inflight = None
+            _, reason, backoff = lost.unlisted
+            log.info("seek: no game against %s started within %g s of the lost challenge; it counts as not made",
+                     lost.seek.opponent, LOST_GAME_WAIT)
+            self._not_made(lost, reason, backoff)
+        elif lost is not None and lost.lost_at is not None and now - lost.lost_at >= self.config.timeout:
             self.inflight = None
             self.seeker.withdrawn(lost.seek)
             log.warning("seek: the open challenge whose answer was lost did not show on the seek graph within %g s; "
@@ -320,6 +334,13 @@ class Seeking:
                              out.seek.opponent, game.game_id)
                     self._start(out, game.game_id)
                     return
+            if out.unlisted is None:  # its game's active_game may still be on its way: wait for it a little
+                out.unlisted = (time.monotonic() + LOST_GAME_WAIT, reason, backoff)
+                self.inflight = out
+                return
+        self._not_made(out, reason, backoff)
+
+    def _not_made(self, out: Outgoing, reason: str, backoff: bool) -> None:
         if backoff:
             self.seeker.declined(out.seek, reason)
         else:
@@ -361,14 +382,24 @@ class Seeking:
             out.sent_at += self.config.timeout
             log.warning("seek: cancelling challenge %s failed (%s); trying again later", cid, error)
 
-    def claim(self, game_id: str, incoming: bool = False) -> int | None:
+    def claim(self, game_id: str, incoming: bool = False, opponent: int | None = None) -> int | None:
         """A game is followed: when one of our challenges made it, it counts from now on as a game (returns the
-        opponent's id), not as a challenge. ``incoming``: an incoming challenge we accepted explains it."""
+        opponent's id), not as a challenge. ``incoming``: an incoming challenge we accepted explains it;
+        ``opponent``: the other player, when the event that announced the game names them."""
         for cid, out in list(self.pending.items()):
             if out.game_id == game_id:
                 del self.pending[cid]
                 self._start(out, game_id)
                 return out.opponent_id
+        lost = self.inflight
+        if (lost is not None and lost.unlisted is not None and not incoming and opponent is not None
+                and opponent == lost.opponent_id and game_id not in lost.games_before):
+            self.inflight = None
+            self._desk.stats["challenges_settled"] += 1
+            log.info("seek: the lost challenge to %s was accepted at once: its game is %s", lost.seek.opponent,
+                     game_id)
+            self._start(lost, game_id)
+            return lost.opponent_id
         if self.open and not incoming:
             self._unexplained.append(game_id)
             del self._unexplained[:-20]
