@@ -9,7 +9,10 @@ How it plays (in the manner of StrangeFish, the NeurIPS 2022 winner, much simpli
 - **Belief** (:mod:`bridge.games.rbc_belief`): the set of boards consistent with everything observed, expanded by
   every opponent move and filtered by capture squares, sense results and our move results; bounded by
   ``rbc.max_boards`` with weighted sampling.
-- **Sense**: the inner square whose 3x3 window best (a) splits the belief (least expected remaining weight),
+- **Sense**: first, when the chance that the opponent can capture our king next move is at least
+  ``rbc.sense_king_guard`` (over every possible board), only the windows covering the most of that chance (where
+  the attackers would stand) are considered (knight rushes);
+  then the inner square whose 3x3 window best (a) splits the belief (least expected remaining weight),
   (b) settles whether a king is attacked, and (c) tells whether the likely moves (the engine's proposals, reused by
   the move phase) capture the king or leave ours en prise on the boards that remain (the value of the
   information); nothing when every window is already certain.
@@ -164,7 +167,8 @@ class BridgeRbcPlayer(reconchess.Player):
         self.turn = 0
         self.belief = Belief(color, board, max_boards=self.config.max_boards, max_children=self.config.max_children,
                              rng=self.rng, sense_sample=self.config.sense_sample,
-                             crisis_weight=self.config.sense_crisis_weight)
+                             crisis_weight=self.config.sense_crisis_weight,
+                             king_guard=self.config.sense_king_guard)
         self._note(f"game start: playing {'white' if color else 'black'} against {opponent_name}")
 
     def _belief(self) -> Belief:

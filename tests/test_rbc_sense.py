@@ -1,0 +1,64 @@
+"""The RBC sense keeps our king in sight (issue 12: knight rushes captured our king at half-turn 7-10 while the sense
+looked far away).  Pure belief tests: no engine, a few hundred milliseconds each."""
+
+from __future__ import annotations
+
+import random
+
+import chess
+import pytest
+
+from bridge.games.rbc_belief import WINDOWS, Belief
+
+# reconchess's AttackerBot knight rushes (white's moves; flipped when the rusher plays black)
+RUSHES = {
+    "b1-c3-b5-d6": ["b1c3", "c3b5", "b5d6", "d6e8"],
+    "b1-c3-e4-f6": ["b1c3", "c3e4", "e4f6", "f6e8"],
+    "g1-h3-f4-h5-f6": ["g1h3", "h3f4", "f4h5", "h5f6", "f6e8"],
+}
+QUIET = ["a7a6", "a6a5", "b7b6", "a8a7", "a7a8"]  # our moves meanwhile (black's; flipped for white)
+
+
+def _flip(uci: str) -> chess.Move:
+    move = chess.Move.from_uci(uci)
+    return chess.Move(chess.square_mirror(move.from_square), chess.square_mirror(move.to_square))
+
+
+def _moves(ucis: list[str], flip: bool) -> list[chess.Move]:
+    return [_flip(u) if flip else chess.Move.from_uci(u) for u in ucis]
+
+
+@pytest.mark.parametrize("us", [chess.BLACK, chess.WHITE], ids=["black", "white"])
+@pytest.mark.parametrize("rush", sorted(RUSHES))
+def test_the_sense_sees_a_knight_rush_check(rush: str, us: chess.Color) -> None:
+    """The opponent's knight walks to our king while we shuffle; the sense is chosen by the belief and its result
+    taken from the true board.  When the knight gives check, the sense must see it (the window covers the knight),
+    or the king is captured on the opponent's next move.  Before the fix the sense looked elsewhere
+    (e.g. f2 or c4 when the knight stood on f6 next to our king on e8)."""
+    theirs = _moves(RUSHES[rush], flip=us == chess.WHITE)
+    ours = _moves(QUIET, flip=us == chess.WHITE)
+    true = chess.Board()
+    belief = Belief(us, true, max_boards=3000, rng=random.Random(7), sense_sample=800)
+    if us == chess.WHITE:  # white moves first
+        true.push(ours.pop(0))
+        belief.moved(true.peek(), true.peek(), None)
+    for step, move in enumerate(theirs):
+        captured = true.piece_at(move.to_square) is not None
+        true.push(move)
+        belief.opponent_moved(move.to_square if captured else None)
+        square = belief.choose_sense(chess.SQUARES)
+        king = true.king(us)
+        assert king is not None
+        attackers = true.attackers_mask(not us, king)
+        if attackers:
+            assert square is not None and attackers & ~WINDOWS[square] == 0, (
+                f"{rush}: after {move.uci()} (step {step + 1}) the {chess.square_name(move.to_square)} knight "
+                f"checks our king on {chess.square_name(king)}, but the sense was "
+                f"{chess.square_name(square) if square is not None else 'none'}")
+            return
+        if square is not None:
+            belief.sensed([(sq, true.piece_at(sq)) for sq in chess.SquareSet(WINDOWS[square])])
+        mine = ours.pop(0)
+        true.push(mine)
+        belief.moved(mine, mine, None)
+    pytest.fail("the rush never gave check")  # the test's own premise
