@@ -62,3 +62,55 @@ def test_the_sense_sees_a_knight_rush_check(rush: str, us: chess.Color) -> None:
         true.push(mine)
         belief.moved(mine, mine, None)
     pytest.fail("the rush never gave check")  # the test's own premise
+
+
+def _seen_check_boards() -> list[chess.Board]:
+    """After 1. Nh3 a6 2. Nf4 a5 3. Nh5 b6 4. Nf6+ with the knight seen on f6 (the sense covered it): three boards
+    that differ only in what white did with its queen-side pawns (unseen); our king on e8 is attacked on all."""
+    base = chess.Board()
+    for uci in ("g1h3", "a7a6", "h3f4", "a6a5", "f4h5", "b7b6", "h5f6"):
+        base.push(chess.Move.from_uci(uci))
+    boards = [base.copy(stack=False)]
+    for old, new in ((chess.A2, chess.A3), (chess.B2, chess.B4)):
+        board = base.copy(stack=False)
+        board.remove_piece_at(old)
+        board.set_piece_at(new, chess.Piece(chess.PAWN, chess.WHITE))
+        boards.append(board)
+    return boards
+
+
+def _after_is_safe(board: chess.Board, move: chess.Move | None) -> bool:
+    from bridge.games.rbc_belief import child, taken_move
+
+    after = child(board, taken_move(board, move))
+    king = after.king(chess.BLACK)
+    return king is not None and not after.attackers_mask(chess.WHITE, king)
+
+
+@pytest.mark.parametrize("engine", [pytest.param(False, id="material"),
+                                    pytest.param(True, id="stockfish", marks=pytest.mark.e2e)])
+def test_a_seen_check_is_answered(engine: bool, request: pytest.FixtureRequest) -> None:
+    """With the checking knight seen, the move takes it or takes the king out of its reach on every board."""
+    from reconchess.utilities import move_actions
+
+    from bridge.config import EngineConfig
+    from bridge.engines.uci import UciEngine
+    from bridge.games.rbc import BridgeRbcPlayer
+    from bridge.games.rbc_config import RbcConfig
+
+    uci: UciEngine | None = None
+    if engine:
+        stockfish = request.getfixturevalue("stockfish")
+        uci = UciEngine(EngineConfig(protocol="uci", command=[stockfish], options={"Threads": 1, "Hash": 16}))
+    player = BridgeRbcPlayer(uci, RbcConfig(move_boards=3, candidates=4, engine_time=0.02, reserve=1.0, seed=3))
+    try:
+        boards = _seen_check_boards()
+        assert all(b.attackers_mask(chess.WHITE, chess.E8) == chess.BB_SQUARES[chess.F6] for b in boards)
+        player.handle_game_start(chess.BLACK, chess.Board(), "attacker")
+        assert player.belief is not None
+        player.belief._set([b.copy(stack=False) for b in boards], [1.0, 1.0, 1.0])
+        move = player.choose_move(move_actions(boards[0]), 60.0)
+        assert all(_after_is_safe(b, move) for b in boards), (move, player.last_move_info)
+        print(f"answered with {move}: {player.last_move_info.get('why')}")
+    finally:
+        player.close()
