@@ -114,3 +114,33 @@ def test_a_seen_check_is_answered(engine: bool, request: pytest.FixtureRequest) 
         print(f"answered with {move}: {player.last_move_info.get('why')}")
     finally:
         player.close()
+
+
+def test_the_king_guard_looks_where_the_attackers_would_stand() -> None:
+    """Boards (we are black, king on e8) with a white knight on f6 (check), on d6 (check) or far away on a3, and a
+    white pawn on h2/h3/h4.  At or above ``king_guard`` the sense covers both checking squares; below it, or with the
+    threat certain, the guard stays out of the choice."""
+    base = chess.Board("rnbqkbnr/pppp1ppp/8/4p3/8/8/PPPPPPP1/R1BQKBNR b KQkq - 0 1")
+    boards, weights = [], []
+    for knight, share in (("f6", 0.03), ("d6", 0.03), ("a3", 0.94)):
+        for pawn in ("h2", "h3", "h4"):
+            board = base.copy(stack=False)
+            board.set_piece_at(chess.parse_square(knight), chess.Piece(chess.KNIGHT, chess.WHITE))
+            board.set_piece_at(chess.parse_square(pawn), chess.Piece(chess.PAWN, chess.WHITE))
+            boards.append(board)
+            weights.append(share / 3)
+    guarded = Belief(chess.BLACK, base, king_guard=0.05, rng=random.Random(1))
+    guarded._set(boards, weights)
+    threats = guarded.king_threats()
+    assert sum(threats.values()) == pytest.approx(0.06)
+    square = guarded.choose_sense(chess.SQUARES)
+    assert square is not None
+    assert WINDOWS[square] & chess.BB_SQUARES[chess.F6] and WINDOWS[square] & chess.BB_SQUARES[chess.D6], square
+    assert guarded.guarded == (pytest.approx(0.06), pytest.approx(0.06))
+    unguarded = Belief(chess.BLACK, base, king_guard=0.07, rng=random.Random(1))
+    unguarded._set(boards, weights)
+    assert unguarded.guard_squares(list(chess.SQUARES)) == []
+    assert unguarded.choose_sense(chess.SQUARES) is not None and unguarded.guarded is None
+    certain = Belief(chess.BLACK, base, king_guard=0.05, rng=random.Random(1))
+    certain._set(boards[:3], weights[:3])  # the knight on f6 on every board: nothing to look for there
+    assert certain.guard_squares(list(chess.SQUARES)) == []

@@ -202,6 +202,8 @@ class BridgeRbcPlayer(reconchess.Player):
         belief.max_boards = max(MIN_BOARDS, min(self.config.max_boards, int(seconds_left * BOARDS_PER_SECOND)))
         belief.sense_sample = max(MIN_BOARDS, min(self.config.sense_sample, int(seconds_left * BOARDS_PER_SECOND)))
 
+        belief.guarded = None
+
         def decide() -> int | None:
             sample = belief.sense_sample_boards()
             values = self._sense_values(sample, move_actions, seconds_left) \
@@ -212,7 +214,9 @@ class BridgeRbcPlayer(reconchess.Player):
         if square is not None and square not in sense_actions:
             self._incident(f"the chosen sense square {_sq(square)} is not offered; sensing nothing")
             square = None
-        self._turn_log.append(f"sense {_sq(square)}")
+        guarded = belief.guarded
+        self._turn_log.append(f"sense {_sq(square)}" + (
+            f" (king guard: attacked with p={guarded[0]:.3f}, the window covers {guarded[1]:.3f})" if guarded else ""))
         return square
 
     def handle_sense_result(self, sense_result: list[tuple[int, chess.Piece | None]]) -> None:

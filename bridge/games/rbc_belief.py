@@ -291,6 +291,7 @@ class Belief:
         self._threats: dict[int, float] = {}  # with _pending: attacker squares (bitboard) -> weight (king_threats)
         self.last = StepStats(1, 1)
         self.no_info_score = 1.0  # what sense_scores gives a window that tells nothing (set by sense_scores)
+        self.guarded: tuple[float, float] | None = None  # the last choose_sense's guard: (threat, share covered)
 
     # --- queries ---------------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -536,6 +537,7 @@ class Belief:
         opponent can capture our king next move is at least ``king_guard`` and not already certain, the centres
         whose window covers the most of that chance (on each such board, every attacker in the window: the sense
         sees the attack, or sees that it is not there).  Empty when there is no such threat."""
+        self.guarded = None
         threats = self.king_threats()
         p = sum(threats.values())
         if not threats or p < self.king_guard or (len(threats) == 1 and p > 1 - 1e-9):
@@ -544,6 +546,7 @@ class Belief:
         best = max(cover.values(), default=0.0)
         if best <= 0:
             return []
+        self.guarded = (p, best)
         return [sq for sq in squares if cover[sq] >= best - 1e-12]
 
     def choose_sense(self, allowed: Iterable[int] | None = None,
