@@ -62,10 +62,29 @@ _CASTLES = {
 DEVELOP_PRIOR = 2.0  # a knight or bishop leaving its first rank is likelier (engines develop their pieces)
 CHECK_PRIOR = 4.0  # an opponent move that attacks our king is this much likelier (opponents hunt kings)
 KNIGHT_THREAT_PRIOR = 3.0  # a knight move to a square from which it can attack our king next move (knight rushes)
+KNIGHT_APPROACH_PRIOR = 2.0  # a knight move that brings it closer (in knight moves) to attacking our king
 MAX_CHILDREN = 200_000  # default cap on the opponent's possible moves kept (lazily) until the sense narrows them
 KING_GUARD = 0.005  # default: chance that the opponent can capture our king above which the sense looks for it
 CRISIS_WEIGHT = 8.0  # default: how much more settling "is a king attacked?" counts than shrinking the belief (sense)
 VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0}
+
+
+def _knight_distances(king: int) -> bytes:
+    """For each square, the knight moves it takes from there to attack ``king`` (1: a knight there attacks it)."""
+    dist = [0] * 64
+    frontier = list(chess.SquareSet(chess.BB_KNIGHT_ATTACKS[king]))
+    for sq in frontier:
+        dist[sq] = 1
+    for sq in frontier:  # grows while it is walked: breadth first
+        for nxt in chess.SquareSet(chess.BB_KNIGHT_ATTACKS[sq]):
+            if not dist[nxt] and nxt != king:
+                dist[nxt] = dist[sq] + 1
+                frontier.append(nxt)
+    dist[king] = 3  # a knight cannot stand on the king; from there it would be two moves away, three to attack
+    return bytes(dist)
+
+
+KNIGHT_DISTANCE: tuple[bytes, ...] = tuple(_knight_distances(k) for k in chess.SQUARES)
 
 
 def window(square: int) -> int:
@@ -107,8 +126,8 @@ def opponent_move_prior(board: chess.Board, move: chess.Move | None) -> float:
     Passes are rarer than moves (a deliberate pass is unusual; failed requests become passes), under-promotions
     are rare, castling and forward moves are a little more likely than retreats, knights and bishops leaving their
     first rank are likelier (development), moves that attack our king much likelier (RBC bots hunt the king:
-    a capture ends the game), and a knight move to a square from which it could attack our king next move likelier
-    (knight rushes).
+    a capture ends the game), and knight moves toward our king likelier: closer in knight moves to attacking it, and
+    more so to a square from which it could attack it next move (knight rushes).
     """
     if move is None:
         return 0.4
@@ -134,8 +153,12 @@ def opponent_move_prior(board: chess.Board, move: chess.Move | None) -> float:
         attacks = _attacks_after(board, move, piece)
         if attacks & chess.BB_SQUARES[king]:
             prior *= CHECK_PRIOR
-        elif piece == chess.KNIGHT and move.promotion is None and attacks & chess.BB_KNIGHT_ATTACKS[king]:
-            prior *= KNIGHT_THREAT_PRIOR
+        elif piece == chess.KNIGHT and move.promotion is None:
+            distance = KNIGHT_DISTANCE[king]
+            if distance[move.to_square] < distance[move.from_square]:
+                prior *= KNIGHT_APPROACH_PRIOR
+            if attacks & chess.BB_KNIGHT_ATTACKS[king]:
+                prior *= KNIGHT_THREAT_PRIOR
     return prior
 
 
