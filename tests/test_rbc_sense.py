@@ -16,7 +16,12 @@ RUSHES = {
     "b1-c3-e4-f6": ["b1c3", "c3e4", "e4f6", "f6e8"],
     "g1-h3-f4-h5-f6": ["g1h3", "h3f4", "f4h5", "h5f6", "f6e8"],
 }
-QUIET = ["a7a6", "a6a5", "b7b6", "a8a7", "a7a8"]  # our moves meanwhile (black's; flipped for white)
+OURS = {  # our moves meanwhile (black's; flipped for white)
+    "quiet": ["a7a6", "a6a5", "b7b6", "a8a7", "a7a8"],
+    # the bridge's moves in a game it lost to AttackerBot's g1-h3 rush (60 s + 1 s, half-turn 9): the e8-a4 diagonal
+    # opens, and a bishop check from b5 looks likelier than the knight
+    "open": ["d7d5", "e7e5", "c8e6", "b8c6", "a7a6"],
+}
 
 
 def _flip(uci: str) -> chess.Move:
@@ -28,15 +33,23 @@ def _moves(ucis: list[str], flip: bool) -> list[chess.Move]:
     return [_flip(u) if flip else chess.Move.from_uci(u) for u in ucis]
 
 
-@pytest.mark.parametrize("us", [chess.BLACK, chess.WHITE], ids=["black", "white"])
-@pytest.mark.parametrize("rush", sorted(RUSHES))
-def test_the_sense_sees_a_knight_rush_check(rush: str, us: chess.Color) -> None:
+KNOWN_BLIND = pytest.mark.xfail(strict=True, reason=(
+    "known limit: with the e8-a4 diagonal open, a bishop check from b5 (p 0.038 in the belief) looks likelier than "
+    "the knight's from f6 or d6 (0.011): the guard covers the likelier threat and the knight, lost track of two "
+    "moves earlier, is not seen"))
+CASES = [pytest.param(rush, line, us, id=f"{rush}-{line}-{'white' if us else 'black'}",
+                      marks=[KNOWN_BLIND] if (rush, line, us) == ("g1-h3-f4-h5-f6", "open", chess.BLACK) else [])
+         for rush in sorted(RUSHES) for line in sorted(OURS) for us in (chess.BLACK, chess.WHITE)]
+
+
+@pytest.mark.parametrize(("rush", "line", "us"), CASES)
+def test_the_sense_sees_a_knight_rush_check(rush: str, line: str, us: chess.Color) -> None:
     """The opponent's knight walks to our king while we shuffle; the sense is chosen by the belief and its result
     taken from the true board.  When the knight gives check, the sense must see it (the window covers the knight),
     or the king is captured on the opponent's next move.  Before the fix the sense looked elsewhere
     (e.g. f2 or c4 when the knight stood on f6 next to our king on e8)."""
     theirs = _moves(RUSHES[rush], flip=us == chess.WHITE)
-    ours = _moves(QUIET, flip=us == chess.WHITE)
+    ours = _moves(OURS[line], flip=us == chess.WHITE)
     true = chess.Board()
     belief = Belief(us, true, max_boards=3000, rng=random.Random(7), sense_sample=800)
     if us == chess.WHITE:  # white moves first
