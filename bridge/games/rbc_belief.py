@@ -64,7 +64,7 @@ CHECK_PRIOR = 4.0  # an opponent move that attacks our king is this much likelie
 KNIGHT_THREAT_PRIOR = 3.0  # a knight move to a square from which it can attack our king next move (knight rushes)
 KNIGHT_APPROACH_PRIOR = 2.0  # a knight move that brings it closer (in knight moves) to attacking our king
 MAX_CHILDREN = 200_000  # default cap on the opponent's possible moves kept (lazily) until the sense narrows them
-KING_GUARD = 0.005  # default: chance that the opponent can capture our king above which the sense looks for it
+KING_GUARD = 0.01  # default: chance that the opponent can capture our king above which the sense looks for it
 CRISIS_WEIGHT = 8.0  # default: how much more settling "is a king attacked?" counts than shrinking the belief (sense)
 VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0}
 

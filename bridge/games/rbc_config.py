@@ -31,7 +31,7 @@ class RbcConfig(BaseModel):
     sense_crisis_weight: float = Field(8.0, ge=0, le=1000,
                                        description="how much more the sense values settling whether a king is "
                                                    "attacked than shrinking the set of possible boards")
-    sense_king_guard: float = Field(0.005, ge=0, le=2,
+    sense_king_guard: float = Field(0.01, ge=0, le=2,
                                     description="chance that the opponent can capture our king on its next move "
                                                 "(over all possible boards) above which the sense looks where the "
                                                 "attackers would stand, before anything else (above 1: never)")
