@@ -34,8 +34,10 @@ class Tracker(reconchess.Player):
 
     def handle_game_start(self, color: chess.Color, board: chess.Board, opponent_name: str) -> None:
         self.color = color
-        # senses that shrink the belief fastest (crisis_weight 0) keep these random games' beliefs small and fast
-        self.belief = Belief(color, board, max_boards=self.max_boards, rng=self.rng, crisis_weight=0.0)
+        # senses that shrink the belief fastest (crisis_weight 0, no king guard) keep these random games' beliefs
+        # small and fast
+        self.belief = Belief(color, board, max_boards=self.max_boards, rng=self.rng, crisis_weight=0.0,
+                             king_guard=2.0)
 
     def _check(self) -> None:
         assert self.belief is not None

@@ -9,7 +9,10 @@ How it plays (in the manner of StrangeFish, the NeurIPS 2022 winner, much simpli
 - **Belief** (:mod:`bridge.games.rbc_belief`): the set of boards consistent with everything observed, expanded by
   every opponent move and filtered by capture squares, sense results and our move results; bounded by
   ``rbc.max_boards`` with weighted sampling.
-- **Sense**: the inner square whose 3x3 window best (a) splits the belief (least expected remaining weight),
+- **Sense**: first, when the chance that the opponent can capture our king next move is at least
+  ``rbc.sense_king_guard`` (over every possible board), only the windows covering the most of that chance (where
+  the attackers would stand) are considered (knight rushes);
+  then the inner square whose 3x3 window best (a) splits the belief (least expected remaining weight),
   (b) settles whether a king is attacked, and (c) tells whether the likely moves (the engine's proposals, reused by
   the move phase) capture the king or leave ours en prise on the boards that remain (the value of the
   information); nothing when every window is already certain.
@@ -164,7 +167,8 @@ class BridgeRbcPlayer(reconchess.Player):
         self.turn = 0
         self.belief = Belief(color, board, max_boards=self.config.max_boards, max_children=self.config.max_children,
                              rng=self.rng, sense_sample=self.config.sense_sample,
-                             crisis_weight=self.config.sense_crisis_weight)
+                             crisis_weight=self.config.sense_crisis_weight,
+                             king_guard=self.config.sense_king_guard)
         self._note(f"game start: playing {'white' if color else 'black'} against {opponent_name}")
 
     def _belief(self) -> Belief:
@@ -198,6 +202,8 @@ class BridgeRbcPlayer(reconchess.Player):
         belief.max_boards = max(MIN_BOARDS, min(self.config.max_boards, int(seconds_left * BOARDS_PER_SECOND)))
         belief.sense_sample = max(MIN_BOARDS, min(self.config.sense_sample, int(seconds_left * BOARDS_PER_SECOND)))
 
+        belief.guarded = None
+
         def decide() -> int | None:
             sample = belief.sense_sample_boards()
             values = self._sense_values(sample, move_actions, seconds_left) \
@@ -208,7 +214,9 @@ class BridgeRbcPlayer(reconchess.Player):
         if square is not None and square not in sense_actions:
             self._incident(f"the chosen sense square {_sq(square)} is not offered; sensing nothing")
             square = None
-        self._turn_log.append(f"sense {_sq(square)}")
+        guarded = belief.guarded
+        self._turn_log.append(f"sense {_sq(square)}" + (
+            f" (king guard: attacked with p={guarded[0]:.3f}, the window covers {guarded[1]:.3f})" if guarded else ""))
         return square
 
     def handle_sense_result(self, sense_result: list[tuple[int, chess.Piece | None]]) -> None:

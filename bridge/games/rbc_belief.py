@@ -12,7 +12,10 @@ Each turn:
 1. :meth:`Belief.opponent_moved` expands every board by every move the opponent could have *taken* on it (all
    pseudo-legal moves, RBC castles, the pass) and keeps the children whose capture square matches what the arbiter
    reported.  Children are kept lazily as ``(parent, move, weight)`` until the sense result arrives.
-2. :meth:`Belief.choose_sense` picks the 3x3 window that minimises the expected remaining weight of boards
+2. :meth:`Belief.choose_sense` first keeps our king in sight: when the chance (over every possible move of the
+   opponent, :meth:`Belief.king_threats`) that the opponent can capture our king next move is at least
+   ``king_guard``, only the windows covering the most of it are considered (:meth:`Belief.guard_squares`).  Among
+   those it picks the 3x3 window that minimises the expected remaining weight of boards
    (the sum over the window's possible contents of the squared weight of the boards showing it) plus what it
    leaves unsettled of whether either king is attacked (see :meth:`Belief.sense_scores`).  Only the inner 6x6
    centres are considered: a window centred on an edge square is a subset of the window next to it.
@@ -58,9 +61,30 @@ _CASTLES = {
 }
 DEVELOP_PRIOR = 2.0  # a knight or bishop leaving its first rank is likelier (engines develop their pieces)
 CHECK_PRIOR = 4.0  # an opponent move that attacks our king is this much likelier (opponents hunt kings)
+KNIGHT_THREAT_PRIOR = 3.0  # a knight move to a square from which it can attack our king next move (knight rushes)
+KNIGHT_APPROACH_PRIOR = 2.0  # a knight move that brings it closer (in knight moves) to attacking our king
 MAX_CHILDREN = 200_000  # default cap on the opponent's possible moves kept (lazily) until the sense narrows them
+KING_GUARD = 0.01  # default: chance that the opponent can capture our king above which the sense looks for it
 CRISIS_WEIGHT = 8.0  # default: how much more settling "is a king attacked?" counts than shrinking the belief (sense)
 VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0}
+
+
+def _knight_distances(king: int) -> bytes:
+    """For each square, the knight moves it takes from there to attack ``king`` (1: a knight there attacks it)."""
+    dist = [0] * 64
+    frontier = list(chess.SquareSet(chess.BB_KNIGHT_ATTACKS[king]))
+    for sq in frontier:
+        dist[sq] = 1
+    for sq in frontier:  # grows while it is walked: breadth first
+        for nxt in chess.SquareSet(chess.BB_KNIGHT_ATTACKS[sq]):
+            if not dist[nxt] and nxt != king:
+                dist[nxt] = dist[sq] + 1
+                frontier.append(nxt)
+    dist[king] = 3  # a knight cannot stand on the king; from there it would be two moves away, three to attack
+    return bytes(dist)
+
+
+KNIGHT_DISTANCE: tuple[bytes, ...] = tuple(_knight_distances(k) for k in chess.SQUARES)
 
 
 def window(square: int) -> int:
@@ -101,8 +125,9 @@ def opponent_move_prior(board: chess.Board, move: chess.Move | None) -> float:
 
     Passes are rarer than moves (a deliberate pass is unusual; failed requests become passes), under-promotions
     are rare, castling and forward moves are a little more likely than retreats, knights and bishops leaving their
-    first rank are likelier (development), and moves that attack our king much likelier (RBC bots hunt the king:
-    a capture ends the game).
+    first rank are likelier (development), moves that attack our king much likelier (RBC bots hunt the king:
+    a capture ends the game), and knight moves toward our king likelier: closer in knight moves to attacking it, and
+    more so to a square from which it could attack it next move (knight rushes).
     """
     if move is None:
         return 0.4
@@ -124,8 +149,16 @@ def opponent_move_prior(board: chess.Board, move: chess.Move | None) -> float:
     if board.is_capture(move):
         prior *= 1.5
     king = board.king(not board.turn)
-    if king is not None and piece is not None and _attacks_after(board, move, piece) & chess.BB_SQUARES[king]:
-        prior *= CHECK_PRIOR
+    if king is not None and piece is not None:
+        attacks = _attacks_after(board, move, piece)
+        if attacks & chess.BB_SQUARES[king]:
+            prior *= CHECK_PRIOR
+        elif piece == chess.KNIGHT and move.promotion is None:
+            distance = KNIGHT_DISTANCE[king]
+            if distance[move.to_square] < distance[move.from_square]:
+                prior *= KNIGHT_APPROACH_PRIOR
+            if attacks & chess.BB_KNIGHT_ATTACKS[king]:
+                prior *= KNIGHT_THREAT_PRIOR
     return prior
 
 
@@ -147,6 +180,21 @@ def _attacks_after(board: chess.Board, move: chess.Move, piece: chess.PieceType)
         attacks |= chess.BB_RANK_ATTACKS[to][chess.BB_RANK_MASKS[to] & occupied] | \
             chess.BB_FILE_ATTACKS[to][chess.BB_FILE_MASKS[to] & occupied]
     return attacks
+
+
+def _attackers_after(board: chess.Board, move: chess.Move | None, king: int | None, before: int) -> int:
+    """The squares from which the opponent (to move on ``board``) attacks the king on ``king`` after ``move``:
+    the moved piece's new square if it attacks it, and ``before`` (the attackers already there) but the moved
+    piece's old square.  Attacks discovered by the move are not counted (rare; cheap to leave out)."""
+    if king is None:
+        return 0
+    if move is None:
+        return before
+    out = before & ~chess.BB_SQUARES[move.from_square]
+    piece = board.piece_type_at(move.from_square)
+    if piece is not None and _attacks_after(board, move, piece) & chess.BB_SQUARES[king]:
+        out |= chess.BB_SQUARES[move.to_square]
+    return out
 
 
 def _in_danger(board: chess.Board, color: chess.Color) -> bool:
@@ -249,20 +297,24 @@ class Belief:
 
     def __init__(self, color: chess.Color, board: chess.Board, *, max_boards: int = 5000,
                  rng: random.Random | None = None, sense_sample: int = 800,
-                 crisis_weight: float = CRISIS_WEIGHT, max_children: int = MAX_CHILDREN) -> None:
+                 crisis_weight: float = CRISIS_WEIGHT, max_children: int = MAX_CHILDREN,
+                 king_guard: float = KING_GUARD) -> None:
         self.color = color
         self.max_boards = max_boards
         self.max_children = max_children
         self.sense_sample = sense_sample
         self.crisis_weight = crisis_weight
+        self.king_guard = king_guard
         self.rng = rng if rng is not None else random.Random()
         start = board.copy(stack=False)
         self.boards: list[chess.Board] = [start]
         self.weights: list[float] = [1.0]
         self.exact = True
         self._pending: list[tuple[int, chess.Move | None, float]] | None = None
+        self._threats: dict[int, float] = {}  # with _pending: attacker squares (bitboard) -> weight (king_threats)
         self.last = StepStats(1, 1)
         self.no_info_score = 1.0  # what sense_scores gives a window that tells nothing (set by sense_scores)
+        self.guarded: tuple[float, float] | None = None  # the last choose_sense's guard: (threat, share covered)
 
     # --- queries ---------------------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -341,23 +393,33 @@ class Belief:
         self.materialize()
         self.last = StepStats(before=len(self.boards))
         pending: list[tuple[int, chess.Move | None, float]] = []
+        attackers: list[int] = []  # per child: the squares from which the opponent attacks our king there
         for i, (board, weight) in enumerate(zip(self.boards, self.weights, strict=True)):
             moves = rbc_moves(board)
             priors = [opponent_move_prior(board, m) for m in moves]
             total = sum(priors)
+            king = board.king(self.color)
+            before = board.attackers_mask(self.opponent, king) if king is not None else 0
             for move, prior in zip(moves, priors, strict=True):
                 cs = capture_square_of_move(board, move) if move is not None else None
                 if cs == capture_square:
                     pending.append((i, move, weight * prior / total))
+                    attackers.append(_attackers_after(board, move, king, before))
         if not pending:
             self._repair_capture(capture_square)
             return
         if len(pending) > self.max_children:  # kept lazily, but not without end: the heaviest are drawn first
             idx, weights = _thin([w for _, _, w in pending], self.max_children, self.rng)
             pending = [(pending[i][0], pending[i][1], w) for i, w in zip(idx, weights, strict=True)]
+            attackers = [attackers[i] for i in idx]
             self.exact = False
             self.last.sampled = True
         self._pending = pending
+        threats: dict[int, float] = {}
+        for mask, (_, _, w) in zip(attackers, pending, strict=True):
+            if mask:
+                threats[mask] = threats.get(mask, 0.0) + w
+        self._threats = threats
         self.last.after = len(pending)
 
     def _repair_capture(self, capture_square: int | None) -> None:
@@ -479,6 +541,37 @@ class Belief:
         idx, weights = _thin([w for _, _, w in pending], self.sense_sample, self.rng)
         return [child(self.boards[pending[j][0]], pending[j][1]) for j in idx], weights
 
+    def king_threats(self) -> dict[int, float]:
+        """Where the opponent can capture our king from on its next move: each set of attacker squares (a
+        bitboard) with the share of the belief's weight on which exactly those squares attack our king.  Over
+        every board (or, after the opponent's move, every possible move of it), not a sample."""
+        if self._pending is not None:
+            return dict(self._threats)
+        threats: dict[int, float] = {}
+        for board, w in zip(self.boards, self.weights, strict=True):
+            king = board.king(self.color)
+            mask = board.attackers_mask(self.opponent, king) if king is not None else 0
+            if mask:
+                threats[mask] = threats.get(mask, 0.0) + w
+        return threats
+
+    def guard_squares(self, squares: Sequence[int]) -> list[int]:
+        """The sense centres that keep our king in sight (issue 12: knight rushes): when the chance that the
+        opponent can capture our king next move is at least ``king_guard`` and not already certain, the centres
+        whose window covers the most of that chance (on each such board, every attacker in the window: the sense
+        sees the attack, or sees that it is not there).  Empty when there is no such threat."""
+        self.guarded = None
+        threats = self.king_threats()
+        p = sum(threats.values())
+        if not threats or p < self.king_guard or (len(threats) == 1 and p > 1 - 1e-9):
+            return []
+        cover = {sq: sum(w for mask, w in threats.items() if not mask & ~WINDOWS[sq]) for sq in squares}
+        best = max(cover.values(), default=0.0)
+        if best <= 0:
+            return []
+        self.guarded = (p, best)
+        return [sq for sq in squares if cover[sq] >= best - 1e-12]
+
     def choose_sense(self, allowed: Iterable[int] | None = None,
                      sample: tuple[list[chess.Board], list[float]] | None = None,
                      values: Sequence[Sequence[float]] | None = None, value_weight: float = 10.0) -> int | None:
@@ -490,9 +583,14 @@ class Belief:
             return None
         if sample is None:
             sample = self._sense_sample()
+        guard = self.guard_squares(squares)
+        if guard:  # our king may be captured next move: look there first, then by the scores
+            squares = guard
         scores = self.sense_scores(squares, sample, values, value_weight)
         best = min(scores.values())
         if best >= self.no_info_score - 1e-9:
+            if guard:  # the sample missed the threatened boards; the guard has not
+                return guard[0]
             if self.exact:
                 return None
             return self._verification_square(squares, sample[0])

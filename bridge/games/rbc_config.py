@@ -31,6 +31,10 @@ class RbcConfig(BaseModel):
     sense_crisis_weight: float = Field(8.0, ge=0, le=1000,
                                        description="how much more the sense values settling whether a king is "
                                                    "attacked than shrinking the set of possible boards")
+    sense_king_guard: float = Field(0.01, ge=0, le=2,
+                                    description="chance that the opponent can capture our king on its next move "
+                                                "(over all possible boards) above which the sense looks where the "
+                                                "attackers would stand, before anything else (above 1: never)")
     sense_decision_weight: float = Field(10.0, ge=0, le=1000,
                                          description="how much the sense values checking what the likely moves "
                                                      "hinge on (0: don't look at moves when sensing)")
