@@ -53,10 +53,10 @@ def make_opponent(kind: str) -> reconchess.Player:
         from reconchess.bots.random_bot import RandomBot
 
         return RandomBot()
-    if kind == "attacker":
-        from reconchess.bots.attacker_bot import AttackerBot
+    if kind == "attacker":  # the sandbox house's: on its own copy of its rush (AttackerBot uses up the module's)
+        from bridge.adapters.reconchess.sandbox.house import attacker
 
-        return AttackerBot()
+        return attacker()
     if kind == "trout":
         from reconchess.bots.trout_bot import TroutBot
 

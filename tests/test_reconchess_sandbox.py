@@ -366,3 +366,25 @@ def test_stop_ends_threads_and_engines() -> None:
     assert _stockfish_children() == []
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+
+
+def test_the_house_attacker_rushes_in_every_game_of_a_process() -> None:
+    """reconchess's AttackerBot takes its rush from a module-level list and pops its moves from it when it plays
+    white: without a copy, every later attacker game of the same process (the sandbox's house, scripts/bench_rbc.py)
+    found that rush emptied and passed every move. The house's attacker works on its own copy."""
+    from reconchess.bots import attacker_bot
+
+    from bridge.adapters.reconchess.sandbox.house import house_bots
+
+    before = [list(seq) for seq in attacker_bot.QUICK_ATTACKS]
+    for _ in range(12):  # every rush, several times over (random.choice)
+        bot = house_bots()["attacker"]()
+        bot.handle_game_start(chess.WHITE, chess.Board(), "bridge")
+        board = chess.Board()
+        moves = 0
+        while (move := bot.choose_move(list(board.pseudo_legal_moves), 60.0)) is not None:
+            moves += 1
+            board.push(move)
+            board.push(chess.Move.null())  # the opponent passes
+        assert moves >= 3, "the attacker played no rush"
+    assert [list(seq) for seq in attacker_bot.QUICK_ATTACKS] == before, "the module's rushes were used up"

@@ -51,9 +51,18 @@ def _trout_factory(stockfish: str | None) -> HouseFactory:
     return make
 
 
+def attacker() -> Player:
+    """reconchess's AttackerBot on its own copy of the rush it picks: the bot pops its moves from the module's
+    list itself when it plays white, and without the copy every later game of the process finds that rush used up
+    (and passes every move)."""
+    bot = AttackerBot()
+    bot.move_sequence = list(bot.move_sequence)
+    return bot
+
+
 def house_bots(stockfish: str | None = None) -> dict[str, HouseFactory]:
     """The house users and how to make their player for one game."""
-    return {"random": RandomBot, "attacker": AttackerBot, "trout": _trout_factory(stockfish)}
+    return {"random": RandomBot, "attacker": attacker, "trout": _trout_factory(stockfish)}
 
 
 class HousePlayer(threading.Thread):
