@@ -386,3 +386,24 @@ def e2e_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     if started:
         pytest.fail(f"{request.node.nodeid} is not marked e2e but started " + "; ".join(dict.fromkeys(started))
                     + ": mark it @pytest.mark.e2e (or the module: pytestmark = pytest.mark.e2e)", pytrace=False)
+
+
+@pytest.fixture
+def player_factory(tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """``make(command, **engine_keys)``: a GoPlayer over that engine command with its own transcript; every one
+    made is closed (engine and transcript) afterwards."""
+    from bridge.config import EngineConfig
+    from bridge.games.go import GoPlayer
+
+    made: list[GoPlayer] = []
+
+    def make(command: list[str], **kw: object) -> GoPlayer:
+        cfg = EngineConfig(command=command, **kw)
+        p = GoPlayer(cfg, name="test", transcript=Transcript(tmp_path / f"t{len(made)}.log"))
+        made.append(p)
+        return p
+
+    yield make
+    for p in made:
+        p.close()
+        p.transcript.close()

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from bridge.config import EngineConfig
 from bridge.errors import EngineError
 from bridge.games.go import RESIGN, GoPlayer, clock_command, time_settings_commands
 from bridge.games.gotypes import (
@@ -22,7 +20,6 @@ from bridge.games.gotypes import (
     gtp_vertex,
     parse_gtp_vertex,
 )
-from bridge.transcript import Transcript
 
 ALL = {"kgs-time_settings", "kata-time_settings", "time_settings"}
 
@@ -119,22 +116,6 @@ def test_color_of_move() -> None:
 
 
 # --- with a real GNU Go ---------------------------------------------------------------------------------------
-@pytest.fixture
-def player_factory(tmp_path: Path) -> Iterator[Callable[..., GoPlayer]]:
-    made: list[GoPlayer] = []
-
-    def make(command: list[str], **kw: object) -> GoPlayer:
-        cfg = EngineConfig(command=command, **kw)
-        p = GoPlayer(cfg, name="test", transcript=Transcript(tmp_path / f"t{len(made)}.log"))
-        made.append(p)
-        return p
-
-    yield make
-    for p in made:
-        p.close()
-        p.transcript.close()
-
-
 def transcript_text(p: GoPlayer) -> str:
     """Only the commands sent to the engine (``>>`` lines), without their ids."""
     assert p.transcript.path is not None

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -19,7 +19,6 @@ import pytest
 from helpers import api, challenge, sandbox_game, wait_for
 
 from bridge.adapters.ogs.sandbox import SandboxServer
-from bridge.config import EngineConfig
 from bridge.errors import EngineRefusedError, EngineTimeoutError
 from bridge.games import gotypes
 from bridge.games.go import GoPlayer
@@ -27,22 +26,6 @@ from bridge.games.gotypes import GoSettings, GoState, Move, color_of_move
 from bridge.transcript import Transcript
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def player_factory(tmp_path: Path) -> Iterator[Callable[..., GoPlayer]]:
-    made: list[GoPlayer] = []
-
-    def make(command: list[str], **kw: object) -> GoPlayer:
-        cfg = EngineConfig(command=command, **kw)
-        p = GoPlayer(cfg, name="test", transcript=Transcript(tmp_path / f"t{len(made)}.log"))
-        made.append(p)
-        return p
-
-    yield make
-    for p in made:
-        p.close()
-        p.transcript.close()
 
 
 def _state(moves: list[Move], my_color: gotypes.Color = "white") -> GoState:
