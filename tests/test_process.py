@@ -419,3 +419,75 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+# --- stdout read on the caller's thread -------------------------------------------------------------------
+def test_a_late_answer_and_last_words_reach_the_transcript_at_stop(
+        spawn: Callable[..., EngineProcess], tmp_path: Path) -> None:
+    """Nobody reads stdout after a timed-out read: what the engine wrote since is read into the transcript when it
+    is stopped, partial last line included."""
+    code = ("import sys,time\nfor l in sys.stdin:\n    time.sleep(0.3)\n"
+            "    sys.stdout.write('late ' + l.strip() + '\\nlast words'); sys.stdout.flush(); time.sleep(30)")
+    transcript = Transcript(tmp_path / "t.txt")
+    p = spawn([sys.executable, "-c", code], transcript=transcript)
+    p.send_line("answer")
+    with pytest.raises(EngineTimeoutError):
+        p.read_line(0.05)
+    time.sleep(0.5)  # the engine writes its late answer meanwhile; nobody reads it
+    p.stop(grace=0.2)
+    transcript.close()
+    read = [line.split(" << ", 1)[1] for line in (tmp_path / "t.txt").read_text().splitlines() if " << " in line]
+    assert read == ["late answer", "last words"]
+
+
+def test_lines_split_over_writes_and_crlf(spawn: Callable[..., EngineProcess]) -> None:
+    code = ("import sys,time\nsys.stdout.buffer.write(b'= par'); sys.stdout.flush(); time.sleep(0.2)\n"
+            "sys.stdout.buffer.write(b't one\\r\\n\\xff two\\nthree\\n'); sys.stdout.flush(); time.sleep(30)")
+    p = spawn([sys.executable, "-c", code])
+    assert [p.read_line(5.0) for _ in range(3)] == ["= part one", "\ufffd two", "three"]
+    with pytest.raises(EngineTimeoutError):
+        p.read_line(0.05)
+
+
+def test_a_reader_waiting_forever_ends_when_the_engine_is_stopped(
+        spawn: Callable[..., EngineProcess]) -> None:
+    """The KataGo analysis reader waits with no limit on its own thread; stop() from another thread ends it."""
+    p = spawn([sys.executable, "-c", "import signal,time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                                     "time.sleep(60)"])
+    outcome: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            p.read_line(None)
+        except BaseException as exc:  # the test inspects it
+            outcome.append(exc)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    time.sleep(0.1)
+    p.stop(grace=0.2)
+    t.join(5.0)
+    assert not t.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], EngineTerminatedError)
+    assert "the bridge is stopping it" in str(outcome[0])
+
+
+def test_readers_on_two_threads_take_turns(spawn: Callable[..., EngineProcess]) -> None:
+    code = "import sys\nfor l in sys.stdin: print(l.strip(), flush=True)"
+    p = spawn([sys.executable, "-c", code])
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def reader() -> None:
+        for _ in range(100):
+            line = p.read_line(10.0)
+            with lock:
+                got.append(line)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    p.send_lines([f"line {i}" for i in range(200)])
+    for t in threads:
+        t.join(15.0)
+    assert sorted(got, key=lambda s: int(s.split()[1])) == [f"line {i}" for i in range(200)]

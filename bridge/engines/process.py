@@ -7,8 +7,10 @@ killed if their :class:`EngineProcess` is garbage-collected without :meth:`~Engi
 engine also dies with the thread that started it (``PR_SET_PDEATHSIG``, :func:`die_with_parent`), so a daemon
 killed with SIGKILL leaves no engine behind, not even a hung or busy one that would never read end-of-file.
 
-Every line written to the engine (``>>``), read from its stdout (``<<``) and its stderr (``!!``) goes to the
-transcript as it happens, so the transcript shows late answers and last words too.
+Every line written to the engine (``>>``) and read from its stderr (``!!``) goes to the transcript as it happens;
+a stdout line (``<<``) when the bridge reads it. Stdout is read on the thread that waits for the answer (no reader
+thread, no queue: one hand-off less per move); what the engine wrote that nobody read (a late answer, its last words)
+is read into the transcript when the engine is stopped.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import ctypes
 import ctypes.util
 import logging
 import os
-import queue
 import select
 import shlex
 import signal
@@ -36,7 +37,6 @@ from bridge.errors import EngineError, EngineTerminatedError, EngineTimeoutError
 from bridge.redact import contains_secret, redact
 from bridge.transcript import Transcript
 
-_EOF = object()  # put on the stdout queue when the engine closes its stdout
 _PR_SET_PDEATHSIG = 1
 _prctl: Callable[..., int] | None = None
 if sys.platform.startswith("linux"):
@@ -63,6 +63,8 @@ def die_with_parent() -> Callable[[], None] | None:
 
     return child
 STDERR_TAIL_LINES = 50
+READ_SLICE = 0.25  # seconds: how long a read waits on the pipe before it looks whether the engine is being stopped
+READ_CHUNK = 65536
 
 # What an engine inherits from the daemon's environment; everything else (API keys, tokens, the service's own
 # settings) stays out. Exact names, then prefixes: locale, time zone, temp dirs, the dynamic loader, and what GPU
@@ -180,21 +182,6 @@ def _reap_abandoned(popen: subprocess.Popen[str], pgid: int, name: str) -> None:
             pass
 
 
-def _read_stdout(
-    pipe: TextIO, out: queue.SimpleQueue[object], transcript: Transcript | None, name: str, log: logging.Logger
-) -> None:
-    try:
-        for raw in pipe:
-            line = raw.rstrip("\n")
-            if transcript is not None:
-                transcript.write("<<", line, name)
-            out.put(line)
-    except (OSError, ValueError) as exc:  # pipe closed under us during stop()
-        log.debug("stdout reader of %s ended: %s", name, exc)
-    finally:
-        out.put(_EOF)
-
-
 def _read_stderr(
     pipe: TextIO,
     tail: collections.deque[str],
@@ -245,9 +232,15 @@ class EngineProcess:
         self.log = logging.getLogger(f"bridge.engine.{self.name}")
         self._popen: subprocess.Popen[str] | None = None
         self._pgid = 0
-        self._stdout: queue.SimpleQueue[object] = queue.SimpleQueue()  # C: cheaper per line than Queue
+        # stdout, read by whichever thread waits for a line (one at a time: _read_lock)
+        self._stdout_fd = -1
+        self._poll: select.poll | None = None
+        self._partial = bytearray()  # read, not yet a whole line
+        self._lines: collections.deque[str] = collections.deque()  # whole lines not yet returned
+        self._eof = False
+        self._read_lock = threading.Lock()
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
-        self._threads: list[threading.Thread] = []
+        self._threads: list[threading.Thread] = []  # the stderr reader
         self._write_lock = threading.Lock()
         self._stop_lock = threading.RLock()
         self._stopped = False
@@ -299,10 +292,11 @@ class EngineProcess:
         self._popen = popen
         self._pgid = popen.pid  # start_new_session: the engine leads its own process group
         assert popen.stdout is not None and popen.stderr is not None
+        self._stdout_fd = popen.stdout.fileno()
+        os.set_blocking(self._stdout_fd, False)
+        self._poll = select.poll()
+        self._poll.register(self._stdout_fd, select.POLLIN | select.POLLHUP | select.POLLERR)
         self._threads = [
-            threading.Thread(
-                target=_read_stdout, args=(popen.stdout, self._stdout, self.transcript, self.name, self.log),
-                name=f"engine-{self.name}-stdout", daemon=True),
             threading.Thread(
                 target=_read_stderr,
                 args=(popen.stderr, self._stderr_tail, self.transcript, self.name, self.log, self.on_stderr),
@@ -367,21 +361,92 @@ class EngineProcess:
     def read_line(self, timeout: float | None) -> str:
         """The next stdout line without its line ending. ``timeout=None`` waits forever.
 
-        Raises EngineTimeoutError after ``timeout`` seconds, EngineTerminatedError if stdout is closed.
+        Raises EngineTimeoutError after ``timeout`` seconds, EngineTerminatedError if stdout is closed. Read on
+        the calling thread; callers on several threads take turns.
         """
-        if self._popen is None:
+        popen = self._popen
+        if popen is None:
             raise EngineTerminatedError(f"engine {self.name} is not running (it was never started)")
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
+        if not self._read_lock.acquire(timeout=-1 if deadline is None else max(timeout or 0.0, 0.0)):
+            raise self._timed_out(timeout)
         try:
-            item = self._stdout.get(timeout=None if timeout is None else max(timeout, 0.0))
-        except queue.Empty:
-            raise EngineTimeoutError(
-                f"engine {self.name} (pid {self._popen.pid}) wrote nothing within {timeout:.1f} s"
-            ) from None
-        if item is _EOF:
-            self._stdout.put(_EOF)  # every later read sees the end too
-            raise EngineTerminatedError(self._gone_message("closed its output"))
-        assert isinstance(item, str)
-        return item
+            while True:
+                if self._lines:
+                    return self._lines.popleft()
+                if self._eof:
+                    raise EngineTerminatedError(self._gone_message("closed its output"))
+                wait = READ_SLICE if deadline is None else min(READ_SLICE, deadline - time.monotonic())
+                assert self._poll is not None
+                if wait > 0 and self._poll.poll(wait * 1000.0):
+                    self._fill()
+                elif self._stopped and popen.poll() is not None:  # stopped, and a process outside its group
+                    self._eof = True                                 # holds the pipe: no end-of-file will come
+                elif deadline is not None and time.monotonic() >= deadline:
+                    if wait <= 0 and self._poll.poll(0):  # a last look: the line may have come just now
+                        self._fill()
+                        continue
+                    raise self._timed_out(timeout)
+        finally:
+            self._read_lock.release()
+
+    def _timed_out(self, timeout: float | None) -> EngineTimeoutError:
+        pid = self._popen.pid if self._popen is not None else None
+        return EngineTimeoutError(f"engine {self.name} (pid {pid}) wrote nothing within {timeout or 0.0:.1f} s")
+
+    def _fill(self) -> None:
+        """Read what the pipe holds (it is non-blocking) and split it into lines; the caller holds _read_lock."""
+        fd = self._stdout_fd
+        if fd < 0:
+            self._eof = True
+            return
+        try:
+            data = os.read(fd, READ_CHUNK)
+        except BlockingIOError:
+            return
+        except OSError as exc:  # closed under us during stop()
+            self.log.debug("stdout of %s ended: %s", self.name, exc)
+            data = b""
+        if data:
+            self._partial += data
+            if b"\n" not in data:
+                return
+            *whole, rest = bytes(self._partial).split(b"\n")
+            self._partial = bytearray(rest)
+        else:
+            self._eof = True
+            if not self._partial:
+                return
+            whole, self._partial = [bytes(self._partial)], bytearray()  # a last line without its newline
+        transcript = self.transcript
+        for raw in whole:
+            line = raw.decode("utf-8", errors="replace")
+            if line.endswith("\r"):
+                line = line[:-1]
+            if transcript is not None:
+                transcript.write("<<", line, self.name)
+            self._lines.append(line)
+
+    def _drain_stdout(self) -> None:
+        """At stop: read what the engine wrote and nobody read into the transcript, then close the pipe."""
+        if not self._read_lock.acquire(timeout=2 * READ_SLICE + 1.0):
+            self.log.warning("engine %s: a reader still holds its stdout; leaving it open", self.name)
+            return
+        try:
+            if self._stdout_fd >= 0:
+                for _ in range(64):  # bounded: a process outside the group may still be writing
+                    if self._eof or self._poll is None or not self._poll.poll(0):
+                        break
+                    self._fill()
+            self._stdout_fd = -1
+            popen = self._popen
+            if popen is not None and popen.stdout is not None:
+                try:
+                    popen.stdout.close()
+                except OSError:
+                    pass
+        finally:
+            self._read_lock.release()
 
     def _gone_message(self, what: str) -> str:
         popen = self._popen
@@ -390,8 +455,8 @@ class EngineProcess:
             popen.wait(timeout=1.0)
         except subprocess.TimeoutExpired:
             pass
-        if len(self._threads) > 1 and self._threads[1].is_alive():
-            self._threads[1].join(timeout=0.5)  # let the last stderr lines arrive
+        if self._threads and self._threads[0].is_alive() and self._threads[0] is not threading.current_thread():
+            self._threads[0].join(timeout=0.5)  # let the last stderr lines arrive
         tail = self.stderr_tail(10)
         stderr = "; last stderr lines: " + " | ".join(tail) if tail else "; it wrote nothing to stderr"
         if self._stopped:
@@ -441,12 +506,12 @@ class EngineProcess:
             t.join(timeout=2.0)
             if t.is_alive():  # a process outside the group still holds the pipe
                 self.log.warning("reader thread %s of engine %s did not end", t.name, self.name)
-        for pipe in (popen.stdout, popen.stderr):
-            if pipe is not None and not any(t.is_alive() for t in self._threads):
-                try:
-                    pipe.close()
-                except OSError:
-                    pass
+        self._drain_stdout()
+        if popen.stderr is not None and not any(t.is_alive() for t in self._threads):
+            try:
+                popen.stderr.close()
+            except OSError:
+                pass
         code = popen.poll()
         self.log.debug("engine %s (pid %d) %s (%s)", self.name, popen.pid, how, _describe_exit(code))
         if self.transcript is not None:
