@@ -8,18 +8,19 @@ import threading
 
 _lock = threading.Lock()
 _secrets: set[str] = set()
+_longest_first: tuple[str, ...] = ()  # _secrets, longest first (a secret inside a longer one is replaced after it)
 
 
 def register_secret(value: str) -> None:
+    global _longest_first
     if len(value) >= 4:
         with _lock:
             _secrets.add(value)
+            _longest_first = tuple(sorted(_secrets, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
-    with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for s in secrets:
+    for s in _longest_first:  # a tuple replaced whole on each registration: no lock needed to read it
         if s in text:
             text = text.replace(s, "***")
     return text

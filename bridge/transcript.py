@@ -41,6 +41,7 @@ DIRECTIONS = frozenset({">>", "<<", "!!", "##"})
 STREAMS = {"!!": "engine stderr", "<<": "engine output", ">>": "commands to the engine", "##": "bridge notes"}
 DEFAULT_CAP_MB = 10.0
 STDERR_SHARE = 0.9  # engine stderr stops at this share of the cap; the rest is for moves and notes
+_second: tuple[int, str] = (-1, "")  # Transcript._format's cache: a second (epoch) and its local time, formatted
 HOLD_MAX_SECONDS = 0.25  # inside a hold, a line waits at most about this long for its flush (see the module doc)
 
 
@@ -109,7 +110,13 @@ class Transcript:
 
     @staticmethod
     def _format(direction: str, text: str, source: str) -> str:
-        stamp = datetime.now().isoformat(timespec="milliseconds")
+        global _second
+        now = time.time()
+        whole = int(now)
+        cached = _second
+        if cached[0] != whole:  # the date and time to the second, formatted once a second
+            cached = _second = (whole, datetime.fromtimestamp(whole).strftime("%Y-%m-%dT%H:%M:%S"))
+        stamp = f"{cached[1]}.{int((now - whole) * 1000):03d}"
         source = source.replace(" ", "_") or "-"
         lines = redact(text).split("\n") if text else [""]
         prefix = f"{stamp} {source} {direction}"

@@ -491,3 +491,29 @@ def test_readers_on_two_threads_take_turns(spawn: Callable[..., EngineProcess]) 
     for t in threads:
         t.join(15.0)
     assert sorted(got, key=lambda s: int(s.split()[1])) == [f"line {i}" for i in range(200)]
+
+
+def test_transcript_stamps_are_local_time_to_the_millisecond(tmp_path: Path) -> None:
+    """The stamp's date and time are formatted once a second and cached: each line still gets its own time."""
+    from datetime import datetime, timedelta
+    t = Transcript(tmp_path / "t.txt")
+    stamps: list[tuple[datetime, datetime, datetime]] = []
+    for _ in range(5):
+        before = datetime.now()
+        t.write("<<", "x")
+        after = datetime.now()
+        t.flush()
+        last = (tmp_path / "t.txt").read_text().splitlines()[-1]
+        stamps.append((before, datetime.fromisoformat(last.split()[0]), after))
+        time.sleep(0.3)  # crosses at least one second boundary over the loop
+    t.close()
+    for before, stamp, after in stamps:
+        assert before - timedelta(milliseconds=1) <= stamp <= after
+    assert len({s.second for _, s, _ in stamps}) >= 2
+
+
+def test_redact_replaces_the_longer_secret_first() -> None:
+    from bridge.redact import redact
+    register_secret("abcd1234")
+    register_secret("xxabcd1234yy")
+    assert redact("key xxabcd1234yy and abcd1234") == "key *** and ***"

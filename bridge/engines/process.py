@@ -349,14 +349,15 @@ class EngineProcess:
             raise EngineTerminatedError(f"engine {self.name} is not running (it was never started)")
         text = "\n".join(lines)
         with self._write_lock:
-            if self.transcript is not None:
-                self.transcript.write(">>", text, self.name)
             try:
                 popen.stdin.write(text + "\n")
                 popen.stdin.flush()
             except (OSError, ValueError):  # BrokenPipeError, or stdin closed by stop()
                 shown = lines[0] if len(lines) == 1 else f"{lines[0]} (and {len(lines) - 1} more lines)"
                 raise EngineTerminatedError(self._gone_message(f"could not be sent {shown!r}")) from None
+            finally:  # recorded once sent: the engine starts on it while the line is formatted
+                if self.transcript is not None:
+                    self.transcript.write(">>", text, self.name)
 
     def read_line(self, timeout: float | None) -> str:
         """The next stdout line without its line ending. ``timeout=None`` waits forever.
@@ -418,14 +419,11 @@ class EngineProcess:
             if not self._partial:
                 return
             whole, self._partial = [bytes(self._partial)], bytearray()  # a last line without its newline
-        transcript = self.transcript
-        for raw in whole:
-            line = raw.decode("utf-8", errors="replace")
-            if line.endswith("\r"):
-                line = line[:-1]
-            if transcript is not None:
-                transcript.write("<<", line, self.name)
-            self._lines.append(line)
+        lines = [raw.decode("utf-8", errors="replace") for raw in whole]
+        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+        self._lines.extend(lines)
+        if self.transcript is not None:  # one entry for what one read brought
+            self.transcript.write("<<", "\n".join(lines), self.name)
 
     def _drain_stdout(self) -> None:
         """At stop: read what the engine wrote and nobody read into the transcript, then close the pipe."""
