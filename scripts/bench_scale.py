@@ -231,6 +231,42 @@ class Result:
     engines_rss_mb_max: float = 0.0
     games_finished_early: int = 0
     notes: list[str] = field(default_factory=list)
+    runs: int = 1  # runs pooled into this row (--repeat)
+    runs_p50: list[float] = field(default_factory=list)  # each run's own p50
+    overheads: list[float] = field(default_factory=list)  # the samples (not written to the JSON)
+    cpu_s: float = 0.0  # the player's CPU seconds over the window(s)
+    engines_cpu_s: float = 0.0
+
+
+def pooled(runs: list[Result]) -> Result:
+    """One row from several runs of a level by one player: percentiles over all their samples, CPU per move
+    over all their moves, the largest memory and engine counts."""
+    if len(runs) == 1:
+        return runs[0]
+    first = runs[0]
+    out = Result(first.player, first.level, first.games, first.key, runs=len(runs),
+                 runs_p50=[r.p50 for r in runs])
+    out.overheads = [x for r in runs for x in r.overheads]
+    out.moves_measured = len(out.overheads)
+    out.p50, out.p90, out.p99 = pct(out.overheads, .5), pct(out.overheads, .9), pct(out.overheads, .99)
+    out.mean = statistics.mean(out.overheads) if out.overheads else 0.0
+    out.engine_us = statistics.mean(r.engine_us for r in runs)
+    out.window_s = sum(r.window_s for r in runs)
+    out.window_moves = sum(r.window_moves for r in runs)
+    out.cpu_s = sum(r.cpu_s for r in runs)
+    out.engines_cpu_s = sum(r.engines_cpu_s for r in runs)
+    if out.window_moves:
+        out.cpu_ms_per_move = out.cpu_s * 1000 / out.window_moves
+        out.engines_cpu_ms_per_move = out.engines_cpu_s * 1000 / out.window_moves
+    out.sandbox_cpu_pct = statistics.mean(r.sandbox_cpu_pct for r in runs)
+    out.rss_mb = max(r.rss_mb for r in runs)
+    out.engines_alive_max = max(r.engines_alive_max for r in runs)
+    out.engines_alive_window_max = max(r.engines_alive_window_max for r in runs)
+    out.engines_alive_end = max(r.engines_alive_end for r in runs)
+    out.engines_rss_mb_max = max(r.engines_rss_mb_max for r in runs)
+    out.games_finished_early = sum(r.games_finished_early for r in runs)
+    out.notes = [n for r in runs for n in r.notes]
+    return out
 
 
 def pct(values: list[float], q: float) -> float:
@@ -360,15 +396,18 @@ def run_level(sb: Sandbox, key: str, level: Level, player: str, workdir: Path, l
                 first = False
             if r["phase"] != "play":
                 res.games_finished_early += 1
+        res.overheads = overheads
+        res.runs_p50 = [pct(overheads, .5)]
         res.moves_measured = len(overheads)
         res.p50, res.p90, res.p99 = pct(overheads, .5), pct(overheads, .9), pct(overheads, .99)
         res.mean = statistics.mean(overheads) if overheads else 0.0
         res.engine_us = engine_ms * 1000
         res.window_s = t1 - t0
         res.window_moves = window_moves
+        res.cpu_s, res.engines_cpu_s = u1.cpu - u0.cpu, u1.children_cpu - u0.children_cpu
         if window_moves:
-            res.cpu_ms_per_move = (u1.cpu - u0.cpu) * 1000 / window_moves
-            res.engines_cpu_ms_per_move = (u1.children_cpu - u0.children_cpu) * 1000 / window_moves
+            res.cpu_ms_per_move = res.cpu_s * 1000 / window_moves
+            res.engines_cpu_ms_per_move = res.engines_cpu_s * 1000 / window_moves
         res.sandbox_cpu_pct = (s1 - s0) / res.window_s * 100 if res.window_s else 0.0
         res.rss_mb = u1.rss
         res.engines_alive_max = max((s.engines for s in [*samples, u1]), default=0)
@@ -598,6 +637,9 @@ def main() -> None:
     ap.add_argument("--json", default="bench_scale.json", help="where to write the numbers")
     ap.add_argument("--quick", action="store_true", help="a tenth of the moves (a smoke run)")
     ap.add_argument("--players", default="floor,bridge", help="which players to run: floor, bridge or both")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run each level N times, the players taking turns (floor, bridge, floor, ...), and pool "
+                         "each player's samples: a load that comes and goes then weighs on both alike")
     ap.add_argument("--workdir", help="keep logs, configs and transcripts here (default: a temporary folder)")
     ap.add_argument("--profile", help="run the daemon under cProfile, every thread, and write its statistics to "
                                       "PROFILE-LEVEL.pstats (the profiler's own cost is in the times)")
@@ -636,27 +678,35 @@ def main() -> None:
         stack.callback(sb.stop)
         results: list[Result] = []
         for key, level in levels:
-            for player in players:
-                if player == "floor" and key in ("500h", "500c"):
-                    continue  # the same games as 500 for the floor (it holds no engine)
-                log(f"{level.name}: {player}")
-                prof = None
-                if args.profile and player == "bridge":
-                    prof = Path(f"{args.profile}-{key}.pstats")
-                elif args.thread_cpu and player == "bridge":
-                    prof = Path(f"{args.thread_cpu}-{key}.json")
-                results.append(run_level(sb, key, level, player, workdir, log, prof))
+            runs: dict[str, list[Result]] = {}
+            for rep in range(max(args.repeat, 1)):
+                for player in players:
+                    if player == "floor" and key in ("500h", "500c"):
+                        continue  # the same games as 500 for the floor (it holds no engine)
+                    log(f"{level.name}: {player}" + (f" (run {rep + 1} of {args.repeat})" if args.repeat > 1 else ""))
+                    prof = None
+                    if args.profile and player == "bridge":
+                        prof = Path(f"{args.profile}-{key}.pstats")
+                    elif args.thread_cpu and player == "bridge":
+                        prof = Path(f"{args.thread_cpu}-{key}.json")
+                    runs.setdefault(player, []).append(run_level(sb, key, level, player, workdir, log, prof))
+            results += [pooled(r) for r in runs.values()]
         meta = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
                 "seconds": round(time.time() - started), "cpus": os.cpu_count(), "load_before": load,
                 "load_after": os.getloadavg(), "python": sys.version.split()[0], "quick": args.quick,
-                "levels": {key: {"name": lv.name, **asdict(lv)} for key, lv in levels}}
-    Path(args.json).write_text(json.dumps({"meta": meta, "results": [asdict(r) for r in results],
+                "levels": {key: {"name": lv.name, **asdict(lv)} for key, lv in levels}, "repeat": args.repeat}
+    rows = [{k: v for k, v in asdict(r).items() if k != "overheads"} for r in results]
+    Path(args.json).write_text(json.dumps({"meta": meta, "results": rows,
                                            "targets": [{"target": t, "met": m, "measured": v}
                                                        for t, m, v in targets(results)]}, indent=1))
     print(table(results))
     print()
     for t, met, value in targets(results):
         print(f"- {t}: {'met' if met else 'NOT met'} ({value})")
+    for r in results:
+        if r.runs > 1:
+            print(f"- {r.level}, {r.player}: {r.runs} runs pooled; each run's p50: "
+                  + ", ".join(f"{x:.2f}" for x in r.runs_p50) + " ms")
     print(f"\nload average before {load[0]:.2f}, after {meta['load_after'][0]:.2f}; {meta['seconds']} s; "
           f"numbers in {args.json}")
 

@@ -151,3 +151,20 @@ def test_each_level_configures_the_daemon_it_names(key: str, tmp_path: Path, mon
     assert level.engine_cap == (cfg.engine.pool_size if key in ("500p", "500c") else level.games)
     assert cfg.daemon.max_concurrent_games == level.games
     assert cfg.server.accept.max_games_per_opponent == level.games
+
+
+def test_repeated_runs_pool_their_samples() -> None:
+    """--repeat: one row per player from all its runs: percentiles over every sample, CPU over every move."""
+    import bench_scale
+
+    a = bench_scale.Result("bridge", "1 paced game", 1, "1", overheads=[1.0, 2.0, 3.0], p50=2.0, window_moves=3,
+                           cpu_s=0.003, engines_cpu_s=0.0003, rss_mb=40, engines_alive_max=1, engine_us=50)
+    b = bench_scale.Result("bridge", "1 paced game", 1, "1", overheads=[4.0, 5.0, 6.0, 7.0], p50=5.0,
+                           window_moves=5, cpu_s=0.015, engines_cpu_s=0.0005, rss_mb=45, engines_alive_max=1,
+                           engine_us=70)
+    p = bench_scale.pooled([a, b])
+    assert p.runs == 2 and p.runs_p50 == [2.0, 5.0]
+    assert p.moves_measured == 7 and p.p50 == 4.0 and p.p99 == 7.0
+    assert p.cpu_ms_per_move == pytest.approx(18 / 8) and p.engines_cpu_ms_per_move == pytest.approx(0.1)
+    assert p.rss_mb == 45 and p.engine_us == 60
+    assert bench_scale.pooled([a]) is a
