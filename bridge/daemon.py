@@ -6,21 +6,19 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bridge.errors import EXIT_FATAL, BridgeError, ConfigError, FatalAdapterError
+from bridge.errors import EXIT_FATAL, ConfigError, FatalAdapterError
 from bridge.events import Adapter, GameContext, GameInbox
 from bridge.games.go_engines import make_go_engines
 from bridge.games.go_events import GoActions
 from bridge.games.gotypes import Color
 from bridge.health import EngineHealth
 from bridge.registry import adapter_spec
-from bridge.session import GameSession, SlotPool
+from bridge.session import GameSession, HostedGame, SlotPool
 from bridge.systemd import Notifier
-from bridge.transcript import Transcript, transcript_cap
 
 log = logging.getLogger("bridge.daemon")
 
@@ -100,29 +98,6 @@ class ProgressEvent(threading.Event):
         return 0.0 if now < self.waiting_until else max(now - self.seen, 0.0)
 
 
-class DrivenGame:
-    """The :class:`bridge.events.GameContext` of a game whose loop the adapter runs."""
-
-    def __init__(self, game_id: str, config: Any, server: str, slots: SlotPool, stop: threading.Event) -> None:
-        self.game_id = game_id
-        self.config = config
-        self.stop = stop
-        self.slots = slots
-        data_dir = Path(config.daemon.data_dir)
-        self.records_dir = data_dir / "records"
-        self.transcript = Transcript(data_dir / "transcripts" / f"{server}-{game_id}.log",
-                                     max_bytes=transcript_cap(config))
-
-    @contextmanager
-    def engine_slot(self) -> Iterator[None]:
-        if not self.slots.acquire(self.stop):
-            raise BridgeError("the daemon is shutting down")
-        try:
-            yield
-        finally:
-            self.slots.release()
-
-
 class Daemon:
     """Implements :class:`bridge.events.Host` for the adapter."""
 
@@ -145,17 +120,21 @@ class Daemon:
         self.stop_event = ProgressEvent()  # the adapter's progress is seen on it (healthy())
         self._stuck_said = False
         self._lock = threading.Lock()
+        # every hosted game's thread by game id, whoever runs its loop: a session fed by the adapter (open_game,
+        # also in `sessions` for its inbox) or the adapter's own loop (run_game); removed when it ends
+        self._games: dict[str, threading.Thread] = {}
         self.sessions: dict[str, GameSession] = {}
-        self.finished: list[GameSession] = []
         self._adapter_thread: threading.Thread | None = None
-        self._driven: dict[str, threading.Thread] = {}  # games whose loop the adapter runs (run_game)
-        self.finished_ids: list[str] = []
+        self.finished_ids: list[str] = []  # the hosted games that ended, in order
         self.failed = False  # the adapter gave up (bad credentials...): `gamebridge run` exits non-zero
         self.draining = False  # daemon.on_stop: finish, after the first stop(): no new games
         self.fatal: str | None = None  # the adapter's FatalAdapterError: `gamebridge run` exits with EXIT_FATAL
         self.health = EngineHealth(config, self.stop_event)  # can the engine start? (no game taken while not)
 
     # --- Host -----------------------------------------------------------------------------------------------
+    def _home(self, game_id: str) -> HostedGame:
+        return HostedGame(game_id, self.config, self.kind, self.slots, self.stop_event)
+
     def open_game(self, game_id: str, my_color: Color, actions: GoActions) -> GameInbox:
         with self._lock:
             session = self.sessions.get(game_id)
@@ -164,8 +143,9 @@ class Daemon:
                 return session
             session = GameSession(game_id, my_color, actions, self.config, server=self.kind, slots=self.slots,
                                   on_end=self._session_ended, on_engine_down=self.health.report_failure,
-                                  engines=self.go_engines)
+                                  engines=self.go_engines, home=self._home(game_id))
             self.sessions[game_id] = session
+            self._games[game_id] = session
             session.start()  # under the lock: shutdown() never finds a session it cannot join
             if self.stop_event.is_set():
                 session.stop()
@@ -173,29 +153,37 @@ class Daemon:
 
     def run_game(self, game_id: str, target: Callable[[GameContext], None]) -> bool:
         with self._lock:
-            if self.stop_event.is_set() or game_id in self.sessions or game_id in self._driven:
+            if self.stop_event.is_set() or game_id in self._games:
                 return False
-            ctx = DrivenGame(game_id, self.config, self.kind, self.slots, self.stop_event)
-            thread = threading.Thread(target=self._drive, args=(ctx, target), name=f"game-{game_id}", daemon=True)
-            self._driven[game_id] = thread
+            home = self._home(game_id)
+            thread = threading.Thread(target=self._drive, args=(home, target), name=f"game-{game_id}", daemon=True)
+            self._games[game_id] = thread
         thread.start()
         return True
 
-    def _drive(self, ctx: DrivenGame, target: Callable[[GameContext], None]) -> None:
+    def _drive(self, home: HostedGame, target: Callable[[GameContext], None]) -> None:
         try:
-            target(ctx)
+            target(home)
         except Exception:
-            log.exception("game %s: the game loop crashed", ctx.game_id)
-            ctx.transcript.note("the game loop crashed; see the daemon log")
+            log.exception("game %s: the game loop crashed", home.game_id)
+            home.transcript.note("the game loop crashed; see the daemon log")
         finally:
-            ctx.transcript.close()
-            with self._lock:
-                self._driven.pop(ctx.game_id, None)
-                self.finished_ids.append(ctx.game_id)
+            home.transcript.close()
+            self._ended(home.game_id, threading.current_thread())
+
+    def _session_ended(self, session: GameSession) -> None:
+        self._ended(session.game_id, session)
+
+    def _ended(self, game_id: str, thread: threading.Thread) -> None:
+        with self._lock:
+            if self._games.get(game_id) is thread:
+                del self._games[game_id]
+                self.sessions.pop(game_id, None)
+            self.finished_ids.append(game_id)
 
     def active_games(self) -> int:
         with self._lock:
-            return sum(1 for s in self.sessions.values() if not s.finished) + len(self._driven)
+            return sum(1 for gid in self._games if gid not in self.sessions or not self.sessions[gid].finished)
 
     def can_accept_game(self) -> bool:
         return (not self.stop_event.is_set() and not self.draining and self.health.ready
@@ -211,12 +199,6 @@ class Daemon:
         :func:`bridge.events.host_ready`). With the engine checked too, systemd is told READY=1 once."""
         self._server_live.set()
         self._maybe_ready()
-
-    def _session_ended(self, session: GameSession) -> None:
-        with self._lock:
-            if self.sessions.get(session.game_id) is session:
-                del self.sessions[session.game_id]
-            self.finished.append(session)
 
     # --- lifecycle -----------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -383,18 +365,16 @@ class Daemon:
         deadline = time.monotonic() + timeout
         with self._lock:
             sessions = list(self.sessions.values())
-            driven = list(self._driven.items())
+            games = list(self._games.items())
         for s in sessions:
             s.stop()  # returns at once: every session's engine is stopped in a thread of its own
-        for s in sessions:
-            s.join(max(deadline - time.monotonic(), 0.0))
-        for _, t in driven:
+        for _, t in games:
             t.join(max(deadline - time.monotonic(), 0.0))
         if self._adapter_thread is not None:
             self._adapter_thread.join(max(deadline - time.monotonic(), 0.0))
         self.go_engines.close()  # a shared manager's engines (per_game: nothing; each session stopped its own)
         self.health.join(max(deadline - time.monotonic(), 0.0))
-        late = [s.game_id for s in sessions if s.is_alive()] + [gid for gid, t in driven if t.is_alive()]
+        late = [gid for gid, t in games if t.is_alive()]
         if late:
             log.warning("game(s) %s did not stop within %.0f s; stopping anyway (their engines are killed at "
                         "exit)", ", ".join(late), timeout)

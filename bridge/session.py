@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +53,40 @@ class SlotPool:
         self._sem.release()
 
 
+class HostedGame:
+    """What the daemon gives every game it hosts (:class:`bridge.events.GameContext`), whether the adapter runs
+    its loop (``Host.run_game``) or pushes its events to a session (``Host.open_game``): the transcript, where
+    records go, an engine slot, the daemon's stop event. The one place that names a game's files."""
+
+    def __init__(self, game_id: str, config: Any, server: str, slots: SlotPool, stop: threading.Event) -> None:
+        self.game_id = game_id
+        self.config = config
+        self.server = server
+        self.stop = stop
+        self.slots = slots
+        data_dir = Path(config.daemon.data_dir)
+        self.records_dir = data_dir / "records"
+        self.transcript_path = data_dir / "transcripts" / f"{server}-{game_id}.log"
+        self.transcript = Transcript(self.transcript_path, max_bytes=transcript_cap(config))
+
+    @contextmanager
+    def engine_slot(self) -> Iterator[None]:
+        if not self.slots.acquire(self.stop):
+            raise BridgeError("the daemon is shutting down")
+        try:
+            yield
+        finally:
+            self.slots.release()
+
+
 class GameSession(threading.Thread):
     def __init__(self, game_id: str, my_color: Color, actions: GoActions, config: Any, *, server: str,
                  slots: SlotPool, on_end: Callable[[GameSession], None] | None = None,
-                 on_engine_down: Callable[[str], None] | None = None, engines: GoEngines | None = None) -> None:
+                 on_engine_down: Callable[[str], None] | None = None, engines: GoEngines | None = None,
+                 home: HostedGame | None = None) -> None:
         super().__init__(name=f"game-{game_id}", daemon=True)
+        # the game's files and slot (the daemon's; a session made alone, as in tests, gets its own)
+        self.home = home if home is not None else HostedGame(game_id, config, server, slots, threading.Event())
         self.game_id = game_id
         self.my_color = my_color
         self.actions = actions  # replaced by the daemon when the adapter reconnects (the new connection's)
@@ -71,10 +101,9 @@ class GameSession(threading.Thread):
         self._finished = threading.Event()
         self.state: GoState | None = None
         self.result_state: GoState | None = None
-        data_dir = Path(config.daemon.data_dir)
-        self.transcript_path = data_dir / "transcripts" / f"{server}-{game_id}.log"
-        self.record_path = data_dir / "records" / f"{server}-{game_id}.sgf"
-        self.transcript = Transcript(self.transcript_path, max_bytes=transcript_cap(config))
+        self.transcript_path = self.home.transcript_path
+        self.record_path = self.home.records_dir / f"{server}-{game_id}.sgf"
+        self.transcript = self.home.transcript
         # where the engine comes from (engine.manager): the game's own process, a lease from a pool, or a shared one
         self.engines: GoEngines = engines if engines is not None else PerGameEngines(config.engine)
         self.player = self.engines.player(name=f"{server}-{game_id}", transcript=self.transcript,
@@ -123,8 +152,7 @@ class GameSession(threading.Thread):
             settings = LoopSettings(max_restarts=self.config.engine.max_restarts,
                                     max_rejections=MAX_REJECTIONS_A_TURN, server="the server",
                                     abandon="the bridge stops following this game")
-            self.loop = GameLoop(self.io, self.game, Path(self.config.daemon.data_dir) / "records", settings,
-                                 name=f"game {self.game_id}")
+            self.loop = GameLoop(self.io, self.game, self.home.records_dir, settings, name=f"game {self.game_id}")
             self.loop.run()
         except Exception:  # a bug must not kill the daemon; the game resumes on the next snapshot after restart
             log.exception("game %s: session crashed; stopping its engine", self.game_id)

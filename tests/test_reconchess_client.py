@@ -624,7 +624,7 @@ def test_an_unreadable_state_file_is_one_warning_and_the_game_is_played_on(
 
 @pytest.mark.e2e
 def test_the_daemon_plays_a_reconchess_game(sandbox: ReconchessSandbox, tmp_path: Path) -> None:
-    """The real Daemon (run_game, DrivenGame contexts) with the adapter from a YAML config: the game is
+    """The real Daemon (run_game, HostedGame contexts) with the adapter from a YAML config: the game is
     played, its transcript and records land in daemon.data_dir, and shutdown leaves no game thread."""
     config = make_config(sandbox.url, tmp_path)
     adapter = ReconchessAdapter(config.server, config, player_factory=lambda ctx: RandomBot())
