@@ -26,31 +26,68 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bridge.errors import BridgeError, EngineError
 from bridge.gameloop import Decision, Fault, FaultKind, Landed, Record, Settlement, Snapshot, Verdict
 from bridge.games.go import MIN_THINK, RESIGN, clock_command
+from bridge.games.go_engines import GoEngineUser
 from bridge.games.go_events import (
     AcceptRemoval,
     ActionRejected,
     ChatReceived,
     GameAbandoned,
+    GameEvent,
     GoAction,
+    GoActions,
     Play,
     Resign,
     SetRemoval,
     UndoRequested,
 )
-from bridge.games.gotypes import GoState
+from bridge.games.go_pv import PvRelay
+from bridge.games.gotypes import Color, GoState
 from bridge.games.sgf import to_sgf
+from bridge.slot import Mailbox
+from bridge.transcript import Transcript
 
-if TYPE_CHECKING:
-    from bridge.session import GameSession
+
+class GoSessionParts(Protocol):
+    """What the two Go sides use of the session that hosts them (:class:`bridge.session.GameSession`): the game's
+    names, its files, the server's actions, the engine, the inbox and the stop event."""
+
+    game_id: str
+    server: str
+    my_color: Color
+    config: Any
+    actions: GoActions
+    transcript: Transcript
+    record_path: Path
+    stop_event: threading.Event
+    inbox: Mailbox[GoState, GameEvent]
+    player: GoEngineUser  # the engine manager's, maybe wrapped by go.opening_engine / go.ending_engine
+    pv: PvRelay | None
+    io: GoIO
+    state: GoState | None
+    result_state: GoState | None
+    game_over: bool
+    on_engine_down: Callable[[str], None] | None
+
+    def answer_undo(self, move_number: int) -> None: ...
+
+    def refused(self, message: str, during_send: bool) -> None: ...
+
+    def ensure_slot(self) -> None: ...
+
+    def touch(self) -> None: ...
+
+    def idle_check(self, now: float) -> None: ...
+
+    def idle_due(self) -> float | None: ...
 
 log = logging.getLogger("bridge.session")
 
@@ -95,7 +132,7 @@ def _position(state: GoState) -> tuple[Any, ...]:
 class GoIO:
     """The server's side of one Go game, for :class:`bridge.gameloop.GameLoop` (see the module docstring)."""
 
-    def __init__(self, session: GameSession) -> None:
+    def __init__(self, session: GoSessionParts) -> None:
         self.s = session
         self.mailbox = session.inbox
         self.seen_version = 0  # the newest slot version taken
@@ -449,7 +486,7 @@ class GoIO:
 class GoGame:
     """The engine's side of one Go game, for :class:`bridge.gameloop.GameLoop` (see the module docstring)."""
 
-    def __init__(self, session: GameSession) -> None:
+    def __init__(self, session: GoSessionParts) -> None:
         self.s = session
         self._restarted = False
         self._removal_rounds = 0
@@ -569,7 +606,7 @@ class GoGame:
         pass  # the session stops the engine and gives its slot back when the game's thread ends
 
 
-def stop_engine_soon(session: GameSession, why: str) -> None:
+def stop_engine_soon(session: GoSessionParts, why: str) -> None:
     """Stop the session's engine from a thread of its own (even in the middle of a genmove)."""
     threading.Thread(target=session.player.abort, args=(why,), daemon=True,
                      name=f"abort-{session.game_id}").start()
