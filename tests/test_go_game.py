@@ -250,7 +250,7 @@ def test_a_move_lost_with_the_connection_is_sent_again_after_the_resync(tmp_path
     wait_for(lambda: server.current.moves == ((2, 2),), 10, "the move landed")
     text = finish(server, session)
     assert len(player.asked) == 1, "the engine was not asked again"
-    assert "move 1: the answer to 'move at column 2, row 2' was lost" in text
+    assert "move 1: the answer to 'move C7' was lost" in text  # the log names the point as GTP does
     assert "the state shows it was not carried out: sending it again" in text
 
 

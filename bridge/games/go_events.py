@@ -6,10 +6,10 @@ Nothing here knows a server's URL or field names; the neutral seam (hosts, adapt
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bridge.games.gotypes import GoState, Move, Point
+from bridge.games.gotypes import GoState, Move, Point, gtp_vertex
 
 
 # --- events: adapter -> session -------------------------------------------------------------------
@@ -58,9 +58,16 @@ GameEvent = StateUpdate | UndoRequested | ChatReceived | GameAbandoned | ActionR
 @dataclass(frozen=True)
 class Play:
     move: Move  # None = pass
+    height: int = field(default=0, compare=False)  # the board's, for the log's name of the point (0: unknown)
 
-    def __str__(self) -> str:  # how logs and transcripts name it (column, row from the top, 0-based)
-        return "pass" if self.move is None else f"move at column {self.move[0]}, row {self.move[1]}"
+    def __str__(self) -> str:
+        """How logs and transcripts name it: "move Q16" (the point as on the board's edge and in GTP) when the
+        board's height is known, else the column and the row from the top (0-based)."""
+        if self.move is None:
+            return "pass"
+        if self.height > 0:
+            return f"move {gtp_vertex(self.move, self.height)}"
+        return f"move at column {self.move[0]}, row {self.move[1]}"
 
 
 @dataclass(frozen=True)

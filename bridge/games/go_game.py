@@ -534,7 +534,7 @@ class GoGame:
             self.s.transcript.note("engine resigned")
             return Decision((Resign(),))
         assert not isinstance(answer, str)
-        return Decision(tuple(Play(m) for m in answer))
+        return Decision(tuple(Play(m, state.settings.height) for m in answer))
 
     def _engine(self, ask: Any, before: Any = None) -> Any:
         """``ask()`` the engine (taking an engine slot first); None when the bridge stopped the engine itself
