@@ -114,9 +114,9 @@ class EngineProcessConfig(Strict):
     startup_timeout: float = Field(20.0, gt=0, le=600, description="seconds allowed to start and handshake")
     move_margin: float = Field(5.0, ge=0, le=600,
                                description="with a clock: seconds kept on it when the engine counts as hung, beyond "
-                                           "what a restart and 2 s of thought take (at most half the time left), "
-                                           "to restart it and still move; without one: seconds beyond "
-                                           "max_move_time")
+                                           "what a restart and 2 s of thought take, plus 3.5 s for the stop, the "
+                                           "send and a late clock (at most half the time left), to restart it and "
+                                           "still move; without one: seconds beyond max_move_time")
     max_move_time: float | None = Field(None, gt=0,
                                         description="cap on the seconds the engine may think for one move")
     quit_grace: float = Field(2.0, ge=0, le=60, description="seconds after 'quit' before SIGTERM, then SIGKILL")

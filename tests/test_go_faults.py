@@ -571,3 +571,20 @@ def test_an_engine_frozen_while_told_a_move_is_caught_inside_the_clock(
                 os.kill(frozen, _signal.SIGCONT)
         session.stop()
         session.join(10)
+
+
+@pytest.mark.parametrize("budget", [20.0, 30.0, 64.6, 85.0, 300.0])
+@pytest.mark.parametrize("margin", [0.0, 2.0, 5.0])
+def test_a_hang_leaves_a_retry_its_time_even_when_the_clock_was_read_late(budget: float, margin: float) -> None:
+    """Seen in the soak (seed 201758075): on a 60 s + 3x10 s byo-yomi clock with 64.6 s to the flag, a genmove hung
+    for its 60.5 s limit; the restart found 1.7 s on the clock (the engine's stop, the restart and a clock read ~2 s
+    early took the rest of the 4.1 s reserve) and passed after the opponent's pass, losing the game on points. What
+    a hang leaves must carry the retry (its own hang limit of MIN_THINK after the engine's start) after 3 s of such
+    losses."""
+    from bridge.config import EngineConfig as Cfg
+    from bridge.games.go import MIN_THINK, hang_limit
+
+    cfg = Cfg(command=[GNUGO], move_margin=margin)
+    start = 0.3
+    left = budget - hang_limit(cfg, start, budget) - 3.0
+    assert hang_limit(cfg, start, left) - start >= MIN_THINK, (budget, left)

@@ -46,6 +46,9 @@ ANALYZE_COMMANDS = (("kata-genmove_analyze", 1.0), ("lz-genmove_analyze", 10000.
 # centiseconds between the info lines an engine prints while it thinks (Leela Zero prints a last one when it stops)
 ANALYZE_INTERVAL = 50
 MIN_THINK = 2.0  # seconds a restarted engine should have at least to find a move (else: a fallback pass)
+# seconds a hang's reserve holds beyond the retry's own needs: the hung engine's stop and the new one's start, the
+# game loop's send reserve, and a clock read a little early (the server's clock event follows the move it timed)
+RETRY_SLACK = 3.5
 
 
 @dataclass(frozen=True)
@@ -167,15 +170,15 @@ def hang_limit(cfg: EngineProcessConfig, start_seconds: float, budget: float) ->
     """How long an engine whose last start took ``start_seconds`` may take before it counts as hung. With a clock
     (``budget``: seconds until the flag) the limit is always inside it: what a retry needs stays on the clock
     (``move_margin`` plus the engine's start plus :data:`MIN_THINK`, and at least twice what a start and MIN_THINK
-    take; at most half the time left) to restart the engine, replay the game and still move, or play a fallback
-    move. Without a clock: the ``max_move_time`` cap (1 h if none) plus ``move_margin``."""
+    take, plus :data:`RETRY_SLACK`; at most half the time left) to restart the engine, replay the game and still
+    move, or play a fallback move. Without a clock: the ``max_move_time`` cap (1 h if none) plus ``move_margin``."""
     cap = cfg.max_move_time
     margin = cfg.move_margin
     if math.isfinite(budget):
         # what stays on the clock must carry a retry: the engine's restart, MIN_THINK seconds of thought, and
         # the retry's own reserve (the same rule once more, at most half of what is then left)
         start = start_seconds
-        reserve = max(margin + start + MIN_THINK, 2 * (MIN_THINK + start))
+        reserve = max(margin + start + MIN_THINK, 2 * (MIN_THINK + start)) + RETRY_SLACK
         limit = budget - min(reserve, budget / 2)
         if cap is not None:
             limit = min(limit, cap + margin)
