@@ -118,6 +118,7 @@ def color_code(text: str) -> int:
 def serve(inp: TextIO, out: TextIO, times: TextIO | None) -> None:
     board = Board()
     for raw in inp:
+        thought: float | None = None
         parts = raw.split("#", 1)[0].split()
         if not parts:
             continue
@@ -154,8 +155,7 @@ def serve(inp: TextIO, out: TextIO, times: TextIO | None) -> None:
                 p = board.first_legal(color)
                 board.play(color, p)
                 answer = board.vertex(p)
-                if times is not None:
-                    times.write(f"{(time.perf_counter() - started) * 1e6:.1f}\n")
+                thought = time.perf_counter() - started
             elif cmd == "quit":
                 out.write(f"={ident}\n\n")
                 out.flush()
@@ -166,6 +166,8 @@ def serve(inp: TextIO, out: TextIO, times: TextIO | None) -> None:
             ok, answer = False, "syntax error"
         out.write(f"{'=' if ok else '?'}{ident} {answer}\n\n")
         out.flush()
+        if thought is not None and times is not None:  # after the answer: the log is no part of the move
+            times.write(f"{thought * 1e6:.1f}\n")
 
 
 def main() -> None:
