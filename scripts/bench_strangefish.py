@@ -581,7 +581,9 @@ def running_sandbox(setup: Setup) -> Iterator[ReconchessSandbox]:
         sandbox.stop()
 
 
-def run(setup: Setup, games: int) -> list[dict[str, Any]]:
+def run(setup: Setup, games: int, stop_after: float | None = None) -> list[dict[str, Any]]:
+    """Play ``games`` games, each appended to the results as it ends; no new game starts once ``stop_after``
+    (a ``time.monotonic()`` instant) has passed."""
     recorded = load_results(setup.results)
     if games <= 0:
         return recorded
@@ -590,7 +592,11 @@ def run(setup: Setup, games: int) -> list[dict[str, Any]]:
         sandbox.add_user(OUR_NAME, password)
         if setup.opponent == "strangefish":
             sandbox.add_user(SF2_NAME, sf2_password)
-        for _ in range(games):
+        for played in range(games):
+            if stop_after is not None and time.monotonic() >= stop_after:
+                print(f"--hours: {played} of {games} games played; no new game starts now", file=sys.stderr,
+                      flush=True)
+                break
             white = next_color_is_white(recorded, setup.opponent_user, setup.clock)
             entry = play_game(setup, sandbox, password, sf2_password, white)
             recorded = append_result(setup.results, entry)
@@ -618,6 +624,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", help="the Python with StrangeFish2's needs (numpy, tqdm, click, reconchess); "
                                          "default: CHECKOUT/.venv/bin/python")
     parser.add_argument("-n", "--games", type=int, default=2, help="games to play now (default 2; 0: summary only)")
+    parser.add_argument("--hours", type=float, default=None,
+                        help="start no new game once this many hours have passed (the game under way finishes): "
+                             "a long run split into sittings that end on time")
     parser.add_argument("--seconds", type=float, default=900.0, help="seconds per player (default 900)")
     parser.add_argument("--increment", type=float, default=5.0, help="seconds added per turn (default 5)")
     parser.add_argument("--stockfish", default=STOCKFISH, help=f"Stockfish for both sides (default {STOCKFISH})")
@@ -642,7 +651,7 @@ def main(argv: list[str] | None = None) -> int:
                 setup.strangefish = args.strangefish.resolve()
                 setup.python = args.python or str(setup.strangefish / ".venv" / "bin" / "python")
                 setup.sf2_commit = check_strangefish(setup.strangefish, setup.python, args.stockfish)
-        games = run(setup, args.games)
+        games = run(setup, args.games, None if args.hours is None else time.monotonic() + args.hours * 3600)
     except BenchError as exc:
         print(f"bench_strangefish: {exc}", file=sys.stderr)
         return 2

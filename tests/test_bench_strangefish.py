@@ -286,3 +286,32 @@ def test_one_game_against_random_end_to_end(stockfish: str, tmp_path: Path) -> N
     folder = Path(game["history"]).parent
     assert (folder / "bridge" / "records" / f"reconchess-{game['game_id']}.pgn").exists()  # the daemon finished
     assert run.stdout.startswith("random at 15+1: 1 games, "), run.stdout
+
+
+def test_hours_end_a_run_between_games(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """--hours: the game under way finishes, no new one starts once the time is up; what was played is kept."""
+    import contextlib
+
+    class FakeSandbox:
+        def add_user(self, name: str, password: str) -> None:
+            pass
+
+    clock = [0.0]
+    played: list[bool] = []
+
+    def play(setup: Any, sandbox: Any, password: str, sf2_password: str, white: bool) -> dict[str, Any]:
+        played.append(white)
+        clock[0] += 600.0  # each game takes ten minutes
+        entry = _game("win", "white" if white else "black", gid=len(played), opponent="random", clock="60+1")
+        return {**entry, "wall_seconds": 600.0}
+
+    monkeypatch.setattr(bench, "running_sandbox", lambda setup: contextlib.nullcontext(FakeSandbox()))
+    monkeypatch.setattr(bench, "play_game", play)
+    monkeypatch.setattr(bench.time, "monotonic", lambda: clock[0])
+    setup = bench.Setup(opponent="random", seconds=60, increment=1, stockfish="/usr/games/stockfish", threads=1,
+                        hash_mb=16, out=tmp_path, results=tmp_path / "results.json", commit="x")
+    games = bench.run(setup, 10, stop_after=1500.0)  # 25 minutes: games start at 0, 10 and 20 minutes
+    assert len(played) == 3 and played == [True, False, True]
+    assert [g["game_id"] for g in games] == [1, 2, 3] == [g["game_id"] for g in bench.load_results(setup.results)]
+    assert "3 of 10 games played; no new game starts now" in capsys.readouterr().err
