@@ -17,7 +17,8 @@ How it plays (in the manner of StrangeFish, the NeurIPS 2022 winner, much simpli
   the move phase) capture the king or leave ours en prise on the boards that remain (the value of the
   information); nothing when every window is already certain.
 - **Move**: the engine proposes its favourite moves on a weighted sample of ``rbc.move_boards`` boards; each of the
-  ``rbc.candidates`` most proposed moves is then played on every sampled board *as the arbiter would revise it
+  ``rbc.candidates`` most proposed moves (and, when each of them may leave our king en prise, the move actions that
+  leave it so on the least weight: a seen attacker is answered whatever the engine proposed) is then played on every sampled board *as the arbiter would revise it
   there* (a slide stopped by an unseen piece, a blocked pawn move becoming a pass) and the resulting position,
   opponent to move, is scored by the engine as our expected result.  A move's score is ``mean_weight`` x its
   weighted mean + the rest x its worst value; capturing the king counts as a certain win with the probability
@@ -66,6 +67,8 @@ SENSE_SHARE = 0.3  # of a move's budget, what the sense may spend (most engine a
 SENSE_CANDIDATES = 6  # likely moves whose outcome the sense checks
 BOARDS_PER_SECOND = 40  # on a short clock, at most this many boards kept per second left
 MIN_BOARDS = 50
+SAFER_SCAN = 200  # boards on which every move action is checked when each candidate may leave our king en prise
+SAFER_CANDIDATES = 3  # of those moves, the safest added to the candidates
 LOSE_AVERSION = 1.0  # extra penalty per unit of probability that our king is left en prise (the odds are rough)
 VOTE_RANK = (1.0, 0.5, 0.3)
 REPLAY_BOARDS = 200  # boards kept while an earlier run's observations are told again (begin_replay)
@@ -474,6 +477,24 @@ class BridgeRbcPlayer(reconchess.Player):
             return {m: (0.0, 0.0) for m in moves}
         return {m: (a[0] / total, a[1] / total) for m, a in acc.items()}
 
+    def _safer_moves(self, move_actions: list[chess.Move], candidates: list[chess.Move],
+                     outcomes: dict[chess.Move, tuple[float, float]], boards: list[tuple[chess.Board, float]],
+                     deadline: float) -> list[chess.Move]:
+        """When every candidate may leave our king where the opponent can capture it, the (at most
+        ``SAFER_CANDIDATES``) move actions that leave it so on the least weight, if less than the candidates do
+        (checked on the heaviest ``SAFER_SCAN`` boards).  The engine proposes moves board by board; an evasion
+        that is safe on every board may be the favourite on none (issue 12: a seen attacker must be answered)."""
+        floor = min(outcomes[m][1] for m in candidates)
+        if floor <= 0:
+            return []
+        others = [m for m in move_actions if m not in candidates]
+        scan = self._outcomes(boards[:SAFER_SCAN], others, deadline)
+        if not scan:
+            return []
+        scan_floor = min(self._outcomes(boards[:SAFER_SCAN], candidates, deadline).values(), key=lambda o: o[1])[1]
+        safer = sorted((m for m in others if scan[m][1] < scan_floor - 1e-9), key=lambda m: (scan[m][1], -scan[m][0]))
+        return safer[:SAFER_CANDIDATES]
+
     def _choose_move(self, move_actions: list[chess.Move], seconds_left: float, started: float) -> chess.Move | None:
         belief = self._belief()
         budget = self.budget(seconds_left)
@@ -511,6 +532,10 @@ class BridgeRbcPlayer(reconchess.Player):
         # 2. certain outcomes over many boards: king captures, and our king left en prise
         wide = belief.sample(self.config.safety_boards) if len(belief) > n else sample
         outcomes = self._outcomes(wide, candidates, started + 0.5 * budget)
+        safer = self._safer_moves(move_actions, candidates, outcomes, wide, started + 0.6 * budget)
+        if safer:
+            candidates += safer
+            outcomes.update(self._outcomes(wide, safer, started + 0.65 * budget))
         # 3. engine scores of the other outcomes: boards outer, so that a deadline leaves every candidate
         # scored on the same boards
         cache: dict[Any, float] = {}

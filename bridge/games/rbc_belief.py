@@ -11,7 +11,8 @@ Each turn:
 
 1. :meth:`Belief.opponent_moved` expands every board by every move the opponent could have *taken* on it (all
    pseudo-legal moves, RBC castles, the pass) and keeps the children whose capture square matches what the arbiter
-   reported.  Children are kept lazily as ``(parent, move, weight)`` until the sense result arrives.
+   reported (an opponent whose king we attack is expected to escape: :data:`ESCAPE_SHARE`; a capture nothing
+   explains puts one of its pieces on the capture square).  Children are kept lazily as ``(parent, move, weight)`` until the sense result arrives.
 2. :meth:`Belief.choose_sense` first keeps our king in sight: when the chance (over every possible move of the
    opponent, :meth:`Belief.king_threats`) that the opponent can capture our king next move is at least
    ``king_guard``, only the windows covering the most of it are considered (:meth:`Belief.guard_squares`).  Among
@@ -64,6 +65,7 @@ CHECK_PRIOR = 4.0  # an opponent move that attacks our king is this much likelie
 KNIGHT_THREAT_PRIOR = 3.0  # a knight move to a square from which it can attack our king next move (knight rushes)
 KNIGHT_APPROACH_PRIOR = 2.0  # a knight move that brings it closer (in knight moves) to attacking our king
 MAX_CHILDREN = 200_000  # default cap on the opponent's possible moves kept (lazily) until the sense narrows them
+ESCAPE_SHARE = 0.75  # an opponent whose king we attack gets it out of reach with at least this probability
 KING_GUARD = 0.01  # default: chance that the opponent can capture our king above which the sense looks for it
 CRISIS_WEIGHT = 8.0  # default: how much more settling "is a king attacked?" counts than shrinking the belief (sense)
 VALUES = {chess.PAWN: 1, chess.KNIGHT: 3, chess.BISHOP: 3, chess.ROOK: 5, chess.QUEEN: 9, chess.KING: 0}
@@ -160,6 +162,52 @@ def opponent_move_prior(board: chess.Board, move: chess.Move | None) -> float:
             if attacks & chess.BB_KNIGHT_ATTACKS[king]:
                 prior *= KNIGHT_THREAT_PRIOR
     return prior
+
+
+def _teleported(board: chess.Board, square: int, color: chess.Color) -> list[chess.Board]:
+    """``board`` after an unexplained capture by ``color`` on ``square``: for each of its pieces (a king only if it
+    has nothing else), a board where that piece stands on ``square`` (a pawn on a last rank as a queen), the other
+    side to move.  The square of a capture always holds the capturer (game 96456656: a repair that left it empty
+    let our king walk onto the file of the rook that had just captured there)."""
+    movers = board.occupied_co[color] & ~board.kings or board.occupied_co[color]
+    out: list[chess.Board] = []
+    for sq in chess.SquareSet(movers):
+        piece = board.piece_at(sq)
+        assert piece is not None
+        if piece.piece_type == chess.PAWN and chess.square_rank(square) in (0, 7):
+            piece = chess.Piece(chess.QUEEN, color)
+        after = board.copy(stack=False)
+        after.remove_piece_at(sq)
+        after.set_piece_at(square, piece)
+        after.turn = not color
+        after.ep_square = None
+        after.halfmove_clock = 0
+        after.castling_rights = after.clean_castling_rights()
+        out.append(after)
+    if not out:  # no piece at all (a broken board): a queen stands there
+        after = child(board, None)
+        after.set_piece_at(square, chess.Piece(chess.QUEEN, color))
+        out.append(after)
+    return out
+
+
+def _escape_priors(board: chess.Board, moves: Sequence[chess.Move | None], priors: list[float]) -> list[float]:
+    """The mover's king is attacked on ``board``: the moves that leave it out of reach share at least
+    :data:`ESCAPE_SHARE` of the prior (an opponent that sees the attack escapes it; RBC bots look for threats
+    to their king).  Game 96456655 against StrangeFish2: with every move equally likely, 'the king stays where
+    our queen attacks it' kept p=0.84 and our queen was given up for a king that had moved away."""
+    mover = board.turn
+    escapes = []
+    for move in moves:
+        after = child(board, move)
+        king = after.king(mover)
+        escapes.append(king is not None and not after.attackers_mask(not mover, king))
+    escape_total = sum(p for p, e in zip(priors, escapes, strict=True) if e)
+    stay_total = sum(priors) - escape_total
+    if escape_total <= 0 or stay_total <= 0 or escape_total >= ESCAPE_SHARE * (escape_total + stay_total):
+        return priors
+    scale = ESCAPE_SHARE * stay_total / ((1 - ESCAPE_SHARE) * escape_total)
+    return [p * scale if e else p for p, e in zip(priors, escapes, strict=True)]
 
 
 def _attacks_after(board: chess.Board, move: chess.Move, piece: chess.PieceType) -> int:
@@ -397,6 +445,9 @@ class Belief:
         for i, (board, weight) in enumerate(zip(self.boards, self.weights, strict=True)):
             moves = rbc_moves(board)
             priors = [opponent_move_prior(board, m) for m in moves]
+            their_king = board.king(self.opponent)
+            if their_king is not None and board.attackers_mask(self.color, their_king):
+                priors = _escape_priors(board, moves, priors)
             total = sum(priors)
             king = board.king(self.color)
             before = board.attackers_mask(self.opponent, king) if king is not None else 0
@@ -459,11 +510,11 @@ class Belief:
                     out.halfmove_clock = 0
                     boards.append(out)
                     weights.append(self.weights[i])
-            if not boards:
-                out = child(board, None)
-                out.remove_piece_at(capture_square)
-                boards.append(out)
-                weights.append(self.weights[i] * 0.01)
+        if not boards and capture_square is not None:  # no piece could reach it: one of them is there all the same
+            for i in order:
+                boards_i = _teleported(self.boards[i], capture_square, self.opponent)
+                boards.extend(boards_i)
+                weights.extend([self.weights[i] * 0.01] * len(boards_i))
         self._set(boards, weights)
 
     # --- sensing ---------------------------------------------------------------------------------------------
