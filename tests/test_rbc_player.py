@@ -11,8 +11,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 import chess
+import chess.engine
 import pytest
 from reconchess import LocalGame, WinReason, play_local_game
 from reconchess.bots.random_bot import RandomBot
@@ -146,6 +148,82 @@ def test_budget_shares_the_clock() -> None:
     assert player.budget(3) == 0.05  # inside the reserve: the minimum
     player.turn = 60
     assert player.budget(120) > 120 / 40  # late in the game fewer moves remain
+
+
+def test_a_whole_game_of_critical_turns_never_touches_the_reserve() -> None:
+    """900 s + 5 s, every turn critical and every budget spent in full (and a second more): the clock never falls
+    into the reserve, and the last turns still get more than the increment's worth."""
+    player = BridgeRbcPlayer(None, RbcConfig(reserve=5))
+    player._increment = 5.0
+    left = 900.0
+    for turn in range(1, 121):
+        player.turn = turn
+        spent = player.budget(left, critical=True) + 1.0
+        left = left - spent + 5.0
+        assert left > 5.0, f"turn {turn}: {left:.1f} s left"
+    assert player.budget(left, critical=True) >= 4.0
+    calm, critical = player.budget(600), player.budget(600, critical=True)
+    assert critical == pytest.approx(1.5 * calm)
+    assert player.budget(30, critical=True) <= 0.2 * 25 + 1e-9
+
+
+class _TimedStub:
+    """A stand-in for UciEngine that answers at once and adds up the engine seconds it was asked for."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.restarts = 0
+
+    def analyse(self, board: chess.Board, *, seconds: float, depth: int | None = None,
+                multipv: int = 1) -> list[dict[str, object]]:
+        self.seconds += seconds
+        moves = sorted(board.legal_moves, key=lambda m: m.uci())
+        infos: list[dict[str, object]] = []
+        for rank in range(min(multipv, len(moves))):  # different favourites on different boards
+            move = moves[(board.occupied + rank) % len(moves)]
+            infos.append({"pv": [move], "score": chess.engine.PovScore(chess.engine.Cp(-10 * rank), board.turn)})
+        return infos or [{"score": chess.engine.PovScore(chess.engine.Cp(0), board.turn)}]
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_long_clock_is_used() -> None:
+    """Issue 12 / the StrangeFish2 head-to-head: at 900 s + 5 s the player spent 64-226 s of its clock (3.7 s a
+    turn of a 25-45 s budget) because 16 boards at 0.05 s bounded it, not the clock.  With many possible boards
+    and 900 s (or 300 s) left, the engine time a move asks for is a fair share of its budget; a short clock is
+    left to the deadlines (the stub answers at once, so they cannot be seen here)."""
+    from reconchess.utilities import move_actions
+
+    true = chess.Board()
+    for uci in ("e2e4", "e7e5", "g1f3"):
+        true.push_uci(uci)
+    for seconds_left in (900.0, 300.0):
+        stub = _TimedStub()
+        player = BridgeRbcPlayer(cast(UciEngine, stub), RbcConfig(seed=1, reserve=5))
+        player.handle_game_start(chess.BLACK, chess.Board(), "strangefish2")
+        player.handle_opponent_move_result(False, None)
+        player.handle_sense_result([])
+        player.handle_move_result(chess.Move.from_uci("e7e5"), chess.Move.from_uci("e7e5"), False, None)
+        player.handle_opponent_move_result(False, None)  # two unseen white moves: hundreds of boards
+        assert player.belief is not None
+        player.belief.materialize()
+        assert len(player.belief) > 100
+        stub.seconds = 0.0
+        player.choose_move(move_actions(true), seconds_left)
+        budget = player.last_move_info["budget"]
+        assert 0.4 * budget <= stub.seconds <= budget, (seconds_left, stub.seconds, budget)
+        player.close()
+    # the plan's arithmetic: a budget of what the configured boards cost changes nothing; more buys sqrt(k) more
+    # boards and time each, up to 4x
+    cfg = RbcConfig(move_boards=16, engine_time=0.05, candidates=8)
+    planner = BridgeRbcPlayer(None, cfg)
+    base = 16 * 0.05 * (1 + 8 / 2)
+    assert planner.plan(0.5) == (16, 0.05, 0.025)
+    assert planner.plan(base / 0.7) == (16, pytest.approx(0.05), pytest.approx(0.025))
+    boards, propose, score = planner.plan(4 * base / 0.7)
+    assert (boards, propose, score) == (32, pytest.approx(0.1), pytest.approx(0.05))
+    assert planner.plan(1000.0) == (64, pytest.approx(0.2), pytest.approx(0.1))
 
 
 def test_short_clock_keeps_fewer_boards() -> None:

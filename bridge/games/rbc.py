@@ -16,17 +16,21 @@ How it plays (in the manner of StrangeFish, the NeurIPS 2022 winner, much simpli
   (b) settles whether a king is attacked, and (c) tells whether the likely moves (the engine's proposals, reused by
   the move phase) capture the king or leave ours en prise on the boards that remain (the value of the
   information); nothing when every window is already certain.
-- **Move**: the engine proposes its favourite moves on a weighted sample of ``rbc.move_boards`` boards; each of the
-  ``rbc.candidates`` most proposed moves (and, when each of them may leave our king en prise, the move actions that
-  leave it so on the least weight: a seen attacker is answered whatever the engine proposed) is then played on every sampled board *as the arbiter would revise it
-  there* (a slide stopped by an unseen piece, a blocked pawn move becoming a pass) and the resulting position,
-  opponent to move, is scored by the engine as our expected result.  A move's score is ``mean_weight`` x its
+- **Move**: the engine proposes its favourite moves on a weighted sample of boards (``rbc.move_boards`` or more,
+  see the clock); each of the ``rbc.candidates`` most proposed moves (and, when each of them may leave our king
+  en prise, the move actions that leave it so on the least weight: a seen attacker is answered whatever the
+  engine proposed) is then played on every sampled board *as the arbiter would revise it there* (a slide stopped
+  by an unseen piece, a blocked pawn move becoming a pass) and the resulting position, opponent to move, is
+  scored by the engine as our expected result.  A move's score is ``mean_weight`` x its
   weighted mean + the rest x its worst value; capturing the king counts as a certain win with the probability
   (over the whole belief) that the king stands there, and a move that certainly captures it is played at once.
 - **Positions an engine cannot take** (:mod:`bridge.games.rbc_positions`): a side to move that can capture the
   king has won; impossible en-passant squares are cleared; broken positions are scored by material.
-- **Clock**: each move may spend ``seconds_left / moves_left + 0.8 x increment`` (the increment is measured from
-  the clock), minus ``rbc.reserve``; engine time per board shrinks to fit, and a deadline cuts the scoring short.
+- **Clock**: each move may spend ``(seconds_left - rbc.reserve) / moves_left + 0.8 x increment`` (the increment is
+  measured from the clock), 1.5 times that on a critical turn (our king possibly attacked, many boards), at most a
+  fifth of what is usable; a budget larger than what ``rbc.move_boards`` boards at ``rbc.engine_time`` cost buys
+  more boards and longer searches (up to 4x each, :meth:`BridgeRbcPlayer.plan`); a smaller one shrinks the engine
+  time per board, and a deadline cuts the scoring short.
   On a short clock the belief keeps fewer boards (at most 40 per second left), so that its updates stay quick.
 - **Robustness**: an engine that dies or hangs is restarted by the driver (:mod:`bridge.engines.uci`); when that
   gives up, or the engine answers something unusable, or anything here fails, the player notes it (one line in the
@@ -63,6 +67,13 @@ MIN_ENGINE_TIME = 0.005  # seconds: below this an engine search is noise
 SCORE_DEPTH = 12  # plies: cap on the engine's search of a position after a candidate move
 KING_CAPTURE_CERTAIN = 0.95  # probability of capturing the king above which we just take it
 MULTIPV = 3
+CRITICAL_FACTOR = 1.5  # a critical turn's budget, in even shares of the clock
+CRITICAL_THREAT = 0.05  # a chance at least this that the opponent can capture our king makes a turn critical
+CRITICAL_BOARDS = 1000  # more possible boards than this make a turn critical
+MAX_SHARE = 0.2  # of the usable clock, the most one move may take
+MAX_BUDGET = 90.0  # seconds: the most one move may take
+MAX_SCALE = 4.0  # a move's boards and engine time grow with its budget up to this factor each
+PLAN_SHARE = 0.7  # of a move's budget, what the plan spends (the rest: belief checks, engine overhead, slack)
 SENSE_SHARE = 0.3  # of a move's budget, what the sense may spend (most engine answers are reused by the move)
 SENSE_CANDIDATES = 6  # likely moves whose outcome the sense checks
 BOARDS_PER_SECOND = 40  # on a short clock, at most this many boards kept per second left
@@ -297,12 +308,37 @@ class BridgeRbcPlayer(reconchess.Player):
         if gained > 0:
             self._increment = gained if self._increment == 0 else 0.5 * (self._increment + gained)
 
-    def budget(self, seconds_left: float) -> float:
-        """Seconds this move may take: an even share of what is left over the moves expected to remain."""
+    def budget(self, seconds_left: float, critical: bool = False) -> float:
+        """Seconds this move may take: an even share of what is left (beyond ``rbc.reserve``) over the moves
+        expected to remain, plus most of the increment; ``CRITICAL_FACTOR`` times that on a critical turn (our king
+        possibly attacked, many possible boards).  Never more than ``MAX_SHARE`` of what is usable nor
+        ``MAX_BUDGET`` seconds, so that the moves after it keep their share and the reserve is never touched."""
         moves_left = max(12.0, 40.0 - 0.5 * self.turn)
         usable = max(0.0, seconds_left - self.config.reserve)
         share = usable / moves_left + 0.8 * self._increment
-        return max(0.05, min(share, 0.25 * usable if usable > 0 else 0.05, 60.0))
+        if critical:
+            share *= CRITICAL_FACTOR
+        return max(0.05, min(share, MAX_SHARE * usable if usable > 0 else 0.05, MAX_BUDGET))
+
+    def plan(self, budget: float) -> tuple[int, float, float]:
+        """How a move's ``budget`` is spent: (boards the engine proposes on and scores, engine seconds a proposal,
+        engine seconds a candidate's score).  ``rbc.move_boards`` boards at ``rbc.engine_time`` cost about
+        ``move_boards x engine_time x (1 + candidates / 2)``; a budget ``k`` times larger (``k`` up to
+        ``MAX_SCALE`` squared, ``PLAN_SHARE`` of the budget planned for, the rest slack) takes ``sqrt(k)`` times
+        more boards and ``sqrt(k)`` times longer searches.  Never fewer boards or shorter searches than configured:
+        a short clock is handled by the deadlines."""
+        cfg = self.config
+        base = cfg.move_boards * cfg.engine_time * (1 + cfg.candidates / 2)
+        scale = min(MAX_SCALE, max(1.0, PLAN_SHARE * budget / base) ** 0.5)
+        return max(cfg.move_boards, int(cfg.move_boards * scale)), cfg.engine_time * scale, cfg.engine_time * scale / 2
+
+    def _critical(self) -> bool:
+        """A turn worth more of the clock: our king may be capturable (``CRITICAL_THREAT``) or the belief is wide
+        (``CRITICAL_BOARDS``)."""
+        belief = self._belief()
+        if len(belief) > CRITICAL_BOARDS:
+            return True
+        return sum(belief.king_threats().values()) >= CRITICAL_THREAT
 
     # --- the move --------------------------------------------------------------------------------------------
     def _king_captures(self, actions: set[chess.Move]) -> dict[chess.Move, float]:
@@ -419,10 +455,12 @@ class BridgeRbcPlayer(reconchess.Player):
         if len(boards) < 2 or not move_actions:
             return None
         started = time.monotonic()
-        budget = SENSE_SHARE * self.budget(seconds_left)
+        move_budget = self.budget(seconds_left, self._critical())
+        budget = SENSE_SHARE * move_budget
+        n_boards, t_propose, _ = self.plan(move_budget)
         actions = set(move_actions)
-        heaviest = sorted(zip(boards, weights, strict=True), key=lambda bw: -bw[1])[:self.config.move_boards]
-        seconds = max(MIN_ENGINE_TIME, min(self.config.engine_time, 0.5 * budget / len(heaviest)))
+        heaviest = sorted(zip(boards, weights, strict=True), key=lambda bw: -bw[1])[:n_boards]
+        seconds = max(MIN_ENGINE_TIME, min(t_propose, 0.5 * budget / len(heaviest)))
         worth: dict[chess.Move, list[float]] = {}
         votes, _, _ = self._proposals(heaviest, actions, seconds, started + 0.5 * budget, worth)
         candidates = sorted(votes, key=lambda m: -votes[m])[:SENSE_CANDIDATES]
@@ -497,9 +535,11 @@ class BridgeRbcPlayer(reconchess.Player):
 
     def _choose_move(self, move_actions: list[chess.Move], seconds_left: float, started: float) -> chess.Move | None:
         belief = self._belief()
-        budget = self.budget(seconds_left)
+        critical = self._critical()
+        budget = self.budget(seconds_left, critical)
         deadline = started + budget
-        self.last_move_info = {"budget": budget}
+        n_boards, t_propose_plan, t_score_plan = self.plan(budget)
+        self.last_move_info = {"budget": budget, "critical": critical}
         if not move_actions:
             self.last_move_info["why"] = "no move offered"
             return None
@@ -510,13 +550,13 @@ class BridgeRbcPlayer(reconchess.Player):
             if captures[best] >= KING_CAPTURE_CERTAIN:
                 self.last_move_info["why"] = f"captures the king with p={captures[best]:.2f}"
                 return best
-        sample = belief.sample(self.config.move_boards)
+        sample = belief.sample(n_boards)
         if not sample:
             return self._material_move(move_actions)
         n = len(sample)
         n_cand = self.config.candidates
-        t_propose = max(MIN_ENGINE_TIME, min(self.config.engine_time * (4 if n == 1 else 1), 0.3 * budget / n))
-        t_score = max(MIN_ENGINE_TIME, min(self.config.engine_time / 2, 0.5 * budget / (n * n_cand)))
+        t_propose = max(MIN_ENGINE_TIME, min(t_propose_plan * (4 if n == 1 else 1), 0.3 * budget / n))
+        t_score = max(MIN_ENGINE_TIME, min(t_score_plan, 0.5 * budget / (n * n_cand)))
         use_engine = self._engine_ok()
         # 1. proposals: the engine's favourite moves on each sampled board
         votes, proposed, use_engine = self._proposals(sample, actions, t_propose, started + 0.35 * budget)

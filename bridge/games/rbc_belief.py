@@ -12,7 +12,8 @@ Each turn:
 1. :meth:`Belief.opponent_moved` expands every board by every move the opponent could have *taken* on it (all
    pseudo-legal moves, RBC castles, the pass) and keeps the children whose capture square matches what the arbiter
    reported (an opponent whose king we attack is expected to escape: :data:`ESCAPE_SHARE`; a capture nothing
-   explains puts one of its pieces on the capture square).  Children are kept lazily as ``(parent, move, weight)`` until the sense result arrives.
+   explains puts one of its pieces on the capture square).  Children are kept lazily as
+   ``(parent, move, weight)`` until the sense result arrives.
 2. :meth:`Belief.choose_sense` first keeps our king in sight: when the chance (over every possible move of the
    opponent, :meth:`Belief.king_threats`) that the opponent can capture our king next move is at least
    ``king_guard``, only the windows covering the most of it are considered (:meth:`Belief.guard_squares`).  Among

@@ -15,9 +15,12 @@ class RbcConfig(BaseModel):
                               description="cap on the opponent's possible moves from those boards, kept until "
                                           "the sense narrows them (each board has up to ~60); above it a sample "
                                           "is kept")
-    move_boards: int = Field(16, ge=1, le=1000, description="possible boards scored by the engine for each move")
+    move_boards: int = Field(16, ge=1, le=1000,
+                             description="possible boards scored by the engine for each move; a move's time "
+                                         "budget larger than what they cost buys up to 4x more")
     engine_time: float = Field(0.05, gt=0, le=60,
-                               description="engine seconds per board scored (shrinks with the clock)")
+                               description="engine seconds per board proposing moves (half that per candidate "
+                                           "scored); shrinks on a short clock, grows up to 4x on a long one")
     seed: int | None = Field(None, description="random seed for sampling (none: random); set it to replay a game")
     candidates: int = Field(8, ge=1, le=100,
                             description="candidate moves (the engine's favourites across the boards) scored on "
