@@ -40,6 +40,7 @@ How it plays (in the manner of StrangeFish, the NeurIPS 2022 winner, much simpli
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -64,7 +65,8 @@ log = logging.getLogger("bridge.rbc")
 T = TypeVar("T")
 
 MIN_ENGINE_TIME = 0.005  # seconds: below this an engine search is noise
-SCORE_DEPTH = 12  # plies: cap on the engine's search of a position after a candidate move
+SCORE_DEPTH = 12  # plies: cap on the engine's search of a position after a candidate move (at rbc.engine_time;
+# two plies more each time a long clock doubles the time per score, see BridgeRbcPlayer.plan)
 KING_CAPTURE_CERTAIN = 0.95  # probability of capturing the king above which we just take it
 MULTIPV = 3
 CRITICAL_FACTOR = 1.5  # a critical turn's budget, in even shares of the clock
@@ -377,7 +379,7 @@ class BridgeRbcPlayer(reconchess.Player):
             raise _EngineDown() from None
 
     def _value_after(self, board: chess.Board, move: chess.Move | None, seconds: float,
-                     cache: dict[Any, float], use_engine: bool) -> float:
+                     cache: dict[Any, float], use_engine: bool, depth: int = SCORE_DEPTH) -> float:
         """Our expected result after playing ``move`` (as the arbiter revises it) on ``board``."""
         after = child(board, taken_move(board, move))
         key = position_key(after)
@@ -392,7 +394,7 @@ class BridgeRbcPlayer(reconchess.Player):
         else:
             clean = prepared.board
             infos = self._engine_call("scoring a move",
-                                      lambda e: e.analyse(clean, seconds=seconds, depth=SCORE_DEPTH))
+                                      lambda e: e.analyse(clean, seconds=seconds, depth=depth))
             score = infos[0].get("score") if infos else None
             if score is None:
                 value = static_value(after, self.color)
@@ -557,6 +559,7 @@ class BridgeRbcPlayer(reconchess.Player):
         n_cand = self.config.candidates
         t_propose = max(MIN_ENGINE_TIME, min(t_propose_plan * (4 if n == 1 else 1), 0.3 * budget / n))
         t_score = max(MIN_ENGINE_TIME, min(t_score_plan, 0.5 * budget / (n * n_cand)))
+        depth = SCORE_DEPTH + max(0, int(2 * math.log2(t_score / (self.config.engine_time / 2)) + 1e-9))
         use_engine = self._engine_ok()
         # 1. proposals: the engine's favourite moves on each sampled board
         votes, proposed, use_engine = self._proposals(sample, actions, t_propose, started + 0.35 * budget)
@@ -591,7 +594,7 @@ class BridgeRbcPlayer(reconchess.Player):
                         after.attackers_mask(not self.color, mine):
                     continue  # decided: counted in the outcomes
                 try:
-                    value = self._value_after(board, move, t_score, cache, use_engine)
+                    value = self._value_after(board, move, t_score, cache, use_engine, depth)
                 except _EngineDown:
                     use_engine = False
                     value = self._value_after(board, move, t_score, cache, False)
