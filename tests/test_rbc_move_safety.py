@@ -99,3 +99,30 @@ def test_a_capture_nothing_explains_leaves_an_opponent_piece_on_its_square() -> 
     assert not empty, f"no white piece on d2 after white captured there: {empty}"
     # the likeliest repair is a piece that can attack along the d-file: our king must not go there
     assert any(b.piece_type_at(chess.D2) in (chess.ROOK, chess.QUEEN) for b, _ in boards)
+
+
+def test_a_piece_is_not_worth_a_fifth_of_the_king(stockfish: str) -> None:
+    """A benchmark game against TroutBot (60 s + 1 s, we are black, lost at half-turn 41): white's bishop took on e7
+    next to our king on e8; four boards were possible, on one of them (p=0.19, the true one) a white rook on e1
+    looks down the e-file.  Kxe7 won the piece back on three boards and left the king to the rook on the fourth;
+    the engine's win-draw-loss values (a chess engine's: 1.0 once a piece up) made that worth the risk (score
+    0.624 against ~0.4 for a safe move).  A one-in-five chance of losing the game now is not worth a bishop."""
+    from bridge.config import EngineConfig
+
+    fens = {"N3k2r/pp2Bpb1/5npp/8/b2P4/8/PP3PPP/R3R1K1 b - - 0 20": 0.188,
+            "N3k2r/pp2Bpb1/5npp/8/b2P4/8/PP3PPP/R2R2K1 b - - 0 20": 0.268,
+            "N3k2r/pp2Bpb1/5npp/8/b2P4/8/PP3PPP/R1R3K1 b - - 0 20": 0.226,
+            "N3k2r/pp2Bpb1/5npp/8/b2P4/8/PP3PPP/RR4K1 b - - 0 20": 0.317}
+    boards = [chess.Board(f) for f in fens]
+    engine = UciEngine(EngineConfig(protocol="uci", command=[stockfish], options={"Threads": 1, "Hash": 16}))
+    player = BridgeRbcPlayer(engine, RbcConfig(seed=1, reserve=1.0))
+    try:
+        player.handle_game_start(chess.BLACK, chess.Board(), "trout")
+        assert player.belief is not None
+        player.belief._set([b.copy(stack=False) for b in boards], list(fens.values()))
+        move = player.choose_move(move_actions(boards[0]), 50.0)
+        risk = sum(w for b, w in zip(boards, fens.values(), strict=True)
+                   if _capturable(child(b, taken_move(b, move)), chess.BLACK))
+        assert risk == 0, f"{move} ({player.last_move_info.get('why')}) leaves our king capturable with p={risk:.2f}"
+    finally:
+        player.close()

@@ -82,7 +82,11 @@ BOARDS_PER_SECOND = 40  # on a short clock, at most this many boards kept per se
 MIN_BOARDS = 50
 SAFER_SCAN = 200  # boards on which every move action is checked when each candidate may leave our king en prise
 SAFER_CANDIDATES = 3  # of those moves, the safest added to the candidates
-LOSE_AVERSION = 1.0  # extra penalty per unit of probability that our king is left en prise (the odds are rough)
+LOSE_AVERSION = 2.0  # extra penalty per unit of probability that our king is left en prise (the odds are rough)
+# how far an engine's value (a chess engine's win-draw-loss odds: ~1.0 once a piece up) is from even in RBC, where a
+# material lead still has to be played out blind; a king captured or lost is certain (issue 12: a 19 % risk to the
+# king was taken for a bishop, the engine scoring the safe moves ~0.4 and the capture 1.0)
+VALUE_CONFIDENCE = 0.6
 VOTE_RANK = (1.0, 0.5, 0.3)
 REPLAY_BOARDS = 200  # boards kept while an earlier run's observations are told again (begin_replay)
 
@@ -608,6 +612,7 @@ class BridgeRbcPlayer(reconchess.Player):
         def final(move: chess.Move) -> float:
             weight, total, worst = stats[move]
             rest = (mean_weight * total / weight + (1 - mean_weight) * worst) if weight > 0 else 0.5
+            rest = 0.5 + VALUE_CONFIDENCE * (rest - 0.5)
             p_win, p_lose = outcomes[move]
             return p_win + (1 - p_win - p_lose) * rest - LOSE_AVERSION * p_lose
 
