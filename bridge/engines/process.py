@@ -437,6 +437,7 @@ class EngineProcess:
                         break
                     self._fill()
             self._stdout_fd = -1
+            self._eof = True  # a later read ends at once, never polls the closed (maybe reused) descriptor
             popen = self._popen
             if popen is not None and popen.stdout is not None:
                 try:
