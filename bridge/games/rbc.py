@@ -532,10 +532,11 @@ class BridgeRbcPlayer(reconchess.Player):
         if floor <= 0:
             return []
         others = [m for m in move_actions if m not in candidates]
-        scan = self._outcomes(boards[:SAFER_SCAN], others, deadline)
-        if not scan:
+        if not others:
             return []
-        scan_floor = min(self._outcomes(boards[:SAFER_SCAN], candidates, deadline).values(), key=lambda o: o[1])[1]
+        # the others and the candidates on the same boards (one pass: a deadline cuts both at the same board)
+        scan = self._outcomes(boards[:SAFER_SCAN], others + candidates, deadline)
+        scan_floor = min(scan[m][1] for m in candidates)
         safer = sorted((m for m in others if scan[m][1] < scan_floor - 1e-9), key=lambda m: (scan[m][1], -scan[m][0]))
         return safer[:SAFER_CANDIDATES]
 
