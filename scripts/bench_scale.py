@@ -247,17 +247,12 @@ def pooled(runs: list[Result]) -> Result:
     out = Result(first.player, first.level, first.games, first.key, runs=len(runs),
                  runs_p50=[r.p50 for r in runs])
     out.overheads = [x for r in runs for x in r.overheads]
-    out.moves_measured = len(out.overheads)
-    out.p50, out.p90, out.p99 = pct(out.overheads, .5), pct(out.overheads, .9), pct(out.overheads, .99)
-    out.mean = statistics.mean(out.overheads) if out.overheads else 0.0
     out.engine_us = statistics.mean(r.engine_us for r in runs)
     out.window_s = sum(r.window_s for r in runs)
     out.window_moves = sum(r.window_moves for r in runs)
     out.cpu_s = sum(r.cpu_s for r in runs)
     out.engines_cpu_s = sum(r.engines_cpu_s for r in runs)
-    if out.window_moves:
-        out.cpu_ms_per_move = out.cpu_s * 1000 / out.window_moves
-        out.engines_cpu_ms_per_move = out.engines_cpu_s * 1000 / out.window_moves
+    derive(out)
     out.sandbox_cpu_pct = statistics.mean(r.sandbox_cpu_pct for r in runs)
     out.rss_mb = max(r.rss_mb for r in runs)
     out.engines_alive_max = max(r.engines_alive_max for r in runs)
@@ -267,6 +262,16 @@ def pooled(runs: list[Result]) -> Result:
     out.games_finished_early = sum(r.games_finished_early for r in runs)
     out.notes = [n for r in runs for n in r.notes]
     return out
+
+
+def derive(res: Result) -> None:
+    """The row's statistics from its samples and totals: percentiles, mean, CPU per move."""
+    res.moves_measured = len(res.overheads)
+    res.p50, res.p90, res.p99 = pct(res.overheads, .5), pct(res.overheads, .9), pct(res.overheads, .99)
+    res.mean = statistics.mean(res.overheads) if res.overheads else 0.0
+    if res.window_moves:
+        res.cpu_ms_per_move = res.cpu_s * 1000 / res.window_moves
+        res.engines_cpu_ms_per_move = res.engines_cpu_s * 1000 / res.window_moves
 
 
 def pct(values: list[float], q: float) -> float:
@@ -397,17 +402,12 @@ def run_level(sb: Sandbox, key: str, level: Level, player: str, workdir: Path, l
             if r["phase"] != "play":
                 res.games_finished_early += 1
         res.overheads = overheads
-        res.runs_p50 = [pct(overheads, .5)]
-        res.moves_measured = len(overheads)
-        res.p50, res.p90, res.p99 = pct(overheads, .5), pct(overheads, .9), pct(overheads, .99)
-        res.mean = statistics.mean(overheads) if overheads else 0.0
         res.engine_us = engine_ms * 1000
         res.window_s = t1 - t0
         res.window_moves = window_moves
         res.cpu_s, res.engines_cpu_s = u1.cpu - u0.cpu, u1.children_cpu - u0.children_cpu
-        if window_moves:
-            res.cpu_ms_per_move = res.cpu_s * 1000 / window_moves
-            res.engines_cpu_ms_per_move = res.engines_cpu_s * 1000 / window_moves
+        derive(res)
+        res.runs_p50 = [res.p50]
         res.sandbox_cpu_pct = (s1 - s0) / res.window_s * 100 if res.window_s else 0.0
         res.rss_mb = u1.rss
         res.engines_alive_max = max((s.engines for s in [*samples, u1]), default=0)
