@@ -35,21 +35,21 @@ def genmoves(log: Path) -> int:
 
 
 @pytest.fixture
-def roles(tmp_path: Path, fake_gtp_command: Callable[..., list[str]]) -> Iterator[Callable[..., GoRoles]]:
+def roles(player_factory: Callable[..., GoPlayer]) -> Iterator[Callable[..., GoRoles]]:
+    """GoRoles around a main GoPlayer from ``player_factory`` (which closes it and its transcript at teardown)."""
     made: list[GoRoles] = []
 
     def make(main: list[str], **go: Any) -> GoRoles:
-        transcript = Transcript(tmp_path / f"t{len(made)}.log")
-        player = GoPlayer(EngineConfig(command=main), name="g", transcript=transcript)
-        wrapped = wrap_roles(player, GoConfig.model_validate(go), name="g", transcript=transcript, on_stderr=None)
+        player = player_factory(main)
+        wrapped = wrap_roles(player, GoConfig.model_validate(go), name="g", transcript=player.transcript,
+                             on_stderr=None)
         assert isinstance(wrapped, GoRoles)
         made.append(wrapped)
         return wrapped
 
     yield make
     for r in made:
-        r.close()
-        r.transcript.close()
+        r.close()  # the opening and ending engines; the main one again, harmlessly
 
 
 def test_opening_engine_plays_the_first_n_moves_then_the_main_engine(
