@@ -53,6 +53,7 @@ class FakeOgs:
         self.games: dict[int, dict[str, Any]] = {}
         self.answer_pings = True
         self.refuse_auth = False
+        self.echo_delay = 0.0  # seconds the server takes before it echoes a game/move
         self.auth_count = 0
         self._conns: dict[str, Any] = {}  # id -> ("ws", WebSocketResponse) | ("sio", sid)
         self._cond = threading.Condition()
@@ -235,7 +236,11 @@ class FakeOgs:
             gid = int(data["game_id"])
             text = data["move"]
             move = [-1, -1, 500] if text == ".." else [ord(text[0]) - 97, ord(text[1]) - 97, 500]
-            await self._apply_move(gid, move)
+            if self.echo_delay:
+                asyncio.get_running_loop().call_later(self.echo_delay, asyncio.ensure_future,
+                                                      self._apply_move(gid, move))
+            else:
+                await self._apply_move(gid, move)
             return None
         return None
 
@@ -497,12 +502,42 @@ def test_game_state_moves_and_actions(fake: FakeOgs, start_adapter: Callable[...
     inbox.actions.chat("hello")
     move = fake.wait_for("game/move")[0]
     assert move == {"game_id": 500, "move": "cc"}
-    assert fake.wait_for("game/chat")[0] == {"game_id": 500, "type": "main", "move_number": 1, "body": "hello"}
+    # the chat follows our move, so it is posted at our move (2) whether or not the server has echoed the move yet
+    assert fake.wait_for("game/chat")[0] == {"game_id": 500, "type": "main", "move_number": 2, "body": "hello"}
     state = r.host.wait_state("500", lambda st: len(st.moves) == 2)
     assert state.moves == ((4, 4), (2, 2))
     inbox.actions.play(None)
     assert fake.wait_for("game/move", 2)[1]["move"] == ".."
     fake.wait_for("bot/status", where=lambda d: d["ongoing_live_count"] == 1)
+
+
+@pytest.mark.parametrize("echo_delay", [0.0, 0.5])
+def test_a_chat_after_our_move_is_posted_at_our_move_before_and_after_the_echo(
+        fake: FakeOgs, start_adapter: Callable[..., Running], echo_delay: float) -> None:
+    """CI saw move_number 2 where the test asked 1: the chat's number was read from the moves the server had echoed
+    so far, so it depended on whether the echo of our move beat the chat. It is now our move's number either way, and
+    the number of the moves on the board again once an undo takes our move back."""
+    fake.echo_delay = echo_delay
+    r = start_adapter(fake.url, "websocket")
+    fake.add_game(510)
+    fake.wait_for("bot/config")
+    fake.push("active_game", {"id": 510, "phase": "play"})
+    r.host.wait_state("510", lambda s: s.sync_id == 1)
+    inbox = r.host.inboxes["510"]
+    inbox.actions.play((4, 4))
+    inbox.actions.chat("first")
+    assert fake.wait_for("game/chat")[0]["move_number"] == 1
+    r.host.wait_state("510", lambda s: len(s.moves) == 1)
+    fake.play(510, 2, 2)
+    r.host.wait_state("510", lambda s: len(s.moves) == 2)
+    inbox.actions.chat("second")  # no move of ours in flight: the last move on the board
+    assert fake.wait_for("game/chat", 2)[1]["move_number"] == 2
+    del fake.games[510]["moves"][:]  # both moves taken back (the adapter reloads the game after an undo)
+    seen = len(inbox.events)
+    fake.push("game/510/undo_accepted", {"move_number": 1, "undo_move_count": 2})
+    r.host.wait(lambda: sum(isinstance(e, StateUpdate) and not e.state.moves for e in inbox.events[seen:]) >= 2)
+    inbox.actions.chat("third")
+    assert fake.wait_for("game/chat", 3)[2]["move_number"] == 0
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

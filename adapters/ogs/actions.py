@@ -81,6 +81,8 @@ def send_action(game: Game | None, game_id: str, action: GoAction, send: Send,
                 reject(game, str(exc))
             return
         log.debug("game %s: playing %s", game_id, text)
+        if game is not None:
+            game.move_sent = len(game.moves) + 1
         send("game/move", {"game_id": wire, "move": text})
     elif isinstance(action, Resign):
         log.info("game %s: resigning", game_id)
@@ -101,7 +103,7 @@ def send_action(game: Game | None, game_id: str, action: GoAction, send: Send,
             log.info("game %s: undo request at move %s declined", game_id, action.move_number)
     elif isinstance(action, Chat):
         channel = action.channel
-        move_number = len(game.moves) if game is not None else 0
+        move_number = game.chat_move_number() if game is not None else 0
         send("game/chat", {"game_id": wire, "type": channel if channel in ("main", "malkovich") else
                            "main", "move_number": move_number, "body": _redacted(action.body)})
 

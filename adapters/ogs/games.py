@@ -94,10 +94,17 @@ class Game:
     finish_deadline: float | None = None
     undo_requested: int | None = None
     undo_count: int = 1
+    move_sent: int = 0  # the number our last game/move will have once the server echoes it; 0 after an undo or reload
     chat_ids: set[str] = field(default_factory=set)
     last_posted: GoState | None = None
     bad_gamedata_warned: bool = False  # one warning per game for unreadable gamedata frames
     opponent_hint: int | None = None  # the opponent before the gamedata says (accepted challenge, active_game)
+
+    def chat_move_number(self) -> int:
+        """The move a chat is posted at: our move once it is sent, even before the server echoes it (so a remark
+        about our move is shown at it whichever comes first), else the last move on the board."""
+        have = len(self.moves)
+        return have + 1 if self.move_sent == have + 1 else have
 
     @property
     def speed(self) -> str:
@@ -272,6 +279,7 @@ class Games:
             if 0 < steps <= len(game.moves):
                 del game.moves[-steps:]
             game.undo_requested = None
+            game.move_sent = 0
             log.info("game %s: undo accepted: %d move(s) taken back", game.game_id, steps)
             self.post_state(game)
             self._reload(game)  # confirm with fresh data
@@ -316,6 +324,7 @@ class Games:
             initial_white=gd.initial_white, initial_player=gd.initial_player, time_control=gd.time_control,
             black_name=gd.black_name, white_name=gd.white_name, ranked=gd.ranked)
         game.moves = list(gd.moves)
+        game.move_sent = 0
         game.phase = gd.phase
         game.removal, game.accepted_stones = gd.removal, dict(gd.accepted_stones)
         if gd.paused is not None:
