@@ -8,9 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field
 class RbcConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_boards: int = Field(3000, ge=10, le=1_000_000,
+    max_boards: int = Field(20_000, ge=10, le=1_000_000,
                             description="cap on the possible boards kept after every step; above it a sample "
-                                        "(drawn by likelihood) is kept")
+                                        "(drawn by likelihood) is kept; on a short clock the player keeps fewer "
+                                        "(40 a second left)")
     max_children: int = Field(200_000, ge=100, le=10_000_000,
                               description="cap on the opponent's possible moves from those boards, kept until "
                                           "the sense narrows them (each board has up to ~60); above it a sample "
