@@ -476,6 +476,14 @@ def test_accepts_a_matching_challenge_and_rejects_another(fake: FakeOgs, start_a
     fake.wait_for("game/connect", where=lambda d: d["game_id"] == 9001)
 
 
+def _follow(fake: FakeOgs, r: Running, game_id: int, until: Callable[[GoState], bool] = lambda s: True) -> GoState:
+    """Once the adapter is up, tell it of ``game_id`` (an ``active_game`` in play) and wait for a state of it that
+    satisfies ``until``."""
+    fake.wait_for("bot/config")
+    fake.push("active_game", {"id": game_id, "phase": "play"})
+    return r.host.wait_state(str(game_id), until)
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_game_state_moves_and_actions(fake: FakeOgs, start_adapter: Callable[..., Running], transport: str) -> None:
     r = start_adapter(fake.url, transport)
@@ -520,9 +528,7 @@ def test_a_chat_after_our_move_is_posted_at_our_move_before_and_after_the_echo(
     fake.echo_delay = echo_delay
     r = start_adapter(fake.url, "websocket")
     fake.add_game(510)
-    fake.wait_for("bot/config")
-    fake.push("active_game", {"id": 510, "phase": "play"})
-    r.host.wait_state("510", lambda s: s.sync_id == 1)
+    _follow(fake, r, 510, lambda s: s.sync_id == 1)
     inbox = r.host.inboxes["510"]
     inbox.actions.play((4, 4))
     inbox.actions.chat("first")
@@ -546,9 +552,7 @@ def test_drop_reconnect_resumes_without_duplicate_moves(fake: FakeOgs, start_ada
     caplog.set_level(logging.INFO)
     r = start_adapter(fake.url, transport)
     fake.add_game(600)
-    fake.wait_for("bot/config")
-    fake.push("active_game", {"id": 600, "phase": "play"})
-    r.host.wait_state("600", lambda s: s.sync_id == 1)
+    _follow(fake, r, 600, lambda s: s.sync_id == 1)
     inbox = r.host.inboxes["600"]
     inbox.actions.play((4, 4))
     r.host.wait_state("600", lambda s: len(s.moves) == 1)
@@ -620,9 +624,7 @@ def test_bad_messages_warn_once_and_never_stop_the_adapter(fake: FakeOgs, start_
     caplog.set_level(logging.WARNING)
     r = start_adapter(fake.url, "websocket")
     fake.add_game(700)
-    fake.wait_for("bot/config")
-    fake.push("active_game", {"id": 700, "phase": "play"})
-    r.host.wait_state("700", lambda s: True)
+    _follow(fake, r, 700)
     fake.push_raw("this is not json")
     fake.push("game/700/move", {"game_id": 700, "move_number": "one", "move": [1, 1, 0]})
     fake.push("game/700/move", {"game_id": 700, "move_number": 1, "move": [40, 1, 0]})
@@ -649,9 +651,7 @@ def test_bad_messages_warn_once_and_never_stop_the_adapter(fake: FakeOgs, start_
 def test_game_events_undo_chat_errors_and_the_end(fake: FakeOgs, start_adapter: Callable[..., Running]) -> None:
     r = start_adapter(fake.url, "websocket")
     fake.add_game(800, moves=[[4, 4, 100], [2, 2, 100]])
-    fake.wait_for("bot/config")
-    fake.push("active_game", {"id": 800, "phase": "play"})
-    r.host.wait_state("800", lambda s: len(s.moves) == 2)
+    _follow(fake, r, 800, lambda s: len(s.moves) == 2)
     inbox = r.host.inboxes["800"]
     fake.push("game/800/undo_requested", 2)
     r.host.wait(lambda: any(isinstance(e, UndoRequested) and e.move_number == 2 for e in inbox.events))
@@ -680,9 +680,7 @@ def test_game_events_undo_chat_errors_and_the_end(fake: FakeOgs, start_adapter: 
 def test_stone_removal_phase(fake: FakeOgs, start_adapter: Callable[..., Running]) -> None:
     r = start_adapter(fake.url, "socketio")
     fake.add_game(830, moves=[[2, 2, 1], [6, 6, 1], [-1, -1, 1], [-1, -1, 1]])
-    fake.wait_for("bot/config")
-    fake.push("active_game", {"id": 830, "phase": "play"})
-    state = r.host.wait_state("830", lambda s: len(s.moves) == 4)
+    state = _follow(fake, r, 830, lambda s: len(s.moves) == 4)
     assert state.moves[2:] == (None, None)
     fake.push("game/830/phase", "stone removal")
     fake.push("game/830/removed_stones", {"removed": True, "stones": "gg", "all_removed": "gg"})
@@ -714,9 +712,7 @@ def test_a_game_that_vanishes_after_a_reconnect_is_abandoned(fake: FakeOgs, star
     monkeypatch.setattr(games, "GAMEDATA_WAIT", 0.2)
     r = start_adapter(fake.url, "websocket")
     fake.add_game(840)
-    fake.wait_for("bot/config")
-    fake.push("active_game", {"id": 840, "phase": "play"})
-    r.host.wait_state("840", lambda s: True)
+    _follow(fake, r, 840)
     del fake.games[840]  # the server no longer knows the game
     fake.drop()
     inbox = r.host.inboxes["840"]
@@ -732,9 +728,7 @@ def test_a_long_pause_by_the_opponent_is_ended(fake: FakeOgs, start_adapter: Cal
     gd["clock"]["pause"] = {"paused": True, "paused_since": now - 200, "pause_control": {"paused": {
         "pausing_player_id": HUMAN_ID, "pauses_left": 4}}}
     gd["pause_control"] = {"paused": {"pausing_player_id": HUMAN_ID, "pauses_left": 4}}
-    fake.wait_for("bot/config")
-    fake.push("active_game", {"id": 820, "phase": "play"})
-    state = r.host.wait_state("820", lambda s: True)
+    state = _follow(fake, r, 820)
     assert state.clock is not None and state.clock.paused
     started = time.monotonic()
     assert fake.wait_for("game/resume")[0] == {"game_id": 820}
@@ -746,9 +740,7 @@ def test_a_finished_gamedata_alone_ends_the_game_with_a_score(fake: FakeOgs,
                                                               start_adapter: Callable[..., Running]) -> None:
     r = start_adapter(fake.url, "socketio")
     fake.add_game(810)
-    fake.wait_for("bot/config")
-    fake.push("active_game", {"id": 810, "phase": "play"})
-    r.host.wait_state("810", lambda s: True)
+    _follow(fake, r, 810)
     gd = dict(fake.games[810], phase="finished", winner=BOT_ID, outcome="7.5 points")
     fake.push("game/810/gamedata", gd)
     state = r.host.wait_state("810", lambda s: s.result is not None)
@@ -969,9 +961,7 @@ def test_one_gamedata_without_players_is_ignored_and_the_game_goes_on(
     caplog.set_level(logging.WARNING, logger="bridge")
     r = start_adapter(fake.url, "websocket")
     gd = fake.add_game(860)
-    fake.wait_for("bot/config")
-    fake.push("active_game", {"id": 860, "phase": "play"})
-    r.host.wait_state("860", lambda s: True)
+    _follow(fake, r, 860)
     broken = {k: v for k, v in gd.items() if k != "players"}
     for _ in range(3):  # the same bad frame, three times: one warning
         fake.push("game/860/gamedata", broken)
