@@ -40,22 +40,12 @@ sys.path.insert(0, str(ROOT))
 
 from bridge.games.rbc_belief import (  # noqa: E402  (the checkout's bridge, not an installed one)
     Belief,
-    _escape_priors,
-    opponent_move_prior,
+    move_priors,
     position_key,
     rbc_moves,
 )
 
 Priors = Callable[[chess.Board, Sequence[chess.Move | None]], list[float]]
-
-
-def model_priors(board: chess.Board, moves: Sequence[chess.Move | None]) -> list[float]:
-    """The belief's own move priors on ``board`` (as :meth:`Belief.opponent_moved` computes them)."""
-    priors = [opponent_move_prior(board, m) for m in moves]
-    king = board.king(board.turn)
-    if king is not None and board.attackers_mask(not board.turn, king):
-        priors = _escape_priors(board, moves, priors)
-    return priors
 
 
 @dataclass
@@ -75,7 +65,7 @@ def our_color(history: GameHistory, us: str) -> chess.Color:
     raise ValueError(f"neither player is named {us!r} (white {white!r}, black {black!r}); give --us")
 
 
-def fit(histories: Sequence[GameHistory], opponent: Sequence[chess.Color], priors: Priors = model_priors) -> ModelFit:
+def fit(histories: Sequence[GameHistory], opponent: Sequence[chess.Color], priors: Priors = move_priors) -> ModelFit:
     """How well ``priors`` predicted the moves the ``opponent`` of each history took (see the module doc)."""
     total, ranks = 0.0, []
     for history, color in zip(histories, opponent, strict=True):

@@ -165,6 +165,17 @@ def opponent_move_prior(board: chess.Board, move: chess.Move | None) -> float:
     return prior
 
 
+def move_priors(board: chess.Board, moves: Sequence[chess.Move | None]) -> list[float]:
+    """The opponent model's relative likelihood of each of ``moves`` (taken by the side to move of ``board``):
+    :func:`opponent_move_prior`, with the escapes weighted up (:func:`_escape_priors`) when the mover's king is
+    attacked."""
+    priors = [opponent_move_prior(board, m) for m in moves]
+    king = board.king(board.turn)
+    if king is not None and board.attackers_mask(not board.turn, king):
+        priors = _escape_priors(board, moves, priors)
+    return priors
+
+
 def _teleported(board: chess.Board, square: int, color: chess.Color) -> list[chess.Board]:
     """``board`` after an unexplained capture by ``color`` on ``square``: for each of its pieces (a king only if it
     has nothing else), a board where that piece stands on ``square`` (a pawn on a last rank as a queen), the other
@@ -445,10 +456,7 @@ class Belief:
         attackers: list[int] = []  # per child: the squares from which the opponent attacks our king there
         for i, (board, weight) in enumerate(zip(self.boards, self.weights, strict=True)):
             moves = rbc_moves(board)
-            priors = [opponent_move_prior(board, m) for m in moves]
-            their_king = board.king(self.opponent)
-            if their_king is not None and board.attackers_mask(self.color, their_king):
-                priors = _escape_priors(board, moves, priors)
+            priors = move_priors(board, moves)
             total = sum(priors)
             king = board.king(self.color)
             before = board.attackers_mask(self.opponent, king) if king is not None else 0
