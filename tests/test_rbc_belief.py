@@ -11,8 +11,11 @@ import reconchess
 from reconchess import LocalGame, play_turn
 
 from bridge.games.rbc_belief import (
+    ESCAPE_SHARE,
     INNER_SQUARES,
     Belief,
+    move_priors,
+    opponent_move_prior,
     position_key,
     rbc_moves,
     taken_move,
@@ -241,3 +244,43 @@ def test_the_opponents_possible_moves_are_bounded_by_max_children() -> None:
     assert len(unbounded) > 250 and unbounded.exact  # the default bound (200,000) is far above
     belief.sensed([])
     assert len(belief) <= 150
+
+
+@pytest.mark.parametrize(("fen", "uci", "prior"), [
+    ("4k3/8/8/8/8/8/4P3/4K3 w - - 0 1", None, 0.4),  # a pass
+    ("4k3/8/8/8/8/8/4P3/4K3 w - - 0 1", "e2e3", 1.3),  # forward
+    ("4k3/8/8/8/8/8/4P3/4K3 w - - 0 1", "e1d1", 0.6),  # a king step
+    ("4k3/8/8/8/8/8/8/4K2R w K - 0 1", "e1g1", 1.5),  # castling
+    ("k7/8/8/8/8/4R3/8/4K3 w - - 0 1", "e3d3", 1.0),  # sideways
+    ("k7/8/8/8/8/4R3/8/4K3 w - - 0 1", "e3e2", 0.7),  # back
+    ("4k3/8/8/8/8/3R4/8/4K3 w - - 0 1", "d3e3", 4.0),  # sideways onto the king's file: check
+    ("k7/4P3/8/8/8/8/8/4K3 w - - 0 1", "e7e8q", 1.5),  # queen promotion
+    ("k7/4P3/8/8/8/8/8/4K3 w - - 0 1", "e7e8n", 0.05),  # under-promotion
+    ("4k3/8/8/8/8/8/8/1N2K3 w - - 0 1", "b1c3", 1.3 * 2.0 * 2.0),  # develops, and closer to attacking the king
+    ("4k3/8/8/8/3N4/8/8/4K3 w - - 0 1", "d4f5", 1.3 * 2.0 * 3.0),  # closer, and onto a square checking next move
+    ("4k3/8/8/8/3n4/8/8/4K3 b - - 0 1", "d4f3", 1.3 * 4.0),  # black forward, checks the white king
+    ("4k3/8/8/8/8/3p4/4R3/4K3 w - - 0 1", "e2d2", 1.0),  # sideways, no capture
+    ("4k3/8/8/8/8/3p4/3R4/4K3 w - - 0 1", "d2d3", 1.3 * 1.5),  # forward capture
+])
+def test_opponent_move_prior_values(fen: str, uci: str | None, prior: float) -> None:
+    """The opponent model's factors as documented (opponent_move_prior): pass 0.4, forward 1.3, back 0.7, king step
+    0.6, castle 1.5, queen promotion 1.5, under-promotion 0.05, development x2, capture x1.5, check x4, a knight
+    closer to attacking the king x2 and onto a square from which it attacks it next move x3."""
+    board = chess.Board(fen)
+    move = chess.Move.from_uci(uci) if uci is not None else None
+    assert move is None or move in rbc_moves(board)
+    assert opponent_move_prior(board, move) == pytest.approx(prior)
+
+
+def test_an_attacked_king_escapes_with_at_least_the_escape_share() -> None:
+    """move_priors: when the mover's king is attacked, the moves that take it out of reach carry at least
+    ESCAPE_SHARE of the prior (here they had 2.4 of 3.4 = 71 % before), and their ratios among themselves hold."""
+    board = chess.Board("4k3/8/8/8/8/8/8/K3R3 b - - 0 1")
+    moves = rbc_moves(board)
+    priors = move_priors(board, moves)
+    escapes = {"e8d8", "e8f8", "e8d7", "e8f7"}
+    share = sum(p for m, p in zip(moves, priors, strict=True) if m is not None and m.uci() in escapes) / sum(priors)
+    assert share == pytest.approx(ESCAPE_SHARE)
+    by_move = {m.uci() if m is not None else None: p for m, p in zip(moves, priors, strict=True)}
+    assert by_move["e8d8"] == pytest.approx(by_move["e8f7"])
+    assert by_move["e8e7"] == pytest.approx(0.6) and by_move[None] == pytest.approx(0.4)
