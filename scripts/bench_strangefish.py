@@ -199,6 +199,12 @@ def _score_line(label: str, games: list[dict[str, Any]]) -> str:
             f"(95 % Wilson {low:.0%}–{high:.0%})")
 
 
+def _tally(games: list[dict[str, Any]]) -> str:
+    """``won-lost`` (``-drawn`` when there are draws)."""
+    wins, losses, draws = _score(games)[:3]
+    return f"{wins}-{losses}" + (f"-{draws}" if draws else "")
+
+
 def _median(values: Iterable[float]) -> str:
     v = list(values)
     return f"{statistics.median(v):.1f}" if v else "-"
@@ -227,6 +233,12 @@ def summarize(games: list[dict[str, Any]]) -> list[str]:
                      f"the opponent's {_median(theirs)} / {max(theirs, default=0):.1f}; clock used a game, median: "
                      f"ours {_median(g['seconds_used']['us'] for g in group)} s, the opponent's "
                      f"{_median(g['seconds_used']['opponent'] for g in group)} s")
+        by_commit: dict[str, list[dict[str, Any]]] = {}
+        for g in group:  # in the order played: which code played which games
+            by_commit.setdefault(g["commit"][:12], []).append(g)
+        if len(by_commit) > 1:
+            lines.append("  by our commit: " + ", ".join(
+                f"{commit} {_tally(games_of)}" for commit, games_of in by_commit.items()))
         for g in group:
             if g["result"] == "loss":
                 lines.append(f"  lost game {g['game_id']} as {g['our_color']} (commit {g['commit'][:12]}): "

@@ -39,9 +39,10 @@ def test_wilson_interval() -> None:
 
 
 def _game(result: str, color: str, *, reason: str = "KING_CAPTURE", opponent: str = "strangefish2",
-          clock: str = "900+5", gid: int = 1, loss: dict[str, Any] | None = None) -> dict[str, Any]:
+          clock: str = "900+5", gid: int = 1, loss: dict[str, Any] | None = None,
+          commit: str = "abcdef0123456789") -> dict[str, Any]:
     entry: dict[str, Any] = {
-        "opponent": opponent, "clock": clock, "game_id": gid, "commit": "abcdef0123456789", "our_color": color,
+        "opponent": opponent, "clock": clock, "game_id": gid, "commit": commit, "our_color": color,
         "result": result, "win_reason": reason, "half_turns": 30,
         "seconds_used": {"us": 100.0, "opponent": 400.0},
         "seconds_per_turn": {"us": [3.0, 4.0], "opponent": [20.0, 30.0]},
@@ -152,6 +153,17 @@ def test_summary_scores_colours_time_losses_and_each_loss() -> None:
             "captured by a knight (f6xe8) at half-turn 7") in lines
     assert "lost game 5 as black" in text and "king captured: no — lost on time" in text
     assert "random at 900+5: 1 games, 1 won" in text  # another opponent: a block of its own
+    assert "by our commit" not in text  # one commit played them all
+
+
+def test_summary_tells_which_commit_played_which_games() -> None:
+    """Results files gather games of several versions of the player: the summary tallies each commit's games, in
+    the order they were played (a score over 20 games means something only for one player)."""
+    games = [_game("loss", "black", gid=1, commit="1111111111111111", loss={"king_captured": True, "guess": "-"}),
+             _game("win", "white", gid=2, commit="2222222222222222"),
+             _game("draw", "black", reason="MOVE_LIMIT", gid=3, commit="2222222222222222"),
+             _game("win", "black", gid=4, commit="2222222222222222")]
+    assert "  by our commit: 111111111111 0-1, 222222222222 2-0-1" in bench.summarize(games)
 
 
 def test_clock_watch_records_each_sides_time_per_turn() -> None:
