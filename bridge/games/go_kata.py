@@ -482,8 +482,10 @@ class KataAnalysisPlayer:
                 self._aborted = why
             query = self._in_flight
         if query is not None:
-            self.manager.stop_query(query, self.transcript)
+            # the error first: the engine answers a terminated query with its result so far, and that answer
+            # (read on the engine's reader thread) must not reach the game as its move after the game is over
             query.finish(error=EngineError(f"query of {self.name} stopped: {why}"))
+            self.manager.stop_query(query, self.transcript)
 
     def close(self) -> None:
         pass
