@@ -24,6 +24,7 @@ losses on time, and how each loss happened.
         --games 2 --seconds 900 --increment 5 --results runs/sf2/results.json --out runs/sf2
     python3 scripts/bench_strangefish.py --opponent trout --games 4 --results runs/house.json --out runs/house
     python3 scripts/bench_strangefish.py --games 0 --results runs/sf2/results.json     # the summary only
+    kill -USR1 PID    # the game under way finishes and is recorded, no new one starts (SIGINT drops it)
 
 StrangeFish2's score cache (``w_cache.pk``, ``b_cache.pk``) and opening books (``opening_books/``) are not in
 its repository: it plays without them (its log says so; the results record it). If you have them, put them
@@ -593,9 +594,10 @@ def running_sandbox(setup: Setup) -> Iterator[ReconchessSandbox]:
         sandbox.stop()
 
 
-def run(setup: Setup, games: int, stop_after: float | None = None) -> list[dict[str, Any]]:
+def run(setup: Setup, games: int, stop_after: float | None = None,
+        finish: threading.Event | None = None) -> list[dict[str, Any]]:
     """Play ``games`` games, each appended to the results as it ends; no new game starts once ``stop_after``
-    (a ``time.monotonic()`` instant) has passed."""
+    (a ``time.monotonic()`` instant) has passed or ``finish`` is set (SIGUSR1)."""
     recorded = load_results(setup.results)
     if games <= 0:
         return recorded
@@ -605,8 +607,10 @@ def run(setup: Setup, games: int, stop_after: float | None = None) -> list[dict[
         if setup.opponent == "strangefish":
             sandbox.add_user(SF2_NAME, sf2_password)
         for played in range(games):
-            if stop_after is not None and time.monotonic() >= stop_after:
-                print(f"--hours: {played} of {games} games played; no new game starts now", file=sys.stderr,
+            why = "--hours" if stop_after is not None and time.monotonic() >= stop_after else \
+                "SIGUSR1" if finish is not None and finish.is_set() else None
+            if why is not None:
+                print(f"{why}: {played} of {games} games played; no new game starts now", file=sys.stderr,
                       flush=True)
                 break
             white = next_color_is_white(recorded, setup.opponent_user, setup.clock)
@@ -638,7 +642,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--games", type=int, default=2, help="games to play now (default 2; 0: summary only)")
     parser.add_argument("--hours", type=float, default=None,
                         help="start no new game once this many hours have passed (the game under way finishes): "
-                             "a long run split into sittings that end on time")
+                             "a long run split into sittings that end on time; `kill -USR1 PID` does the same "
+                             "at once")
     parser.add_argument("--seconds", type=float, default=900.0, help="seconds per player (default 900)")
     parser.add_argument("--increment", type=float, default=5.0, help="seconds added per turn (default 5)")
     parser.add_argument("--stockfish", default=STOCKFISH, help=f"Stockfish for both sides (default {STOCKFISH})")
@@ -663,7 +668,17 @@ def main(argv: list[str] | None = None) -> int:
                 setup.strangefish = args.strangefish.resolve()
                 setup.python = args.python or str(setup.strangefish / ".venv" / "bin" / "python")
                 setup.sf2_commit = check_strangefish(setup.strangefish, setup.python, args.stockfish)
-        games = run(setup, args.games, None if args.hours is None else time.monotonic() + args.hours * 3600)
+        finish = threading.Event()
+
+        def finish_soon(signum: int, frame: Any) -> None:
+            if not finish.is_set():
+                finish.set()
+                print("bench_strangefish: SIGUSR1: the game under way finishes; no new game starts", file=sys.stderr,
+                      flush=True)
+
+        signal.signal(signal.SIGUSR1, finish_soon)
+        games = run(setup, args.games, None if args.hours is None else time.monotonic() + args.hours * 3600,
+                    finish)
     except BenchError as exc:
         print(f"bench_strangefish: {exc}", file=sys.stderr)
         return 2

@@ -327,3 +327,40 @@ def test_hours_end_a_run_between_games(tmp_path: Path, monkeypatch: pytest.Monke
     assert len(played) == 3 and played == [True, False, True]
     assert [g["game_id"] for g in games] == [1, 2, 3] == [g["game_id"] for g in bench.load_results(setup.results)]
     assert "3 of 10 games played; no new game starts now" in capsys.readouterr().err
+
+
+def test_sigusr1_finishes_the_game_under_way_and_starts_no_other(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """kill -USR1 PID: the game under way is played out and recorded, no new one starts, the summary is printed
+    (a sitting ended on time without losing the game in progress, as SIGINT does)."""
+    import contextlib
+    import os
+    import signal
+
+    class FakeSandbox:
+        def add_user(self, name: str, password: str) -> None:
+            pass
+
+    played: list[bool] = []
+
+    def play(setup: Any, sandbox: Any, password: str, sf2_password: str, white: bool) -> dict[str, Any]:
+        played.append(white)
+        if len(played) == 2:
+            os.kill(os.getpid(), signal.SIGUSR1)  # the operator's signal arrives during the second game
+        entry = _game("win", "white" if white else "black", gid=len(played), opponent="random", clock="60+1")
+        return {**entry, "wall_seconds": 60.0}
+
+    monkeypatch.setattr(bench, "running_sandbox", lambda setup: contextlib.nullcontext(FakeSandbox()))
+    monkeypatch.setattr(bench, "play_game", play)
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: None)  # never the default (it would kill pytest)
+    try:
+        code = bench.main(["--opponent", "random", "--games", "10", "--results", str(tmp_path / "results.json")])
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert code == 0
+    assert len(played) == 2
+    assert [g["game_id"] for g in bench.load_results(tmp_path / "results.json")] == [1, 2]  # both recorded
+    captured = capsys.readouterr()
+    assert "SIGUSR1: the game under way finishes; no new game starts" in captured.err
+    assert "2 of 10 games played; no new game starts now" in captured.err
+    assert captured.out.startswith("random at 60+1: 2 games, 2 won"), captured.out
