@@ -14,7 +14,12 @@ Three kinds of process, so that each one's CPU is its own:
   ``genmove`` at once and logs its own think time;
 - the relay floor (this script with ``--floor``): one asyncio process, aiohttp's WebSocket, that authenticates as a
   bot of the same sandbox, accepts its challenges and answers every opponent move with the same first-legal-point rule
-  in-process: no engine, no bridge.
+  in-process: no engine, no bridge;
+- the engine relay (``--players relay``; this script with ``--relay``): the same client, but every move comes from
+  ``scripts/instant_gtp.py`` over pipes (one process a game, asyncio's subprocess API; the opponent's move and
+  ``genmove`` in one write): the floor plus what any bridge to an engine process pays on this machine. Not a
+  target's reference (the targets are against the floor); it tells the engine's round trip apart from the bridge's
+  own layers.
 
 Per-move overhead = the sandbox's broadcast of the bot's move - its broadcast of the opponent's move before it - the
 engine's mean think time (0 for the floor), for the bot moves broadcast in the measuring window (which opens once
@@ -209,7 +214,7 @@ def stop_process(proc: subprocess.Popen[Any], grace: float) -> None:
 # --- one level, one player -------------------------------------------------------------------------------------
 @dataclass
 class Result:
-    player: str  # "floor" or "bridge"
+    player: str  # "floor", "relay" or "bridge"
     level: str
     games: int
     key: str  # the level's key for --levels
@@ -312,6 +317,8 @@ def run_level(sb: Sandbox, key: str, level: Level, player: str, workdir: Path, l
     out = open(workdir / f"{username}.log", "w")
     if player == "floor":
         cmd = [sys.executable, str(Path(__file__).resolve()), "--floor", sb.url, username]
+    elif player == "relay":
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--relay", sb.url, username, str(times_file)]
     else:
         config = workdir / f"{username}.yaml"
         config.write_text(daemon_config(level, sb.url, username, times_file, workdir / username))
@@ -437,12 +444,45 @@ def _wait(predicate: Callable[[], bool], timeout: float, what: str, proc: subpro
 
 
 # --- the relay floor -------------------------------------------------------------------------------------------
-async def floor_client(url: str, username: str, key: str) -> None:
+class RelayEngine:
+    """One ``instant_gtp.py`` process for one game of the engine relay: GTP over asyncio's subprocess pipes."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, times_file: str) -> RelayEngine:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-S", str(ROOT / "scripts" / "instant_gtp.py"), "--times", times_file,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        return cls(proc)
+
+    async def ask(self, *commands: str) -> str:
+        """Send ``commands`` in one write; the last one's answer (each answer: ``= text`` then a blank line)."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("".join(c + "\n" for c in commands).encode())
+        answer = ""
+        for _ in commands:
+            line = await self.proc.stdout.readline()
+            if not line.startswith((b"=", b"?")):
+                raise RuntimeError(f"the engine answered {line!r} to {commands}")
+            answer = line[1:].decode().strip()
+            await self.proc.stdout.readline()  # the blank line that ends an answer
+        return answer
+
+    def close(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+
+
+async def floor_client(url: str, username: str, key: str, times_file: str | None = None) -> None:
     """Authenticate as ``username``, accept every challenge, answer every opponent move with the board's first
-    legal point: the least a relay between OGS and a move generator can do."""
+    legal point: the least a relay between OGS and a move generator can do. With ``times_file``, the engine
+    relay: each game's moves come from an ``instant_gtp.py`` process instead (its think times go to the file)."""
     import aiohttp
 
     boards: dict[int, tuple[Board, int]] = {}  # game id -> (board, my colour code)
+    engines: dict[int, RelayEngine] = {}
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(url.replace("http", "ws", 1) + "/", heartbeat=None, max_msg_size=0)
 
@@ -454,12 +494,22 @@ async def floor_client(url: str, username: str, key: str) -> None:
                                  json={"apikey": key, "username": username}) as r:
                 await r.read()
 
-        async def move(gid: int) -> None:
+        async def move(gid: int, before: tuple[str, ...] = ()) -> None:
             board, me = boards[gid]
-            p = board.first_legal(me)
+            engine = engines.get(gid)
+            if engine is None:
+                p = board.first_legal(me)
+            else:
+                p = board.parse_vertex(await engine.ask(*before, f"genmove {'b' if me == 1 else 'w'}"))
             board.play(me, p)
             await send("game/move", {"game_id": gid, "move": [-1, -1] if p is None else
                                      [p % board.width, p // board.width]})
+
+        def drop(gid: int) -> None:
+            boards.pop(gid, None)
+            engine = engines.pop(gid, None)
+            if engine is not None:
+                engine.close()
 
         await send("authenticate", {"jwt": "", "bot_username": username, "bot_apikey": key})
         tasks: set[asyncio.Task[None]] = set()
@@ -482,15 +532,23 @@ async def floor_client(url: str, username: str, key: str) -> None:
                 gid = int(gid_text)
                 if kind == "gamedata" and isinstance(data, dict):
                     if data.get("phase") != "play":
-                        boards.pop(gid, None)
+                        drop(gid)
                         continue
                     board = Board(data["width"], data["height"])
                     me = 1 if data["players"]["black"]["username"] == username else 2
                     color = 1 if data.get("initial_player", "black") == "black" else 2
+                    setup = [f"boardsize {board.width}", "clear_board"]
                     for mv in data["moves"]:
-                        board.play(color, None if mv[0] < 0 else mv[0] + mv[1] * board.width)
+                        p = None if mv[0] < 0 else mv[0] + mv[1] * board.width
+                        board.play(color, p)
+                        setup.append(f"play {'b' if color == 1 else 'w'} {board.vertex(p)}")
                         color = 3 - color
                     boards[gid] = (board, me)
+                    if times_file is not None:
+                        if gid in engines:
+                            engines.pop(gid).close()
+                        engines[gid] = await RelayEngine.start(times_file)
+                        await engines[gid].ask(*setup)
                     if color == me:
                         await move(gid)
                 elif kind == "move" and isinstance(data, dict) and gid in boards:
@@ -498,10 +556,11 @@ async def floor_client(url: str, username: str, key: str) -> None:
                     mv = data["move"]
                     mover = 2 if data["move_number"] % 2 == 0 else 1  # no handicap: black plays the odd numbers
                     if mover != me:
-                        board.play(mover, None if mv[0] < 0 else mv[0] + mv[1] * board.width)
-                        await move(gid)
+                        p = None if mv[0] < 0 else mv[0] + mv[1] * board.width
+                        board.play(mover, p)
+                        await move(gid, (f"play {'b' if mover == 1 else 'w'} {board.vertex(p)}",))
                 elif kind == "phase" and data != "play":
-                    boards.pop(gid, None)
+                    drop(gid)
 
 
 # --- profiling ----------------------------------------------------------------------------------------------
@@ -589,9 +648,9 @@ def table(results: list[Result]) -> str:
         ratio99 = f"{r.p99 / f.p99:.1f}" if f and f.p99 > 0 else "—"
         engines = f"{r.engines_alive_max} / {r.engines_alive_end}" if r.player == "bridge" else "—"
         eng_rss = f"{r.engines_rss_mb_max:.0f}" if r.player == "bridge" else "—"
-        eng_cpu = f"{r.engines_cpu_ms_per_move:.2f}" if r.player == "bridge" else "—"
+        eng_cpu = f"{r.engines_cpu_ms_per_move:.2f}" if r.player != "floor" else "—"
         lines.append(f"| {r.level} | {r.player} | {r.moves_measured} | {r.p50:.2f} | {r.p90:.2f} | {r.p99:.2f} | "
-                     f"{ratio50 if r.player == 'bridge' else '1'} | {ratio99 if r.player == 'bridge' else '1'} | "
+                     f"{ratio50 if r.player != 'floor' else '1'} | {ratio99 if r.player != 'floor' else '1'} | "
                      f"{r.cpu_ms_per_move:.2f} | {eng_cpu} | {r.rss_mb:.0f} | {engines} | {eng_rss} |")
     return "\n".join(lines)
 
@@ -636,7 +695,9 @@ def main() -> None:
                          "pool)")
     ap.add_argument("--json", default="bench_scale.json", help="where to write the numbers")
     ap.add_argument("--quick", action="store_true", help="a tenth of the moves (a smoke run)")
-    ap.add_argument("--players", default="floor,bridge", help="which players to run: floor, bridge or both")
+    ap.add_argument("--players", default="floor,bridge",
+                    help="which players to run, in turn: floor, relay (the floor asking an instant engine "
+                         "process), bridge (default floor,bridge)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run each level N times, the players taking turns (floor, bridge, floor, ...), and pool "
                          "each player's samples: a load that comes and goes then weighs on both alike")
@@ -646,6 +707,7 @@ def main() -> None:
     ap.add_argument("--thread-cpu", help="no profiler: write each kind of daemon thread's CPU seconds, start-up "
                                          "included, to THREAD_CPU-LEVEL.json")
     ap.add_argument("--floor", nargs=2, metavar=("URL", "USERNAME"), help=argparse.SUPPRESS)
+    ap.add_argument("--relay", nargs=3, metavar=("URL", "USERNAME", "TIMES"), help=argparse.SUPPRESS)
     ap.add_argument("--profiled", help=argparse.SUPPRESS)
     ap.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -657,14 +719,19 @@ def main() -> None:
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
             asyncio.run(floor_client(args.floor[0], args.floor[1], os.environ["BENCH_SCALE_KEY"]))
         return
+    if args.relay:
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+            asyncio.run(floor_client(args.relay[0], args.relay[1], os.environ["BENCH_SCALE_KEY"], args.relay[2]))
+        return
     chosen = LEVELS if not args.quick else QUICK
     try:
         levels = [(n, chosen[n]) for n in args.levels.split(",")]
     except KeyError:
         raise SystemExit(f"--levels: choose among {', '.join(map(str, LEVELS))}, got {args.levels!r}") from None
     players = [p for p in args.players.split(",") if p]
-    if not players or set(players) - {"floor", "bridge"}:
-        raise SystemExit(f"--players: floor, bridge or floor,bridge, got {args.players!r}")
+    if not players or set(players) - {"floor", "relay", "bridge"}:
+        raise SystemExit(f"--players: among floor, relay and bridge, got {args.players!r}")
 
     def log(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -681,7 +748,7 @@ def main() -> None:
             runs: dict[str, list[Result]] = {}
             for rep in range(max(args.repeat, 1)):
                 for player in players:
-                    if player == "floor" and key in ("500h", "500c"):
+                    if player in ("floor", "relay") and key in ("500h", "500c"):
                         continue  # the same games as 500 for the floor (it holds no engine)
                     log(f"{level.name}: {player}" + (f" (run {rep + 1} of {args.repeat})" if args.repeat > 1 else ""))
                     prof = None
@@ -703,6 +770,12 @@ def main() -> None:
     print()
     for t, met, value in targets(results):
         print(f"- {t}: {'met' if met else 'NOT met'} ({value})")
+    relays = {r.key: r for r in results if r.player == "relay"}
+    for r in results:
+        relay = relays.get(r.key)
+        if r.player == "bridge" and relay is not None and relay.p50 > 0:
+            print(f"- {r.level}: the bridge's p50 is {r.p50 / relay.p50:.2f} x the engine relay's "
+                  f"({r.p50:.2f} vs {relay.p50:.2f} ms; information, not a target)")
     for r in results:
         if r.runs > 1:
             print(f"- {r.level}, {r.player}: {r.runs} runs pooled; each run's p50: "
