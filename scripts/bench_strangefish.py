@@ -211,6 +211,22 @@ def _median(values: Iterable[float]) -> str:
     return f"{statistics.median(v):.1f}" if v else "-"
 
 
+def fewest_seconds_left(game: dict[str, Any]) -> float:
+    """The fewest seconds we had on the clock after one of our turns (before its increment), from each turn's
+    time and the game's clock ("900+5": the start, then the increment added after each turn)."""
+    start, _, increment = str(game["clock"]).partition("+")
+    left = low = float(start)
+    for used in game["seconds_per_turn"]["us"]:
+        left -= used
+        low = min(low, left)
+        left += float(increment or 0)
+    return low
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds:.0f}" if abs(seconds) >= 10 else f"{seconds:.1f}"
+
+
 def summarize(games: list[dict[str, Any]]) -> list[str]:
     """The summary of every game in a results file, one block per opponent and clock."""
     lines: list[str] = []
@@ -234,6 +250,10 @@ def summarize(games: list[dict[str, Any]]) -> list[str]:
                      f"the opponent's {_median(theirs)} / {max(theirs, default=0):.1f}; clock used a game, median: "
                      f"ours {_median(g['seconds_used']['us'] for g in group)} s, the opponent's "
                      f"{_median(g['seconds_used']['opponent'] for g in group)} s")
+        lows = sorted((fewest_seconds_left(g), g["game_id"]) for g in group if g["seconds_per_turn"]["us"])
+        if lows:
+            lines.append(f"  our fewest seconds left after a turn: {_secs(lows[0][0])} s (game {lows[0][1]}); in the "
+                         f"median game {_secs(lows[(len(lows) - 1) // 2][0])} s")
         by_commit: dict[str, list[dict[str, Any]]] = {}
         for g in group:  # in the order played: which code played which games
             by_commit.setdefault(g["commit"][:12], []).append(g)

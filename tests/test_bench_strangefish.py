@@ -166,6 +166,23 @@ def test_summary_tells_which_commit_played_which_games() -> None:
     assert "  by our commit: 111111111111 0-1, 222222222222 2-0-1" in bench.summarize(games)
 
 
+def test_summary_tells_our_fewest_seconds_left() -> None:
+    """"Never a loss on time" is read with its margin: the fewest seconds we had left after a turn (before that
+    turn's increment), in the tightest game and in the median one, from each turn's time, the start and the
+    increment of the clock."""
+    tight = _game("win", "black", gid=2)
+    tight["seconds_per_turn"]["us"] = [850.0, 40.0]  # 50 left, +5, then 15
+    middle = _game("loss", "white", gid=1, loss={"king_captured": True, "guess": "-"})
+    middle["seconds_per_turn"]["us"] = [100.0, 300.0, 200.0]  # 800, 505, 310
+    easy = _game("win", "white", gid=3)  # 897, 898
+    lines = bench.summarize([middle, tight, easy])
+    assert "  our fewest seconds left after a turn: 15 s (game 2); in the median game 310 s" in lines
+    other = _game("win", "white", gid=4, clock="60+1")
+    other["seconds_per_turn"]["us"] = [59.5]
+    assert ("  our fewest seconds left after a turn: 0.5 s (game 4); in the median game 0.5 s"
+            in bench.summarize([other]))
+
+
 def test_clock_watch_records_each_sides_time_per_turn() -> None:
     """On a real sandbox game (the referee's LocalGame clock): white thinks ~0.3 s a turn, black ~0.05 s."""
     game = SandboxGame(1, "bridge", "strangefish2", Clock(60, 2), ready_timeout=60)
