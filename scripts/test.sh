@@ -7,6 +7,7 @@
 #   2. the end-to-end tests on TEST_E2E_WORKERS (default 2) workers, except those marked `alone`;
 #   3. the `alone` tests one at a time (timing-sensitive under CPU contention: the soak, the benchmark smoke test,
 #      hang limits on real clocks, the systemd watchdog's pace).
+# Parts 2 and 3 list their slowest tests (12 at most, 5 s or more): where the suite's minutes go.
 # With arguments, one plain pytest run with them, in file order (e.g. -x tests/test_cli.py).
 # Environment: PYTHON, another interpreter that has the package and its test tools (default .venv/bin/python);
 # TEST_E2E_WORKERS, the workers of part 2 (0: in one process).
@@ -33,7 +34,7 @@ part() {  # part NAME PYTEST-ARGS...: one pytest run; its status is kept, the ne
     echo "test: $name: $((SECONDS - began)) s"
 }
 part "fast subset" -m "not e2e"
-part "end to end" -m "e2e and not alone" -n "${TEST_E2E_WORKERS:-2}"
-part "timing-sensitive, one at a time" -m "e2e and alone" -n 0
+part "end to end" -m "e2e and not alone" -n "${TEST_E2E_WORKERS:-2}" --durations=12 --durations-min=5
+part "timing-sensitive, one at a time" -m "e2e and alone" -n 0 --durations=12 --durations-min=5
 echo "test: whole suite: $((SECONDS - started)) s$([ "$status" -eq 0 ] || echo ", FAILED (status $status)")"
 exit "$status"
