@@ -253,7 +253,8 @@ class DaemonConfig(Strict):
     log_backups: int = Field(5, ge=0, le=1000, description="rotated log files kept (daemon.log.1 ... .N)")
     transcript_max_mb: float = Field(
         10.0, ge=0, description="cap on one game's transcript in MB: engine stderr stops being recorded first (at "
-                                "90 %), then everything; what was dropped is noted (0 = no cap)")
+                                "90 %), the engine's output and the commands to it next (at 95 %), the bridge's "
+                                "notes at the cap; what was dropped is noted (0 = no cap)")
     engine_idle_timeout: float = Field(
         300.0, ge=0, description="seconds a game's engine may sit idle (opponent thinking) before it is stopped to "
                                  "free its slot; it is restarted and replayed on the next turn (0 = never)")

@@ -14,9 +14,10 @@ commands of one move and their answers): its lines are flushed together when it 
 waited :data:`HOLD_MAX_SECONDS` and another line comes (a driver waiting longer for an answer flushes too), so a
 move costs one flush instead of one per line; a hold always ends with a flush, whatever ends it (an answer, an
 error, the engine stopped, the daemon stopping), and :meth:`Transcript.close` flushes. A transcript has a cap
-(``daemon.transcript_max_mb``, per game): engine stderr stops being recorded first (at 90 % of the cap), so the
-moves and the bridge's notes keep the rest; what was dropped is noted when it starts and, line and byte counts per
-stream, when the transcript is closed. Several engines (say, the one started after a restart) may share a
+(``daemon.transcript_max_mb``, per game): engine stderr stops being recorded first (at 90 % of the cap), the
+engine's output and the commands to it next (at 95 %), so the bridge's notes (the turn summaries, what went wrong, the
+game's end: what explains a bug report) keep the rest; what was dropped is noted when it starts and, line and byte
+counts per stream, when the transcript is closed. Several engines (say, the one started after a restart) may share a
 transcript; writes from different threads never interleave inside a line.
 """
 
@@ -41,6 +42,8 @@ DIRECTIONS = frozenset({">>", "<<", "!!", "##"})
 STREAMS = {"!!": "engine stderr", "<<": "engine output", ">>": "commands to the engine", "##": "bridge notes"}
 DEFAULT_CAP_MB = 10.0
 STDERR_SHARE = 0.9  # engine stderr stops at this share of the cap; the rest is for moves and notes
+ENGINE_SHARE = 0.95  # the engine's output and the commands to it stop here; the rest is the bridge's notes
+SHARES = {"!!": STDERR_SHARE, "<<": ENGINE_SHARE, ">>": ENGINE_SHARE, "##": 1.0}
 _second: tuple[int, str] = (-1, "")  # Transcript._format's cache: a second (epoch) and its local time, formatted
 HOLD_MAX_SECONDS = 0.25  # inside a hold, a line waits at most about this long for its flush (see the module doc)
 
@@ -96,7 +99,7 @@ class Transcript:
             if self._file is None:
                 return
             if self.max_bytes is not None:
-                limit = self.max_bytes * (STDERR_SHARE if direction == "!!" else 1.0)
+                limit = self.max_bytes * SHARES[direction]
                 if self._written + len(out.encode("utf-8", "replace")) > limit:
                     first = direction not in self._dropped
                     self._count_drop(direction, text)
@@ -104,7 +107,9 @@ class Transcript:
                         self._put(self._format("##", f"transcript cap of {self.max_bytes} bytes reached: "
                                                      f"{STREAMS[direction]} is no longer recorded"
                                                      + (" (moves and notes are, up to the cap)"
-                                                        if direction == "!!" else ""), "bridge"))
+                                                        if direction == "!!" else
+                                                        " (the bridge's notes are, up to the cap)"
+                                                        if direction != "##" else ""), "bridge"))
                     return
             self._put(out)
 

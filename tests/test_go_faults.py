@@ -405,6 +405,28 @@ def test_transcript_cap_drops_stderr_first_and_says_so(tmp_path: Path,
     assert "stderr" in last and "lines" in last and "bytes" in last, last
 
 
+def test_transcript_cap_keeps_the_bridges_notes_after_the_engines_lines_stop(tmp_path: Path) -> None:
+    """A long game (an RBC game of 329 half-turns with Stockfish's output) filled the 10 MB cap with engine lines, and
+    the bridge's own notes -- the turn summaries that explain the game's end -- were dropped with them. The engine's
+    output and the commands to it stop before the cap (``ENGINE_SHARE``): the notes keep the rest."""
+    path = tmp_path / "t.log"
+    transcript = Transcript(path, max_bytes=60_000)
+    for i in range(2000):  # ~270 KB of engine traffic: four times the cap
+        transcript.write(">>", f"position fen rnbqkbnr/pppppppp/8/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 {i}", "stockfish")
+        transcript.write("<<", "info string NNUE evaluation using nn-ad9b42354671.nnue enabled", "stockfish")
+        if i % 100 == 0:
+            transcript.note(f"turn {i // 100}: sense c4; move c4d4", "stockfish")
+    transcript.note("game over: lost (KING_CAPTURE) after 20 turns", "stockfish")
+    transcript.close()
+    text = path.read_text()
+    assert path.stat().st_size <= 60_000 + 800, path.stat().st_size  # the cap, its three notices and the summary
+    notes = [line for line in text.splitlines() if " ## turn " in line]
+    assert len(notes) == 20, f"{len(notes)} of 20 turn notes kept"
+    assert "game over: lost (KING_CAPTURE) after 20 turns" in text
+    assert "engine output is no longer recorded" in text and "commands to the engine is no longer recorded" in text
+    assert "bridge notes is no longer recorded" not in text
+
+
 def test_transcript_cap_from_the_config(tmp_path: Path) -> None:
     config: Any = load_config_text(_config_text(tmp_path, [GNUGO], daemon_extra="  transcript_max_mb: 0.5"))
     assert config.daemon.transcript_max_mb == 0.5
