@@ -483,6 +483,12 @@ async def floor_client(url: str, username: str, key: str, times_file: str | None
 
     boards: dict[int, tuple[Board, int]] = {}  # game id -> (board, my colour code)
     engines: dict[int, RelayEngine] = {}
+
+    def letter(color: int) -> str:  # a colour code as GTP writes it
+        return "b" if color == 1 else "w"
+
+    def point(board: Board, mv: list[int]) -> int | None:  # an OGS [x, y] move (x < 0: a pass) as a board point
+        return None if mv[0] < 0 else mv[0] + mv[1] * board.width
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(url.replace("http", "ws", 1) + "/", heartbeat=None, max_msg_size=0)
 
@@ -500,7 +506,7 @@ async def floor_client(url: str, username: str, key: str, times_file: str | None
             if engine is None:
                 p = board.first_legal(me)
             else:
-                p = board.parse_vertex(await engine.ask(*before, f"genmove {'b' if me == 1 else 'w'}"))
+                p = board.parse_vertex(await engine.ask(*before, f"genmove {letter(me)}"))
             board.play(me, p)
             await send("game/move", {"game_id": gid, "move": [-1, -1] if p is None else
                                      [p % board.width, p // board.width]})
@@ -539,9 +545,9 @@ async def floor_client(url: str, username: str, key: str, times_file: str | None
                     color = 1 if data.get("initial_player", "black") == "black" else 2
                     setup = [f"boardsize {board.width}", "clear_board"]
                     for mv in data["moves"]:
-                        p = None if mv[0] < 0 else mv[0] + mv[1] * board.width
+                        p = point(board, mv)
                         board.play(color, p)
-                        setup.append(f"play {'b' if color == 1 else 'w'} {board.vertex(p)}")
+                        setup.append(f"play {letter(color)} {board.vertex(p)}")
                         color = 3 - color
                     boards[gid] = (board, me)
                     if times_file is not None:
@@ -556,9 +562,9 @@ async def floor_client(url: str, username: str, key: str, times_file: str | None
                     mv = data["move"]
                     mover = 2 if data["move_number"] % 2 == 0 else 1  # no handicap: black plays the odd numbers
                     if mover != me:
-                        p = None if mv[0] < 0 else mv[0] + mv[1] * board.width
+                        p = point(board, mv)
                         board.play(mover, p)
-                        await move(gid, (f"play {'b' if mover == 1 else 'w'} {board.vertex(p)}",))
+                        await move(gid, (f"play {letter(mover)} {board.vertex(p)}",))
                 elif kind == "phase" and data != "play":
                     drop(gid)
 
@@ -714,15 +720,11 @@ def main() -> None:
     if args.profiled:
         profiled(Path(args.profiled), args.rest[1:] if args.rest[:1] == ["--"] else args.rest)
         return
-    if args.floor:
+    if args.floor or args.relay:  # the floor (URL USERNAME) or the engine relay (URL USERNAME TIMES)
+        url, username, *times = args.floor or args.relay
         with contextlib.suppress(KeyboardInterrupt):
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-            asyncio.run(floor_client(args.floor[0], args.floor[1], os.environ["BENCH_SCALE_KEY"]))
-        return
-    if args.relay:
-        with contextlib.suppress(KeyboardInterrupt):
-            signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-            asyncio.run(floor_client(args.relay[0], args.relay[1], os.environ["BENCH_SCALE_KEY"], args.relay[2]))
+            asyncio.run(floor_client(url, username, os.environ["BENCH_SCALE_KEY"], times[0] if times else None))
         return
     chosen = LEVELS if not args.quick else QUICK
     try:
