@@ -44,6 +44,8 @@ DEFAULT_CAP_MB = 10.0
 STDERR_SHARE = 0.9  # engine stderr stops at this share of the cap; the rest is for moves and notes
 ENGINE_SHARE = 0.95  # the engine's output and the commands to it stop here; the rest is the bridge's notes
 SHARES = {"!!": STDERR_SHARE, "<<": ENGINE_SHARE, ">>": ENGINE_SHARE, "##": 1.0}
+STILL_RECORDED = {"!!": " (moves and notes are, up to the cap)", "<<": " (the bridge's notes are, up to the cap)",
+                  ">>": " (the bridge's notes are, up to the cap)", "##": ""}  # said when a stream stops
 _second: tuple[int, str] = (-1, "")  # Transcript._format's cache: a second (epoch) and its local time, formatted
 HOLD_MAX_SECONDS = 0.25  # inside a hold, a line waits at most about this long for its flush (see the module doc)
 
@@ -106,10 +108,7 @@ class Transcript:
                     if first:
                         self._put(self._format("##", f"transcript cap of {self.max_bytes} bytes reached: "
                                                      f"{STREAMS[direction]} is no longer recorded"
-                                                     + (" (moves and notes are, up to the cap)"
-                                                        if direction == "!!" else
-                                                        " (the bridge's notes are, up to the cap)"
-                                                        if direction != "##" else ""), "bridge"))
+                                                     f"{STILL_RECORDED[direction]}", "bridge"))
                     return
             self._put(out)
 
