@@ -289,7 +289,8 @@ class Seeking:
             del self._graph_started[next(iter(self._graph_started))]
         self._settle_open()
 
-    def _settle_open(self) -> None:
+    def _settle_open(self, starting: str | None = None) -> None:
+        """``starting``: the game being claimed now, followed right after (not among the games yet)."""
         out = self.inflight
         if out is None or not out.lost or out.body is None:
             return
@@ -306,7 +307,7 @@ class Seeking:
             # taken before the seek graph showed it: a game for us that started since, that no incoming challenge
             # explains
             if (game_id not in out.games_before and game_id not in self.playing
-                    and self._games.get(game_id) is not None):
+                    and (game_id == starting or self._games.get(game_id) is not None)):
                 self.inflight = None
                 self._desk.stats["challenges_settled"] += 1
                 log.info("seek: the lost open challenge was taken already: its game is %s", game_id)
@@ -403,7 +404,7 @@ class Seeking:
         if self.open and not incoming:
             self._unexplained.append(game_id)
             del self._unexplained[:-20]
-            self._settle_open()
+            self._settle_open(starting=game_id)
         return None
 
     def _start(self, out: Outgoing, game_id: str) -> None:
