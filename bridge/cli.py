@@ -15,6 +15,7 @@ from bridge import __version__
 from bridge.config import load_config, resolve_secrets
 from bridge.demo import demo_names
 from bridge.errors import EXIT_CONFIG, EXIT_FATAL, BridgeError, ConfigError, UsageError
+from bridge.events import RBC_DEMO_INCREMENT, RBC_DEMO_SECONDS
 from bridge.logsetup import setup_logging
 from bridge.registry import adapter_spec, adapter_specs
 
@@ -89,7 +90,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     setup_logging("WARNING" if not args.verbose else "INFO")
     games = demo_names() if args.game == "all" else [args.game]
     return run_demo(games=games, size=args.size, opponent=args.opponent, rbc_opponent=args.rbc_opponent,
-                    rbc_seconds=args.rbc_seconds, data_dir=Path(args.data_dir), out=sys.stdout, delay=args.delay)
+                    rbc_seconds=args.rbc_seconds, rbc_increment=args.rbc_increment, data_dir=Path(args.data_dir),
+                    out=sys.stdout, delay=args.delay)
 
 
 def cmd_register(args: argparse.Namespace) -> int:
@@ -133,7 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the house opponent: GNU Go at level 1, or random legal moves")
     d.add_argument("--rbc-opponent", default="random", choices=["random", "attacker", "trout"],
                    help="the house opponent in Reconnaissance Blind Chess")
-    d.add_argument("--rbc-seconds", type=float, default=120.0, help="RBC clock: seconds per player (+5 s a turn)")
+    d.add_argument("--rbc-seconds", type=float, default=RBC_DEMO_SECONDS,
+                   help=f"RBC clock: seconds per player (default {RBC_DEMO_SECONDS:g})")
+    d.add_argument("--rbc-increment", type=float, default=RBC_DEMO_INCREMENT,
+                   help=f"RBC clock: seconds added a turn (default {RBC_DEMO_INCREMENT:g})")
     d.add_argument("--data-dir", default="runs/demo", help="where transcripts and records go")
     d.add_argument("--delay", type=float, default=0.0, help="seconds the house opponent waits before moving")
     d.add_argument("--verbose", action="store_true", help="show the daemon's log")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TextIO
 
-from bridge.events import DemoOptions
+from bridge.events import RBC_DEMO_INCREMENT, RBC_DEMO_SECONDS, DemoOptions
 from bridge.registry import adapter_specs
 
 
@@ -17,9 +17,10 @@ def demo_names() -> list[str]:
 
 
 def run_demo(*, games: list[str], size: int = 9, opponent: str = "gnugo", rbc_opponent: str = "random",
-             rbc_seconds: float = 120.0, data_dir: Path = Path("runs/demo"), out: TextIO, delay: float = 0.0) -> int:
+             rbc_seconds: float = RBC_DEMO_SECONDS, rbc_increment: float = RBC_DEMO_INCREMENT,
+             data_dir: Path = Path("runs/demo"), out: TextIO, delay: float = 0.0) -> int:
     opts = DemoOptions(data_dir=data_dir, out=out, size=size, opponent=opponent, rbc_opponent=rbc_opponent,
-                       rbc_seconds=rbc_seconds, delay=delay)
+                       rbc_seconds=rbc_seconds, rbc_increment=rbc_increment, delay=delay)
     code = 0
     for spec in adapter_specs().values():
         for name, demo in spec.demos.items():

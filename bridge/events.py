@@ -113,6 +113,13 @@ class Adapter(Protocol):
         ...
 
 
+# The RBC demo's clock. The player spends its clock (an even share of it a turn plus most of the increment), so a
+# game's length bounds the demo's: at most RBC_DEMO_SECONDS + RBC_DEMO_INCREMENT a turn of our thinking. At 120 s +
+# 5 s a 35-turn game against the random bot took most of 300 s on a loaded machine (CI's demo test timed out).
+RBC_DEMO_SECONDS = 60.0
+RBC_DEMO_INCREMENT = 2.0
+
+
 @dataclass(frozen=True)
 class DemoOptions:
     """What ``gamebridge demo`` passes every adapter's demo (each uses what concerns it)."""
@@ -122,7 +129,8 @@ class DemoOptions:
     size: int = 9  # Go board size
     opponent: str = "gnugo"  # Go house opponent
     rbc_opponent: str = "random"
-    rbc_seconds: float = 120.0
+    rbc_seconds: float = RBC_DEMO_SECONDS
+    rbc_increment: float = RBC_DEMO_INCREMENT
     delay: float = 0.0  # seconds the house opponent waits before moving
 
 

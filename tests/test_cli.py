@@ -15,6 +15,8 @@ import pytest
 import requests
 
 from bridge.adapters.ogs.sandbox import SandboxServer
+from bridge.cli import build_parser
+from bridge.events import RBC_DEMO_INCREMENT, RBC_DEMO_SECONDS
 
 BRIDGE = [sys.executable, "-m", "bridge.cli"]
 
@@ -57,6 +59,7 @@ def test_demo_plays_a_whole_game(tmp_path: Path, gnugo_command: list[str]) -> No
     # then Reconnaissance Blind Chess: Stockfish through the bridge finds its own game (server.seek), and shows the
     # true board and the belief as it goes
     assert "invited house random itself (server.seek)" in p.stdout, p.stdout[-3000:]
+    assert f"{RBC_DEMO_SECONDS:g} s + {RBC_DEMO_INCREMENT:g} s a turn" in p.stdout
     assert re.search(r"^turn 1: sensed around \S+; asked \S+, played .+; the bridge now thinks \d+ boards", p.stdout,
                      re.M), p.stdout[-3000:]
     assert re.search(r"^result: (white \(the bridge\)|black \(random\)|nobody) wins", p.stdout, re.M)
@@ -66,6 +69,16 @@ def test_demo_plays_a_whole_game(tmp_path: Path, gnugo_command: list[str]) -> No
     assert re.search(r"^turn 1: (bridge|hunt-target) (shoots [A-J]\d+|moves )", p.stdout, re.M)
     assert "the bridge's fleet" in p.stdout and "hunt-target's fleet" in p.stdout
     assert re.search(r"^result: (the bridge|hunt-target) wins after \d+ turns", p.stdout, re.M)
+
+
+def test_the_demos_rbc_clock_bounds_a_long_game() -> None:
+    """The player spends its clock, so the RBC demo lasts at most its clock plus the increment a turn of our
+    thinking (the random bot answers at once). The random bot's longest game in 40 benchmark games was 69
+    half-turns, 35 of ours: the demo's defaults keep that under 150 s. At 120 s + 5 s (295 s) the demo test timed
+    out at 300 s in CI (2 workers)."""
+    args = build_parser().parse_args(["demo"])
+    assert (args.rbc_seconds, args.rbc_increment) == (RBC_DEMO_SECONDS, RBC_DEMO_INCREMENT)
+    assert args.rbc_seconds + 35 * args.rbc_increment <= 150
 
 
 def test_check_says_ready_for_a_good_config(tmp_path: Path, sandbox: SandboxServer, gnugo_command: list[str]) -> None:

@@ -12,14 +12,15 @@ from typing import Any, TextIO
 from bridge.config import load_config_text
 from bridge.daemon import Daemon
 from bridge.errors import BridgeError
-from bridge.events import DemoOptions
+from bridge.events import RBC_DEMO_INCREMENT, RBC_DEMO_SECONDS, DemoOptions
 
 STOCKFISH = "/usr/games/stockfish"
 RBC_BOT = "demo-rbc-bot"
 RBC_PASSWORD_ENV = "BRIDGE_DEMO_RECONCHESS_PASSWORD"
 
 
-def run_rbc_demo(*, opponent: str = "random", seconds: float = 120.0, data_dir: Path = Path("runs/demo"),
+def run_rbc_demo(*, opponent: str = "random", seconds: float = RBC_DEMO_SECONDS,
+                 increment: float = RBC_DEMO_INCREMENT, data_dir: Path = Path("runs/demo"),
                  out: TextIO, timeout: float = 900.0) -> int:
     """Stockfish through the bridge plays Reconnaissance Blind Chess against a house bot of the reconchess sandbox;
     after each turn: the true board, what the bridge sensed and moved, and how many boards it still thinks possible."""
@@ -33,7 +34,8 @@ def run_rbc_demo(*, opponent: str = "random", seconds: float = 120.0, data_dir: 
         raise BridgeError(f"{STOCKFISH} is missing: install it with `apt-get install stockfish` "
                           f"(or run scripts/setup.sh)")
     data_dir.mkdir(parents=True, exist_ok=True)
-    sandbox = ReconchessSandbox("127.0.0.1", 0, seconds_per_player=seconds, seconds_increment=5).start()
+    sandbox = ReconchessSandbox("127.0.0.1", 0, seconds_per_player=seconds,
+                                 seconds_increment=increment).start()
     daemon: Daemon | None = None
     try:
         password = secrets.token_hex(12)
@@ -74,7 +76,8 @@ daemon:
             time.sleep(0.1)
         game_id = sent[0]["id"]
         out.write(f"\nReconnaissance Blind Chess: reconchess sandbox {sandbox.url}; the bot {RBC_BOT} (Stockfish, "
-                  f"white) invited house {opponent} itself (server.seek), {seconds:g} s + 5 s a turn; game {game_id}\n")
+                  f"white) invited house {opponent} itself (server.seek), {seconds:g} s + {increment:g} s a turn; "
+                  f"game {game_id}\n")
         shown = 0
         board = chess.Board()
         deadline = time.monotonic() + timeout
@@ -123,4 +126,5 @@ daemon:
 
 
 def rbc_demo(opts: DemoOptions) -> int:
-    return run_rbc_demo(opponent=opts.rbc_opponent, seconds=opts.rbc_seconds, data_dir=opts.data_dir, out=opts.out)
+    return run_rbc_demo(opponent=opts.rbc_opponent, seconds=opts.rbc_seconds,
+                        increment=opts.rbc_increment, data_dir=opts.data_dir, out=opts.out)
