@@ -85,11 +85,8 @@ def test_a_lost_challenge_with_no_game_after_the_wait_is_concluded_as_before() -
     assert "g2" not in seeking.playing
 
 
-def test_a_lost_open_challenge_whose_game_starts_after_the_loss_is_settled() -> None:
-    """Open challenge, the seek graph silent: the create call's lost answer is handled first, then the game taken
-    at once starts (its active_game). ``claim`` runs before the game is followed, so the game is not in the games
-    yet when it settles; it must still be the lost challenge's game (seen in CI: challenges_settled 0 instead of 1,
-    tests/test_ogs_seek.py[open-taken-unseen])."""
+def _lost_open_challenge() -> tuple[Seeking, _Desk, Outgoing]:
+    """An open challenge in flight whose create call's answer was lost, the seek graph silent."""
     desk = _Desk()
     seeking = Seeking(desk, _Games(), OgsSeekConfig(open=True, every=1), "bot")  # type: ignore[arg-type]
     seek = seeking.seeker.next()
@@ -98,18 +95,21 @@ def test_a_lost_open_challenge_whose_game_starts_after_the_loss_is_settled() -> 
     seeking.inflight = out
     seeking.on_lost(out, "POST /api/v1/challenges failed: connection aborted", time.monotonic())
     assert seeking.inflight is out and desk.stats["challenges_settled"] == 0
+    return seeking, desk, out
+
+
+def test_a_lost_open_challenge_whose_game_starts_after_the_loss_is_settled() -> None:
+    """Open challenge, the seek graph silent: the create call's lost answer is handled first, then the game taken
+    at once starts (its active_game). ``claim`` runs before the game is followed, so the game is not in the games
+    yet when it settles; it must still be the lost challenge's game (seen in CI: challenges_settled 0 instead of 1,
+    tests/test_ogs_seek.py[open-taken-unseen])."""
+    seeking, desk, _ = _lost_open_challenge()
     seeking.claim("g1", False, None)
     assert desk.stats["challenges_settled"] == 1
     assert "g1" in seeking.playing and seeking.inflight is None
 
 
 def test_an_open_challenges_loss_does_not_claim_an_incoming_challenges_game() -> None:
-    desk = _Desk()
-    seeking = Seeking(desk, _Games(), OgsSeekConfig(open=True, every=1), "bot")  # type: ignore[arg-type]
-    seek = seeking.seeker.next()
-    assert seek is not None
-    out = Outgoing(seek, time.monotonic(), "9x9", body={"game": {"width": 9, "height": 9}})
-    seeking.inflight = out
-    seeking.on_lost(out, "connection aborted", time.monotonic())
+    seeking, desk, out = _lost_open_challenge()
     seeking.claim("g1", True, 5)  # an incoming challenge we accepted explains this game
     assert desk.stats["challenges_settled"] == 0 and seeking.inflight is out and "g1" not in seeking.playing
