@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
+from bridge import datadir
 from bridge.config import EngineConfig, load_config
 from bridge.errors import EXIT_CONFIG, BridgeError, ConfigError, EngineRefusedError
 from bridge.events import CheckLine
@@ -186,7 +187,11 @@ def run_check(path: Path, out: TextIO) -> int:
         out.write("VERDICT: not ready: fix the configuration\n")
         return EXIT_CONFIG
     out.write(f"ok   config {path} is valid (server {config.server.kind}, engine {config.engine.command[0]})\n")
-    lines = check_engine(config)
+    data_dir = Path(config.daemon.data_dir)
+    lines = [CheckLine(False, problem) for problem in datadir.problems(data_dir, create=False)]
+    if not lines:
+        lines.append(CheckLine(True, f"data folder {data_dir} can hold the transcripts and records"))
+    lines += check_engine(config)
     try:
         adapter = adapter_spec(config.server.kind).factory(config.server, config)
         lines += adapter.check()

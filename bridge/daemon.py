@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bridge import datadir
 from bridge.errors import EXIT_FATAL, ConfigError, FatalAdapterError
 from bridge.events import Adapter, GameContext, GameInbox
 from bridge.games.go_engines import make_go_engines
@@ -204,6 +205,8 @@ class Daemon:
     def start(self) -> None:
         """Start the engine once (and handshake) before going live, then the adapter in a background thread.
         An engine that cannot start does not stop the daemon: games are declined while it is retried."""
+        for problem in datadir.problems(Path(self.config.daemon.data_dir), create=True):
+            log.error("%s", problem)
         self.health.start()
         self._adapter_thread = threading.Thread(target=self._run_adapter, name="adapter", daemon=True)
         self._adapter_thread.start()

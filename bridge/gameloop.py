@@ -84,6 +84,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from bridge.datadir import advice
 from bridge.errors import AuthError, BridgeError, EngineError
 from bridge.redact import redact
 
@@ -698,7 +699,8 @@ class GameLoop(Generic[S, A]):
             tmp.write_text(redact(record.text), encoding="utf-8")
             tmp.replace(path)
         except OSError as exc:
-            self.io.incident(f"could not write the record {path}: {exc.strerror or exc}")
+            self.io.incident(f"could not write the record {path}: {exc.strerror or exc}; the game is not affected; "
+                             f"{advice(path.parent)}")
             return None
         self.io.note(f"record written: {path}" + (f" ({record.source})" if record.source else ""))
         return path

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bridge.datadir import advice
 from bridge.errors import BridgeError
 from bridge.gameloop import GameLoop, LoopSettings
 from bridge.games.go_analysis import EngineAnalysis
@@ -67,7 +68,12 @@ class HostedGame:
         data_dir = Path(config.daemon.data_dir)
         self.records_dir = data_dir / "records"
         self.transcript_path = data_dir / "transcripts" / f"{server}-{game_id}.log"
-        self.transcript = Transcript(self.transcript_path, max_bytes=transcript_cap(config))
+        try:
+            self.transcript = Transcript(self.transcript_path, max_bytes=transcript_cap(config))
+        except BridgeError as exc:  # never lose the game for it (a full disk, a folder that cannot be written)
+            log.error("game %s: %s: the game is played without a transcript; %s", game_id, exc,
+                      advice(self.transcript_path.parent))
+            self.transcript = Transcript(None)
 
     @contextmanager
     def engine_slot(self) -> Iterator[None]:

@@ -77,10 +77,7 @@ class Transcript:
                 self._file = open(path, "a", encoding="utf-8", errors="replace")
                 self._written = path.stat().st_size
             except OSError as exc:
-                raise BridgeError(
-                    f"cannot open the transcript file {path}: {exc.strerror or exc}; "
-                    f"check that its folder exists and is writable, or change the transcript setting"
-                ) from None
+                raise BridgeError(f"cannot open the transcript file {path}: {exc.strerror or exc}") from None
 
     @property
     def enabled(self) -> bool:
@@ -152,7 +149,10 @@ class Transcript:
     def _write_failed(self, exc: Exception) -> None:
         if not self._failed:  # say it once, never take the game down for a transcript
             self._failed = True
-            log.warning("cannot write the transcript %s: %s; further lines are lost", self.path, exc)
+            folder = self.path.parent if self.path is not None else None
+            log.warning("cannot write the transcript %s: %s; further lines of it are lost (the game goes on); make "
+                        "sure %s has free space, and lower daemon.transcript_max_mb if transcripts fill it",
+                        self.path, exc, folder)
 
     def _flush(self) -> None:
         """Flush what was written (the lock is held)."""

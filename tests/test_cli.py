@@ -90,7 +90,26 @@ def test_check_says_ready_for_a_good_config(tmp_path: Path, sandbox: SandboxServ
     assert p.returncode == 0, p.stdout + p.stderr
     assert "VERDICT: ready" in p.stdout
     assert "engine GNU Go" in p.stdout and "authenticated as cli-bot" in p.stdout
+    assert f"ok   data folder {tmp_path / 'runs'} can hold the transcripts and records" in p.stdout
+    assert not (tmp_path / "runs").exists(), "the check only looks; the daemon makes the folders"
     assert "cli-secret-key-123" not in p.stdout + p.stderr
+
+
+def test_check_names_a_data_folder_the_games_cannot_write_in(tmp_path: Path, sandbox: SandboxServer,
+                                                               gnugo_command: list[str]) -> None:
+    key = tmp_path / "key"
+    key.write_text("cli-secret-key-123\n")
+    sandbox.add_bot("cli-bot", "cli-secret-key-123")
+    cfg = write_config(tmp_path / "bot.yaml", sandbox.url, key)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "records").write_text("a file where the folder should be")
+    p = run(["check", str(cfg)], tmp_path)
+    assert p.returncode == 1, p.stdout + p.stderr
+    folder = tmp_path / "runs" / "records"
+    assert (f"FAIL daemon.data_dir: cannot write in {folder} ({folder} is not a folder): games are played without "
+            f"records until it can be; make {folder} a writable folder with free space") in p.stdout, p.stdout
+    assert "transcripts" not in p.stdout.split("FAIL")[1].split("\n")[0]
+    assert "VERDICT: not ready: 1 problem(s) above" in p.stdout
 
 
 def test_check_names_a_wrong_key_without_printing_it(tmp_path: Path, sandbox: SandboxServer,

@@ -610,3 +610,34 @@ def test_a_hang_leaves_a_retry_its_time_even_when_the_clock_was_read_late(budget
     start = 0.3
     left = budget - hang_limit(cfg, start, budget) - 3.0
     assert hang_limit(cfg, start, left) - start >= MIN_THINK, (budget, left)
+
+
+# --- the data folder: a transcript or a record that cannot be written loses no game ---------------------------------
+@pytest.mark.e2e
+@pytest.mark.parametrize("blocked", ["transcripts", "records"])
+def test_a_data_dir_that_cannot_be_written_loses_no_game(sandbox: SandboxServer, make_bot: BotFactory,
+                                                         tmp_path: Path, blocked: str,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """``daemon.data_dir/transcripts`` (or ``records``) cannot be written (here a file stands where the folder
+    should be; a full disk or a read-only mount does the same). The daemon says so at its start, and again for the
+    game, each time with the folder and what to do; the game is played to its end (it was lost on time when the
+    transcript could not be opened) and what can be kept is kept."""
+    caplog.set_level(logging.INFO)
+    home = tmp_path / "disk-bot"
+    home.mkdir()
+    (home / blocked).write_text("a file where the folder should be")
+    make_bot("disk-bot", [GNUGO, "--mode", "gtp", "--level", "1"])
+    c = challenge(sandbox, "disk-bot", {"house": "scripted", "moves": SHORT_GAME}, challenger_color="white")
+    game = wait_finished(sandbox, c["game_id"], 60)
+    assert game["outcome"] == "Resignation", (game["outcome"], game["score"])
+    folder = str(home / blocked)
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING and folder in r.getMessage()]
+    assert any(m.startswith("daemon.data_dir: cannot write in") and "writable folder" in m for m in said), said
+    assert any(f"game {c['game_id']}" in m and "writable folder" in m for m in said), said
+    record = home / "records" / f"ogs-{c['game_id']}.sgf"
+    transcript = home / "transcripts" / f"ogs-{c['game_id']}.log"
+    if blocked == "transcripts":
+        wait_for(record.exists, 10, "the SGF record")
+        assert "RE[B+R]" in record.read_text()
+    else:
+        wait_for(lambda: _transcript_has(transcript, "could not write the record"), 10, "the transcript's note")

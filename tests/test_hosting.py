@@ -4,11 +4,13 @@ the game cap, the shutdown and the list of finished games see both alike."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import wait_for
 from test_go_faults import RecordingActions, _config_text
 
@@ -65,3 +67,28 @@ def test_both_kinds_of_game_share_one_home_and_one_registry(
     wait_for(lambda: "g1" in daemon.finished_ids, 10, "the session to end")
     assert daemon.active_games() == 0
     assert "session for game g1" in (tmp_path / "transcripts" / "ogs-g1.log").read_text()
+
+
+def test_a_game_whose_transcript_cannot_be_opened_is_still_hosted(
+        tmp_path: Path, fake_gtp_command: Callable[..., list[str]], caplog: pytest.LogCaptureFixture) -> None:
+    """``daemon.data_dir/transcripts`` is not a folder (or not writable, or the disk is full): the game is played
+    without a transcript, with one error that says where and what to do. It used to raise out of the hosting, so
+    the adapter never played the game it had accepted (an OGS game was lost on time)."""
+    (tmp_path / "transcripts").write_text("a file where the folder should be")
+    config = load_config_text(_config_text(tmp_path, fake_gtp_command()))
+    daemon = Daemon(config, adapter=_IdleAdapter())
+    ran: list[bool] = []
+    caplog.set_level(logging.INFO)
+    try:
+        assert daemon.run_game("r1", lambda home: ran.append(home.transcript.enabled))
+        wait_for(lambda: "r1" in daemon.finished_ids, 10, "the driven game to end")
+        assert ran == [False]
+        session = daemon.open_game("g1", "black", RecordingActions())
+        assert isinstance(session, GameSession) and not session.transcript.enabled
+    finally:
+        daemon.shutdown(timeout=10)
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(said) == 2, said
+    for game, message in zip(("r1", "g1"), said, strict=True):
+        assert f"game {game}" in message and str(tmp_path / "transcripts") in message, message
+        assert "without a transcript" in message and "writable folder" in message and "daemon.data_dir" in message

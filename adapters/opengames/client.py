@@ -58,6 +58,7 @@ from bridge.adapters.opengames.api import (
 )
 from bridge.adapters.opengames.config import API_PREFIX, OpenGamesServerConfig, check_api_key
 from bridge.adapters.opengames.webhook import WebhookEvent, WebhookReceiver
+from bridge.datadir import advice
 from bridge.engines.line import EngineTurn
 from bridge.errors import BridgeError, ConfigError, FatalAdapterError, ProtocolError, ServerError, UsageError
 from bridge.events import CheckLine, GameContext, Host, host_ready
@@ -144,7 +145,7 @@ class GameMemory:
             tmp.replace(self.path)
         except OSError as exc:
             log.warning("cannot keep the game in progress in %s (%s); a restart would rely on the platform's "
-                        "matchmaking status to find it", self.path, exc.strerror or exc)
+                        "matchmaking status to find it; %s", self.path, exc.strerror or exc, advice(self.path.parent))
 
     def forget(self, game_id: str) -> None:
         kept = self.load()
