@@ -44,11 +44,58 @@ class JournalFormatter(logging.Formatter):
         return "\n".join(prefix + line for line in super().format(record).split("\n"))
 
 
-def file_handler(path: Path, max_bytes: int, backups: int) -> logging.Handler:
+class _FileFailures(logging.FileHandler):
+    """A log file that cannot be written (a full disk, a removed mount): one error through ``fallback`` (stderr,
+    the journal) that says which file and what to do, instead of logging's traceback on stderr for every line; and
+    one line when the file is written again. The lines themselves still reach stderr."""
+
+    fallback: logging.Handler | None = None
+    _failing = False  # the file could not be written, and has not been since
+    _failed_now = False  # the record being emitted could not be written
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed_now = False
+        super().emit(record)
+        if self._failing and not self._failed_now:
+            self._failing = False
+            self._tell(logging.WARNING, f"the log file {self.baseFilename} is written again (lines logged while it "
+                                        f"could not be are only on stderr)")
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._failed_now = True
+        if self._failing:
+            return
+        self._failing = True
+        exc = sys.exc_info()[1]
+        reason = getattr(exc, "strerror", None) or exc
+        self._tell(logging.ERROR, f"cannot write the log file {self.baseFilename} ({reason}): its lines go to stderr "
+                                  f"(the journal under systemd) only until it can be written again; free space in "
+                                  f"{Path(self.baseFilename).parent}, or change daemon.log_file or lower "
+                                  f"daemon.log_max_bytes and daemon.log_backups")
+
+    def _tell(self, level: int, message: str) -> None:
+        if self.fallback is not None:
+            self.fallback.handle(logging.LogRecord("bridge.log", level, __file__, 0, message, None, None))
+
+
+class _RotatingFile(_FileFailures, logging.handlers.RotatingFileHandler):
+    pass
+
+
+class _WatchedFile(_FileFailures, logging.handlers.WatchedFileHandler):
+    pass
+
+
+def file_handler(path: Path, max_bytes: int, backups: int, fallback: logging.Handler | None = None) -> logging.Handler:
+    """The log file's handler; ``fallback`` (the stderr handler) is told when the file cannot be written."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    handler: _FileFailures
     if max_bytes > 0:
-        return logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
-    return logging.handlers.WatchedFileHandler(path, encoding="utf-8")
+        handler = _RotatingFile(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+    else:
+        handler = _WatchedFile(path, encoding="utf-8")
+    handler.fallback = fallback
+    return handler
 
 
 def setup_logging(level: str = "INFO", log_file: Path | None = None, *, max_bytes: int = 0, backups: int = 0,
@@ -62,7 +109,7 @@ def setup_logging(level: str = "INFO", log_file: Path | None = None, *, max_byte
     stream.setFormatter(JournalFormatter() if journal else logging.Formatter(TEXT_FORMAT))
     handlers: list[logging.Handler] = [stream]
     if log_file is not None:
-        fh = file_handler(log_file, max_bytes, backups)
+        fh = file_handler(log_file, max_bytes, backups, fallback=stream)
         fh.setFormatter(logging.Formatter(TEXT_FORMAT))
         handlers.append(fh)
     for h in list(root.handlers):  # only now: a log file that cannot be opened leaves the logging as it was

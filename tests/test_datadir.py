@@ -3,6 +3,7 @@ cannot write in and what to do (the games themselves: tests/test_hosting.py, tes
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bridge import datadir
+from bridge.logsetup import setup_logging
 
 
 def test_a_writable_data_dir_has_no_problem_and_is_made_by_the_daemon_only(tmp_path: Path) -> None:
@@ -54,3 +56,30 @@ def test_a_full_disk_is_found_by_the_daemon_and_by_the_check(full_disk: Path) ->
         assert len(problems) == 2, problems
         reason = "No space left on device" if create else "the disk is full"
         assert all(f"({reason}):" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("max_bytes", [1_000_000, 0], ids=["rotated", "watched"])
+def test_a_log_file_on_a_full_disk_is_one_message_not_a_traceback_a_line(
+        full_disk: Path, capfd: pytest.CaptureFixture[str], max_bytes: int) -> None:
+    """``daemon.log_file`` on a disk that fills up: Python's logging printed a 10-line "--- Logging error ---"
+    traceback on stderr (the journal) for every log line. Now one error says which file and what to do, the lines
+    still reach stderr, and one line says when the file is written again."""
+    log_file = full_disk / "gamebridge.log"
+    log = logging.getLogger("bridge.test.full")
+    try:
+        setup_logging("INFO", log_file, max_bytes=max_bytes, backups=1, journal=False)
+        for i in range(5):
+            log.info("line %d while the disk is full", i)
+        (full_disk / "fill").unlink()
+        log.info("a line once there is room again")
+        err = capfd.readouterr().err
+    finally:
+        setup_logging("WARNING", journal=False)
+    assert "Logging error" not in err and "Traceback" not in err, err
+    failed = [line for line in err.splitlines() if "cannot write the log file" in line]
+    assert len(failed) == 1, err
+    assert f"cannot write the log file {log_file} (No space left on device)" in failed[0]
+    assert f"free space in {full_disk}" in failed[0] and "daemon.log_file" in failed[0]
+    assert all(f"line {i} while the disk is full" in err for i in range(5)), "stderr keeps every line"
+    assert f"the log file {log_file} is written again" in err
+    assert "a line once there is room again" in log_file.read_text()
