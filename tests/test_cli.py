@@ -81,11 +81,16 @@ def test_the_demos_rbc_clock_bounds_a_long_game() -> None:
     assert args.rbc_seconds + 35 * args.rbc_increment <= 150
 
 
-def test_check_says_ready_for_a_good_config(tmp_path: Path, sandbox: SandboxServer, gnugo_command: list[str]) -> None:
+def _good_config(tmp_path: Path, sandbox: SandboxServer) -> Path:
+    """A config whose bot the sandbox knows by the key in its key file."""
     key = tmp_path / "key"
     key.write_text("cli-secret-key-123\n")
     sandbox.add_bot("cli-bot", "cli-secret-key-123")
-    cfg = write_config(tmp_path / "bot.yaml", sandbox.url, key)
+    return write_config(tmp_path / "bot.yaml", sandbox.url, key)
+
+
+def test_check_says_ready_for_a_good_config(tmp_path: Path, sandbox: SandboxServer, gnugo_command: list[str]) -> None:
+    cfg = _good_config(tmp_path, sandbox)
     p = run(["check", str(cfg)], tmp_path)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "VERDICT: ready" in p.stdout
@@ -97,10 +102,7 @@ def test_check_says_ready_for_a_good_config(tmp_path: Path, sandbox: SandboxServ
 
 def test_check_names_a_data_folder_the_games_cannot_write_in(tmp_path: Path, sandbox: SandboxServer,
                                                                gnugo_command: list[str]) -> None:
-    key = tmp_path / "key"
-    key.write_text("cli-secret-key-123\n")
-    sandbox.add_bot("cli-bot", "cli-secret-key-123")
-    cfg = write_config(tmp_path / "bot.yaml", sandbox.url, key)
+    cfg = _good_config(tmp_path, sandbox)
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "records").write_text("a file where the folder should be")
     p = run(["check", str(cfg)], tmp_path)
