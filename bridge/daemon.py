@@ -166,7 +166,9 @@ class Daemon:
         try:
             target(home)
         except Exception:
-            log.exception("game %s: the game loop crashed", home.game_id)
+            log.exception("game %s: the game loop crashed (a bug: please report it with this traceback and the "
+                          "game's transcript); the bridge plays it no further in this run (a restart takes it up "
+                          "again where the server allows), and its clock runs on the server", home.game_id)
             home.transcript.note("the game loop crashed; see the daemon log")
         finally:
             home.transcript.close()
@@ -225,7 +227,9 @@ class Daemon:
                 "%s; the daemon stops (exit status %d: retrying would not help)", exc, EXIT_FATAL)
         except Exception:
             self.failed = True
-            log.exception("the %s adapter stopped with an error; the daemon stops too", self.kind)
+            log.exception("the %s adapter stopped with an unexpected error (a bug: please report it with this "
+                          "traceback); the daemon stops too, with exit status 1, which systemd restarts "
+                          "(Restart=on-failure): the games resume", self.kind)
         finally:
             self.stop_event.set()
 

@@ -383,7 +383,8 @@ class GameLoop(Generic[S, A]):
             try:
                 io.close()
             except Exception as exc:
-                log.warning("%s: closing the adapter's side failed: %s", self.name, exc)
+                log.warning("%s: closing the server's side of the game failed (%s); the game's result stands, "
+                            "nothing to do", self.name, exc)
         return self.result
 
     def _failed(self, exc: Exception) -> None:
@@ -412,13 +413,15 @@ class GameLoop(Generic[S, A]):
         try:
             io.abandoned(exc)
         except Exception as inner:
-            log.warning("%s: cleaning up after the failure failed: %s", self.name, inner)
+            log.warning("%s: after the failure, giving the game up (%s) failed too: %s; the game is left as it is "
+                        "on %s", self.name, self.settings.abandon, inner, self.settings.server)
 
     def _close_player(self) -> None:
         try:
             self.player.close()
         except Exception as exc:
-            log.warning("%s: closing the player failed: %s", self.name, exc)
+            log.warning("%s: closing the engine's side failed (%s); the game's result stands; if its engine "
+                        "process is still running, stop it by hand", self.name, exc)
 
     def _start(self, snap: Snapshot[S]) -> None:
         self._started = True
@@ -571,7 +574,8 @@ class GameLoop(Generic[S, A]):
         except Exception as exc:
             if io.classify(exc).kind is FaultKind.STOPPED:
                 raise
-            log.error("%s: could not resign: %s", self.name, exc)
+            log.error("%s: could not resign (%s); the game stays open on %s until our clock runs out: resign it "
+                      "there by hand to end it sooner", self.name, exc, self.settings.server)
 
     # --- one action -----------------------------------------------------------------------------------------
     def _send(self, snap: Snapshot[S], decision: Decision[A], action: A,

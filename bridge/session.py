@@ -161,7 +161,9 @@ class GameSession(threading.Thread):
             self.loop = GameLoop(self.io, self.game, self.home.records_dir, settings, name=f"game {self.game_id}")
             self.loop.run()
         except Exception:  # a bug must not kill the daemon; the game resumes on the next snapshot after restart
-            log.exception("game %s: session crashed; stopping its engine", self.game_id)
+            log.exception("game %s: the session crashed (a bug: please report it with this traceback and the "
+                          "game's transcript); its engine is stopped, and the game is taken up again at its next "
+                          "update from the server or at the next start", self.game_id)
         finally:
             self._close_engine()
             self.transcript.note("session ended")

@@ -40,6 +40,7 @@ class Notifier:
     def __init__(self, environ: dict[str, str] | None = None, *, unset: bool = True) -> None:
         env = os.environ if environ is None else environ
         raw = env.get("NOTIFY_SOCKET", "")
+        self.socket_name = raw  # for messages: the environment variable is removed below
         self.address = _socket_address(raw) if raw else None
         if raw and self.address is None:
             log.warning("NOTIFY_SOCKET=%r is not a path or an abstract socket name; not notifying systemd", raw)
@@ -69,8 +70,10 @@ class Notifier:
             except OSError as exc:
                 if not self._warned:  # once: a notification socket that went away must not flood the log
                     self._warned = True
-                    log.warning("cannot notify systemd through %s: %s", os.environ.get("NOTIFY_SOCKET", "its "
-                                "socket"), exc.strerror or exc)
+                    log.warning("cannot notify systemd through %s (%s): its readiness, status and watchdog pings "
+                                "may be lost from now on, and with WatchdogSec= systemd then restarts the daemon (the "
+                                "games resume); if it repeats, check that the unit has Type=notify and "
+                                "NotifyAccess=main", self.socket_name, exc.strerror or exc)
                 return False
 
     def ready(self, status: str | None = None) -> bool:

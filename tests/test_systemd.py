@@ -184,7 +184,8 @@ def _recv(sock: socket.socket) -> list[str]:
 
 
 def test_notify_to_a_path_socket_and_the_variables_are_not_inherited(tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
     from bridge.systemd import Notifier
 
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -202,6 +203,13 @@ def test_notify_to_a_path_socket_and_the_variables_are_not_inherited(tmp_path: P
         assert msg[0] == "RELOADING=1" and msg[1].startswith("MONOTONIC_USEC=") and int(msg[1].split("=")[1]) > 0
         assert n.ping() and _recv(server) == ["WATCHDOG=1"]
         assert n.stopping() and _recv(server) == ["STOPPING=1"]
+        server.close()
+        with caplog.at_level(logging.WARNING, logger="bridge.systemd"):
+            assert not n.ping() and not n.ping()
+        # the socket's name, although the variable is gone (it said "its socket"), once, and what follows
+        [said] = [r.getMessage() for r in caplog.records if "cannot notify systemd" in r.getMessage()]
+        assert f"cannot notify systemd through {tmp_path / 'n.sock'} (" in said, said
+        assert "systemd then restarts the daemon" in said and "NotifyAccess=main" in said
         n.close()
     finally:
         server.close()

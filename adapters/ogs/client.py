@@ -135,7 +135,8 @@ class OgsAdapter:
                     log.warning("cannot connect to %s: %s", self.url, redact(reason))
                 except Exception:  # a bug here must not end the bot: log it and reconnect
                     reason = "internal error"
-                    log.exception("OGS adapter error; reconnecting")
+                    log.exception("unexpected error in the OGS adapter for %s (a bug: please report it with this "
+                                  "traceback); reconnecting, and the games go on from the server's state", self.url)
                 finally:
                     self._disconnect()
                 if stop.is_set():
@@ -335,7 +336,8 @@ class OgsAdapter:
             self.stats["bad_messages"] += 1
             log.warning("ignoring a malformed %r message from the server: %s", name, redact(str(exc)))
         except Exception:  # a bug must cost one message, not the connection or the adapter
-            log.exception("error while handling the server's %r message", name)
+            log.exception("the server's %r message was dropped after an unexpected error (a bug: please report it "
+                          "with this traceback); the connection and the other messages go on", name)
 
     def _handle_item(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
@@ -499,7 +501,8 @@ class OgsAdapter:
             if self.seeking is not None:
                 self.seeking.on_seekgraph(data)
         elif name == "ERROR":
-            log.warning("the server reports an error: %s", redact(str(data))[:300])
+            log.warning("the OGS server at %s sent an error: %s; the bridge goes on; if it repeats, look at the "
+                        "bot's account on the site", self.url, redact(str(data))[:300])
         elif name.startswith("game/"):
             parts = name.split("/", 2)
             if len(parts) < 3:

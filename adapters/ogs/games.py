@@ -206,8 +206,9 @@ class Games:
                 continue
             if game.connect_sent and now - game.connect_sent > GAMEDATA_WAIT:
                 if game.connect_tries >= GAMEDATA_TRIES:
-                    log.warning("game %s: no game data after %d requests; giving the game up", game.game_id,
-                                game.connect_tries)
+                    log.warning("game %s: no game data after %d requests; the bridge stops following it (its "
+                                "clock runs on OGS): if the game is still on, restart the daemon to take it up "
+                                "again", game.game_id, game.connect_tries)
                     self.post(game, GameAbandoned(f"the server sent no game data after {game.connect_tries} "
                                                   f"requests"))
                     self.forget(game)
@@ -475,7 +476,9 @@ class Games:
         try:
             game.inbox.post(event)
         except Exception:
-            log.exception("game %s: the session refused an event", game.game_id)
+            log.exception("game %s: the %s event was dropped after an unexpected error (a bug: please report it "
+                          "with this traceback); the game goes on with the next one", game.game_id,
+                          type(event).__name__)
 
     def post_state(self, game: Game, force: bool = False) -> None:
         state = game.snapshot()

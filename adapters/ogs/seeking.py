@@ -425,8 +425,9 @@ class Seeking:
                     rest.cancel_challenge(cid, retry=False)
                 log.info("seek: challenge %s to %s withdrawn: the bot is stopping", cid, out.seek.opponent)
             except RestError as exc:
-                log.warning("seek: could not withdraw challenge %s to %s while stopping: %s", cid,
-                            out.seek.opponent, exc)
+                log.warning("seek: could not withdraw challenge %s to %s while stopping (%s); it stays open on OGS "
+                            "until it expires or is taken, and a game it makes is played at the next start; "
+                            "cancel it on the site if the bot stays down", cid, out.seek.opponent, exc)
             del self.pending[cid]
 
     # --- REST (worker) --------------------------------------------------------------------------------------------

@@ -107,13 +107,16 @@ class Transport(ABC):
         try:
             self.on_disconnect(reason)
         except Exception:  # a callback bug must not kill the reader thread silently
-            log.exception("disconnect callback failed")
+            log.exception("handling the loss of the OGS connection (%s) failed (a bug: please report it with this "
+                          "traceback); the adapter notices the drop when the server's pongs stop, then reconnects",
+                          redact(reason))
 
     def _deliver(self, name: str, data: Any) -> None:
         try:
             self.on_event(name, data)
         except Exception:
-            log.exception("event callback failed for %r", name)
+            log.exception("the server's %r event was dropped after an unexpected error (a bug: please report it "
+                          "with this traceback); the connection stays up", name)
 
 
 def websocket_url(url: str) -> str:

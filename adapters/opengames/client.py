@@ -56,7 +56,7 @@ from bridge.adapters.opengames.api import (
     parse_state,
     short,
 )
-from bridge.adapters.opengames.config import API_PREFIX, OpenGamesServerConfig, check_api_key
+from bridge.adapters.opengames.config import API_PREFIX, OpenGamesServerConfig, key_shape_problem
 from bridge.adapters.opengames.webhook import WebhookEvent, WebhookReceiver
 from bridge.datadir import advice
 from bridge.engines.line import EngineTurn
@@ -1014,10 +1014,10 @@ def register_agent(name: str, *, url: str | None = None, key_file: Path | None =
         api.close()
     key = str(agent["api_key"])
     register_secret(key)
-    try:
-        check_api_key(key, "the key the platform returned")
-    except ConfigError as exc:
-        log.warning("%s; storing it anyway", exc)
+    shape = key_shape_problem(key)
+    if shape is not None:
+        log.warning("register: the API key the platform returned for agent %r is not in the usual form (%s); it "
+                    "is stored in %s anyway; if the platform refuses it, register another agent", name, shape, path)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:

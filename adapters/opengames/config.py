@@ -16,17 +16,23 @@ KEY_PATTERN = re.compile(r"og_[0-9a-fA-F]{64}")
 TURN_LIMIT = 180.0  # seconds: the platform's turn limit (``turn_timeout_seconds``) when a state does not say
 
 
+def key_shape_problem(key: str) -> str | None:
+    """What makes ``key`` not an Open Games API key, without showing any of it; None when it is one."""
+    if KEY_PATTERN.fullmatch(key):
+        return None
+    if not key.startswith("og_"):
+        return "it does not start with og_"
+    if len(key) != 67:
+        return f"it has {len(key)} characters, not 67"
+    return "it holds characters that are not hexadecimal digits after og_"
+
+
 def check_api_key(key: str, where: str) -> str:
     """``key`` if it has Open Games' key format (``og_`` + 64 hex digits); else ConfigError. The message
     never shows the key or any part of it."""
-    if KEY_PATTERN.fullmatch(key):
+    shape = key_shape_problem(key)
+    if shape is None:
         return key
-    if not key.startswith("og_"):
-        shape = "it does not start with og_"
-    elif len(key) != 67:
-        shape = f"it has {len(key)} characters, not 67"
-    else:
-        shape = "it holds characters that are not hexadecimal digits after og_"
     raise ConfigError(f"{where}: the secret is not an Open Games API key ({shape}; a key is og_ followed "
                       f"by 64 hexadecimal digits, as POST /agents/register or `gamebridge register opengames` "
                       f"gives it); check the variable or file it comes from")

@@ -49,8 +49,9 @@ class GtpEngine(GtpStyleEngine):
             self.commands = frozenset(c.strip() for c in listed.splitlines() if c.strip())
             missing = REQUIRED_COMMANDS - self.commands - {"known_command"}
             if missing:
-                self.log.warning("engine %s does not list the required GTP command(s) %s", self.name,
-                                 " ".join(sorted(missing)))
+                self.log.warning("engine %s does not list the required GTP command(s) %s; a game fails when it "
+                                 "needs one: check that engine.command starts a GTP engine (`gamebridge check "
+                                 "CONFIG`)", self.name, " ".join(sorted(missing)))
         self.log.info("engine %s is %s %s (GTP %s, %d commands)", self.name, self.engine_name,
                       self.engine_version, self.protocol_version, len(self.commands))
 

@@ -476,7 +476,9 @@ class EngineProcess:
             try:
                 self._stop(self._popen, quit_line, max(grace, 0.0))
             except Exception:
-                self.log.exception("unexpected error while stopping engine %s", self.name)
+                self.log.exception("stopping engine %s failed unexpectedly (a bug: please report it with this "
+                                   "traceback); its processes may still run: look for process group %s (ps -g %s) "
+                                   "and kill it", self.name, self._pgid, self._pgid)
             finally:
                 with _live_lock:
                     _live.discard(self)
@@ -504,7 +506,9 @@ class EngineProcess:
         for t in self._threads:
             t.join(timeout=2.0)
             if t.is_alive():  # a process outside the group still holds the pipe
-                self.log.warning("reader thread %s of engine %s did not end", t.name, self.name)
+                self.log.warning("engine %s: its reader thread %s did not end (a process outside the engine's "
+                                 "process group still holds its output); games are not affected; if it repeats, "
+                                 "look for processes left over from engine.command", self.name, t.name)
         self._drain_stdout()
         if popen.stderr is not None and not any(t.is_alive() for t in self._threads):
             try:

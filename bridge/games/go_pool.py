@@ -221,7 +221,8 @@ class GoEnginePool:
             self.start_failed = False
         except EngineError as exc:  # the next lease of this slot tries again, and its game hears why
             self.start_failed = True
-            log.error("engine %s of the pool could not restart: %s", slot.name, exc)
+            log.error("engine %s of the pool could not restart: %s; the game that leases it next is told why and "
+                      "it is tried again then; check engine.command with `gamebridge check CONFIG`", slot.name, exc)
         finally:
             with self._cond:
                 slot.busy = False
