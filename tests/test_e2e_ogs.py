@@ -271,3 +271,40 @@ def test_after_a_disputed_removal_leela_zero_plays_on_with_kgs_genmove_cleanup(s
     game = wait_finished(sandbox, game_id)
     assert game["score"] == "W+R"
     assert_record_matches(bot, game)
+
+
+class _SteppedClock:
+    """The ``time`` module as the OGS adapter sees it, with its wall clock stepped by ``shift`` seconds (NTP
+    correcting a large offset, a virtual machine resumed); the server's clock and the monotonic clock are not."""
+
+    def __init__(self) -> None:
+        self.shift = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.shift
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def test_a_step_of_the_wall_clock_does_not_touch_the_game_clocks(sandbox: SandboxServer, make_daemon: DaemonFactory,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our wall clock steps an hour ahead in the middle of a game (the server's does not). The clock sent to the
+    engine is what the server's clock says: the time since the opponent's move is measured on the server's clock,
+    which the bridge keeps from the pongs on the monotonic clock. It was measured as our wall clock less the drift,
+    and the drift is a median of nine pongs: for the next ~5 pongs the engine was told it had 0 s left."""
+    from bridge.adapters.ogs import client as ogs_client
+
+    stepped = _SteppedClock()
+    monkeypatch.setattr(ogs_client, "time", stepped)
+    bot = make_daemon("stepped-clock")
+    sync = bot.adapter._sync  # type: ignore[attr-defined]
+    wait_for(lambda: sync.count >= 3, 30, "three pongs")
+    stepped.shift = 3600.0  # the game is played within the next few pongs
+    c = challenge(sandbox, "stepped-clock", {"house": "scripted", "moves": SHORT_GAME, "delay": 1.0},
+                  time_control=FISCHER_FAST, challenger_color="white")
+    game = wait_finished(sandbox, c["game_id"])
+    assert game["outcome"] == "Resignation", game["outcome"]
+    lefts = [int(x) for x in re.findall(r">> \d+ time_left b(?:lack)? (\d+) \d+", transcript(bot, c["game_id"]))]
+    assert len(lefts) >= 3, lefts
+    assert all(100 <= x <= 300 for x in lefts), lefts

@@ -203,6 +203,32 @@ def test_clock_sync_uses_the_median_of_samples() -> None:
     assert sync.drift == pytest.approx(500, abs=1)
 
 
+def test_the_server_clock_is_kept_on_the_monotonic_clock_through_a_step_of_the_wall_clock() -> None:
+    """Our wall clock is 500 ms ahead of the server's, then steps an hour ahead (NTP, a resumed virtual machine):
+    the server's time at a monotonic instant stays right from the first pong on, and before any pong it is the
+    wall clock (less a drift of 0)."""
+    sync = ClockSync()
+    epoch = 1.8e12  # the wall clock (ms) at monotonic 0, before the step
+
+    def server_at(mono: float) -> float:
+        return epoch + mono * 1000.0 - 500.0
+
+    assert sync.server_now_ms(epoch + 5000.0, 5.0) == epoch + 5000.0
+    for i in range(12):
+        sent = 2.0 * i
+        step = 3_600_000.0 if i >= 4 else 0.0
+        stamp = sync.ping_stamp(epoch + sent * 1000.0 + step, sent)
+        received = sent + 0.04  # a 40 ms round trip, the server answering half-way
+        sync.add(stamp, server_at(sent + 0.02), epoch + received * 1000.0 + step, received)
+        assert sync.latency == pytest.approx(40)
+        for mono in (received, received + 0.5, received + 30.0):
+            assert sync.server_now_ms(epoch + mono * 1000.0 + step, mono) == pytest.approx(server_at(mono), abs=1)
+    assert sync.drift == pytest.approx(3_600_500, abs=1)  # the wall-clock drift followed the step (the pings')
+    # a pong of a ping this clock did not send (an earlier connection's) measures no monotonic offset
+    sync.add(12345.0, 99.0, 1e6, 60.0)
+    assert sync.server_now_ms(0.0, 70.0) == pytest.approx(server_at(70.0), abs=1)
+
+
 # --- results --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("outcome", "winner", "score", "won"), [
     ("3.5 points", "black", "B+3.5", "black"),

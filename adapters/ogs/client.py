@@ -388,7 +388,8 @@ class OgsAdapter:
         """The work over all games and reservations, when due (never per event)."""
         self._next_periodic = now + PERIODIC_INTERVAL
         self._games.check(now)
-        self._games.resume_long_pauses(now, self.server.max_pause_time, time.time() * 1000.0 - self._sync.drift)
+        self._games.resume_long_pauses(now, self.server.max_pause_time,
+                                       self._sync.server_now_ms(time.time() * 1000.0, now))
         self._challenges.expire(now)
         if self.seeking is not None and self._live_gen >= 0:
             self.seeking.tick(now)
@@ -412,7 +413,7 @@ class OgsAdapter:
         if transport is None:
             return
         try:
-            transport.send("net/ping", {"client": int(time.time() * 1000),
+            transport.send("net/ping", {"client": self._sync.ping_stamp(time.time() * 1000.0, time.monotonic()),
                                         "drift": round(self._sync.drift, 1),
                                         "latency": round(self._sync.latency, 1)})
         except TransportError:
@@ -441,8 +442,8 @@ class OgsAdapter:
     def uncounted_games(self) -> int:
         return self._challenges.commitments(None)[0]
 
-    def server_drift(self) -> float:
-        return self._sync.drift
+    def server_now_ms(self, wall_ms: float, mono: float) -> float:
+        return self._sync.server_now_ms(wall_ms, mono)
 
     def open_inbox(self, game_id: str, color: Color, actions: GoActions) -> GameInbox:
         return self.host().open_game(game_id, color, actions)
@@ -487,7 +488,7 @@ class OgsAdapter:
             if not isinstance(data, Mapping):
                 raise ValueError("expected an object")
             self._last_pong = mono
-            self._sync.add(float(data["client"]), float(data["server"]), wall_ms)
+            self._sync.add(float(data["client"]), float(data["server"]), wall_ms, mono)
         elif name == "notification":
             if (isinstance(data, Mapping) and data.get("type") == "gameOfferRejected"
                     and self.seeking is not None and self.seeking.on_rejected(data)):

@@ -61,7 +61,7 @@ class Link(Protocol):
 
     def send(self, command: str, data: Any) -> bool: ...
 
-    def server_drift(self) -> float: ...  # ms our clock is ahead of the server's
+    def server_now_ms(self, wall_ms: float, mono: float) -> float: ...  # the server's clock at that instant
 
     def open_inbox(self, game_id: str, color: Color, actions: GoActions) -> GameInbox: ...
 
@@ -395,7 +395,7 @@ class Games:
             to_move = "white"
         else:
             to_move = color_of_move(game.settings, len(game.moves))
-        game.clock = corrected_clock(raw, tc, to_move, server_now_ms=wall_ms - self._link.server_drift(),
+        game.clock = corrected_clock(raw, tc, to_move, server_now_ms=self._link.server_now_ms(wall_ms, mono),
                                      received_at=mono, paused=game.paused, paused_since=game.paused_since)
 
     def _on_phase(self, game: Game, data: Any) -> None:
