@@ -612,6 +612,25 @@ def test_a_hang_leaves_a_retry_its_time_even_when_the_clock_was_read_late(budget
     assert hang_limit(cfg, start, left) - start >= MIN_THINK, (budget, left)
 
 
+@pytest.mark.e2e
+def test_an_engine_flooding_its_output_without_line_breaks_is_restarted(
+        sandbox: SandboxServer, make_bot: BotFactory, fake_gtp_command: Callable[..., list[str]],
+        tmp_path: Path) -> None:
+    """The engine answers its first genmove with 20 MB and no line break, then hangs. The read fails past
+    MAX_LINE_BYTES (before, it kept everything waiting for a newline that never came, until the hang limit: a
+    flood of gigabytes in that time took the daemon's memory), the engine counts as failed, is restarted, and the
+    game goes on to its end."""
+    d, _ = make_bot("flood-bot", fake_gtp_command("--flood-on", "genmove", "--once-file", str(tmp_path / "flooded"),
+                                                  "--moves", "C3,G7,C7,G3,E5"))
+    c = challenge(sandbox, "flood-bot", {"house": "scripted", "moves": SHORT_GAME}, challenger_color="white")
+    game = wait_finished(sandbox, c["game_id"], 90)
+    assert game["outcome"] not in ("Timeout", "Cancellation"), (game["outcome"], game["score"])
+    assert helpers.sandbox_moves(game)[:1] == [(2, 6)], "the restarted engine's C3 is the game's first move"
+    text = helpers.ended_transcript(d, c["game_id"])
+    assert "wrote more than 16 MB without a line break" in text and "restart 1" in text
+    assert "z" * 1000 not in text, "the flood is not copied into the transcript"
+
+
 # --- the data folder: a transcript or a record that cannot be written loses no game ---------------------------------
 @pytest.mark.e2e
 @pytest.mark.parametrize("blocked", ["transcripts", "records"])

@@ -239,6 +239,40 @@ def test_long_lines_are_not_truncated(spawn: Callable[..., EngineProcess], fake_
     assert p.read_line(5.0) == "=1 " + "x" * 300000
 
 
+def test_a_line_without_end_is_a_failed_read_not_unbounded_memory(spawn: Callable[..., EngineProcess]) -> None:
+    """A broken engine writes 40 MB without a line break (then a line). It was all kept in memory, waiting for
+    the newline (a flood of hundreds of MB took the daemon and every game with it, under the unit's MemoryMax).
+    Past MAX_LINE_BYTES the read fails with one clear error (the engine is treated as failed), what was held is
+    let go, the rest of that line is skipped, and the next line reads as usual. KataGo's longest analysis lines
+    (a few hundred KB) stay far below the limit."""
+    from bridge.engines.process import MAX_LINE_BYTES
+
+    code = ("import sys\nsys.stdin.readline()\nsys.stdout.buffer.write(b'x' * 40_000_000 + b'\\n= after\\n')\n"
+            "sys.stdout.flush()\nsys.stdin.readline()")
+    p = spawn([sys.executable, "-c", code])
+    assert MAX_LINE_BYTES <= 16 * 1024 * 1024
+    p.send_line("go")
+    with pytest.raises(EngineError, match=r"engine fake \(pid \d+\) wrote more than 16 MB without a line break"):
+        p.read_line(20.0)
+    assert len(p._partial) <= MAX_LINE_BYTES  # what the process holds in memory
+    assert p.read_line(20.0) == "= after"
+
+
+def test_a_stderr_line_without_end_is_cut(spawn: Callable[..., EngineProcess], tmp_path: Path) -> None:
+    """The same on stderr (forwarded to the chat, the transcript, the error messages' tail): a 20 MB line is cut
+    at MAX_STDERR_CHARS and said to be; the lines after it are read as usual."""
+    from bridge.engines.process import MAX_STDERR_CHARS
+
+    got: list[str] = []
+    code = ("import sys\nsys.stderr.write('y' * 20_000_000 + '\\nnext line\\n')\nsys.stderr.flush()\n"
+            "sys.stdin.readline()")
+    p = spawn([sys.executable, "-c", code], on_stderr=got.append)
+    assert wait_for(lambda: len(got) == 2, 20)
+    assert got[0] == "y" * MAX_STDERR_CHARS + f" [line cut at {MAX_STDERR_CHARS} characters]"
+    assert got[1] == "next line"
+    assert p.stderr_tail() == got
+
+
 # --- stopping ---------------------------------------------------------------------------------------
 def test_stop_after_quit_is_clean(
     spawn: Callable[..., EngineProcess], gnugo_command: list[str], tmp_path: Path

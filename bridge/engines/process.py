@@ -65,6 +65,10 @@ def die_with_parent() -> Callable[[], None] | None:
 STDERR_TAIL_LINES = 50
 READ_SLICE = 0.25  # seconds: how long a read waits on the pipe before it looks whether the engine is being stopped
 READ_CHUNK = 65536
+# an engine line longer than this (KataGo's longest analysis lines are a few hundred KB) is a broken engine: the read
+# fails, what was held is let go and the rest of the line is skipped, so a flood cannot fill the daemon's memory
+MAX_LINE_BYTES = 16 * 1024 * 1024
+MAX_STDERR_CHARS = 65536  # a longer stderr line is cut there (and said to be): it goes to the chat and the logs
 
 # What an engine inherits from the daemon's environment; everything else (API keys, tokens, the service's own
 # settings) stays out. Exact names, then prefixes: locale, time zone, temp dirs, the dynamic loader, and what GPU
@@ -191,8 +195,16 @@ def _read_stderr(
     on_stderr: Callable[[str], None] | None,
 ) -> None:
     try:
-        for raw in pipe:
+        cut = False  # the rest of a line cut at MAX_STDERR_CHARS is being skipped
+        while raw := pipe.readline(MAX_STDERR_CHARS):
+            whole = raw.endswith("\n")
+            if cut:
+                cut = not whole
+                continue
             line = raw.rstrip("\n").rstrip("\r")
+            if not whole and len(raw) >= MAX_STDERR_CHARS:
+                cut = True
+                line += f" [line cut at {MAX_STDERR_CHARS} characters]"
             tail.append(line)
             if transcript is not None:
                 transcript.write("!!", line, name)
@@ -236,6 +248,7 @@ class EngineProcess:
         self._stdout_fd = -1
         self._poll: select.poll | None = None
         self._partial = bytearray()  # read, not yet a whole line
+        self._skipping = False  # the rest of a line longer than MAX_LINE_BYTES is being skipped
         self._lines: collections.deque[str] = collections.deque()  # whole lines not yet returned
         self._eof = False
         self._read_lock = threading.Lock()
@@ -409,8 +422,21 @@ class EngineProcess:
             self.log.debug("stdout of %s ended: %s", self.name, exc)
             data = b""
         if data:
+            if self._skipping:
+                end = data.find(b"\n")
+                if end < 0:
+                    return
+                self._skipping, data = False, data[end + 1:]
             self._partial += data
             if b"\n" not in data:
+                if len(self._partial) > MAX_LINE_BYTES:
+                    self._partial, self._skipping = bytearray(), True
+                    pid = self._popen.pid if self._popen is not None else None
+                    message = (f"engine {self.name} (pid {pid}) wrote more than {MAX_LINE_BYTES // (1024 * 1024)} MB "
+                               f"without a line break: it is not speaking its protocol, so it counts as failed")
+                    if self.transcript is not None:
+                        self.transcript.note(message, self.name)
+                    raise EngineError(message)
                 return
             *whole, rest = bytes(self._partial).split(b"\n")
             self._partial = bytearray(rest)
@@ -435,7 +461,10 @@ class EngineProcess:
                 for _ in range(64):  # bounded: a process outside the group may still be writing
                     if self._eof or self._poll is None or not self._poll.poll(0):
                         break
-                    self._fill()
+                    try:
+                        self._fill()
+                    except EngineError:  # a line without end: noted in the transcript, nothing more to read
+                        break
             self._stdout_fd = -1
             self._eof = True  # a later read ends at once, never polls the closed (maybe reused) descriptor
             popen = self._popen

@@ -75,6 +75,7 @@ def main() -> int:
     ap.add_argument("--moves", default="D4")
     ap.add_argument("--hang-on", action="append", default=[])
     ap.add_argument("--crash-on", action="append", default=[])
+    ap.add_argument("--flood-on", action="append", default=[])  # 20 MB without a line break, then hang
     ap.add_argument("--exit-code", type=int, default=3)
     ap.add_argument("--garbage-on", action="append", default=[])
     ap.add_argument("--wrong-id-on", action="append", default=[])
@@ -166,11 +167,16 @@ def main() -> int:
             for _ in range(opts.stderr_flood // 100):
                 sys.stderr.write(chunk)
             sys.stderr.flush()
-        if (cmd in opts.hang_on or cmd in opts.crash_on) and opts.once_file:
+        if (cmd in opts.hang_on or cmd in opts.crash_on or cmd in opts.flood_on) and opts.once_file:
             if os.path.exists(opts.once_file):
-                opts.hang_on, opts.crash_on = [], []
+                opts.hang_on, opts.crash_on, opts.flood_on = [], [], []
             else:
                 open(opts.once_file, "w").close()
+        if cmd in opts.flood_on:
+            sys.stdout.write("z" * 20_000_000)
+            sys.stdout.flush()
+            while True:
+                time.sleep(3600)
         if cmd in opts.hang_on:
             while True:
                 time.sleep(3600)
