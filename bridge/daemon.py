@@ -346,7 +346,8 @@ class Daemon:
                 log.error("configuration reload refused, the running configuration is kept: %s", reason)
                 return False
             except Exception:  # a bug in the reload must not end a daemon that plays
-                log.exception("configuration reload failed; the running configuration is kept")
+                log.exception("configuration reload failed unexpectedly (a bug: please report it with this "
+                              "traceback); the running configuration is kept, and the games go on")
                 return False
             self.config = plan.config
             self.secrets = secrets

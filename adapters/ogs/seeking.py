@@ -465,7 +465,8 @@ class Seeking:
                 return
             desk.enqueue(("seek_sent", out, cid, str(gid) if gid is not None else None))
         except Exception as exc:  # a bug must not leave the challenge in flight forever
-            log.exception("seek: challenging %s failed", name)
+            log.exception("seek: challenging %s failed unexpectedly (a bug: please report it with this traceback)",
+                          name)
             desk.enqueue(("seek_failed", out, f"internal error: {type(exc).__name__}", False))
 
     def _create_open(self, out: Outgoing, body: dict[str, Any]) -> None:
@@ -488,7 +489,8 @@ class Seeking:
                 return
             desk.enqueue(("seek_sent", out, cid, str(gid) if gid is not None else None))
         except Exception as exc:  # a bug must not leave the challenge in flight forever
-            log.exception("seek: offering an open challenge failed")
+            log.exception("seek: offering an open challenge failed unexpectedly (a bug: please report it with this "
+                          "traceback)")
             desk.enqueue(("seek_failed", out, f"internal error: {type(exc).__name__}", False))
 
     def _settle(self, out: Outgoing, known: set[int], why: str) -> None:
