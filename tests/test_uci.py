@@ -133,7 +133,8 @@ def test_not_a_uci_engine(tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(EngineError, match=r"handshake within 0\.5 s"):
         UciEngine(_cfg([sys.executable, str(script)], startup_timeout=0.5), name="mute")
-    assert time.monotonic() - started < 5
+    # the 0.5 s limit, not the default 20 s (with room for a starved machine: it took over 5 s under load once)
+    assert time.monotonic() - started < 15
 
 
 def test_killed_engine_is_replaced(stockfish: str, transcript: Transcript, engines: list[UciEngine]) -> None:
