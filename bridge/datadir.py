@@ -10,8 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
-# the folders every game writes to, and what is missing while one cannot be written
-FOLDERS = {"transcripts": "transcripts", "records": "records"}
+FOLDERS = ("transcripts", "records")  # the folders every game writes to
 
 
 def advice(folder: Path) -> str:
@@ -24,11 +23,11 @@ def problems(data_dir: Path, *, create: bool) -> list[str]:
     ``create``: make the folders and write a byte in each (the daemon); otherwise only look (``gamebridge check``:
     a folder that does not exist yet counts when the folder it would be made in can be written)."""
     out: list[str] = []
-    for name, what in FOLDERS.items():
+    for name in FOLDERS:
         folder = data_dir / name
         reason = _try_write(folder) if create else _looks_writable(folder)
         if reason is not None:
-            out.append(f"daemon.data_dir: cannot write in {folder} ({reason}): games are played without {what} "
+            out.append(f"daemon.data_dir: cannot write in {folder} ({reason}): games are played without {name} "
                        f"until it can be; {advice(folder)}")
     return out
 
