@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Benchmark the RBC belief's bookkeeping at scale (bridge/games/rbc_belief.py): how long each step takes and how
-much memory the set of possible boards holds as it grows, at several ``max_boards`` caps.
+"""Benchmark the RBC belief's bookkeeping at scale (bridge/games/rbc_belief.py, and rbc_arrays.py for
+``rbc.belief: arrays``): how long each step takes and how much memory the set of possible boards holds as it grows,
+for each way of holding it at several ``max_boards`` caps (``max_children`` ten times the cap).
 
 Plays games between two random movers under the official arbiter's rules (reconchess's move revision), with the
 belief of White updated each turn exactly as the bridge's player does (the opponent's move, the sense the belief
@@ -9,8 +10,8 @@ largest set seen after the opponent's move (lazy children), after the sense, the
 worst), the peak RSS of the process playing that cap's games (each cap in a fresh process), and how many games
 kept the belief exact. Random movers make far more uncertain positions than real opponents: a worst case.
 
-    python scripts/bench_belief.py                         # caps 3000, 20000, 100000; 6 games each, 30 turns
-    python scripts/bench_belief.py --caps 5000 --games 10
+    python scripts/bench_belief.py            # boards:20000 arrays:20000 arrays:400000; 6 games each, 30 turns
+    python scripts/bench_belief.py --runs boards:5000 arrays:1000000 --games 10
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ import time
 import chess
 from reconchess.utilities import capture_square_of_move
 
+from bridge.games.rbc_arrays import ArrayBelief
 from bridge.games.rbc_belief import WINDOWS, Belief, child, rbc_moves, taken_move
 
+KINDS: dict[str, type[Belief]] = {"boards": Belief, "arrays": ArrayBelief}
 
-def play(cap: int, seed: int, turns: int) -> dict[str, float]:
+
+def play(kind: str, cap: int, seed: int, turns: int) -> dict[str, float]:
     rng = random.Random(seed)
     truth = chess.Board()
-    belief = Belief(chess.WHITE, truth, max_boards=cap, rng=random.Random(seed))
+    belief = KINDS[kind](chess.WHITE, truth, max_boards=cap, max_children=10 * cap, rng=random.Random(seed))
     children = kept = 0
     times: list[float] = []
     exact = True
@@ -64,8 +68,8 @@ def play(cap: int, seed: int, turns: int) -> dict[str, float]:
             "exact": float(exact)}
 
 
-def one(cap: int, games: int, turns: int) -> dict[str, float]:
-    rows = [play(cap, seed, turns) for seed in range(games)]
+def one(kind: str, cap: int, games: int, turns: int) -> dict[str, float]:
+    rows = [play(kind, cap, seed, turns) for seed in range(games)]
     return {"children": max(r["children"] for r in rows), "kept": max(r["kept"] for r in rows),
             "median": statistics.median(r["median"] for r in rows), "worst": max(r["worst"] for r in rows),
             "exact": sum(r["exact"] for r in rows), "games": len(rows),
@@ -74,23 +78,30 @@ def one(cap: int, games: int, turns: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--caps", type=int, nargs="+", default=[3000, 20000, 100000])
+    parser.add_argument("--runs", nargs="+", default=["boards:20000", "arrays:20000", "arrays:400000"],
+                        help="KIND:CAP each (KIND: boards or arrays, as rbc.belief; CAP: rbc.max_boards)")
     parser.add_argument("--games", type=int, default=6)
     parser.add_argument("--turns", type=int, default=30)
-    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # one cap, in this process (JSON out)
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # one KIND:CAP, in this process (JSON out)
     args = parser.parse_args()
     if args.one is not None:
-        print(json.dumps(one(args.one, args.games, args.turns)))
+        kind, cap = args.one.split(":")
+        print(json.dumps(one(kind, int(cap), args.games, args.turns)))
         return
-    print("| max_boards | largest set after the opponent's move | largest after the sense | s per turn, median | "
-          "worst | peak RSS MB | games exact |")
-    print("|---|---|---|---|---|---|---|")
-    for cap in args.caps:
-        out = subprocess.run([sys.executable, __file__, "--one", str(cap), "--games", str(args.games), "--turns",
+    for run in args.runs:
+        kind, _, cap = run.partition(":")
+        if kind not in KINDS or not cap.isdigit():
+            parser.error(f"--runs {run}: expected KIND:CAP with KIND one of {', '.join(KINDS)}, e.g. arrays:400000")
+    print("| `rbc.belief` | `rbc.max_boards` | largest set after the opponent's move | largest after the sense | "
+          "s per turn, median | worst | peak RSS MB | games exact |")
+    print("|---|---|---|---|---|---|---|---|")
+    for run in args.runs:
+        kind, _, cap = run.partition(":")
+        out = subprocess.run([sys.executable, __file__, "--one", run, "--games", str(args.games), "--turns",
                               str(args.turns)], capture_output=True, text=True, check=True).stdout
         r = json.loads(out)
-        print(f"| {cap:,} | {r['children']:,.0f} | {r['kept']:,.0f} | {r['median']:.3f} | {r['worst']:.2f} | "
-              f"{r['rss_mb']:.0f} | {r['exact']:.0f}/{r['games']:.0f} |", flush=True)
+        print(f"| {kind} | {int(cap):,} | {r['children']:,.0f} | {r['kept']:,.0f} | {r['median']:.3f} | "
+              f"{r['worst']:.2f} | {r['rss_mb']:.0f} | {r['exact']:.0f}/{r['games']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

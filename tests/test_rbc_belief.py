@@ -1,5 +1,7 @@
 """The RBC belief (bridge/games/rbc_belief.py) against the official arbiter, reconchess.LocalGame: the true board is
-always among the possible boards when nothing is sampled away; bounded beliefs stay bounded and never empty."""
+always among the possible boards when nothing is sampled away; bounded beliefs stay bounded and never empty.
+Every test that builds a belief runs with both implementations (``boards``: chess.Board objects, ``arrays``:
+bridge/games/rbc_arrays.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pytest
 import reconchess
 from reconchess import LocalGame, play_turn
 
+from bridge.games.rbc_arrays import ArrayBelief
 from bridge.games.rbc_belief import (
     ESCAPE_SHARE,
     INNER_SQUARES,
@@ -22,12 +25,21 @@ from bridge.games.rbc_belief import (
     window,
 )
 
+MakeBelief = type[Belief]
+
+
+@pytest.fixture(params=[Belief, ArrayBelief], ids=["boards", "arrays"])
+def make(request: pytest.FixtureRequest) -> MakeBelief:
+    kind: MakeBelief = request.param
+    return kind
+
 
 class Tracker(reconchess.Player):
     """Senses as the belief says, moves at random, and checks the belief against the arbiter's true board."""
 
-    def __init__(self, game: LocalGame, rng: random.Random, max_boards: int) -> None:
+    def __init__(self, game: LocalGame, rng: random.Random, max_boards: int, make: MakeBelief) -> None:
         self.game = game
+        self.make = make
         self.rng = rng
         self.max_boards = max_boards
         self.checks = 0
@@ -39,7 +51,7 @@ class Tracker(reconchess.Player):
         self.color = color
         # senses that shrink the belief fastest (crisis_weight 0, no king guard) keep these random games' beliefs
         # small and fast
-        self.belief = Belief(color, board, max_boards=self.max_boards, rng=self.rng, crisis_weight=0.0,
+        self.belief = self.make(color, board, max_boards=self.max_boards, rng=self.rng, crisis_weight=0.0,
                              king_guard=2.0)
 
     def _check(self) -> None:
@@ -82,11 +94,11 @@ class Tracker(reconchess.Player):
         pass
 
 
-def _play(seed: int, max_boards: int, turns: int) -> tuple[Tracker, Tracker]:
+def _play(seed: int, max_boards: int, turns: int, make: MakeBelief) -> tuple[Tracker, Tracker]:
     rng = random.Random(seed)
     game = LocalGame(seconds_per_player=None)
-    white = Tracker(game, random.Random(rng.random()), max_boards)
-    black = Tracker(game, random.Random(rng.random()), max_boards)
+    white = Tracker(game, random.Random(rng.random()), max_boards, make)
+    black = Tracker(game, random.Random(rng.random()), max_boards, make)
     game.store_players("white", "black")
     white.handle_game_start(chess.WHITE, game.board.copy(), "black")
     black.handle_game_start(chess.BLACK, game.board.copy(), "white")
@@ -99,13 +111,13 @@ def _play(seed: int, max_boards: int, turns: int) -> tuple[Tracker, Tracker]:
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_true_board_always_in_unbounded_belief(seed: int) -> None:
-    white, black = _play(seed, 10**9, 30)
+def test_true_board_always_in_unbounded_belief(seed: int, make: MakeBelief) -> None:
+    white, black = _play(seed, 10**9, 30, make)
     assert white.checks + black.checks >= 20  # both sides were checked after every sense and move
 
 
-def test_bounded_belief_stays_bounded_and_never_empty() -> None:
-    white, black = _play(7, 40, 40)
+def test_bounded_belief_stays_bounded_and_never_empty(make: MakeBelief) -> None:
+    white, black = _play(7, 40, 40, make)
     assert max(white.sizes + black.sizes) <= 40
     assert min(white.sizes + black.sizes) >= 1
     assert not (white.belief and white.belief.exact and black.belief and black.belief.exact)  # it did sample
@@ -130,15 +142,15 @@ def test_revised_moves_as_the_arbiter_makes_them() -> None:
     assert taken_move(blocked, chess.Move.from_uci("e2d3")) is None  # a pawn capture onto an empty square
 
 
-def _after_black_rook_moves() -> Belief:
-    belief = Belief(chess.WHITE, chess.Board("4k3/8/8/8/1r6/8/8/R3K3 b - - 0 1"), max_boards=10**9)
+def _after_black_rook_moves(make: MakeBelief) -> Belief:
+    belief = make(chess.WHITE, chess.Board("4k3/8/8/8/1r6/8/8/R3K3 b - - 0 1"), max_boards=10**9)
     belief.opponent_moved(None)
     belief.sensed([])
     return belief
 
 
-def test_move_result_cut_short_by_a_capture() -> None:
-    belief = _after_black_rook_moves()
+def test_move_result_cut_short_by_a_capture(make: MakeBelief) -> None:
+    belief = _after_black_rook_moves(make)
     assert len(belief) == 20  # 14 rook moves, 5 king moves, the pass
     # our rook's slide a1a8 stopped on a4, capturing: the black rook went b4a4
     belief.moved(chess.Move.from_uci("a1a8"), chess.Move.from_uci("a1a4"), chess.A4)
@@ -147,8 +159,8 @@ def test_move_result_cut_short_by_a_capture() -> None:
     assert boards[0].turn == chess.BLACK and belief.exact
 
 
-def test_move_result_without_capture_excludes_blockers() -> None:
-    belief = _after_black_rook_moves()
+def test_move_result_without_capture_excludes_blockers(make: MakeBelief) -> None:
+    belief = _after_black_rook_moves(make)
     belief.moved(chess.Move.from_uci("a1a8"), chess.Move.from_uci("a1a8"), None)
     boards = [b for b, _ in belief.weighted()]
     assert boards and all(b.piece_at(chess.A8) == chess.Piece(chess.ROOK, chess.WHITE) for b in boards)
@@ -156,11 +168,11 @@ def test_move_result_without_capture_excludes_blockers() -> None:
     assert all(b.turn == chess.BLACK for b in boards)
 
 
-def test_sense_targets_the_uncertain_square() -> None:
+def test_sense_targets_the_uncertain_square(make: MakeBelief) -> None:
     # two boards that differ only by where the black knight stands (c6 or f6)
     one = chess.Board("r1bqkb1r/pppppppp/2n5/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1")
     two = chess.Board("rnbqkb1r/pppppppp/5n2/8/8/8/PPPPPPPP/RNBQKBNR w KQkq - 0 1")
-    belief = Belief(chess.WHITE, one, max_boards=100)
+    belief = make(chess.WHITE, one, max_boards=100)
     belief._set([one, two], [0.5, 0.5])
     square = belief.choose_sense(chess.SQUARES)
     assert square in INNER_SQUARES
@@ -173,21 +185,21 @@ def test_sense_targets_the_uncertain_square() -> None:
     assert [b.board_fen() for b, _ in belief.weighted()] == [one.board_fen()]
 
 
-def test_known_board_is_not_sensed() -> None:
-    belief = Belief(chess.WHITE, chess.Board(), max_boards=100)
+def test_known_board_is_not_sensed(make: MakeBelief) -> None:
+    belief = make(chess.WHITE, chess.Board(), max_boards=100)
     assert belief.choose_sense(chess.SQUARES) is None
 
 
-def test_black_first_sense_looks_at_whites_side() -> None:
-    belief = Belief(chess.BLACK, chess.Board(), max_boards=1000)
+def test_black_first_sense_looks_at_whites_side(make: MakeBelief) -> None:
+    belief = make(chess.BLACK, chess.Board(), max_boards=1000)
     belief.opponent_moved(None)
     assert len(belief) == 21  # 20 moves and the pass
     square = belief.choose_sense(chess.SQUARES)
     assert square is not None and chess.square_rank(square) <= 3
 
 
-def test_sense_contradicting_every_board_repairs() -> None:
-    belief = Belief(chess.WHITE, chess.Board(), max_boards=100)
+def test_sense_contradicting_every_board_repairs(make: MakeBelief) -> None:
+    belief = make(chess.WHITE, chess.Board(), max_boards=100)
     # a black queen seen on e4 where no board has one: the belief is repaired to hold it
     seen = [(sq, chess.Board().piece_at(sq)) for sq in chess.SquareSet(window(chess.E4))]
     seen = [(sq, chess.Piece(chess.QUEEN, chess.BLACK) if sq == chess.E4 else p) for sq, p in seen]
@@ -196,7 +208,7 @@ def test_sense_contradicting_every_board_repairs() -> None:
     assert all(b.piece_at(chess.E4) == chess.Piece(chess.QUEEN, chess.BLACK) for b, _ in belief.weighted())
 
 
-def test_sense_checks_what_the_intended_move_hinges_on() -> None:
+def test_sense_checks_what_the_intended_move_hinges_on(make: MakeBelief) -> None:
     """Six boards (we are black): white's h-pawn on h2, h3 or h4, and white's bishop on c1 or a3.  Shrinking the
     belief alone says: look at the h-pawn (three outcomes).  But our favourite move is only safe when the bishop is
     on c1: with the value of each move on each board, the sense looks at the bishop instead."""
@@ -207,7 +219,7 @@ def test_sense_checks_what_the_intended_move_hinges_on() -> None:
             b.set_piece_at(chess.parse_square(pawn), chess.Piece(chess.PAWN, chess.WHITE))
             b.set_piece_at(chess.parse_square(bishop), chess.Piece(chess.BISHOP, chess.WHITE))
             boards.append(b)
-    belief = Belief(chess.BLACK, boards[0], max_boards=100)
+    belief = make(chess.BLACK, boards[0], max_boards=100)
     belief._set(boards, [1.0] * 6)
     sample = belief.sense_sample_boards()
     bishop_squares = chess.BB_SQUARES[chess.C1] | chess.BB_SQUARES[chess.A3]
@@ -221,7 +233,7 @@ def test_sense_checks_what_the_intended_move_hinges_on() -> None:
     assert not window(informed) & pawn_squares
 
 
-def test_the_opponents_possible_moves_are_bounded_by_max_children() -> None:
+def test_the_opponents_possible_moves_are_bounded_by_max_children(make: MakeBelief) -> None:
     """Issue 12: after the opponent's move the belief holds every child of every board (78,830 were seen with
     max_boards 5000); ``max_children`` bounds them: above it, children are drawn by weight, heaviest kept, and the
     belief says it is no longer exact. The true board is kept when it is heavy."""
@@ -233,12 +245,12 @@ def test_the_opponents_possible_moves_are_bounded_by_max_children() -> None:
         b.push(move)
         b.push(chess.Move.null())
         boards.append(b)
-    belief = Belief(chess.WHITE, start, max_boards=1000, max_children=150, rng=rng)
+    belief = make(chess.WHITE, start, max_boards=1000, max_children=150, rng=rng)
     belief._set([b.copy(stack=False) for b in boards[1:]], [1.0] * 12)
     assert len(belief.boards) == 12 and belief.boards[0].turn == chess.BLACK
     belief.opponent_moved(None)
     assert len(belief) == 150 and belief.last.sampled and not belief.exact
-    unbounded = Belief(chess.WHITE, start, max_boards=1000, rng=random.Random(5))
+    unbounded = make(chess.WHITE, start, max_boards=1000, rng=random.Random(5))
     unbounded._set([b.copy(stack=False) for b in boards[1:]], [1.0] * 12)
     unbounded.opponent_moved(None)
     assert len(unbounded) > 250 and unbounded.exact  # the default bound (200,000) is far above

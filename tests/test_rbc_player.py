@@ -23,6 +23,7 @@ from bridge.config import EngineConfig
 from bridge.engines.uci import UciEngine
 from bridge.errors import ConfigError
 from bridge.games.rbc import BridgeRbcPlayer, make_player
+from bridge.games.rbc_arrays import ArrayBelief
 from bridge.games.rbc_config import RbcConfig
 from bridge.games.rbc_positions import prepare, static_value
 from bridge.transcript import Transcript
@@ -236,6 +237,24 @@ def test_short_clock_keeps_fewer_boards() -> None:
     assert player.belief.max_boards < 300
 
 
+def test_the_array_belief_is_chosen_by_config_with_its_own_caps() -> None:
+    """rbc.belief: arrays holds the belief as arrays (rbc_arrays.ArrayBelief) with caps ten to twenty times the
+    default ones unless the config names others; on a short clock it keeps 300 boards a second left, not 40."""
+    cfg = RbcConfig(belief="arrays")
+    assert (cfg.max_boards, cfg.max_children) == (400_000, 4_000_000)
+    assert RbcConfig(belief="arrays", max_boards=5000).max_boards == 5000
+    assert (RbcConfig().max_boards, RbcConfig().max_children) == (20_000, 200_000)
+    player = BridgeRbcPlayer(None, cfg)
+    player.handle_game_start(chess.WHITE, chess.Board(), "someone")
+    assert isinstance(player.belief, ArrayBelief)
+    player.choose_sense(list(chess.SQUARES), [], 900)
+    assert player.belief.max_boards == 270_000
+    player.choose_sense(list(chess.SQUARES), [], 5)
+    assert player.belief.max_boards == 1500
+    with pytest.raises(ValueError, match="belief"):
+        RbcConfig(belief="numpy")
+
+
 # --- whole games ---------------------------------------------------------------------------------------------
 def _play(player: BridgeRbcPlayer, white: bool, seconds: float = 40) -> tuple[bool | None, WinReason | None]:
     game = LocalGame(seconds_per_player=seconds, seconds_increment=1, full_turn_limit=60)
@@ -258,6 +277,21 @@ def test_beats_random_bot(stockfish_cfg: EngineConfig, transcript: Transcript,
     assert " sf >> go " in text and "rbc ## turn 2:" in text
     assert player.incidents == 0
     assert player.engine is None  # closed at the end of the game
+
+
+@pytest.mark.e2e
+def test_beats_random_bot_with_the_array_belief(stockfish_cfg: EngineConfig, transcript: Transcript,
+                                                players: list[BridgeRbcPlayer]) -> None:
+    random.seed(12)
+    player = BridgeRbcPlayer(UciEngine(stockfish_cfg, name="sf", transcript=transcript),
+                             RbcConfig(**FAST.model_dump(exclude={"max_boards", "max_children", "belief"}), belief="arrays"),
+                             transcript=transcript)
+    players.append(player)
+    winner, reason = _play(player, white=False)
+    assert (winner, reason) == (chess.BLACK, WinReason.KING_CAPTURE)
+    assert isinstance(player.belief, ArrayBelief)
+    assert "game over: won (KING_CAPTURE)" in _text(transcript)
+    assert player.incidents == 0
 
 
 @pytest.mark.e2e

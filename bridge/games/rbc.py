@@ -79,6 +79,8 @@ PLAN_SHARE = 0.7  # of a move's budget, what the plan spends (the rest: belief c
 SENSE_SHARE = 0.3  # of a move's budget, what the sense may spend (most engine answers are reused by the move)
 SENSE_CANDIDATES = 6  # likely moves whose outcome the sense checks
 BOARDS_PER_SECOND = 40  # on a short clock, at most this many boards kept per second left
+# the same with rbc.belief: arrays (~25 us a board a turn there: a turn's bookkeeping stays under 1 % of the clock left)
+ARRAY_BOARDS_PER_SECOND = 300
 MIN_BOARDS = 50
 SAFER_SCAN = 200  # boards on which every move action is checked when each candidate may leave our king en prise
 SAFER_CANDIDATES = 3  # of those moves, the safest added to the candidates
@@ -185,7 +187,12 @@ class BridgeRbcPlayer(reconchess.Player):
         self.color = color
         self.opponent_name = opponent_name
         self.turn = 0
-        self.belief = Belief(color, board, max_boards=self.config.max_boards, max_children=self.config.max_children,
+        kind: type[Belief] = Belief
+        if self.config.belief == "arrays":
+            from bridge.games.rbc_arrays import ArrayBelief  # numpy, imported only when asked for
+
+            kind = ArrayBelief
+        self.belief = kind(color, board, max_boards=self.config.max_boards, max_children=self.config.max_children,
                              rng=self.rng, sense_sample=self.config.sense_sample,
                              crisis_weight=self.config.sense_crisis_weight,
                              king_guard=self.config.sense_king_guard)
@@ -219,7 +226,8 @@ class BridgeRbcPlayer(reconchess.Player):
         self._measure_increment(seconds_left)
         belief = self._belief()
         # belief updates are not cut short by a deadline: on a short clock, keep fewer boards so they stay quick
-        belief.max_boards = max(MIN_BOARDS, min(self.config.max_boards, int(seconds_left * BOARDS_PER_SECOND)))
+        per_second = ARRAY_BOARDS_PER_SECOND if self.config.belief == "arrays" else BOARDS_PER_SECOND
+        belief.max_boards = max(MIN_BOARDS, min(self.config.max_boards, int(seconds_left * per_second)))
         belief.sense_sample = max(MIN_BOARDS, min(self.config.sense_sample, int(seconds_left * BOARDS_PER_SECOND)))
 
         belief.guarded = None
@@ -349,19 +357,7 @@ class BridgeRbcPlayer(reconchess.Player):
     # --- the move --------------------------------------------------------------------------------------------
     def _king_captures(self, actions: set[chess.Move]) -> dict[chess.Move, float]:
         """For each move that captures the king on some board, the belief weight of those boards."""
-        belief = self._belief()
-        out: dict[chess.Move, float] = {}
-        for board, w in belief.weighted():
-            king = board.king(not self.color)
-            if king is None:
-                continue
-            for attacker in chess.SquareSet(board.attackers_mask(self.color, king)):
-                promotion = chess.QUEEN if board.piece_type_at(attacker) == chess.PAWN and \
-                    chess.square_rank(king) in (0, 7) else None
-                move = chess.Move(attacker, king, promotion)
-                if move in actions:
-                    out[move] = out.get(move, 0.0) + w
-        return out
+        return self._belief().king_captures(actions)
 
     def _engine_ok(self) -> bool:
         return self.engine is not None and not self.engine_failed

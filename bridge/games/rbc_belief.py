@@ -615,6 +615,23 @@ class Belief:
                 threats[mask] = threats.get(mask, 0.0) + w
         return threats
 
+    def king_captures(self, actions: Iterable[chess.Move]) -> dict[chess.Move, float]:
+        """For each of our ``actions`` that captures the opponent's king on some board, the weight of those
+        boards."""
+        allowed = set(actions)
+        out: dict[chess.Move, float] = {}
+        for board, w in self.weighted():
+            king = board.king(self.opponent)
+            if king is None:
+                continue
+            for attacker in chess.SquareSet(board.attackers_mask(self.color, king)):
+                promotion = chess.QUEEN if board.piece_type_at(attacker) == chess.PAWN and \
+                    chess.square_rank(king) in (0, 7) else None
+                move = chess.Move(attacker, king, promotion)
+                if move in allowed:
+                    out[move] = out.get(move, 0.0) + w
+        return out
+
     def guard_squares(self, squares: Sequence[int]) -> list[int]:
         """The sense centres that keep our king in sight (issue 12: knight rushes): when the chance that the
         opponent can capture our king next move is at least ``king_guard`` and not already certain, the centres
