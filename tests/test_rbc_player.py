@@ -119,8 +119,9 @@ def test_engine_takes_every_prepared_position(stockfish_cfg: EngineConfig) -> No
 
 
 # --- failures inside the player ----------------------------------------------------------------------------
-def test_a_failing_strategy_never_raises_into_the_game(transcript: Transcript) -> None:
-    player = BridgeRbcPlayer(None, FAST, transcript=transcript)
+def test_a_failing_strategy_never_raises_into_the_game(transcript: Transcript,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    player = BridgeRbcPlayer(None, FAST, transcript=transcript, name="stockfish", game_id="96526080")
     player.handle_game_start(chess.BLACK, chess.Board(), "someone")
     player.handle_opponent_move_result(False, None)
 
@@ -138,6 +139,9 @@ def test_a_failing_strategy_never_raises_into_the_game(transcript: Transcript) -
     assert "sense failed; sensing by the belief alone: RuntimeError: boom" in text
     assert "move failed; playing a move scored by material: RuntimeError: boom" in text
     assert player.incidents == 2
+    # the log names the game (several games' lines told apart), the transcript keeps the engine's tag
+    logged = [r.getMessage() for r in caplog.records if r.name == "bridge.rbc"]
+    assert len(logged) == 2 and all(m.startswith("game 96526080 (stockfish): turn 1: ") for m in logged), logged
 
 
 # --- the clock -----------------------------------------------------------------------------------------------
@@ -283,9 +287,8 @@ def test_beats_random_bot(stockfish_cfg: EngineConfig, transcript: Transcript,
 def test_beats_random_bot_with_the_array_belief(stockfish_cfg: EngineConfig, transcript: Transcript,
                                                 players: list[BridgeRbcPlayer]) -> None:
     random.seed(12)
-    player = BridgeRbcPlayer(UciEngine(stockfish_cfg, name="sf", transcript=transcript),
-                             RbcConfig(**FAST.model_dump(exclude={"max_boards", "max_children", "belief"}), belief="arrays"),
-                             transcript=transcript)
+    cfg = RbcConfig(**FAST.model_dump(exclude={"max_boards", "max_children", "belief"}), belief="arrays")
+    player = BridgeRbcPlayer(UciEngine(stockfish_cfg, name="sf", transcript=transcript), cfg, transcript=transcript)
     players.append(player)
     winner, reason = _play(player, white=False)
     assert (winner, reason) == (chess.BLACK, WinReason.KING_CAPTURE)

@@ -191,7 +191,9 @@ class ReconchessAdapter:
             self._fatal(version_mismatch(self.url, version))
         me = api.me()
         if str(me.get("username", "")).casefold() != self.server.username.casefold():
-            log.warning("the server calls this account %r, not %r", me.get("username"), self.server.username)
+            log.warning("the reconchess server %s calls this account %r, not %r (server.username); going on; fix "
+                        "server.username if that is a different account", self.url, me.get("username"),
+                        self.server.username)
         if self.server.ranked:
             version_number = self._ranked_version(api, stop)
             if version_number is None:
@@ -300,7 +302,8 @@ class ReconchessAdapter:
         start = max(self._newest_game, max(known, default=0))
         if start <= 0:
             log.warning("seek: the answer to the invitation to %s was lost, and no game id of ours is known to "
-                        "look for its game from", seek.opponent)
+                        "look for its game from; not inviting it again for a while (a game it made, if any, is not "
+                        "played and ends on time)", seek.opponent)
             return None
         for game_id in range(start + 1, start + 1 + LOST_INVITE_SPAN):
             if game_id in known:

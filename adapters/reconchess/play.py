@@ -412,7 +412,8 @@ class ReconchessGame:
             self.api.error_resign(self.game_id)
             self.adapter.count("error_resigns")
         except Exception as exc:
-            log.warning("game %d: error_resign failed: %s", self.game_id, exc)
+            log.warning("game %d: resigning it after the error failed (%s); it stays open on the server until our "
+                        "clock runs out (a loss on time); nothing else to do", self.game_id, exc)
 
     def _finish_invitation(self) -> None:
         if self.invitation_id is None:  # resumed from an unreadable state file: the invitation is unknown

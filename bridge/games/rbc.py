@@ -105,11 +105,13 @@ class BridgeRbcPlayer(reconchess.Player):
     """An RBC player driving a UCI engine (``engine=None``: no engine, moves scored by material only)."""
 
     def __init__(self, engine: UciEngine | None, config: RbcConfig | None = None, *,
-                 transcript: Transcript | None = None, name: str = "rbc") -> None:
+                 transcript: Transcript | None = None, name: str = "rbc", game_id: str | None = None) -> None:
         self.engine = engine
         self.config = config if config is not None else RbcConfig()
         self.transcript = transcript
-        self.name = name
+        self.name = name  # the transcript's tag for the player's notes (the engine's file name)
+        # where the log's lines come from: the game, so that several games' lines can be told apart
+        self.where = f"game {game_id} ({name})" if game_id is not None else name
         self.rng = random.Random(self.config.seed)
         self.color: chess.Color = chess.WHITE
         self.belief: Belief | None = None
@@ -136,7 +138,7 @@ class BridgeRbcPlayer(reconchess.Player):
         self.incidents += 1
         detail = f": {type(exc).__name__}: {exc}" if exc is not None else ""
         text = f"turn {self.turn}: {what}{detail}"
-        log.warning("%s: %s", self.name, text)
+        log.warning("%s: %s", self.where, text)
         self._note(text)
 
     def _guard(self, what: str, action: Callable[[], T], fallback: Callable[[], T], last_resort: T) -> T:
@@ -180,7 +182,8 @@ class BridgeRbcPlayer(reconchess.Player):
             try:
                 engine.close()
             except Exception as exc:  # close() never raises, but be sure
-                log.warning("%s: closing the engine: %s", self.name, exc)
+                log.warning("%s: closing the engine failed (%s); the game's result stands; if its process still "
+                            "runs, stop it by hand", self.where, exc)
 
     # --- reconchess.Player -----------------------------------------------------------------------------------
     def handle_game_start(self, color: chess.Color, board: chess.Board, opponent_name: str) -> None:
@@ -672,4 +675,4 @@ def make_player(ctx: GameContext) -> BridgeRbcPlayer:
         engine = None
     except Exception as exc:  # never let an unexpected start-up failure escape unexplained
         raise BridgeError(f"cannot start the UCI engine {config.engine.command[0]!r}: {exc}") from exc
-    return BridgeRbcPlayer(engine, config.rbc, transcript=ctx.transcript, name=name)
+    return BridgeRbcPlayer(engine, config.rbc, transcript=ctx.transcript, name=name, game_id=ctx.game_id)
