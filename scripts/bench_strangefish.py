@@ -255,8 +255,9 @@ def summarize(games: list[dict[str, Any]]) -> list[str]:
             lines.append(f"  our fewest seconds left after a turn: {_secs(lows[0][0])} s (game {lows[0][1]}); in the "
                          f"median game {_secs(lows[(len(lows) - 1) // 2][0])} s")
         by_commit: dict[str, list[dict[str, Any]]] = {}
-        for g in group:  # in the order played: which code played which games
-            by_commit.setdefault(g["commit"][:12], []).append(g)
+        for g in group:  # in the order played: which code (and which rbc.belief) played which games
+            by_commit.setdefault(g["commit"][:12] + (" (belief: arrays)" if g.get("belief") == "arrays" else ""),
+                                 []).append(g)
         if len(by_commit) > 1:
             lines.append("  by our commit: " + ", ".join(
                 f"{commit} {_tally(games_of)}" for commit, games_of in by_commit.items()))
@@ -427,6 +428,7 @@ class Setup:
     strangefish: Path | None = None
     python: str | None = None
     sf2_commit: str | None = None
+    belief: str = "boards"  # rbc.belief of our player
     commit: str = field(default_factory=git_commit)
 
     @property
@@ -439,7 +441,9 @@ class Setup:
 
 
 def bridge_config(setup: Setup, url: str, white: bool, data_dir: Path) -> str:
-    """The daemon's config: our defaults (no ``rbc:`` section), seeking exactly one game with this colour."""
+    """The daemon's config: our defaults (an ``rbc:`` section only for ``--belief arrays``), seeking exactly one game
+    with this colour."""
+    rbc = "rbc:\n  belief: arrays\n" if setup.belief == "arrays" else ""
     return f"""server:
   kind: reconchess
   url: {url}
@@ -454,7 +458,7 @@ engine:
 daemon:
   max_concurrent_games: 1
   data_dir: {data_dir}
-"""
+{rbc}"""
 
 
 def _find_game(sandbox: ReconchessSandbox, known: set[int], processes: dict[str, subprocess.Popen[bytes]],
@@ -569,6 +573,7 @@ def record_game(setup: Setup, game: SandboxGame, watch: ClockWatch | None, white
         "game_id": game.id,
         "finished_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": setup.commit,
+        "belief": setup.belief,
         "our_color": "white" if white else "black",
         "result": result,
         "winner": None if winner is None else ("us" if winner == ours else "opponent"),
@@ -669,6 +674,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stockfish", default=STOCKFISH, help=f"Stockfish for both sides (default {STOCKFISH})")
     parser.add_argument("--threads", type=int, default=1, help="our Stockfish's threads (default 1)")
     parser.add_argument("--hash", type=int, default=64, help="our Stockfish's hash MB (default 64)")
+    parser.add_argument("--belief", choices=("boards", "arrays"), default="boards",
+                        help="our player's rbc.belief (default boards, the default of the config)")
     parser.add_argument("--results", type=Path, default=Path("runs/bench_strangefish/results.json"),
                         help="the results file games are appended to (default runs/bench_strangefish/results.json)")
     parser.add_argument("--out", type=Path, default=None, help="where each game's folder goes (default: beside "
@@ -678,7 +685,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         setup = Setup(opponent=args.opponent, seconds=args.seconds, increment=args.increment,
                       stockfish=args.stockfish, threads=args.threads, hash_mb=args.hash,
-                      out=(args.out or args.results.parent).resolve(), results=args.results.resolve())
+                      out=(args.out or args.results.parent).resolve(), results=args.results.resolve(),
+                      belief=args.belief)
         if args.games > 0:
             if not os.access(args.stockfish, os.X_OK):
                 raise BenchError(f"--stockfish {args.stockfish}: not an executable (apt-get install stockfish)")

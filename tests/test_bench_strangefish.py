@@ -18,6 +18,7 @@ import pytest
 from reconchess import GameHistory, LocalGame
 
 from bridge.adapters.reconchess.sandbox.core import Clock, SandboxGame
+from bridge.config import load_config_text
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -289,6 +290,24 @@ def test_strangefish_on_python_3_11_is_refused_before_a_game(tmp_path: Path) -> 
 
 
 @pytest.mark.e2e
+def test_the_array_belief_is_asked_for_in_the_config_and_kept_apart_in_the_summary(tmp_path: Path) -> None:
+    """--belief arrays: the daemon's config says rbc.belief: arrays (and validates), each game records it, and the
+    summary tallies those games apart from the default player's."""
+    setup = bench.Setup(opponent="random", seconds=900, increment=5, stockfish="/usr/games/stockfish", threads=1,
+                        hash_mb=16, out=tmp_path, results=tmp_path / "r.json", belief="arrays", commit="c0ffee")
+    text = bench.bridge_config(setup, "http://127.0.0.1:1", True, tmp_path / "data")
+    config: Any = load_config_text(text, "bench", tmp_path)
+    assert config.rbc.belief == "arrays" and config.rbc.max_boards == 400_000
+    plain = bench.bridge_config(bench.Setup(opponent="random", seconds=900, increment=5, stockfish="sf", threads=1,
+                                            hash_mb=16, out=tmp_path, results=tmp_path / "r.json", commit="c0ffee"),
+                                "http://127.0.0.1:1", True, tmp_path / "data")
+    default: Any = load_config_text(plain, "bench", tmp_path)
+    assert "rbc" not in plain and default.rbc.belief == "boards"
+    games = [_game("win", "white", gid=1, commit="2222222222222222"),
+             {**_game("win", "black", gid=2, commit="2222222222222222"), "belief": "arrays"}]
+    assert "  by our commit: 222222222222 1-0, 222222222222 (belief: arrays) 1-0" in bench.summarize(games)
+
+
 def test_one_game_against_random_end_to_end(stockfish: str, tmp_path: Path) -> None:
     """The harness as a person runs it, against the house bot random with a short clock (~15 s): the sandbox, the
     bridge daemon with Stockfish seeking its game, the result appended, the history kept, the summary printed."""
