@@ -69,6 +69,14 @@ PAWN_ATT: tuple[Words, Words] = (np.array(chess.BB_PAWN_ATTACKS[chess.BLACK], dt
                                  np.array(chess.BB_PAWN_ATTACKS[chess.WHITE], dtype=U64))
 KNIGHT_DIST: npt.NDArray[np.int8] = np.array([list(d) for d in KNIGHT_DISTANCE], dtype=np.int8)
 BACKRANK: tuple[int, int] = (chess.BB_RANK_8, chess.BB_RANK_1)  # by colour (BLACK=0, WHITE=1)
+# by (a * 64 + b): the squares strictly between a and b on a line (0 if none); whether a bishop / a rook on a
+# reaches b on an empty board
+BETWEEN: Words = np.array([chess.between(a, b) for a in range(64) for b in range(64)], dtype=U64)
+ON_DIAGONAL: npt.NDArray[np.bool_] = np.array(
+    [bool(chess.BB_DIAG_ATTACKS[a][0] & chess.BB_SQUARES[b]) for a in range(64) for b in range(64)])
+ON_LINE: npt.NDArray[np.bool_] = np.array(
+    [bool((chess.BB_RANK_ATTACKS[a][0] | chess.BB_FILE_ATTACKS[a][0]) & chess.BB_SQUARES[b])
+     for a in range(64) for b in range(64)])
 
 _STEPS = {"n": 8, "s": -8, "e": 1, "w": -1, "ne": 9, "nw": 7, "se": -7, "sw": -9}
 ORTHO = ("n", "s", "e", "w")
@@ -331,6 +339,28 @@ def play(planes: Words, moves: Moves, turn: chess.Color) -> Words:
     return out
 
 
+def hits(planes: Words, parent: Ints, frm: Ints, to: Ints, placed: Ints, target: Ints,
+         turn: chess.Color) -> npt.NDArray[np.bool_]:
+    """Per move (``turn``'s piece of type ``placed`` moved from ``frm`` to ``to`` on board ``parent``), whether it
+    attacks ``target`` from its new square (the reference's ``_attacks_after``: discovered attacks not counted)."""
+    out = np.zeros(len(to), dtype=bool)
+    steppers = {chess.KNIGHT: KNIGHT_ATT, chess.PAWN: PAWN_ATT[int(turn)], chess.KING: KING_ATT}
+    for stepper, table in steppers.items():
+        sel = placed == stepper
+        if sel.any():
+            out[sel] = (table[to[sel]] & BIT[target[sel]]) != 0
+    sliders = np.flatnonzero((placed == chess.BISHOP) | (placed == chess.ROOK) | (placed == chess.QUEEN))
+    if len(sliders):
+        kind = placed[sliders]
+        line = to[sliders].astype(np.int64) * 64 + target[sliders]  # (from square, to square) pairs
+        aligned = ((kind != chess.ROOK) & ON_DIAGONAL[line]) | ((kind != chess.BISHOP) & ON_LINE[line])
+        cand, line = sliders[aligned], line[aligned]
+        p = parent[cand]
+        occ_after = ((planes[WHITE_OCC][p] | planes[BLACK_OCC][p]) & ~BIT[frm[cand]]) | BIT[to[cand]]
+        out[cand] = (BETWEEN[line] & occ_after) == 0
+    return out
+
+
 def priors(planes: Words, moves: Moves, turn: chess.Color) -> Floats:
     """The opponent model's relative likelihood of each move (:func:`bridge.games.rbc_belief.opponent_move_prior`),
     before the escapes of :func:`escape_priors`."""
@@ -348,33 +378,19 @@ def priors(planes: Words, moves: Moves, turn: chess.Color) -> Floats:
     out[plain & minor & (rank_from == (0 if turn else 7))] *= DEVELOP_PRIOR
     out[plain & (moves.cap >= 0)] *= 1.5
     ours = planes[BLACK_OCC if turn else WHITE_OCC]
-    our_kings = planes[KINGS][moves.parent] & ours[moves.parent]
-    king_sq = _square_of(our_kings)
-    has_king = plain & (king_sq < 64)
-    idx = np.flatnonzero(has_king)
+    king_sq = _square_of(planes[KINGS] & ours)[moves.parent]  # per board, then per move
+    idx = np.flatnonzero(plain & (king_sq < 64))
     if len(idx):
-        m = moves.take(idx)
-        ksq = king_sq[idx]
-        kbit = BIT[ksq]
-        piece = m.piece
-        occ_after = ((planes[WHITE_OCC][m.parent] | planes[BLACK_OCC][m.parent]) & ~BIT[m.frm]) | BIT[m.to]
-        attacks = np.zeros(len(idx), dtype=U64)
+        frm_i, to_i, piece, ksq = frm[idx], to[idx], moves.piece[idx], king_sq[idx]
+        check = hits(planes, moves.parent[idx], frm_i, to_i, piece, ksq, turn)
         knights = piece == chess.KNIGHT
-        attacks[knights] = KNIGHT_ATT[m.to[knights]]
-        pawns = piece == chess.PAWN
-        attacks[pawns] = PAWN_ATT[int(turn)][m.to[pawns]]
-        for kind, dirs in ((chess.BISHOP, DIAG), (chess.ROOK, ORTHO), (chess.QUEEN, DIAG + ORTHO)):
-            sel = piece == kind
-            if sel.any():
-                attacks[sel] = ray_attacks(m.to[sel], occ_after[sel], dirs)
-        check = (attacks & kbit) != 0
         factor = np.where(check, CHECK_PRIOR, 1.0)
-        k = knights & ~check
-        dist = KNIGHT_DIST[ksq[k]]
-        rows = np.arange(int(k.sum()))
-        approach = dist[rows, m.to[k]] < dist[rows, m.frm[k]]
-        threat = (KNIGHT_ATT[m.to[k]] & KNIGHT_ATT[ksq[k]]) != 0
-        factor[k] *= np.where(approach, KNIGHT_APPROACH_PRIOR, 1.0) * np.where(threat, KNIGHT_THREAT_PRIOR, 1.0)
+        k = np.flatnonzero(knights & ~check)
+        if len(k):
+            distance = KNIGHT_DIST.ravel()
+            approach = distance[ksq[k] * 64 + to_i[k]] < distance[ksq[k] * 64 + frm_i[k]]
+            threat = (KNIGHT_ATT[to_i[k]] & KNIGHT_ATT[ksq[k]]) != 0
+            factor[k] *= np.where(approach, KNIGHT_APPROACH_PRIOR, 1.0) * np.where(threat, KNIGHT_THREAT_PRIOR, 1.0)
         out[idx] *= factor
     out[passing] = 0.4
     out[promoted] = np.where(moves.promo[promoted] == chess.QUEEN, 1.5, 0.05)
@@ -650,29 +666,13 @@ class ArrayBelief(Belief):
             before_boards[has] = attackers(self.planes[:, has], self.opponent, ksq[has])
         before = before_boards[moves.parent]
         out = before.copy()
-        moving = moves.frm >= 0
-        out[moving] &= ~BIT[moves.frm[moving]]
-        idx = np.flatnonzero(moving)
-        m = moves.take(idx)
-        occ_after = ((self.planes[WHITE_OCC][m.parent] | self.planes[BLACK_OCC][m.parent]) & ~BIT[m.frm]) | BIT[m.to]
-        placed = np.where(m.promo > 0, m.promo, m.piece)
-        attacks = np.zeros(len(idx), dtype=U64)
-        for kind in range(1, 7):
-            sel = placed == kind
-            if not sel.any():
-                continue
-            to = m.to[sel]
-            if kind == chess.KNIGHT:
-                attacks[sel] = KNIGHT_ATT[to]
-            elif kind == chess.PAWN:
-                attacks[sel] = PAWN_ATT[int(self.turn)][to]
-            elif kind == chess.KING:
-                attacks[sel] = KING_ATT[to]
-            else:
-                dirs = DIAG if kind == chess.BISHOP else ORTHO if kind == chess.ROOK else DIAG + ORTHO
-                attacks[sel] = ray_attacks(to, occ_after[sel], dirs)
-        hit = (attacks & BIT[ksq[m.parent]]) != 0
-        out[idx[hit]] |= BIT[m.to[hit]]
+        idx = np.flatnonzero(moves.frm >= 0)
+        frm, to = moves.frm[idx], moves.to[idx]
+        out[idx] &= ~BIT[frm]
+        parent = moves.parent[idx]
+        placed = np.where(moves.promo[idx] > 0, moves.promo[idx], moves.piece[idx])
+        hit = hits(self.planes, parent, frm, to, placed, ksq[parent], self.turn)
+        out[idx[hit]] |= BIT[to[hit]]
         nz = np.flatnonzero(out)
         if not len(nz):
             return {}
@@ -764,14 +764,17 @@ class ArrayBelief(Belief):
                 self._repair_sense([(self.board(int(i)), float(self.w[i])) for i in heaviest], observation)
             return
         self.last.before = len(moves)
+        candidates = np.flatnonzero(self._may_match(moves, observation))
         kept_planes: list[Words] = []
         kept_weights: list[Floats] = []
-        for i in range(0, len(moves), CHUNK):
-            part = moves.take(np.arange(i, min(i + CHUNK, len(moves))))
+        for i in range(0, len(candidates), CHUNK):
+            part = moves.take(candidates[i:i + CHUNK])
             planes = play(self.planes, part, self.turn)
             ok = self._window_matches(planes, observation)
             kept_planes.append(planes[:, ok])
             kept_weights.append(part.weight[ok])
+        if not kept_planes:
+            kept_planes, kept_weights = [np.empty((PLANES, 0), dtype=U64)], [np.empty(0)]
         planes = np.concatenate(kept_planes, axis=1)
         if planes.shape[1]:
             self._advance_turn()
@@ -782,6 +785,23 @@ class ArrayBelief(Belief):
         self._advance_turn()
         self._repair_sense([(self.board_of(children, i), float(top.weight[i])) for i in range(len(top))],
                            observation)
+
+    def _may_match(self, moves: Moves, observation: Observation) -> npt.NDArray[np.bool_]:
+        """Per pending move, False when its board cannot show what the sense saw: the parent board differs from
+        it in the window on a square the move leaves alone (the reference's shortcut in ``sensed``)."""
+        win_bb, white, black = _expected_masks(observation)
+        win = U64(win_bb)
+        planes = self.planes
+        diff = np.zeros(planes.shape[1], dtype=U64)
+        for t in range(6):
+            diff |= ((planes[t] & planes[WHITE_OCC]) ^ U64(white[t])) & win
+            diff |= ((planes[t] & planes[BLACK_OCC]) ^ U64(black[t])) & win
+        passing = moves.frm < 0
+        touched = BIT[np.where(passing, 64, moves.frm)] | BIT[np.where(passing, 64, moves.to)] | \
+            BIT[np.where(moves.cap < 0, 64, moves.cap)]
+        castle = (moves.piece == chess.KING) & (np.abs(moves.to - moves.frm) == 2)
+        touched[castle] |= U64(BACKRANK[int(self.turn)])  # the rook moves too
+        return (diff[moves.parent] & ~touched) == 0
 
     def board_of(self, planes: Words, i: int) -> chess.Board:
         return to_board(planes[:, i], self.turn, self.fullmove)
