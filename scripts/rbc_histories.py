@@ -9,7 +9,8 @@ Two measures:
   choice over the same moves: the mean of ``log(p x n)`` in nats a move (0: no better than uniform; +0.3: the taken
   move about 1.35 times likelier than an average one), the median rank of the taken move and how often it was among
   the model's three likeliest.
-* **The belief replayed** at each ``--caps`` value of ``rbc.max_boards``: our side's belief is updated with the
+* **The belief replayed** at each ``--caps`` value of ``rbc.max_boards`` (``arrays:CAP`` for ``rbc.belief:
+  arrays``, with ``max_children`` ten times the cap): our side's belief is updated with the
   game's own observations (the opponent's captures, the senses we made and their results, our moves' results), and
   after each sense the true board is looked up in it: the first turn it was missing (lost to sampling) and on how
   many turns it was there. The senses are the ones played, so this measures the bookkeeping and the model, not the
@@ -17,6 +18,7 @@ Two measures:
 
     python3 scripts/rbc_histories.py --results runs/sf2/results.json            # the games a results file names
     python3 scripts/rbc_histories.py runs/sf2/*/history-*.json --us bridge --caps 3000,20000 --json out.json
+    python3 scripts/rbc_histories.py --results runs/sf2/results.json --caps 20000,arrays:400000
 """
 
 from __future__ import annotations
@@ -38,10 +40,10 @@ from reconchess import GameHistory, Turn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bridge.games.rbc_arrays import ArrayBelief  # noqa: E402
 from bridge.games.rbc_belief import (  # noqa: E402  (the checkout's bridge, not an installed one)
     Belief,
     move_priors,
-    position_key,
     rbc_moves,
 )
 
@@ -96,9 +98,11 @@ class Replay:
     seconds: float
 
 
-def replay(history: GameHistory, color: chess.Color, cap: int, seed: int = 1) -> Replay:
-    """Our belief through the game's own observations at ``max_boards=cap`` (see the module doc)."""
-    belief = Belief(color, chess.Board(), max_boards=cap, rng=random.Random(seed))
+def replay(history: GameHistory, color: chess.Color, cap: int, seed: int = 1, arrays: bool = False) -> Replay:
+    """Our belief through the game's own observations at ``max_boards=cap`` (see the module doc); ``arrays``:
+    ``rbc.belief: arrays`` with ``max_children`` ten times ``cap``."""
+    belief = ArrayBelief(color, chess.Board(), max_boards=cap, max_children=10 * cap, rng=random.Random(seed)) \
+        if arrays else Belief(color, chess.Board(), max_boards=cap, rng=random.Random(seed))
     started = time.perf_counter()
     turns = kept = largest = 0
     lost: int | None = None
@@ -112,8 +116,7 @@ def replay(history: GameHistory, color: chess.Color, cap: int, seed: int = 1) ->
             sampled = sampled or belief.last.sampled
         belief.sensed(history.sense_result(turn) if history.has_sense(turn) else [])
         sampled = sampled or belief.last.sampled
-        truth = position_key(history.truth_board_before_move(turn))
-        if any(position_key(board) == truth for board, _ in belief.weighted()):
+        if belief.contains(history.truth_board_before_move(turn)):
             kept += 1
         elif lost is None:
             lost = turn.turn_number
@@ -147,20 +150,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{path}: skipped ({exc})", file=sys.stderr)
             continue
         histories.append((path, history))
-    caps = [int(c) for c in args.caps.split(",") if c.strip()]
+    caps: list[tuple[str, int]] = []
+    for item in (c.strip() for c in args.caps.split(",")):
+        kind, _, number = item.rpartition(":")
+        if kind not in ("", "boards", "arrays") or not number.isdigit():
+            ap.error(f"--caps {item}: expected a number of boards, or boards:N / arrays:N")
+        caps.append((kind or "boards", int(number)))
     model = fit([h for _, h in histories], [not c for c in colors])
     print(f"Opponent model over {model.moves} moves of {len(histories)} games: {model.nats:+.3f} nats a move against "
           f"a uniform choice; the taken move's median rank {model.median_rank:g}, among the three likeliest "
           f"{100 * model.top3:.0f} %\n")
-    print("| game | cap | our turns | truth first missing at turn | turns with the truth | largest set | sampled | s |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| game | belief | cap | our turns | truth first missing at turn | turns with the truth | largest set | "
+          "sampled | s |")
+    print("|---|---|---|---|---|---|---|---|---|")
     rows = []
-    for cap in caps:
+    for kind, cap in caps:
         for (path, history), color in zip(histories, colors, strict=True):
-            r = replay(history, color, cap)
-            rows.append({"history": str(path), "cap": cap, **asdict(r)})
+            r = replay(history, color, cap, arrays=kind == "arrays")
+            rows.append({"history": str(path), "belief": kind, "cap": cap, **asdict(r)})
             lost = "—" if r.truth_lost_at is None else str(r.truth_lost_at)
-            print(f"| {path.stem} | {cap:,} | {r.turns} | {lost} | {r.turns_with_truth} | {r.largest:,} | "
+            print(f"| {path.stem} | {kind} | {cap:,} | {r.turns} | {lost} | {r.turns_with_truth} | {r.largest:,} | "
                   f"{'yes' if r.sampled else 'no'} | {r.seconds:.1f} |", flush=True)
     if args.json is not None:
         args.json.write_text(json.dumps({"model": asdict(model), "replays": rows}, indent=1))

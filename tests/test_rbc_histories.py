@@ -42,11 +42,12 @@ def record(seed: int) -> GameHistory:
     return history
 
 
+@pytest.mark.parametrize("arrays", [False, True], ids=["boards", "arrays"])
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest.mark.parametrize("us", [chess.WHITE, chess.BLACK])
-def test_an_exact_belief_holds_the_true_board_on_every_turn(seed: int, us: chess.Color) -> None:
+def test_an_exact_belief_holds_the_true_board_on_every_turn(seed: int, us: chess.Color, arrays: bool) -> None:
     history = record(seed)
-    result = rbc_histories.replay(history, us, cap=100_000)
+    result = rbc_histories.replay(history, us, cap=100_000, arrays=arrays)
     assert not result.sampled
     assert result.turns == len(list(history.turns(us))) > 5
     assert result.truth_lost_at is None and result.turns_with_truth == result.turns

@@ -709,6 +709,11 @@ class ArrayBelief(Belief):
         sums = np.bincount(inverse.ravel(), weights=self.w[nz], minlength=len(uniq))
         return {int(mk): float(s) for mk, s in zip(uniq, sums, strict=True)}
 
+    def contains(self, board: chess.Board) -> bool:
+        self.materialize()
+        column = from_boards([board])[:, 0]
+        return bool(np.any(np.all(self.planes == column[:, None], axis=0)))
+
     def king_captures(self, actions: Iterable[chess.Move]) -> dict[chess.Move, float]:
         """As the reference's, without making a ``chess.Board`` of every board: the boards are grouped by where the
         opponent's king stands and which of our pieces attack it."""

@@ -31,6 +31,8 @@ What is bounded: ``max_boards`` caps the boards kept after every step (as ``ches
 each). After the opponent's move each of them stands for every move the opponent could have made there (up to ~60
 in RBC), kept lazily as ``(parent, move, weight)`` (~150 bytes each) until the sense result narrows them:
 ``max_children`` (default :data:`MAX_CHILDREN`) caps those, drawn by weight as below when there are more.
+:class:`bridge.games.rbc_arrays.ArrayBelief` (``rbc.belief: arrays``) does the same bookkeeping on numpy arrays,
+~5x smaller a board and 10-20x faster, with the same results, so that far larger caps keep it exact.
 
 Sampling policy (``max_boards``): every board carries a weight, the product of the opponent-model priors
 (:func:`opponent_move_prior`) of the moves that led to it, renormalised after every step.  When more than
@@ -614,6 +616,11 @@ class Belief:
             if mask:
                 threats[mask] = threats.get(mask, 0.0) + w
         return threats
+
+    def contains(self, board: chess.Board) -> bool:
+        """Whether ``board``'s position (without move counters) is among the boards (pending children made)."""
+        key = position_key(board)
+        return any(position_key(b) == key for b, _ in self.weighted())
 
     def king_captures(self, actions: Iterable[chess.Move]) -> dict[chess.Move, float]:
         """For each of our ``actions`` that captures the opponent's king on some board, the weight of those
