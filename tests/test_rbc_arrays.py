@@ -205,3 +205,14 @@ def test_ray_attacks_match_python_chess() -> None:
             assert rook == chess.BB_RANK_ATTACKS[square][chess.BB_RANK_MASKS[square] & occ] | \
                 chess.BB_FILE_ATTACKS[square][chess.BB_FILE_MASKS[square] & occ]
             assert bishop == chess.BB_DIAG_ATTACKS[square][chess.BB_DIAG_MASKS[square] & occ]
+
+
+def test_contains_finds_a_position_whatever_its_move_counters() -> None:
+    belief = ArrayBelief(chess.BLACK, chess.Board(), rng=random.Random(1))
+    belief.opponent_moved(None)
+    after_e4 = chess.Board("rnbqkbnr/pppppppp/8/8/4P3/8/PPPP1PPP/RNBQKBNR b KQkq - 0 1")
+    assert belief.contains(after_e4)
+    after_e4.halfmove_clock, after_e4.fullmove_number = 7, 30  # counters are not part of a position
+    assert belief.contains(after_e4)
+    assert not belief.contains(chess.Board("rnbqkbnr/pppppppp/8/8/4Q3/8/PPPP1PPP/RNBQKBNR b KQkq - 0 1"))
+    assert len(belief) == 21  # 20 moves and the pass, all made into boards
