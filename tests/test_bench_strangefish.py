@@ -308,15 +308,19 @@ def test_the_array_belief_is_asked_for_in_the_config_and_kept_apart_in_the_summa
     assert "  by our commit: 222222222222 1-0, 222222222222 (belief: arrays) 1-0" in bench.summarize(games)
 
 
-def test_one_game_against_random_end_to_end(stockfish: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("belief", ["boards", "arrays"])
+def test_one_game_against_random_end_to_end(stockfish: str, tmp_path: Path, belief: str) -> None:
     """The harness as a person runs it, against the house bot random with a short clock (~15 s): the sandbox, the
-    bridge daemon with Stockfish seeking its game, the result appended, the history kept, the summary printed."""
+    bridge daemon with Stockfish seeking its game, the result appended, the history kept, the summary printed;
+    with each rbc.belief."""
     results = tmp_path / "results.json"
     run = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_strangefish.py"), "--opponent", "random",
                           "--games", "1", "--seconds", "15", "--increment", "1", "--results", str(results),
-                          "--stockfish", stockfish], cwd=ROOT, capture_output=True, text=True, timeout=120)
+                          "--stockfish", stockfish, "--belief", belief], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
     [game] = bench.load_results(results)
+    assert game["belief"] == belief
     assert game["opponent"] == "random" and game["clock"] == "15+1" and game["our_color"] == "white"
     try:  # the commit of this checkout, where git and a .git are at hand (CI's fresh chroot has neither)
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
