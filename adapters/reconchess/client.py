@@ -356,7 +356,8 @@ class ReconchessAdapter:
             if found is None:
                 self.forget_accept(invitation_id)
                 self._refused[invitation_id] = time.monotonic()
-                log.warning("invitation %d could not be accepted: %s", invitation_id, exc)
+                log.warning("invitation %d could not be accepted (%s); tried again in %.0f s if it is still open, "
+                            "other invitations meanwhile", invitation_id, exc, REFUSED_RETRY)
                 return
             game_id = found
         self._start_accepted(api, host, invitation_id, game_id)
@@ -406,7 +407,8 @@ class ReconchessAdapter:
             try:
                 path.unlink(missing_ok=True)
             except OSError as exc:
-                log.warning("cannot remove %s: %s", path, exc)
+                log.warning("cannot remove %s (%s): a restart would look for that invitation's game again (and "
+                            "find it ended); remove the file by hand", path, exc)
 
     def _resume_accepts(self, api: RbcApi, host: Host, pending: list[int]) -> None:
         """Accepts an earlier run sent whose game never reached its own state file: the game is started (its id

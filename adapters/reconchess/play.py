@@ -197,7 +197,9 @@ class ReconchessGame:
             try:
                 remove_state(self.state_file)
             except OSError as exc:
-                log.warning("game %d: cannot remove its state file %s: %s", self.game_id, self.state_file, exc)
+                log.warning("game %d: cannot remove its state file %s (%s): the next start would try to go on with "
+                            "the ended game (and find it over); remove the file by hand", self.game_id,
+                            self.state_file, exc)
 
     # --- GameIO: reading ------------------------------------------------------------------------------------
     def open(self) -> View:
@@ -375,7 +377,8 @@ class ReconchessGame:
             texts = record_texts(history, f"reconchess-{self.game_id}", site=self.adapter.url,
                                  game_id=str(self.game_id))
         except (ValueError, AssertionError) as exc:
-            log.warning("game %d: could not write its records: %s", self.game_id, exc)
+            log.warning("game %d: could not make its records from the game's history (%s); the result stands and "
+                        "the transcript has the game; a bug: report it with the transcript", self.game_id, exc)
             self.note(f"could not write the records: {exc}")
             return []
         return [Record(name, text) for name, text in texts]
@@ -421,7 +424,8 @@ class ReconchessGame:
         try:
             self.api.finish(self.invitation_id)
         except Exception as exc:
-            log.warning("game %d: finishing invitation %d failed: %s", self.game_id, self.invitation_id, exc)
+            log.warning("game %d: telling the server invitation %d is finished failed (%s); the game's result "
+                        "stands; nothing to do", self.game_id, self.invitation_id, exc)
 
 
 __all__ = [
