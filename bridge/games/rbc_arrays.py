@@ -480,6 +480,16 @@ def _joined(parts: Sequence[Moves]) -> Moves:
                    for f in ("parent", "frm", "to", "promo", "piece", "cap", "weight")))
 
 
+def _weight_by_mask(masks: Words, weights: Floats) -> dict[int, float]:
+    """The total weight of each nonzero mask (attackers of our king: :meth:`Belief.king_threats`)."""
+    nz = np.flatnonzero(masks)
+    if not len(nz):
+        return {}
+    uniq, inverse = np.unique(masks[nz], return_inverse=True)
+    sums = np.bincount(inverse.ravel(), weights=weights[nz], minlength=len(uniq))
+    return {int(mk): float(s) for mk, s in zip(uniq.tolist(), sums.tolist(), strict=True)}
+
+
 class _Boards(Sequence[chess.Board]):
     """The belief's boards as ``chess.Board`` objects, made when asked for (the repairs read a few of them)."""
 
@@ -503,24 +513,16 @@ class ArrayBelief(Belief):
                  rng: random.Random | None = None, sense_sample: int = 800,
                  crisis_weight: float = CRISIS_WEIGHT, max_children: int = DEFAULT_CAPS["arrays"][1],
                  king_guard: float = KING_GUARD) -> None:
-        self.color = color
-        self.max_boards = max_boards
-        self.max_children = max_children
-        self.sense_sample = sense_sample
-        self.crisis_weight = crisis_weight
-        self.king_guard = king_guard
-        self.rng = rng if rng is not None else random.Random()
+        super().__init__(color, board, max_boards=max_boards, rng=rng, sense_sample=sense_sample,
+                         crisis_weight=crisis_weight, max_children=max_children, king_guard=king_guard)
         self.np_rng = np.random.default_rng(self.rng.getrandbits(64))
+
+    def _start(self, board: chess.Board) -> None:
         self.planes: Words = from_boards([board])
         self.w: Floats = np.ones(1)
         self.turn = board.turn
         self.fullmove = board.fullmove_number
-        self.exact = True
         self._moves: Moves | None = None
-        self._threats: dict[int, float] = {}
-        self.last = StepStats(1, 1)
-        self.no_info_score = 1.0
-        self.guarded: tuple[float, float] | None = None
 
     # --- the boards as chess.Board objects (for the engine, the sense's sample and the repairs) ----------------
     @property
@@ -673,12 +675,7 @@ class ArrayBelief(Belief):
         placed = np.where(moves.promo[idx] > 0, moves.promo[idx], moves.piece[idx])
         hit = hits(self.planes, parent, frm, to, placed, ksq[parent], self.turn)
         out[idx[hit]] |= BIT[to[hit]]
-        nz = np.flatnonzero(out)
-        if not len(nz):
-            return {}
-        masks, inverse = np.unique(out[nz], return_inverse=True)
-        sums = np.bincount(inverse.ravel(), weights=moves.weight[nz], minlength=len(masks))
-        return {int(mk): float(s) for mk, s in zip(masks, sums, strict=True)}
+        return _weight_by_mask(out, moves.weight)
 
     # --- sensing -----------------------------------------------------------------------------------------------
     def _sense_sample(self) -> tuple[list[chess.Board], list[float]]:
@@ -702,12 +699,7 @@ class ArrayBelief(Belief):
             return {}
         masks = np.zeros(self.planes.shape[1], dtype=U64)
         masks[has] = attackers(self.planes[:, has], self.opponent, ksq[has])
-        nz = np.flatnonzero(masks)
-        if not len(nz):
-            return {}
-        uniq, inverse = np.unique(masks[nz], return_inverse=True)
-        sums = np.bincount(inverse.ravel(), weights=self.w[nz], minlength=len(uniq))
-        return {int(mk): float(s) for mk, s in zip(uniq, sums, strict=True)}
+        return _weight_by_mask(masks, self.w)
 
     def contains(self, board: chess.Board) -> bool:
         self.materialize()

@@ -368,15 +368,18 @@ class Belief:
         self.crisis_weight = crisis_weight
         self.king_guard = king_guard
         self.rng = rng if rng is not None else random.Random()
-        start = board.copy(stack=False)
-        self.boards: list[chess.Board] = [start]
-        self.weights: list[float] = [1.0]
+        self._start(board)
         self.exact = True
-        self._pending: list[tuple[int, chess.Move | None, float]] | None = None
         self._threats: dict[int, float] = {}  # with _pending: attacker squares (bitboard) -> weight (king_threats)
         self.last = StepStats(1, 1)
         self.no_info_score = 1.0  # what sense_scores gives a window that tells nothing (set by sense_scores)
         self.guarded: tuple[float, float] | None = None  # the last choose_sense's guard: (threat, share covered)
+
+    def _start(self, board: chess.Board) -> None:
+        """The storage: ``board`` alone, certain."""
+        self.boards: list[chess.Board] = [board.copy(stack=False)]
+        self.weights: list[float] = [1.0]
+        self._pending: list[tuple[int, chess.Move | None, float]] | None = None
 
     # --- queries ---------------------------------------------------------------------------------------------
     def __len__(self) -> int:
