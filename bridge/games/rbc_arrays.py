@@ -433,17 +433,37 @@ def escape_priors(planes: Words, moves: Moves, prior: Floats, turn: chess.Color)
 
 
 def dedupe(planes: Words, weights: Floats) -> tuple[Words, Floats]:
-    """One column per distinct position (the weights of duplicates add up), in a stable order."""
-    if planes.shape[1] <= 1:
+    """One column per distinct position (the weights of duplicates add up), in the order first seen.
+
+    The columns are sorted by a 64-bit hash of their words and equal neighbours merged; should two different
+    positions share a hash (never seen, but possible), they are sorted on all their words instead."""
+    n = planes.shape[1]
+    if n <= 1:
         return planes, weights
-    rows = np.ascontiguousarray(planes.T)
-    view = rows.view(np.dtype((np.void, rows.dtype.itemsize * PLANES))).ravel()
-    _, first, inverse = np.unique(view, return_index=True, return_inverse=True)
-    if len(first) == planes.shape[1]:
+    h = np.zeros(n, dtype=U64)
+    for k in range(PLANES):
+        h ^= planes[k]
+        h *= U64(0x9E3779B97F4A7C15)
+        h ^= h >> U64(29)
+    order = np.argsort(h, kind="stable")
+    rows = planes[:, order]
+    same_hash = h[order][1:] == h[order][:-1]
+    same = same_hash.copy()
+    for k in range(PLANES):
+        same &= rows[k, 1:] == rows[k, :-1]
+    if (same != same_hash).any():  # a collision: sort on the words themselves
+        order = np.lexsort(planes[::-1])
+        rows = planes[:, order]
+        same = np.ones(n - 1, dtype=bool)
+        for k in range(PLANES):
+            same &= rows[k, 1:] == rows[k, :-1]
+    if not same.any():
         return planes, weights
-    summed = np.bincount(inverse.ravel(), weights=weights, minlength=len(first)).astype(np.float64, copy=False)
-    order = np.argsort(first, kind="stable")  # keep the order boards were first seen in
-    return planes[:, first[order]], summed[order]
+    starts = np.flatnonzero(np.concatenate(([True], ~same)))
+    summed = np.add.reduceat(weights[order], starts)
+    first = order[starts]  # the stable sort puts each position's first column first
+    seen = np.argsort(first, kind="stable")
+    return planes[:, first[seen]], summed[seen]
 
 
 def sampling_keys(weights: Floats, rng: np.random.Generator) -> Floats:
@@ -639,7 +659,7 @@ class ArrayBelief(Belief):
             parts.append(moves)
             keys.append(sampling_keys(moves.weight, self.np_rng))
             held += len(moves)
-            if held > 2 * self.max_children:  # bound the memory: the rest can no longer be drawn
+            if held > self.max_children + self.max_children // 4:  # bound the memory: the rest cannot be drawn
                 merged, merged_keys = _joined(parts), np.concatenate(keys)
                 best = top(merged_keys, self.max_children)
                 parts, keys, held = [merged.take(best)], [merged_keys[best]], len(best)
@@ -666,16 +686,20 @@ class ArrayBelief(Belief):
         before_boards = np.zeros(self.planes.shape[1], dtype=U64)
         if has.any():
             before_boards[has] = attackers(self.planes[:, has], self.opponent, ksq[has])
-        before = before_boards[moves.parent]
-        out = before.copy()
-        idx = np.flatnonzero(moves.frm >= 0)
-        frm, to = moves.frm[idx], moves.to[idx]
-        out[idx] &= ~BIT[frm]
-        parent = moves.parent[idx]
-        placed = np.where(moves.promo[idx] > 0, moves.promo[idx], moves.piece[idx])
-        hit = hits(self.planes, parent, frm, to, placed, ksq[parent], self.turn)
-        out[idx[hit]] |= BIT[to[hit]]
-        return _weight_by_mask(out, moves.weight)
+        total: dict[int, float] = {}
+        for i in range(0, len(moves), CHUNK):  # a chunk at a time: bounded temporaries
+            part = moves.take(np.arange(i, min(i + CHUNK, len(moves))))
+            out = before_boards[part.parent]
+            idx = np.flatnonzero(part.frm >= 0)
+            frm, to = part.frm[idx], part.to[idx]
+            out[idx] &= ~BIT[frm]
+            parent = part.parent[idx]
+            placed = np.where(part.promo[idx] > 0, part.promo[idx], part.piece[idx])
+            hit = hits(self.planes, parent, frm, to, placed, ksq[parent], self.turn)
+            out[idx[hit]] |= BIT[to[hit]]
+            for mask, weight in _weight_by_mask(out, part.weight).items():
+                total[mask] = total.get(mask, 0.0) + weight
+        return total
 
     # --- sensing -----------------------------------------------------------------------------------------------
     def _sense_sample(self) -> tuple[list[chess.Board], list[float]]:
@@ -764,12 +788,22 @@ class ArrayBelief(Belief):
         candidates = np.flatnonzero(self._may_match(moves, observation))
         kept_planes: list[Words] = []
         kept_weights: list[Floats] = []
+        held = 0
         for i in range(0, len(candidates), CHUNK):
             part = moves.take(candidates[i:i + CHUNK])
             planes = play(self.planes, part, self.turn)
             ok = self._window_matches(planes, observation)
             kept_planes.append(planes[:, ok])
             kept_weights.append(part.weight[ok])
+            held += int(ok.sum())
+            if held > 2 * self.max_boards:  # bound the memory: merge duplicates, and draw if still too many
+                merged, weights = dedupe(np.concatenate(kept_planes, axis=1), np.concatenate(kept_weights))
+                if merged.shape[1] > self.max_boards:
+                    idx, weights = thin(weights, self.max_boards, self.np_rng)
+                    merged = merged[:, idx]
+                    self.exact = False
+                    self.last.sampled = True
+                kept_planes, kept_weights, held = [merged], [weights], merged.shape[1]
         if not kept_planes:
             kept_planes, kept_weights = [np.empty((PLANES, 0), dtype=U64)], [np.empty(0)]
         planes = np.concatenate(kept_planes, axis=1)
@@ -793,12 +827,16 @@ class ArrayBelief(Belief):
         for t in range(6):
             diff |= ((planes[t] & planes[WHITE_OCC]) ^ U64(white[t])) & win
             diff |= ((planes[t] & planes[BLACK_OCC]) ^ U64(black[t])) & win
-        passing = moves.frm < 0
-        touched = BIT[np.where(passing, 64, moves.frm)] | BIT[np.where(passing, 64, moves.to)] | \
-            BIT[np.where(moves.cap < 0, 64, moves.cap)]
-        castle = (moves.piece == chess.KING) & (np.abs(moves.to - moves.frm) == 2)
-        touched[castle] |= U64(BACKRANK[int(self.turn)])  # the rook moves too
-        return (diff[moves.parent] & ~touched) == 0
+        out = np.empty(len(moves), dtype=bool)
+        for i in range(0, len(moves), CHUNK):  # a chunk at a time: bounded temporaries
+            part = moves.take(np.arange(i, min(i + CHUNK, len(moves))))
+            passing = part.frm < 0
+            touched = BIT[np.where(passing, 64, part.frm)] | BIT[np.where(passing, 64, part.to)] | \
+                BIT[np.where(part.cap < 0, 64, part.cap)]
+            castle = (part.piece == chess.KING) & (np.abs(part.to - part.frm) == 2)
+            touched[castle] |= U64(BACKRANK[int(self.turn)])  # the rook moves too
+            out[i:i + len(part)] = (diff[part.parent] & ~touched) == 0
+        return out
 
     def board_of(self, planes: Words, i: int) -> chess.Board:
         return to_board(planes[:, i], self.turn, self.fullmove)
