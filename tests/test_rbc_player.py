@@ -389,10 +389,12 @@ class _Observed(BridgeRbcPlayer):
         super().handle_move_result(requested_move, taken_move, captured_opponent_piece, capture_square)
 
 
-def test_a_replay_after_a_restart_rebuilds_a_consistent_belief_in_seconds() -> None:
+@pytest.mark.parametrize(("belief_kind", "cap"), [("boards", 200), ("arrays", 5000)])
+def test_a_replay_after_a_restart_rebuilds_a_consistent_belief_in_seconds(belief_kind: str, cap: int) -> None:
     """A restarted bridge tells a new player every observation again (adapters/reconchess/side.py). With
-    begin_replay() the belief keeps at most REPLAY_BOARDS boards meanwhile, so a game replays in seconds,
-    and the rebuilt belief is consistent with the true board (it holds it, or was repaired towards it)."""
+    begin_replay() the belief keeps at most REPLAY_BOARDS boards meanwhile (ARRAY_REPLAY_BOARDS with
+    rbc.belief: arrays), so a game replays in seconds, and the rebuilt belief is consistent with the true board
+    (it holds it, or was repaired towards it)."""
     played = _Observed()
     game = LocalGame(seconds_per_player=3600, seconds_increment=0, full_turn_limit=12)
     play_local_game(played, RandomBot(), game=game)
@@ -401,7 +403,8 @@ def test_a_replay_after_a_restart_rebuilds_a_consistent_belief_in_seconds() -> N
     history = game.get_game_history()
     last_white = [turn for turn in history.turns() if turn.color == chess.WHITE][-1]
     truth = history.truth_board_after_move(last_white)
-    fresh = BridgeRbcPlayer(None, RbcConfig(max_boards=3000, seed=3))
+    fresh = BridgeRbcPlayer(None, RbcConfig(max_boards=3000 if belief_kind == "boards" else 30_000, seed=3,
+                                            belief=belief_kind))
     fresh.handle_game_start(chess.WHITE, chess.Board(), "random")
     fresh.begin_replay()
     started = time.monotonic()
@@ -411,7 +414,7 @@ def test_a_replay_after_a_restart_rebuilds_a_consistent_belief_in_seconds() -> N
     seconds = time.monotonic() - started
     assert seconds < 10, seconds
     belief = fresh.belief
-    assert belief is not None and 0 < len(belief) <= 200
+    assert belief is not None and 0 < len(belief) <= cap
     ours = {sq: p for sq, p in truth.piece_map().items() if p.color == chess.WHITE}
     for board, _ in belief.weighted():  # our own pieces are always known exactly
         assert {sq: p for sq, p in board.piece_map().items() if p.color == chess.WHITE} == ours

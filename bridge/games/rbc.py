@@ -91,6 +91,7 @@ LOSE_AVERSION = 2.0  # extra penalty per unit of probability that our king is le
 VALUE_CONFIDENCE = 0.6
 VOTE_RANK = (1.0, 0.5, 0.3)
 REPLAY_BOARDS = 200  # boards kept while an earlier run's observations are told again (begin_replay)
+ARRAY_REPLAY_BOARDS = 5000  # the same with rbc.belief: arrays (as quick as 200 python-chess boards)
 
 
 def _mv(move: chess.Move | None) -> str:
@@ -166,7 +167,8 @@ class BridgeRbcPlayer(reconchess.Player):
         minutes (40 turns: ~3 s instead of ~50 s at 3000 boards), and write no per-turn notes (the game loop
         notes the replay). The next sense restores the cap."""
         belief = self._belief()
-        belief.max_boards = min(belief.max_boards, REPLAY_BOARDS)
+        belief.max_boards = min(belief.max_boards,
+                                ARRAY_REPLAY_BOARDS if self.config.belief == "arrays" else REPLAY_BOARDS)
         belief.sense_sample = min(belief.sense_sample, REPLAY_BOARDS)
         self._replaying = True
 
