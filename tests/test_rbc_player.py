@@ -243,7 +243,7 @@ def test_short_clock_keeps_fewer_boards() -> None:
 
 def test_the_array_belief_is_chosen_by_config_with_its_own_caps() -> None:
     """rbc.belief: arrays holds the belief as arrays (rbc_arrays.ArrayBelief) with caps ten to twenty times the
-    default ones unless the config names others; on a short clock it keeps 300 boards a second left, not 40."""
+    default ones unless the config names others; on a short clock it keeps 100 boards a second left, not 40."""
     cfg = RbcConfig(belief="arrays")
     assert (cfg.max_boards, cfg.max_children) == (400_000, 4_000_000)
     assert RbcConfig(belief="arrays", max_boards=5000).max_boards == 5000
@@ -252,9 +252,9 @@ def test_the_array_belief_is_chosen_by_config_with_its_own_caps() -> None:
     player.handle_game_start(chess.WHITE, chess.Board(), "someone")
     assert isinstance(player.belief, ArrayBelief)
     player.choose_sense(list(chess.SQUARES), [], 900)
-    assert player.belief.max_boards == 270_000
+    assert player.belief.max_boards == 90_000
     player.choose_sense(list(chess.SQUARES), [], 5)
-    assert player.belief.max_boards == 1500
+    assert player.belief.max_boards == 500
     with pytest.raises(ValueError, match="belief"):
         RbcConfig(belief="numpy")
 

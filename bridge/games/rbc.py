@@ -79,8 +79,9 @@ PLAN_SHARE = 0.7  # of a move's budget, what the plan spends (the rest: belief c
 SENSE_SHARE = 0.3  # of a move's budget, what the sense may spend (most engine answers are reused by the move)
 SENSE_CANDIDATES = 6  # likely moves whose outcome the sense checks
 BOARDS_PER_SECOND = 40  # on a short clock, at most this many boards kept per second left
-# the same with rbc.belief: arrays (~25 us a board a turn there: a turn's bookkeeping stays under 1 % of the clock left)
-ARRAY_BOARDS_PER_SECOND = 300
+# the same with rbc.belief: arrays (~25 us a board a turn there, ~1 s a turn at 40,000 boards: a turn's bookkeeping
+# then costs about 0.25 % of the clock left, under a tenth of the turn's share of it)
+ARRAY_BOARDS_PER_SECOND = 100
 MIN_BOARDS = 50
 SAFER_SCAN = 200  # boards on which every move action is checked when each candidate may leave our king en prise
 SAFER_CANDIDATES = 3  # of those moves, the safest added to the candidates

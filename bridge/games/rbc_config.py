@@ -21,7 +21,7 @@ class RbcConfig(BaseModel):
     max_boards: int = Field(20_000, ge=10, le=5_000_000,
                             description="cap on the possible boards kept after every step; above it a sample "
                                         "(drawn by likelihood) is kept; on a short clock the player keeps fewer "
-                                        "(40 a second left; 300 with belief: arrays)")
+                                        "(40 a second left; 100 with belief: arrays)")
     max_children: int = Field(200_000, ge=100, le=50_000_000,
                               description="cap on the opponent's possible moves from those boards, kept until "
                                           "the sense narrows them (each board has up to ~60); above it a sample "
