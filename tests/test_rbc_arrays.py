@@ -216,3 +216,12 @@ def test_contains_finds_a_position_whatever_its_move_counters() -> None:
     assert belief.contains(after_e4)
     assert not belief.contains(chess.Board("rnbqkbnr/pppppppp/8/8/4Q3/8/PPPP1PPP/RNBQKBNR b KQkq - 0 1"))
     assert len(belief) == 21  # 20 moves and the pass, all made into boards
+
+
+@pytest.mark.parametrize("fen", ["4k2P/8/8/8/8/8/8/4K3 w - - 0 1", "4k3/8/8/8/8/8/8/p3K3 b - - 0 1",
+                                 "4k3/8/8/8/8/8/6P1/4K2R w K - 0 1", "r3k3/8/8/8/8/8/8/4K3 b q - 0 1"])
+def test_odd_boards_a_repair_can_make_match_the_reference(fen: str) -> None:
+    """A pawn on its last rank (a repair may put one there), castling rights: the same moves as python-chess."""
+    board = chess.Board(fen)
+    moves = arrays.generate(arrays.from_boards([board]), board.turn)
+    assert {moves.to_move(i) for i in range(len(moves))} == set(rbc_moves(board))

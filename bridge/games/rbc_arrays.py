@@ -263,6 +263,8 @@ def generate(planes: Words, turn: chess.Color) -> Moves:
     pawns = planes[PAWNS] & own
     for sq in _bits(_or(pawns)):
         rows = np.flatnonzero(pawns & BIT[sq])
+        if chess.square_rank(sq) == last:  # a pawn on its last rank (only a repaired board has one): no moves
+            continue
         one = sq + up
         free = rows[(occ[rows] & BIT[one]) == 0]
         add(free, sq, one, chess.PAWN, chess.square_rank(one) == last)
