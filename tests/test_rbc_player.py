@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -257,6 +258,18 @@ def test_the_array_belief_is_chosen_by_config_with_its_own_caps() -> None:
     assert player.belief.max_boards == 500
     with pytest.raises(ValueError, match="belief"):
         RbcConfig(belief="numpy")
+
+
+def test_the_array_belief_without_numpy_falls_back_to_boards(monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """A broken install (numpy missing) does not lose the game: one error line, and the boards belief plays it."""
+    monkeypatch.setitem(sys.modules, "bridge.games.rbc_arrays", None)  # importing it raises ImportError
+    player = BridgeRbcPlayer(None, RbcConfig(belief="arrays", seed=1), name="stockfish", game_id="7")
+    player.handle_game_start(chess.WHITE, chess.Board(), "someone")
+    assert type(player.belief).__name__ == "Belief"
+    [line] = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert line.startswith("game 7 (stockfish): rbc.belief: arrays needs numpy") and "scripts/setup.sh" in line
+    assert player.choose_sense(list(chess.SQUARES), [], 900) is None  # the start position: nothing to sense
 
 
 # --- whole games ---------------------------------------------------------------------------------------------

@@ -195,9 +195,14 @@ class BridgeRbcPlayer(reconchess.Player):
         self.turn = 0
         kind: type[Belief] = Belief
         if self.config.belief == "arrays":
-            from bridge.games.rbc_arrays import ArrayBelief  # numpy, imported only when asked for
+            try:
+                from bridge.games.rbc_arrays import ArrayBelief  # numpy, imported only when asked for
 
-            kind = ArrayBelief
+                kind = ArrayBelief
+            except ImportError as exc:  # a broken install: play the game all the same
+                log.error("%s: rbc.belief: arrays needs numpy, which cannot be imported (%s); playing this game "
+                          "with rbc.belief: boards; reinstall the bridge's dependencies (bash scripts/setup.sh)",
+                          self.where, exc)
         self.belief = kind(color, board, max_boards=self.config.max_boards, max_children=self.config.max_children,
                              rng=self.rng, sense_sample=self.config.sense_sample,
                              crisis_weight=self.config.sense_crisis_weight,
