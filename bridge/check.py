@@ -179,6 +179,18 @@ def _env(engine_cfg: EngineConfig) -> dict[str, str]:
     return engine_environment(dict(engine_cfg.env))
 
 
+def check_belief(config: object) -> list[CheckLine]:
+    """``rbc.belief: arrays`` needs numpy: a line saying whether it imports (none for the default belief)."""
+    if getattr(getattr(config, "rbc", None), "belief", "boards") != "arrays":
+        return []
+    try:
+        import numpy
+    except ImportError as exc:
+        return [CheckLine(False, f"rbc.belief: arrays needs numpy, which cannot be imported ({exc}): reinstall the "
+                                 f"bridge's dependencies (bash scripts/setup.sh), or set rbc.belief: boards")]
+    return [CheckLine(True, f"rbc.belief: arrays (numpy {numpy.__version__})")]
+
+
 def run_check(path: Path, out: TextIO) -> int:
     try:
         config = load_config(path)
@@ -192,6 +204,7 @@ def run_check(path: Path, out: TextIO) -> int:
     if not lines:
         lines.append(CheckLine(True, f"data folder {data_dir} can hold the transcripts and records"))
     lines += check_engine(config)
+    lines += check_belief(config)
     try:
         adapter = adapter_spec(config.server.kind).factory(config.server, config)
         lines += adapter.check()

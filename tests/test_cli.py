@@ -278,3 +278,16 @@ def test_a_config_file_that_is_not_utf8_is_one_line_and_the_config_exit_status(t
     out = p.stdout + p.stderr
     assert "Traceback" not in out
     assert f"{cfg}:3: the configuration is not UTF-8 text (byte 0xe9)" in out, out
+
+
+def test_check_says_whether_the_array_belief_can_load_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from bridge.check import check_belief
+
+    assert check_belief(SimpleNamespace(rbc=SimpleNamespace(belief="boards"))) == []
+    [ok] = check_belief(SimpleNamespace(rbc=SimpleNamespace(belief="arrays")))
+    assert ok.ok and ok.what.startswith("rbc.belief: arrays (numpy ")
+    monkeypatch.setitem(sys.modules, "numpy", None)  # a broken install
+    [bad] = check_belief(SimpleNamespace(rbc=SimpleNamespace(belief="arrays")))
+    assert not bad.ok and "scripts/setup.sh" in bad.what and "rbc.belief: boards" in bad.what
