@@ -289,16 +289,16 @@ def test_strangefish_on_python_3_11_is_refused_before_a_game(tmp_path: Path) -> 
     assert bench.check_strangefish(checkout, python, "/usr/games/stockfish") == "unknown"  # not a git checkout
 
 
-@pytest.mark.e2e
 def test_the_array_belief_is_asked_for_in_the_config_and_kept_apart_in_the_summary(tmp_path: Path) -> None:
     """--belief arrays: the daemon's config says rbc.belief: arrays (and validates), each game records it, and the
     summary tallies those games apart from the default player's."""
-    setup = bench.Setup(opponent="random", seconds=900, increment=5, stockfish="/usr/games/stockfish", threads=1,
+    engine = sys.executable  # any executable: the config is validated, no engine is started
+    setup = bench.Setup(opponent="random", seconds=900, increment=5, stockfish=engine, threads=1,
                         hash_mb=16, out=tmp_path, results=tmp_path / "r.json", belief="arrays", commit="c0ffee")
     text = bench.bridge_config(setup, "http://127.0.0.1:1", True, tmp_path / "data")
     config: Any = load_config_text(text, "bench", tmp_path)
     assert config.rbc.belief == "arrays" and config.rbc.max_boards == 400_000
-    plain = bench.bridge_config(bench.Setup(opponent="random", seconds=900, increment=5, stockfish="sf", threads=1,
+    plain = bench.bridge_config(bench.Setup(opponent="random", seconds=900, increment=5, stockfish=engine, threads=1,
                                             hash_mb=16, out=tmp_path, results=tmp_path / "r.json", commit="c0ffee"),
                                 "http://127.0.0.1:1", True, tmp_path / "data")
     default: Any = load_config_text(plain, "bench", tmp_path)
@@ -308,6 +308,7 @@ def test_the_array_belief_is_asked_for_in_the_config_and_kept_apart_in_the_summa
     assert "  by our commit: 222222222222 1-0, 222222222222 (belief: arrays) 1-0" in bench.summarize(games)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("belief", ["boards", "arrays"])
 def test_one_game_against_random_end_to_end(stockfish: str, tmp_path: Path, belief: str) -> None:
     """The harness as a person runs it, against the house bot random with a short clock (~15 s): the sandbox, the
