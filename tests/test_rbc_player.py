@@ -270,6 +270,8 @@ def test_the_array_belief_without_numpy_falls_back_to_boards(monkeypatch: pytest
     [line] = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert line.startswith("game 7 (stockfish): rbc.belief: arrays needs numpy") and "scripts/setup.sh" in line
     assert player.choose_sense(list(chess.SQUARES), [], 900) is None  # the start position: nothing to sense
+    # with the caps and the clock's share of the boards belief, not the arrays' (400,000 boards, 100 a second)
+    assert (player.belief.max_boards, player.belief.max_children) == (20_000, 200_000)
 
 
 # --- whole games ---------------------------------------------------------------------------------------------
@@ -405,7 +407,7 @@ class _Observed(BridgeRbcPlayer):
 @pytest.mark.parametrize(("belief_kind", "cap"), [("boards", 200), ("arrays", 5000)])
 def test_a_replay_after_a_restart_rebuilds_a_consistent_belief_in_seconds(belief_kind: str, cap: int) -> None:
     """A restarted bridge tells a new player every observation again (adapters/reconchess/side.py). With
-    begin_replay() the belief keeps at most REPLAY_BOARDS boards meanwhile (ARRAY_REPLAY_BOARDS with
+    begin_replay() the belief keeps at most its replay_boards boards meanwhile (200; 5,000 with
     rbc.belief: arrays), so a game replays in seconds, and the rebuilt belief is consistent with the true board
     (it holds it, or was repaired towards it)."""
     played = _Observed()

@@ -56,7 +56,7 @@ from bridge.engines.uci import UciEngine
 from bridge.errors import BridgeError, ConfigError, EngineError
 from bridge.events import GameContext
 from bridge.games.rbc_belief import Belief, child, position_key, taken_move
-from bridge.games.rbc_config import RbcConfig
+from bridge.games.rbc_config import DEFAULT_CAPS, RbcConfig
 from bridge.games.rbc_positions import prepare, score_value, static_value
 from bridge.transcript import Transcript
 
@@ -78,10 +78,7 @@ MAX_SCALE = 4.0  # a move's boards and engine time grow with its budget up to th
 PLAN_SHARE = 0.7  # of a move's budget, what the plan spends (the rest: belief checks, engine overhead, slack)
 SENSE_SHARE = 0.3  # of a move's budget, what the sense may spend (most engine answers are reused by the move)
 SENSE_CANDIDATES = 6  # likely moves whose outcome the sense checks
-BOARDS_PER_SECOND = 40  # on a short clock, at most this many boards kept per second left
-# the same with rbc.belief: arrays (~25 us a board a turn there, ~1 s a turn at 40,000 boards: a turn's bookkeeping
-# then costs about 0.25 % of the clock left, under a tenth of the turn's share of it)
-ARRAY_BOARDS_PER_SECOND = 100
+BOARDS_PER_SECOND = 40  # on a short clock, at most this many boards (chess.Board objects) sampled per second left
 MIN_BOARDS = 50
 SAFER_SCAN = 200  # boards on which every move action is checked when each candidate may leave our king en prise
 SAFER_CANDIDATES = 3  # of those moves, the safest added to the candidates
@@ -91,8 +88,7 @@ LOSE_AVERSION = 2.0  # extra penalty per unit of probability that our king is le
 # king was taken for a bishop, the engine scoring the safe moves ~0.4 and the capture 1.0)
 VALUE_CONFIDENCE = 0.6
 VOTE_RANK = (1.0, 0.5, 0.3)
-REPLAY_BOARDS = 200  # boards kept while an earlier run's observations are told again (begin_replay)
-ARRAY_REPLAY_BOARDS = 5000  # the same with rbc.belief: arrays (as quick as 200 python-chess boards)
+REPLAY_BOARDS = 200  # boards sampled while an earlier run's observations are told again (begin_replay)
 
 
 def _mv(move: chess.Move | None) -> str:
@@ -164,12 +160,11 @@ class BridgeRbcPlayer(reconchess.Player):
 
     def begin_replay(self) -> None:
         """The observations of an earlier run are about to be told again (a restarted bridge going on with the
-        game): keep at most ``REPLAY_BOARDS`` boards while they are, so that the replay takes seconds, not
+        game): keep at most the belief's ``replay_boards`` boards while they are, so that the replay takes seconds, not
         minutes (40 turns: ~3 s instead of ~50 s at 3000 boards), and write no per-turn notes (the game loop
         notes the replay). The next sense restores the cap."""
         belief = self._belief()
-        belief.max_boards = min(belief.max_boards,
-                                ARRAY_REPLAY_BOARDS if self.config.belief == "arrays" else REPLAY_BOARDS)
+        belief.max_boards = min(belief.max_boards, belief.replay_boards)
         belief.sense_sample = min(belief.sense_sample, REPLAY_BOARDS)
         self._replaying = True
 
@@ -199,10 +194,14 @@ class BridgeRbcPlayer(reconchess.Player):
                 from bridge.games.rbc_arrays import ArrayBelief  # numpy, imported only when asked for
 
                 kind = ArrayBelief
-            except ImportError as exc:  # a broken install: play the game all the same
+            except ImportError as exc:  # a broken install: play the game all the same, as rbc.belief: boards would
                 log.error("%s: rbc.belief: arrays needs numpy, which cannot be imported (%s); playing this game "
                           "with rbc.belief: boards; reinstall the bridge's dependencies (bash scripts/setup.sh)",
                           self.where, exc)
+                boards, children = DEFAULT_CAPS["boards"]
+                self.config = self.config.model_copy(update={
+                    "belief": "boards", "max_boards": min(self.config.max_boards, boards),
+                    "max_children": min(self.config.max_children, children)})
         self.belief = kind(color, board, max_boards=self.config.max_boards, max_children=self.config.max_children,
                              rng=self.rng, sense_sample=self.config.sense_sample,
                              crisis_weight=self.config.sense_crisis_weight,
@@ -237,8 +236,7 @@ class BridgeRbcPlayer(reconchess.Player):
         self._measure_increment(seconds_left)
         belief = self._belief()
         # belief updates are not cut short by a deadline: on a short clock, keep fewer boards so they stay quick
-        per_second = ARRAY_BOARDS_PER_SECOND if self.config.belief == "arrays" else BOARDS_PER_SECOND
-        belief.max_boards = max(MIN_BOARDS, min(self.config.max_boards, int(seconds_left * per_second)))
+        belief.max_boards = max(MIN_BOARDS, min(self.config.max_boards, int(seconds_left * belief.boards_per_second)))
         belief.sense_sample = max(MIN_BOARDS, min(self.config.sense_sample, int(seconds_left * BOARDS_PER_SECOND)))
 
         belief.guarded = None

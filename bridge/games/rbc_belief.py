@@ -50,6 +50,7 @@ import math
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import chess
 from reconchess.utilities import add_pawn_queen_promotion, capture_square_of_move, is_psuedo_legal_castle, revise_move
@@ -356,6 +357,11 @@ class StepStats:
 
 class Belief:
     """The boards one RBC player considers possible, with weights (see the module doc)."""
+
+    # what a player on a short clock keeps (boards a second of its clock left), and while an earlier run's
+    # observations are told again after a restart: as many as this way of holding them steps through quickly
+    boards_per_second: ClassVar[int] = 40
+    replay_boards: ClassVar[int] = 200
 
     def __init__(self, color: chess.Color, board: chess.Board, *, max_boards: int = 5000,
                  rng: random.Random | None = None, sense_sample: int = 800,
