@@ -271,6 +271,7 @@ def test_the_array_belief_without_numpy_falls_back_to_boards(monkeypatch: pytest
     assert line.startswith("game 7 (stockfish): rbc.belief: arrays needs numpy") and "scripts/setup.sh" in line
     assert player.choose_sense(list(chess.SQUARES), [], 900) is None  # the start position: nothing to sense
     # with the caps and the clock's share of the boards belief, not the arrays' (400,000 boards, 100 a second)
+    assert player.belief is not None
     assert (player.belief.max_boards, player.belief.max_children) == (20_000, 200_000)
 
 
