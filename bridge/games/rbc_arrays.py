@@ -207,6 +207,11 @@ class Moves:
     def __len__(self) -> int:
         return len(self.parent)
 
+    def chunks(self, size: int) -> Iterator[tuple[int, Moves]]:
+        """``(start, moves[start:start + size])`` over all of them: a step's temporaries stay bounded."""
+        for start in range(0, len(self), size):
+            yield start, self.take(np.arange(start, min(start + size, len(self))))
+
     def take(self, idx: Ints | npt.NDArray[np.bool_]) -> Moves:
         return Moves(self.parent[idx], self.frm[idx], self.to[idx], self.promo[idx], self.piece[idx],
                      self.cap[idx], self.weight[idx])
@@ -600,10 +605,8 @@ class ArrayBelief(Belief):
         if dedup:
             planes, weights = dedupe(planes, weights)
         if planes.shape[1] > self.max_boards:
-            idx, weights = thin(weights, self.max_boards, self.np_rng)
+            idx, weights = self._draw(weights, self.max_boards)
             planes = planes[:, idx]
-            self.exact = False
-            self.last.sampled = True
         total = float(weights.sum())
         if total <= 0 or not math.isfinite(total):
             weights = np.ones(planes.shape[1])
@@ -611,6 +614,11 @@ class ArrayBelief(Belief):
         self.planes = planes
         self.w = weights / total
         self.last.after = planes.shape[1]
+
+    def _draw(self, weights: Floats, k: int) -> tuple[Ints, Floats]:
+        """``k`` of more than ``k`` items drawn by weight (:func:`thin`); the belief is no longer exact."""
+        self._sampled()
+        return thin(weights, k, self.np_rng)
 
     def _advance_turn(self) -> None:
         if not self.turn:
@@ -621,8 +629,7 @@ class ArrayBelief(Belief):
         """The boards after ``moves`` (played by the side to move), built a chunk at a time."""
         if len(moves) <= CHUNK:
             return play(self.planes, moves, self.turn)
-        return np.concatenate([play(self.planes, moves.take(np.arange(i, min(i + CHUNK, len(moves)))), self.turn)
-                               for i in range(0, len(moves), CHUNK)], axis=1)
+        return np.concatenate([play(self.planes, part, self.turn) for _, part in moves.chunks(CHUNK)], axis=1)
 
     def materialize(self) -> None:
         moves = self._moves
@@ -630,11 +637,9 @@ class ArrayBelief(Belief):
             return
         self._moves = None
         if len(moves) > self.max_boards:
-            idx, weights = thin(moves.weight, self.max_boards, self.np_rng)
+            idx, weights = self._draw(moves.weight, self.max_boards)
             moves = moves.take(idx)
             moves.weight = weights
-            self.exact = False
-            self.last.sampled = True
         planes = self._children(moves)
         self._advance_turn()
         self._set_arrays(planes, moves.weight)
@@ -677,8 +682,7 @@ class ArrayBelief(Belief):
         if count > self.max_children:
             moves = moves.take(top(np.concatenate(keys), self.max_children))
             moves.weight = np.maximum(moves.weight, total / self.max_children)
-            self.exact = False
-            self.last.sampled = True
+            self._sampled()
         self._moves = moves
         self._threats = self._threats_after(moves)
         self.last.after = len(moves)
@@ -694,8 +698,7 @@ class ArrayBelief(Belief):
         if has.any():
             before_boards[has] = attackers(self.planes[:, has], self.opponent, ksq[has])
         total: dict[int, float] = {}
-        for i in range(0, len(moves), CHUNK):  # a chunk at a time: bounded temporaries
-            part = moves.take(np.arange(i, min(i + CHUNK, len(moves))))
+        for _, part in moves.chunks(CHUNK):
             out = before_boards[part.parent]
             idx = np.flatnonzero(part.frm >= 0)
             frm, to = part.frm[idx], part.to[idx]
@@ -792,12 +795,11 @@ class ArrayBelief(Belief):
                 self._repair_sense([(self.board(int(i)), float(self.w[i])) for i in heaviest], observation)
             return
         self.last.before = len(moves)
-        candidates = np.flatnonzero(self._may_match(moves, observation))
+        candidates = moves.take(self._may_match(moves, observation))
         kept_planes: list[Words] = []
         kept_weights: list[Floats] = []
         held = 0
-        for i in range(0, len(candidates), CHUNK):
-            part = moves.take(candidates[i:i + CHUNK])
+        for _, part in candidates.chunks(CHUNK):
             planes = play(self.planes, part, self.turn)
             ok = self._window_matches(planes, observation)
             kept_planes.append(planes[:, ok])
@@ -806,10 +808,8 @@ class ArrayBelief(Belief):
             if held > 2 * self.max_boards:  # bound the memory: merge duplicates, and draw if still too many
                 merged, weights = dedupe(np.concatenate(kept_planes, axis=1), np.concatenate(kept_weights))
                 if merged.shape[1] > self.max_boards:
-                    idx, weights = thin(weights, self.max_boards, self.np_rng)
+                    idx, weights = self._draw(weights, self.max_boards)
                     merged = merged[:, idx]
-                    self.exact = False
-                    self.last.sampled = True
                 kept_planes, kept_weights, held = [merged], [weights], merged.shape[1]
         if not kept_planes:
             kept_planes, kept_weights = [np.empty((PLANES, 0), dtype=U64)], [np.empty(0)]
@@ -835,14 +835,13 @@ class ArrayBelief(Belief):
             diff |= ((planes[t] & planes[WHITE_OCC]) ^ U64(white[t])) & win
             diff |= ((planes[t] & planes[BLACK_OCC]) ^ U64(black[t])) & win
         out = np.empty(len(moves), dtype=bool)
-        for i in range(0, len(moves), CHUNK):  # a chunk at a time: bounded temporaries
-            part = moves.take(np.arange(i, min(i + CHUNK, len(moves))))
+        for start, part in moves.chunks(CHUNK):
             passing = part.frm < 0
             touched = BIT[np.where(passing, 64, part.frm)] | BIT[np.where(passing, 64, part.to)] | \
                 BIT[np.where(part.cap < 0, 64, part.cap)]
             castle = (part.piece == chess.KING) & (np.abs(part.to - part.frm) == 2)
             touched[castle] |= U64(BACKRANK[int(self.turn)])  # the rook moves too
-            out[i:i + len(part)] = (diff[part.parent] & ~touched) == 0
+            out[start:start + len(part)] = (diff[part.parent] & ~touched) == 0
         return out
 
     def board_of(self, planes: Words, i: int) -> chess.Board:

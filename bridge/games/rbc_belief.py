@@ -435,8 +435,7 @@ class Belief:
         if len(boards) > self.max_boards:
             idx, weights = _thin(weights, self.max_boards, self.rng)
             boards = [boards[i] for i in idx]
-            self.exact = False
-            self.last.sampled = True
+            self._sampled()
         total = sum(weights)
         if total <= 0 or not math.isfinite(total):
             weights = [1.0] * len(weights)
@@ -444,6 +443,11 @@ class Belief:
         self.boards = boards
         self.weights = [w / total for w in weights]
         self.last.after = len(boards)
+
+    def _sampled(self) -> None:
+        """A draw kept only some of the boards: the true one may be gone."""
+        self.exact = False
+        self.last.sampled = True
 
     def materialize(self) -> None:
         """Turn pending children (opponent moved, sense not applied) into boards, sampling first if too many."""
@@ -454,8 +458,7 @@ class Belief:
         if len(pending) > self.max_boards:
             idx, weights = _thin([w for _, _, w in pending], self.max_boards, self.rng)
             pending = [(pending[i][0], pending[i][1], w) for i, w in zip(idx, weights, strict=True)]
-            self.exact = False
-            self.last.sampled = True
+            self._sampled()
         self._set([child(self.boards[i], m) for i, m, _ in pending], [w for _, _, w in pending])
 
     # --- the opponent's move ---------------------------------------------------------------------------------
@@ -483,8 +486,7 @@ class Belief:
             idx, weights = _thin([w for _, _, w in pending], self.max_children, self.rng)
             pending = [(pending[i][0], pending[i][1], w) for i, w in zip(idx, weights, strict=True)]
             attackers = [attackers[i] for i in idx]
-            self.exact = False
-            self.last.sampled = True
+            self._sampled()
         self._pending = pending
         threats: dict[int, float] = {}
         for mask, (_, _, w) in zip(attackers, pending, strict=True):
