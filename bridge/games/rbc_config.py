@@ -18,11 +18,11 @@ class RbcConfig(BaseModel):
                               "(numpy: ~5x less memory a board and 10-20x faster steps, so the belief stays exact "
                               "at hundreds of thousands of boards; the defaults of max_boards and max_children "
                               "become 400,000 and 4,000,000)")
-    max_boards: int = Field(20_000, ge=10, le=5_000_000,
+    max_boards: int = Field(DEFAULT_CAPS["boards"][0], ge=10, le=5_000_000,
                             description="cap on the possible boards kept after every step; above it a sample "
                                         "(drawn by likelihood) is kept; on a short clock the player keeps fewer "
                                         "(40 a second left; 100 with belief: arrays)")
-    max_children: int = Field(200_000, ge=100, le=50_000_000,
+    max_children: int = Field(DEFAULT_CAPS["boards"][1], ge=100, le=50_000_000,
                               description="cap on the opponent's possible moves from those boards, kept until "
                                           "the sense narrows them (each board has up to ~60); above it a sample "
                                           "is kept")
@@ -56,6 +56,9 @@ class RbcConfig(BaseModel):
                               description="boards (drawn by weight) on which the sense square is chosen")
     reserve: float = Field(5.0, ge=0, le=600,
                            description="seconds of the clock kept in reserve, never planned for")
+    transcript_info: bool = Field(False,
+                                  description="also write the engine's 'info' lines to the transcript (large)")
+
     @model_validator(mode="before")
     @classmethod
     def _caps_for_the_belief(cls, data: Any) -> Any:
@@ -64,6 +67,3 @@ class RbcConfig(BaseModel):
             boards, children = DEFAULT_CAPS[data["belief"]]
             data = {"max_boards": boards, "max_children": children, **data}
         return data
-
-    transcript_info: bool = Field(False,
-                                  description="also write the engine's 'info' lines to the transcript (large)")
