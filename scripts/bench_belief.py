@@ -88,19 +88,20 @@ def main() -> None:
         kind, cap = args.one.split(":")
         print(json.dumps(one(kind, int(cap), args.games, args.turns)))
         return
+    runs: list[tuple[str, int]] = []
     for run in args.runs:
         kind, _, cap = run.partition(":")
         if kind not in KINDS or not cap.isdigit():
             parser.error(f"--runs {run}: expected KIND:CAP with KIND one of {', '.join(KINDS)}, e.g. arrays:400000")
+        runs.append((kind, int(cap)))
     print("| `rbc.belief` | `rbc.max_boards` | largest set after the opponent's move | largest after the sense | "
           "s per turn, median | worst | peak RSS MB | games exact |")
     print("|---|---|---|---|---|---|---|---|")
-    for run in args.runs:
-        kind, _, cap = run.partition(":")
-        out = subprocess.run([sys.executable, __file__, "--one", run, "--games", str(args.games), "--turns",
-                              str(args.turns)], capture_output=True, text=True, check=True).stdout
+    for kind, cap in runs:
+        out = subprocess.run([sys.executable, __file__, "--one", f"{kind}:{cap}", "--games", str(args.games),
+                              "--turns", str(args.turns)], capture_output=True, text=True, check=True).stdout
         r = json.loads(out)
-        print(f"| {kind} | {int(cap):,} | {r['children']:,.0f} | {r['kept']:,.0f} | {r['median']:.3f} | "
+        print(f"| {kind} | {cap:,} | {r['children']:,.0f} | {r['kept']:,.0f} | {r['median']:.3f} | "
               f"{r['worst']:.2f} | {r['rss_mb']:.0f} | {r['exact']:.0f}/{r['games']:.0f} |", flush=True)
 
 
