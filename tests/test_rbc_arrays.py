@@ -225,3 +225,29 @@ def test_odd_boards_a_repair_can_make_match_the_reference(fen: str) -> None:
     board = chess.Board(fen)
     moves = arrays.generate(arrays.from_boards([board]), board.turn)
     assert {moves.to_move(i) for i in range(len(moves))} == set(rbc_moves(board))
+
+
+def test_a_repair_reads_the_weights_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reference's repairs run on ArrayBelief too, where ``weights`` makes a list of every board's weight: a
+    repair that read it per board was quadratic (5.8 s at 10,651 boards, hours at the caps). Both repairs still
+    give boards that explain what was seen."""
+    boards = [b for b in _positions(600, 9) if b.turn == chess.BLACK][:250]
+    reads = 0
+    made = ArrayBelief.weights
+
+    def counted(self: ArrayBelief) -> list[float]:
+        nonlocal reads
+        reads += 1
+        return made.fget(self)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(ArrayBelief, "weights", property(counted))
+    belief = ArrayBelief(chess.WHITE, boards[0], max_boards=10_000, rng=random.Random(1))
+    belief._set(boards, [1.0 + i for i in range(len(boards))])
+    assert len(belief) > 200
+    belief._repair_capture(chess.E2)
+    assert reads <= 2 and belief.last.repaired and len(belief) > 0
+    assert all(b.color_at(chess.E2) == chess.BLACK for b, _ in belief.weighted())
+    reads = 0
+    belief.turn = chess.WHITE
+    belief._repair_move(chess.Move.from_uci("a2a4"), chess.Move.from_uci("a2a4"), None)
+    assert reads <= 2 and len(belief) > 0

@@ -565,6 +565,9 @@ class ArrayBelief(Belief):
     def weights(self) -> list[float]:  # type: ignore[override]
         return [float(x) for x in self.w]
 
+    def _heaviest(self, k: int) -> list[int]:
+        return [int(i) for i in np.argsort(-self.w, kind="stable")[:k]]
+
     def board(self, i: int) -> chess.Board:
         return to_board(self.planes[:, i], self.turn, self.fullmove)
 
@@ -791,8 +794,8 @@ class ArrayBelief(Belief):
             if len(matching):
                 self._set_arrays(self.planes[:, matching], self.w[matching], dedup=False)
             else:
-                heaviest = np.argsort(-self.w, kind="stable")[:max(200, self.max_boards // 10)]
-                self._repair_sense([(self.board(int(i)), float(self.w[i])) for i in heaviest], observation)
+                self._repair_sense([(self.board(i), float(self.w[i])) for i in
+                                    self._heaviest(max(200, self.max_boards // 10))], observation)
             return
         self.last.before = len(moves)
         candidates = moves.take(self._may_match(moves, observation))

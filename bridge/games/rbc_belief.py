@@ -444,6 +444,11 @@ class Belief:
         self.weights = [w / total for w in weights]
         self.last.after = len(boards)
 
+    def _heaviest(self, k: int) -> list[int]:
+        """The indices of the ``k`` heaviest boards, heaviest first (ties in board order)."""
+        weights = self.weights
+        return sorted(range(len(weights)), key=lambda i: -weights[i])[:k]
+
     def _sampled(self) -> None:
         """A draw kept only some of the boards: the true one may be gone."""
         self.exact = False
@@ -502,12 +507,13 @@ class Belief:
         self.exact = False
         boards: list[chess.Board] = []
         weights: list[float] = []
-        order = sorted(range(len(self.boards)), key=lambda i: -self.weights[i])[:200]
+        have = self.weights
+        order = self._heaviest(200)
         for i in order:
             board = self.boards[i]
             if capture_square is None:  # cannot happen (passes never capture); keep the boards as passes
                 boards.append(child(board, None))
-                weights.append(self.weights[i])
+                weights.append(have[i])
                 continue
             target = chess.BB_SQUARES[capture_square]
             for sq in chess.SquareSet(board.occupied_co[self.opponent]):
@@ -531,12 +537,12 @@ class Belief:
                     out.ep_square = None
                     out.halfmove_clock = 0
                     boards.append(out)
-                    weights.append(self.weights[i])
+                    weights.append(have[i])
         if not boards and capture_square is not None:  # no piece could reach it: one of them is there all the same
             for i in order:
                 boards_i = _teleported(self.boards[i], capture_square, self.opponent)
                 boards.extend(boards_i)
-                weights.extend([self.weights[i] * 0.01] * len(boards_i))
+                weights.extend([have[i] * 0.01] * len(boards_i))
         self._set(boards, weights)
 
     # --- sensing ---------------------------------------------------------------------------------------------
@@ -828,7 +834,8 @@ class Belief:
         self.exact = False
         boards: list[chess.Board] = []
         weights: list[float] = []
-        order = sorted(range(len(self.boards)), key=lambda i: -self.weights[i])[:max(200, self.max_boards // 10)]
+        have = self.weights
+        order = self._heaviest(max(200, self.max_boards // 10))
         for i in order:
             out = self.boards[i].copy(stack=False)
             if taken is not None:
@@ -857,7 +864,7 @@ class Belief:
             if out.king(self.opponent) is None:
                 continue
             boards.append(out)
-            weights.append(self.weights[i])
+            weights.append(have[i])
         if not boards:  # keep playing on something rather than nothing
             out = self.boards[order[0]].copy(stack=False) if order else chess.Board()
             out.turn = self.opponent
