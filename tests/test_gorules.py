@@ -8,6 +8,7 @@ import time
 import pytest
 
 from bridge.games.gorules import GoBoard, IllegalMove, fixed_handicap_points, ruleset
+from bridge.games.gotypes import Color
 
 
 def board_from(rows: list[str], **kwargs: object) -> GoBoard:
@@ -115,6 +116,33 @@ def test_superko_forbids_longer_cycle_that_simple_ko_allows() -> None:
     with pytest.raises(IllegalMove) as e:
         psk.play("white", (1, 1))
     assert e.value.reason == "superko"
+
+
+def test_is_legal_agrees_with_play_when_a_capture_repeats_a_position() -> None:
+    """A move with a free neighbour that captures was checked against superko by the position WITHOUT the capture
+    (a fast path for moves that cannot capture), so ``is_legal``/``random_move`` called legal a capture that
+    repeats an earlier position and ``play`` then raised (seen as a random playout raising IllegalMove in the
+    bridge's fallback move). Long random 5x5 games (capture cycles) compare the two on every point."""
+    checked = 0
+    for seed in range(30):
+        rng = random.Random(seed)
+        board = GoBoard(5, ko="positional")
+        color: Color = "black"
+        for _ in range(50):
+            legal = []
+            for point in [(x, y) for x in range(5) for y in range(5)]:
+                try:
+                    board.copy().play(color, point)
+                    plays = True
+                except IllegalMove:
+                    plays = False
+                assert board.is_legal(color, point) == plays, (seed, len(board.moves), color, point, str(board))
+                checked += 1
+                if plays:
+                    legal.append(point)
+            board.play(color, rng.choice(legal) if legal else None)
+            color = "white" if color == "black" else "black"
+    assert checked == 30 * 50 * 25
 
 
 def test_pass_and_consecutive_passes() -> None:

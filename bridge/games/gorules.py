@@ -382,15 +382,17 @@ class GoBoard:
         cells = self._cells
         if cells[i] != EMPTY:
             return False
-        # fast path: a free neighbour means no suicide and no capture: only the new position can repeat
-        for n in self._g.neighbours[i]:
-            if cells[n] == EMPTY:
-                h = self._hash ^ self._g.zobrist[me][i]
-                if self.ko == "simple":
-                    return len(self._history) < 2 or h != self._history[-2]
-                if self.ko == "positional":
-                    return h not in self._seen
-                return h ^ self._g.side[me] not in self._seen_sit
+        # fast path: a free neighbour and no opponent's stone beside: no suicide and no capture, so the new position
+        # is the old one plus this stone (beside an opponent's stone a capture may change it: the full attempt)
+        nbs = self._g.neighbours[i]
+        opp = 3 - me
+        if EMPTY in (cells[n] for n in nbs) and opp not in (cells[n] for n in nbs):
+            h = self._hash ^ self._g.zobrist[me][i]
+            if self.ko == "simple":
+                return len(self._history) < 2 or h != self._history[-2]
+            if self.ko == "positional":
+                return h not in self._seen
+            return h ^ self._g.side[me] not in self._seen_sit
         try:
             self._attempt(i, color, commit=False)
         except IllegalMove:
