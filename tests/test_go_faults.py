@@ -178,22 +178,53 @@ def test_hung_engine_on_fischer_clock_restarts_and_moves_inside_the_clock(
 
 @pytest.mark.e2e
 @pytest.mark.alone  # hang limits on a real clock
-def test_engine_that_always_hangs_passes_then_resigns_with_a_record(
+def test_engine_that_always_hangs_gets_a_fallback_move_then_resigns_with_a_record(
         sandbox: SandboxServer, make_bot: BotFactory, fake_gtp_command: Callable[..., list[str]]) -> None:
     """An engine that never answers genmove (fischer 20 s + 5 s, default margins): when too little time is left to
-    restart it and move, the bridge passes instead of flagging; when the restarts are used up it resigns. Never
-    lost on time; the SGF is written and the slot freed."""
+    restart it and move, the bridge plays a move of its own instead of flagging (not a pass: see
+    test_a_hang_with_too_little_time_left_plays_a_fallback_move_not_a_pass); when the restarts are used up it
+    resigns. Never lost on time; the SGF is written and the slot freed."""
     bot, _ = make_bot("stuck-bot", fake_gtp_command("--hang-on", "genmove"), max_games=1)
     c = challenge(sandbox, "stuck-bot", {"house": "scripted", "moves": SHORT_GAME}, challenger_color="white")
     game = wait_finished(sandbox, c["game_id"], 120)
     assert game["outcome"] != "Timeout", f"lost on time: {game['score']} {game['outcome']}"
     assert game["score"] == "W+R", game["score"]
-    assert ".." in game["move_strings"], f"a fallback pass: {game['move_strings']}"
+    ours = game["move_strings"][::2]  # the bot is black
+    assert ours and ".." not in ours, f"the bridge's own moves, no pass: {game['move_strings']}"
     text = (Path(bot.config.daemon.data_dir) / "transcripts" / f"ogs-{c['game_id']}.log").read_text()
-    assert "passing instead" in text
+    assert "playing a fallback move instead" in text
     record = Path(bot.config.daemon.data_dir) / "records" / f"ogs-{c['game_id']}.sgf"
     wait_for(record.exists, 20, "the SGF record")
     wait_for(lambda: bot.active_games() == 0, 20, "the session to end and free its slot")
+
+
+# one 8 s byo-yomi period a move: a hang is declared after 4 s, and what is left cannot carry a restart and MIN_THINK
+BYOYOMI_8 = {"system": "byoyomi", "time_control": "byoyomi", "speed": "live", "main_time": 0, "period_time": 8,
+             "periods": 1, "pause_on_weekends": False}
+
+
+@pytest.mark.e2e
+@pytest.mark.alone  # hang limits on a real clock
+def test_a_hang_with_too_little_time_left_plays_a_fallback_move_not_a_pass(
+        sandbox: SandboxServer, make_bot: BotFactory, tmp_path: Path) -> None:
+    """Seen in CI's soak (seed 787763532): a hang left too little time to restart the engine and move, so the bridge
+    passed; the opponent (a bot that answers a pass with a pass) passed back and the game ended, lost W+6.5 on a
+    nearly empty board. With too little time the bridge now plays a move of its own (legal, no own eye filled, no
+    self-atari); the restarted engine plays on and the game is won."""
+    marker = tmp_path / "hung-once"
+    engine = [sys.executable, str(SLOW_GTP), "--delay", "0", "--hang-once", str(marker), "--",
+              GNUGO, "--mode", "gtp", "--level", "1"]
+    bot, _ = make_bot("fallback-bot", engine, max_games=1)
+    c = challenge(sandbox, "fallback-bot", {"house": "random", "seed": 7, "delay": 0.05}, challenger_color="white",
+                  time_control=BYOYOMI_8)
+    game = wait_finished(sandbox, c["game_id"], 240)
+    assert marker.exists(), "the engine hung on its first genmove"
+    assert game["outcome"] != "Timeout", f"lost on time: {game['score']} {game['outcome']}"
+    assert game["move_strings"][0] != "..", f"the first move was a pass: {game['move_strings'][:4]}"
+    assert (game.get("winner") or {}).get("username") == "fallback-bot", (game["score"], game["outcome"],
+                                                                          len(game["move_strings"]))
+    text = (Path(bot.config.daemon.data_dir) / "transcripts" / f"ogs-{c['game_id']}.log").read_text()
+    assert "playing a fallback move" in text, text[-2000:]
 
 
 def test_result_during_a_hung_genmove_ends_the_session(tmp_path: Path, fake_gtp_command: Callable[..., list[str]],

@@ -269,7 +269,7 @@ def test_a_move_that_lands_late_after_the_resync_is_not_sent_twice(tmp_path: Pat
     assert server.plays() == [(2, 2)]
 
 
-def test_refusals_resynchronise_the_engine_and_three_at_one_position_give_a_pass(
+def test_refusals_resynchronise_the_engine_and_three_at_one_position_give_the_bridges_own_move(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(go_game, "REJECT_SETTLE", 0.05)
     server = ScriptedServer()
@@ -277,11 +277,28 @@ def test_refusals_resynchronise_the_engine_and_three_at_one_position_give_a_pass
     player = ScriptedPlayer((2, 2), (3, 3), (4, 4))
     session = session_with(tmp_path, player, server)
     server.post(state())
-    wait_for(lambda: len(server.plays()) == 4, 10, "three refused moves and a pass")
-    assert server.plays() == [(2, 2), (3, 3), (4, 4), None]
+    wait_for(lambda: len(server.plays()) == 4, 10, "three refused moves and the bridge's own")
+    plays = server.plays()
+    assert plays[:3] == [(2, 2), (3, 3), (4, 4)]
+    assert plays[3] is not None and plays[3] not in plays[:3], plays  # a move (not a pass), none refused before
     assert player.invalidated == 3
     text = finish(server, session)
-    assert "the server refused 3 moves here: passing instead" in text
+    assert "the server refused 3 moves here: playing a fallback move instead" in text
+
+
+def test_when_the_bridges_own_moves_are_refused_too_it_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(go_game, "REJECT_SETTLE", 0.05)
+    server = ScriptedServer()
+    server.refuse = 5
+    player = ScriptedPlayer((2, 2), (3, 3), (4, 4))
+    session = session_with(tmp_path, player, server)
+    server.post(state())
+    wait_for(lambda: len(server.plays()) == 6, 10, "five refused moves and a pass")
+    plays = server.plays()
+    assert plays[5] is None and None not in plays[:5], plays
+    assert len(set(plays[:5])) == 5, plays  # the bridge's own moves avoid the refused points
+    text = finish(server, session)
+    assert "the server refused 5 moves here: passing instead" in text
 
 
 def test_two_passes_wait_for_the_removal_phase_then_play_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -45,7 +45,7 @@ RESIGN = "resign"
 ANALYZE_COMMANDS = (("kata-genmove_analyze", 1.0), ("lz-genmove_analyze", 10000.0))
 # centiseconds between the info lines an engine prints while it thinks (Leela Zero prints a last one when it stops)
 ANALYZE_INTERVAL = 50
-MIN_THINK = 2.0  # seconds a restarted engine should have at least to find a move (else: a fallback pass)
+MIN_THINK = 2.0  # seconds a restarted engine should have at least to find a move (else: the bridge's own move)
 # seconds a hang's reserve holds beyond the retry's own needs: the hung engine's stop and the new one's start, the
 # game loop's send reserve, and a clock read a little early (the server's clock event follows the move it timed)
 RETRY_SLACK = 3.5

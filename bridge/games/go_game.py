@@ -13,7 +13,8 @@ a chat line, a refusal of something we sent, the game abandoned); a move we send
   that the position changed while the engine thought. The turn number is the IO's own count of decision points:
   a new one each time the position (moves, or the stone removal proposal) changes.
 - :class:`GoGame` is the loop's ``GamePlayer``: the engine's move (:class:`bridge.games.go.GoPlayer`, with its
-  managers and roles), the dead stones at the end, a pass after repeated refusals or when too little time is left
+  managers and roles), the dead stones at the end, the bridge's own move (:mod:`bridge.games.go_fallback`, not a
+  pass: an opponent's answering pass would end the game) after repeated refusals or when too little time is left
   to restart a failed engine and think.
 
 The session (:class:`bridge.session.GameSession`) owns what both share: the transcript, the engine (and its slot),
@@ -49,8 +50,9 @@ from bridge.games.go_events import (
     SetRemoval,
     UndoRequested,
 )
+from bridge.games.go_fallback import FallbackMove, fallback_move
 from bridge.games.go_pv import PvRelay
-from bridge.games.gotypes import Color, GoState
+from bridge.games.gotypes import Color, GoState, Move
 from bridge.games.sgf import to_sgf
 from bridge.slot import Mailbox
 from bridge.transcript import Transcript
@@ -94,7 +96,9 @@ log = logging.getLogger("bridge.session")
 MAX_REMOVAL_ROUNDS = 3
 RESEND_GRACE = 2.0  # seconds a resync must keep showing our move missing before it is sent again
 REJECT_SETTLE = 2.0  # seconds to let the server's state settle after it refused our action
-MAX_REJECTIONS = 3  # refusals at one position before the bridge passes there instead
+MAX_REJECTIONS = 3  # refusals at one position before the bridge plays a move of its own there instead
+MAX_FALLBACK_REJECTIONS = 2  # refusals of its own moves after which the bridge passes there (within the loop's 6)
+FALLBACK_SECONDS = 1.0  # at most this long to choose the bridge's own move (a quarter of the clock left, if less)
 PHASE_WAIT = 2.0  # seconds to wait for the stone removal phase after two passes in a row, before moving anyway
 END_RESULT_WAIT = 10.0  # seconds to wait for the result after a bare "finished" phase
 ECHO_WAIT = 30.0  # seconds a sent move may go without a snapshot showing it before it counts as lost
@@ -506,23 +510,23 @@ class GoGame:
             return self._removal(state)
         n = len(state.moves)
         if len(refused) >= MAX_REJECTIONS:
-            log.warning("game %s: the server refused %d moves at move %d; passing there instead", self.s.game_id,
-                        len(refused), n + 1)
-            self.s.transcript.note(f"the server refused {len(refused)} moves here: passing instead")
-            return Decision((Play(None),), "fallback", f"the server refused {len(refused)} moves here")
+            budget = clock_command(state, self.s.my_color).budget
+            if len(refused) >= MAX_REJECTIONS + MAX_FALLBACK_REJECTIONS:
+                log.warning("game %s: the server refused %d moves at move %d, the bridge's own too; passing there "
+                            "instead", self.s.game_id, len(refused), n + 1)
+                self.s.transcript.note(f"the server refused {len(refused)} moves here: passing instead")
+                return Decision((Play(None),), "fallback", f"the server refused {len(refused)} moves here")
+            return self._fallback(state, budget, f"the server refused {len(refused)} moves here",
+                                  exclude=[a.move for a in refused if isinstance(a, Play)])
         if self._restarted:
             self._restarted = False
             budget = clock_command(state, self.s.my_color).budget
             # a retry thinks for the hang limit of what is left, less the restart: worth it only if that leaves
-            # MIN_THINK; else pass while the reserve is still on the clock
+            # MIN_THINK; else the bridge moves itself while the reserve is still on the clock
             player = self.s.player
             if player.hang_limit(budget) - player.start_seconds < MIN_THINK:
-                log.warning("game %s: %.1f s left on the clock, too little to restart the engine and move; passing "
-                            "at move %d instead", self.s.game_id, budget, n + 1)
-                self.s.transcript.note(f"{budget:.1f} s left: too little to restart the engine and move; passing "
-                                       f"instead")
-                return Decision((Play(None),), "fallback",
-                                f"{budget:.1f} s left: too little to restart the engine and move")
+                return self._fallback(state, budget, f"{budget:.1f} s left on the clock, too little to restart the "
+                                                     f"engine and move")
             if math.isfinite(budget):
                 self.s.transcript.note(f"{budget:.1f} s left on the clock: asking the restarted engine again")
         pv = self.s.pv
@@ -535,6 +539,21 @@ class GoGame:
             return Decision((Resign(),))
         assert not isinstance(answer, str)
         return Decision(tuple(Play(m, state.settings.height) for m in answer))
+
+    def _fallback(self, state: GoState, budget: float, why: str, exclude: Sequence[Move] = ()) -> Decision[GoAction]:
+        """The bridge's own move instead of the engine's (:mod:`bridge.games.go_fallback`): never a pass while a
+        sensible move is left (an opponent's answering pass would end the game on a half-played board)."""
+        seconds = min(FALLBACK_SECONDS, budget / 4) if math.isfinite(budget) else FALLBACK_SECONDS
+        try:
+            choice = fallback_move(state, seconds, exclude=exclude)
+        except Exception as exc:  # an emergency path must not take the game down with it: a pass then
+            log.exception("game %s: the bridge's own move failed", self.s.game_id)
+            choice = FallbackMove(None, f"passing: the bridge's own move failed ({type(exc).__name__}: {exc})")
+        play = Play(choice.move, state.settings.height)
+        log.warning("game %s: %s; playing a fallback move at move %d instead: %s (%s)", self.s.game_id, why,
+                    len(state.moves) + 1, play, choice.why)
+        self.s.transcript.note(f"{why}: playing a fallback move instead: {play} ({choice.why})")
+        return Decision((play,), "fallback", why)
 
     def _engine(self, ask: Any, before: Any = None) -> Any:
         """``ask()`` the engine (taking an engine slot first); None when the bridge stopped the engine itself

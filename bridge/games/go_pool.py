@@ -8,7 +8,7 @@ every move, time settings), done by the engine's :class:`~bridge.games.go.GoPlay
 - A game waits for a free engine within its move's hang limit (less :data:`~bridge.games.go.MIN_THINK`, so that
   the engine still has time to think); waiters are served in arrival order, and one that last used an idle engine
   gets that one back. A wait that runs out raises :class:`PoolBusyError`, which the session handles like an engine
-  failure (a retry or a fallback pass) without counting it as an engine restart.
+  failure (a retry or the bridge's own fallback move) without counting it as an engine restart.
 - An engine that fails during a lease is stopped and restarted in its pool slot in the background; the game's
   retry takes whichever engine is free first, the restarted one or another.
 - The engine's lines go to the transcript of the game that holds it (a :class:`RoutedTranscript`), so every
