@@ -24,7 +24,7 @@ losses on time, and how each loss happened.
         --games 2 --seconds 900 --increment 5 --results runs/sf2/results.json --out runs/sf2
     python3 scripts/bench_strangefish.py --opponent trout --games 4 --results runs/house.json --out runs/house
     python3 scripts/bench_strangefish.py --games 0 --results runs/sf2/results.json     # the summary only
-    kill -USR1 PID    # the game under way finishes and is recorded, no new one starts (SIGINT drops it)
+    kill -USR1 PID    # the game under way finishes and is recorded, no new one starts (SIGINT or SIGTERM drop it)
 
 StrangeFish2's score cache (``w_cache.pk``, ``b_cache.pk``) and opening books (``opening_books/``) are not in
 its repository: it plays without them (its log says so; the results record it). If you have them, put them
@@ -705,6 +705,11 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
 
         signal.signal(signal.SIGUSR1, finish_soon)
+
+        def stop_now(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt  # as Ctrl-C: the game's processes (daemon, engines, opponent) are stopped
+
+        signal.signal(signal.SIGTERM, stop_now)
         games = run(setup, args.games, None if args.hours is None else time.monotonic() + args.hours * 3600,
                     finish)
     except BenchError as exc:

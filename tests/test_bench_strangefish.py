@@ -341,6 +341,55 @@ def test_one_game_against_random_end_to_end(stockfish: str, tmp_path: Path, beli
     assert run.stdout.startswith("random at 15+1: 1 games, "), run.stdout
 
 
+@pytest.mark.e2e
+def test_sigterm_stops_the_daemon_and_the_engine_of_the_game_under_way(stockfish: str, tmp_path: Path) -> None:
+    """Seen by hand: a benchmark stopped with SIGTERM (kill, pkill, systemd) left its bridge daemon running, with
+    its Stockfish, seeking games on a sandbox that was gone. SIGTERM now stops the game's processes like Ctrl-C."""
+    import os
+    import signal
+
+    out = tmp_path / "runs"
+    bench_run = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "bench_strangefish.py"), "--opponent",
+                                  "random", "--games", "1", "--seconds", "300", "--results",
+                                  str(tmp_path / "results.json"), "--out", str(out), "--stockfish", stockfish],
+                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def ours() -> list[int]:
+        """The processes started for this run: their command line names its folder, or their parent is one."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != bench_run.pid:
+                try:
+                    if str(out) in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                        found.append(int(entry.name))
+                except OSError:
+                    pass
+        return found
+
+    try:
+        deadline = time.monotonic() + 60
+        while not ours() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ours(), "the daemon started"
+        time.sleep(3)  # into the game
+        daemons = ours()
+        children = [int(c) for pid in daemons for c in
+                    Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                    if Path(f"/proc/{pid}/task/{pid}/children").exists()]
+        bench_run.send_signal(signal.SIGTERM)
+        _, err = bench_run.communicate(timeout=60)
+        assert bench_run.returncode == 130, err[-2000:]
+        assert "interrupted" in err
+        left = [pid for pid in daemons + children if Path(f"/proc/{pid}").exists()
+                and "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[:1]]
+        assert not left, f"still running after the benchmark's SIGTERM: {left}"
+    finally:
+        if bench_run.poll() is None:
+            bench_run.kill()
+        for pid in ours():
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_hours_end_a_run_between_games(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     """--hours: the game under way finishes, no new one starts once the time is up; what was played is kept."""
