@@ -139,9 +139,10 @@ def fallback_move(state: GoState, seconds: float, *, exclude: Collection[Move] =
 
     if min(visits) > 0:
         best = max(range(len(boards)), key=lambda k: (value(k), -k))
-        why = (f"the best of {len(boards)} safe moves by {playouts} random playouts "
-               f"({wins[best]:g}/{visits[best]} won, {margins[best] / visits[best]:+.1f} points on average)")
+        why = (f"the best of {len(boards)} safe moves by {playouts} random playouts: {wins[best]:g} of "
+               f"{visits[best]} won, {margins[best] / visits[best]:+.1f} points on average")
     else:
         best = 0
-        why = f"the first of {len(boards)} safe moves (off the edge, near the stones; {playouts} playouts)"
+        why = (f"the first of {len(boards)} safe moves, off the edge and near the stones: too little time for "
+               f"playouts ({playouts})")
     return FallbackMove(boards[best][0], why, len(boards), playouts)
