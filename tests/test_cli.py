@@ -43,32 +43,50 @@ daemon:
     return path
 
 
-def test_demo_plays_a_whole_game(tmp_path: Path, gnugo_command: list[str]) -> None:
-    """The README's first command (after setup): a whole game on the embedded sandbox, board and result shown."""
-    p = run(["demo", "--opponent", "random", "--data-dir", str(tmp_path / "demo")], tmp_path, timeout=300)
+DEMO_GAMES = ["go", "go-analysis", "battleship", "rbc"]
+
+
+def test_the_demo_plays_every_game_in_order_by_default() -> None:
+    """The README's first command plays every demo (each is run by a test of its own below, side by side)."""
+    from bridge.demo import demo_names
+
+    assert build_parser().parse_args(["demo"]).game == "all"
+    assert demo_names() == DEMO_GAMES
+
+
+@pytest.mark.parametrize("game", DEMO_GAMES)
+def test_demo_plays_a_whole_game(tmp_path: Path, gnugo_command: list[str], game: str) -> None:
+    """The README's first command (after setup): whole games on the embedded sandboxes, boards and results shown;
+    one demo a test (`--game`) so that the suite's workers share them."""
+    p = run(["demo", "--game", game, "--opponent", "random", "--data-dir", str(tmp_path / "demo")], tmp_path,
+            timeout=300)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-    assert re.search(r"^result: [BW]\+", p.stdout, re.M), p.stdout[-1000:]
-    assert "move 1: black" in p.stdout and "A B C D E F G H J" in p.stdout
-    assert "analysis messages: none (engine.analysis is on, but GNU Go prints no principal variation" in p.stdout
-    sgf = re.search(r"^SGF record: (\S+)", p.stdout, re.M)
-    assert sgf is not None and Path(sgf.group(1)).exists()
-    # then the engine's thinking: Leela Zero through lz-genmove_analyze, one OGS analysis message a move of the bot
-    assert re.search(r"^analysis message \(main chat\), after move 1: Win rate: [\d.]+%, Visits: \d+; variation "
-                     r"[A-T]\d+", p.stdout, re.M), p.stdout[-3000:]
-    assert re.search(r"^result: W\+R; 5 analysis message\(s\), one for each move of the bot", p.stdout, re.M)
-    # then Reconnaissance Blind Chess: Stockfish through the bridge finds its own game (server.seek), and shows the
-    # true board and the belief as it goes
-    assert "invited house random itself (server.seek)" in p.stdout, p.stdout[-3000:]
-    assert f"{RBC_DEMO_SECONDS:g} s + {RBC_DEMO_INCREMENT:g} s a turn" in p.stdout
-    assert re.search(r"^turn 1: sensed around \S+; asked \S+, played .+; the bridge now thinks \d+ boards", p.stdout,
-                     re.M), p.stdout[-3000:]
-    assert re.search(r"^result: (white \(the bridge\)|black \(random\)|nobody) wins", p.stdout, re.M)
-    records = re.search(r"^records: (\S+\.json)", p.stdout, re.M)
-    assert records is not None and Path(records.group(1)).exists()
-    # then Battleship: the reference engine through the bridge, both grids after each turn
-    assert re.search(r"^turn 1: (bridge|hunt-target) (shoots [A-J]\d+|moves )", p.stdout, re.M)
-    assert "the bridge's fleet" in p.stdout and "hunt-target's fleet" in p.stdout
-    assert re.search(r"^result: (the bridge|hunt-target) wins after \d+ turns", p.stdout, re.M)
+    if game == "go":
+        assert re.search(r"^result: [BW]\+", p.stdout, re.M), p.stdout[-1000:]
+        assert "move 1: black" in p.stdout and "A B C D E F G H J" in p.stdout
+        assert "analysis messages: none (engine.analysis is on, but GNU Go prints no principal variation" in p.stdout
+        sgf = re.search(r"^SGF record: (\S+)", p.stdout, re.M)
+        assert sgf is not None and Path(sgf.group(1)).exists()
+    elif game == "go-analysis":
+        # the engine's thinking: Leela Zero through lz-genmove_analyze, one OGS analysis message a move of the bot
+        assert re.search(r"^analysis message \(main chat\), after move 1: Win rate: [\d.]+%, Visits: \d+; "
+                         r"variation [A-T]\d+", p.stdout, re.M), p.stdout[-3000:]
+        assert re.search(r"^result: W\+R; 5 analysis message\(s\), one for each move of the bot", p.stdout, re.M)
+    elif game == "rbc":
+        # Reconnaissance Blind Chess: Stockfish through the bridge finds its own game (server.seek), and shows the
+        # true board and the belief as it goes
+        assert "invited house random itself (server.seek)" in p.stdout, p.stdout[-3000:]
+        assert f"{RBC_DEMO_SECONDS:g} s + {RBC_DEMO_INCREMENT:g} s a turn" in p.stdout
+        assert re.search(r"^turn 1: sensed around \S+; asked \S+, played .+; the bridge now thinks \d+ boards",
+                         p.stdout, re.M), p.stdout[-3000:]
+        assert re.search(r"^result: (white \(the bridge\)|black \(random\)|nobody) wins", p.stdout, re.M)
+        records = re.search(r"^records: (\S+\.json)", p.stdout, re.M)
+        assert records is not None and Path(records.group(1)).exists()
+    else:
+        # Battleship: the reference engine through the bridge, both grids after each turn
+        assert re.search(r"^turn 1: (bridge|hunt-target) (shoots [A-J]\d+|moves )", p.stdout, re.M)
+        assert "the bridge's fleet" in p.stdout and "hunt-target's fleet" in p.stdout
+        assert re.search(r"^result: (the bridge|hunt-target) wins after \d+ turns", p.stdout, re.M)
 
 
 def test_the_demos_rbc_clock_bounds_a_long_game() -> None:

@@ -119,8 +119,8 @@ def test_a_server_answering_500_for_seconds_mid_game_is_survived(
     daemon = Daemon(config)
     daemon.start()
     try:
-        gid = rbc_sandbox.invite("sf-bot", opponent="random", color=True, seconds_per_player=120,
-                                 seconds_increment=5)["game_id"]
+        gid = rbc_sandbox.invite("sf-bot", opponent="random", color=True, seconds_per_player=60,
+                                 seconds_increment=2)["game_id"]
         wait_for(lambda: len(rbc_sandbox.game(gid)["moves"]) >= 4, 60, "the game to get going (4 moves)")
         started = time.monotonic()
         rbc_sandbox.fail(OUTAGE, status=500)

@@ -276,7 +276,7 @@ def test_the_array_belief_without_numpy_falls_back_to_boards(monkeypatch: pytest
 
 
 # --- whole games ---------------------------------------------------------------------------------------------
-def _play(player: BridgeRbcPlayer, white: bool, seconds: float = 40) -> tuple[bool | None, WinReason | None]:
+def _play(player: BridgeRbcPlayer, white: bool, seconds: float = 25) -> tuple[bool | None, WinReason | None]:
     game = LocalGame(seconds_per_player=seconds, seconds_increment=1, full_turn_limit=60)
     opponent = RandomBot()
     winner, reason, _ = play_local_game(player if white else opponent, opponent if white else player, game)
