@@ -201,7 +201,7 @@ def test_stderr_goes_to_callback_log_and_transcript_not_stdout(
 ) -> None:
     got: list[str] = []
     t = Transcript(tmp_path / "t.txt")
-    caplog.set_level("DEBUG", logger="bridge.engine.fake")
+    caplog.set_level("DEBUG", logger="bridge.engine")  # the engine loggers take its level
     p = spawn(fake_gtp_command("--stderr-on", "name", "--stderr-lines", "MAIN: hello",
                                "--stderr-lines", "DISCUSSION: hi there"), on_stderr=got.append, transcript=t)
     p.send_line("1 name")
@@ -551,3 +551,33 @@ def test_redact_replaces_the_longer_secret_first() -> None:
     register_secret("abcd1234")
     register_secret("xxabcd1234yy")
     assert redact("key xxabcd1234yy and abcd1234") == "key *** and ***"
+
+
+def test_an_engine_named_after_its_game_leaves_no_logger_behind(fake_gtp_command: FakeCmd,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """scripts/endurance.py saw the daemon's memory climb ~2 KB a game: each game's engine took a logger named
+    after it (``bridge.engine.ogs-GAME``), and Python's logging keeps every named logger for the life of the process.
+    Engine loggers are now the engine's own (not registered); they still log under their name, at the level and
+    through the handlers of ``bridge.engine``."""
+    import gc
+    import logging
+
+    registry = logging.Logger.manager.loggerDict
+    caplog.set_level("DEBUG", logger="bridge.engine")
+    for i in range(3):
+        p = EngineProcess(fake_gtp_command(), name=f"leak-check-{i}")
+        p.start()
+        p.stop()
+        del p
+    gc.collect()
+    assert not [n for n in registry if "leak-check" in n], sorted(n for n in registry if n.startswith("bridge."))
+    started = [r for r in caplog.records if r.name.startswith("bridge.engine.leak-check-") and "started pid" in
+               r.getMessage()]
+    assert [r.name for r in started] == [f"bridge.engine.leak-check-{i}" for i in range(3)]
+    caplog.clear()
+    logging.getLogger("bridge.engine").setLevel(logging.WARNING)  # a reload's new level holds for a live engine
+    p = EngineProcess(fake_gtp_command(), name="leak-check-level")
+    p.log.debug("not shown")
+    logging.getLogger("bridge.engine").setLevel(logging.DEBUG)
+    p.log.debug("shown")
+    assert [r.getMessage() for r in caplog.records if r.name == "bridge.engine.leak-check-level"] == ["shown"]

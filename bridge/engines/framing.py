@@ -11,7 +11,6 @@ taken for the next one), so it refuses further requests: the caller restarts the
 from __future__ import annotations
 
 import contextlib
-import logging
 import re
 import threading
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from bridge.engines.process import EngineProcess
+from bridge.engines.process import EngineProcess, engine_log
 from bridge.errors import EngineError, EngineRefusedError, EngineTerminatedError, EngineTimeoutError
 from bridge.transcript import Transcript
 
@@ -187,7 +186,7 @@ class GtpStyleEngine:
         # whose other commands are bookkeeping that takes milliseconds sets it lower, so that a frozen engine is
         # noticed in seconds, not at the end of a turn
         self.command_timeout = DEFAULT_TIMEOUT
-        self.log = logging.getLogger(f"bridge.engine.{self.name}")
+        self.log = engine_log(self.name)
         self.engine_name = ""
         self.engine_version = ""
         self.protocol_version = ""

@@ -46,6 +46,26 @@ if sys.platform.startswith("linux"):
         _prctl = None
 
 
+class _EngineLog(logging.Logger):
+    """A logger of one engine, named ``bridge.engine.NAME`` in the log lines but not registered with Python's
+    logging (which keeps every named logger for the life of the process: one logger a game, named after it, was
+    ~1 KB a game kept forever by a daemon running for months). It goes with its engine; its level and handlers are
+    those of ``bridge.engine``, asked each time (a reload's new level holds for engines already running)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"bridge.engine.{name}")
+        self.parent = logging.getLogger("bridge.engine")
+
+    def isEnabledFor(self, level: int) -> bool:
+        assert self.parent is not None
+        return self.parent.isEnabledFor(level)
+
+
+def engine_log(name: str) -> logging.Logger:
+    """The logger an engine called ``name`` logs with (:class:`_EngineLog`)."""
+    return _EngineLog(name)
+
+
 def die_with_parent() -> Callable[[], None] | None:
     """A ``preexec_fn`` that makes the kernel SIGKILL the child when the thread that started it ends — the daemon
     killed with SIGKILL included — or None where the platform has no ``PR_SET_PDEATHSIG``. Every engine of the
@@ -177,7 +197,7 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 def _reap_abandoned(popen: subprocess.Popen[str], pgid: int, name: str) -> None:
     """Finalizer of an EngineProcess dropped without stop(): kill its group. Holds no reference to it."""
     if popen.poll() is None or _group_members_alive(pgid):
-        logging.getLogger(f"bridge.engine.{name}").warning(
+        engine_log(name).warning(
             "engine %s (pid %d) was abandoned without stop(); killing its process group", name, popen.pid)
         _signal_group(pgid, signal.SIGKILL)
         try:
@@ -241,7 +261,7 @@ class EngineProcess:
         self.env = dict(env) if env else {}
         self.transcript = transcript
         self.on_stderr = on_stderr
-        self.log = logging.getLogger(f"bridge.engine.{self.name}")
+        self.log = engine_log(self.name)
         self._popen: subprocess.Popen[str] | None = None
         self._pgid = 0
         # stdout, read by whichever thread waits for a line (one at a time: _read_lock)
