@@ -255,6 +255,13 @@ class DaemonConfig(Strict):
         10.0, ge=0, description="cap on one game's transcript in MB: engine stderr stops being recorded first (at "
                                 "90 %), the engine's output and the commands to it next (at 95 %), the bridge's "
                                 "notes at the cap; what was dropped is noted (0 = no cap)")
+    transcripts_max_mb: float = Field(
+        1000.0, ge=0, description="cap on all the transcripts in data_dir/transcripts, MB: past it the oldest are "
+                                  "removed (at the start and every 10 minutes; never a game's in progress nor one "
+                                  "written in the last hour; records are kept) (0 = no cap)")
+    transcripts_max_days: float = Field(
+        0.0, ge=0, description="transcripts last written more than this many days ago are removed, as above "
+                               "(0 = kept however old)")
     engine_idle_timeout: float = Field(
         300.0, ge=0, description="seconds a game's engine may sit idle (opponent thinking) before it is stopped to "
                                  "free its slot; it is restarted and replayed on the next turn (0 = never)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import logging
 import math
 import threading
@@ -22,6 +23,8 @@ from bridge.session import GameSession, HostedGame, SlotPool
 from bridge.systemd import Notifier
 
 log = logging.getLogger("bridge.daemon")
+FINISHED_KEPT = 1000  # ended games' ids the daemon remembers (for tests and the status)
+PRUNE_INTERVAL = 600.0  # seconds between two looks at the transcripts' size and age (and one at the start)
 
 
 class ResizableSlotPool(SlotPool):
@@ -115,6 +118,8 @@ class Daemon:
         self.config_path = Path(config_path) if config_path is not None else None
         self.secrets: dict[str, Any] = dict(secrets or {})
         self._reload_requested = threading.Event()
+        self._next_prune = 0.0
+        self._over_cap_said = False
         self._server_live = threading.Event()  # the adapter said it is connected and authenticated
         self._announced_ready = False
         self._last_status = ""
@@ -126,7 +131,8 @@ class Daemon:
         self._games: dict[str, threading.Thread] = {}
         self.sessions: dict[str, GameSession] = {}
         self._adapter_thread: threading.Thread | None = None
-        self.finished_ids: list[str] = []  # the hosted games that ended, in order
+        # the last hosted games that ended, in order (bounded: a daemon runs for months)
+        self.finished_ids: collections.deque[str] = collections.deque(maxlen=FINISHED_KEPT)
         self.failed = False  # the adapter gave up (bad credentials...): `gamebridge run` exits non-zero
         self.draining = False  # daemon.on_stop: finish, after the first stop(): no new games
         self.fatal: str | None = None  # the adapter's FatalAdapterError: `gamebridge run` exits with EXIT_FATAL
@@ -209,6 +215,7 @@ class Daemon:
         An engine that cannot start does not stop the daemon: games are declined while it is retried."""
         for problem in datadir.problems(Path(self.config.daemon.data_dir), create=True):
             log.error("%s", problem)
+        self.prune_transcripts()
         self.health.start()
         self._adapter_thread = threading.Thread(target=self._run_adapter, name="adapter", daemon=True)
         self._adapter_thread.start()
@@ -255,12 +262,46 @@ class Daemon:
                     self.reload()
                 self._maybe_ready()
                 self._update_status()
+                if time.monotonic() >= self._next_prune:
+                    self.prune_transcripts()
                 if watchdog and self._announced_ready and time.monotonic() >= next_ping and self.healthy():
                     self.notifier.ping()
                     next_ping = time.monotonic() + watchdog
         finally:
             self.notifier.stopping(f"stopping: {self.active_games()} game(s) in progress")
             self.shutdown()
+
+    def prune_transcripts(self) -> datadir.Pruned:
+        """Keep ``data_dir/transcripts`` within ``daemon.transcripts_max_mb`` and ``transcripts_max_days``
+        (:func:`bridge.datadir.prune_transcripts`); never the transcript of a game this daemon is playing."""
+        self._next_prune = time.monotonic() + PRUNE_INTERVAL
+        d = self.config.daemon
+        folder = Path(d.data_dir) / "transcripts"
+        with self._lock:
+            playing = {str(gid) for gid in self._games}
+
+        def in_progress(path: Path) -> bool:
+            return path.stem.rpartition("-")[2] in playing
+
+        pruned = datadir.prune_transcripts(folder, max_mb=d.transcripts_max_mb, max_days=d.transcripts_max_days,
+                                           keep=in_progress)
+        if pruned.files:
+            rules = [f"daemon.transcripts_max_mb: {d.transcripts_max_mb:g}"] * (d.transcripts_max_mb > 0)
+            rules += [f"daemon.transcripts_max_days: {d.transcripts_max_days:g}"] * (d.transcripts_max_days > 0)
+            log.info("removed the %d oldest transcript(s), %.1f MB, from %s (%s; %.1f MB of transcripts left; the "
+                     "records are kept)", pruned.files, pruned.bytes / 1e6, folder, ", ".join(rules),
+                     pruned.total_after / 1e6)
+        if pruned.failed:
+            log.warning("could not remove %d old transcript(s) from %s, e.g. %s: make the folder writable by the "
+                        "daemon's user, or remove them by hand", len(pruned.failed), folder, pruned.failed[0])
+        over = d.transcripts_max_mb > 0 and pruned.total_after > d.transcripts_max_mb * 1e6
+        if over and not self._over_cap_said:
+            log.warning("the transcripts in %s total %.1f MB, over daemon.transcripts_max_mb (%g MB), and none more "
+                        "can be removed (games in progress, or written in the last hour): raise the cap or lower "
+                        "daemon.transcript_max_mb (one game's)", folder, pruned.total_after / 1e6,
+                        d.transcripts_max_mb)
+        self._over_cap_said = over
+        return pruned
 
     def stop(self) -> None:
         """Stop (SIGTERM, SIGINT). With ``daemon.on_stop: finish`` the first call only drains: no new game, and

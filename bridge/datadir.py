@@ -2,12 +2,19 @@
 
 A folder that cannot be written (not a folder, no permission, a read-only mount, a full disk) never costs a game:
 the game is played without its transcript or record, and the log says which folder and what to do, once at the
-daemon's start and once for each game that is affected."""
+daemon's start and once for each game that is affected.
+
+Transcripts are kept bounded (:func:`prune_transcripts`: ``daemon.transcripts_max_mb`` and
+``daemon.transcripts_max_days``), so that a daemon running for months does not fill its disk with them; records
+are the games themselves and are kept."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 FOLDERS = ("transcripts", "records")  # the folders every game writes to
@@ -58,3 +65,70 @@ def _looks_writable(folder: Path) -> str | None:
     if fs.f_bavail == 0 or fs.f_favail == 0:
         return "the disk is full"
     return None
+
+
+# --- keeping transcripts/ bounded --------------------------------------------------------------------------------
+RECENT = 3600.0  # seconds: a transcript written this recently is never removed (a game in progress, this daemon's
+#                  or another's sharing the folder)
+
+
+@dataclass
+class Pruned:
+    """What :func:`prune_transcripts` removed (and could not)."""
+
+    files: int = 0
+    bytes: int = 0
+    failed: list[str] = field(default_factory=list)  # "path: reason"
+    total_before: int = 0  # bytes of every transcript before
+    total_after: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.files or self.failed)
+
+
+def prune_transcripts(folder: Path, *, max_mb: float, max_days: float, keep: Callable[[Path], bool] = lambda p: False,
+                      now: float | None = None) -> Pruned:
+    """Remove the oldest transcripts (``*.log`` in ``folder``) while they total more than ``max_mb`` MB (0: no
+    cap), and those last written more than ``max_days`` days ago (0: kept however old). Never one that ``keep``
+    says to keep (the daemon's games in progress) nor one written in the last :data:`RECENT` seconds. Records are
+    not transcripts and are never touched. A file that cannot be removed is listed in ``failed``, not raised."""
+    now = time.time() if now is None else now
+    out = Pruned()
+    if max_mb <= 0 and max_days <= 0:
+        return out
+    files: list[tuple[float, int, Path]] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return out  # no folder (nothing written yet) or unreadable: the start-up check says so
+    for entry in entries:
+        if not entry.name.endswith(".log") or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        files.append((st.st_mtime, st.st_size, Path(entry.path)))
+    total = sum(size for _, size, _ in files)
+    out.total_before = total
+    cap = max_mb * 1e6
+    for mtime, size, path in sorted(files):  # the oldest first
+        old = max_days > 0 and now - mtime > max_days * 86400
+        over = max_mb > 0 and total > cap
+        if not (old or over):
+            break  # the oldest first: nothing younger is old, and the total is under the cap
+        if now - mtime < RECENT or keep(path):
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            total -= size
+            continue
+        except OSError as exc:
+            out.failed.append(f"{path}: {exc.strerror or exc}")
+            continue
+        total -= size
+        out.files += 1
+        out.bytes += size
+    out.total_after = total
+    return out

@@ -20,7 +20,7 @@ from bridge.errors import ConfigError
 from bridge.logsetup import setup_logging
 
 LIVE_DAEMON_KEYS = ("max_concurrent_games", "log_level", "log_file", "log_max_bytes", "log_backups",
-                    "engine_idle_timeout", "on_stop")
+                    "engine_idle_timeout", "on_stop", "transcripts_max_mb", "transcripts_max_days")
 LOGGING_KEYS = ("log_level", "log_file", "log_max_bytes", "log_backups")
 LIVE_SECTIONS = ("go", "rbc")  # read when a game starts: the new values hold for the next games
 
