@@ -6,12 +6,16 @@ joined, a socket or pipe never closed, a session or a game's state never dropped
 the games, long before it takes the service down.
 
     python3 scripts/endurance.py [--games 300] [--concurrent 4] [--sample-every 25] [--json FILE] [--keep DIR]
+    python3 scripts/endurance.py --server reconchess --games 40 --concurrent 2 --sample-every 4
 
-The OGS sandbox (``python -m bridge.cli sandbox ogs``) serves the games; the daemon plays them with
+OGS (the default): the OGS sandbox (``python -m bridge.cli sandbox ogs``) serves the games; the daemon plays them with
 ``scripts/instant_gtp.py`` (an engine that answers at once), per-game engines (the default manager: an engine is
 started and stopped for every game, the path where a leak would hide). The opponent is the sandbox's scripted house
 player: a few moves, then it resigns (``--opponent scripted``; ``random`` plays 9x9 games out to the end, through
-scoring). Up to ``--concurrent`` games run at once; every ``--sample-every`` games the benchmark lets the games in
+scoring). Reconchess (``--server reconchess``): the reconchess sandbox (in this process) and the daemon with
+Stockfish (``--stockfish``) and the default RBC player (``--belief``), against the house random bot on a short clock
+(``--rbc-seconds``, 20 s + 1 s a turn), so each game builds and drops a belief of thousands of boards. Up to
+``--concurrent`` games run at once; every ``--sample-every`` games the benchmark lets the games in
 flight finish, waits for the daemon to settle (no game, no engine) and samples it there, so that every sample is the
 same quiet state: VmRSS, threads, open file descriptors, child processes, the data folder's size and file count.
 
@@ -100,8 +104,10 @@ daemon:
 
 class Endurance:
     def __init__(self, *, games: int, concurrent: int, sample_every: int, opponent: str, size: int,
-                 workdir: Path, log: Any = sys.stderr) -> None:
+                 workdir: Path, log: Any = sys.stderr, server: str = "ogs", stockfish: str = "/usr/games/stockfish",
+                 belief: str = "boards", rbc_seconds: float = 20.0) -> None:
         self.games, self.concurrent, self.every = games, concurrent, sample_every
+        self.server, self.stockfish, self.belief, self.rbc_seconds = server, stockfish, belief, rbc_seconds
         self.opponent, self.size, self.workdir = opponent, size, workdir
         self.print = lambda *a: print(*a, file=log, flush=True)
         self.samples: list[Sample] = []
@@ -110,42 +116,34 @@ class Endurance:
         self.problems: list[str] = []
 
     def run(self) -> list[Sample]:
-        sb = Sandbox(self.workdir)
         proc = None
         out = open(self.workdir / "daemon.log", "w")
+        server = OgsGames(self) if self.server == "ogs" else RbcGames(self)
         try:
-            username = f"endure-{secrets.token_hex(3)}"
-            key = secrets.token_hex(16)
-            sb.call("POST", "/sandbox/bots", json={"username": username, "apikey": key})
             data_dir = self.workdir / "data"
             config = self.workdir / "endurance.yaml"
-            config.write_text(daemon_config(sb.url, username, data_dir, self.concurrent, self.size))
+            env = server.start(config, data_dir)
             proc = subprocess.Popen([sys.executable, "-m", "bridge.cli", "run", str(config)], cwd=ROOT,
-                                    env={**os.environ, "ENDURANCE_KEY": key}, stdout=out, stderr=subprocess.STDOUT,
+                                    env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)
-            self._wait(lambda: any(c["username"] == username and c["authenticated"]
-                                   for c in sb.call("GET", "/sandbox/connections")), 60, "the daemon to connect",
-                       proc)
+            self._wait(server.connected, 60, "the daemon to connect", proc)
             started = time.monotonic()
             finished = 0
             while finished < self.games:
                 target = min(self.games, finished + self.every)
                 while finished < target:  # keep `concurrent` games in flight up to the next sample
-                    rows = self._mine(sb, username)
-                    live = sum(1 for r in rows if r["phase"] not in ("finished",))
-                    finished = sum(1 for r in rows if r["phase"] == "finished")
-                    pending = self.sent - len(rows)
-                    while live + pending < self.concurrent and self.sent < target:
-                        self._challenge(sb, username)
-                        pending += 1
+                    live, finished = server.counts()
+                    while live < self.concurrent and self.sent < target:
+                        server.challenge()
+                        self.sent += 1
+                        self.last_sent = time.monotonic()
+                        live += 1
                     if proc.poll() is not None:
                         raise RuntimeError(f"the daemon exited ({proc.returncode}); see {self.workdir}/daemon.log")
-                    if pending > 0 and time.monotonic() - self.last_sent > 10:
-                        refused = [c for c in sb.call("GET", "/sandbox/challenges")
-                                   if c["target"] == username and c["state"] == "rejected"]
-                        if refused:
-                            raise RuntimeError(f"the daemon declined a challenge: {refused[0].get('message')}")
-                    time.sleep(0.05)
+                    refused = server.refused() if time.monotonic() - self.last_sent > 10 else None
+                    if refused:
+                        raise RuntimeError(f"the daemon declined a game: {refused}")
+                    time.sleep(0.05 if self.server == "ogs" else 0.3)
                 self._settle(proc)
                 files, mb = folder_size(data_dir)
                 sample = Sample(finished, time.monotonic() - started, rss_mb(proc.pid), threads_of(proc.pid),
@@ -154,31 +152,15 @@ class Endurance:
                 self.print(f"  {sample.games:5d} games {sample.seconds:7.1f} s: RSS {sample.rss_mb:6.1f} MB, "
                            f"{sample.threads} threads, {sample.fds} fds, {sample.children} children, "
                            f"{sample.data_files} files ({sample.data_mb:.1f} MB)")
-            errors = [r for r in self._mine(sb, username) if r["phase"] != "finished"]
-            if errors:
-                self.problems.append(f"{len(errors)} game(s) not finished")
+            self.problems += server.problems()
         finally:
             if proc is not None:
                 stop_process(proc, 60)
                 if proc.returncode not in (0, None):
                     self.problems.append(f"the daemon exited with status {proc.returncode} after SIGTERM")
             out.close()
-            sb.stop()
+            server.stop()
         return self.samples
-
-    def _mine(self, sb: Sandbox, username: str) -> list[dict[str, Any]]:
-        rows = sb.call("GET", "/sandbox/move_times", params={"times": "0"})
-        return [r for r in rows if username in (r["black"], r["white"])]
-
-    def _challenge(self, sb: Sandbox, username: str) -> None:
-        challenger: dict[str, Any] = ({"house": "scripted", "moves": SCRIPTED} if self.opponent == "scripted"
-                                      else {"house": "random", "delay": 0})
-        challenger["username"] = "endurance-house"
-        sb.call("POST", "/sandbox/challenges", json={
-            "target": username, "width": self.size, "height": self.size, "rules": "japanese", "komi": 6.5,
-            "challenger": challenger, "challenger_color": "white", "time_control": LIVE})
-        self.sent += 1
-        self.last_sent = time.monotonic()
 
     def _settle(self, proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
         """Wait until the daemon holds no game: no engine child, and its thread count the same for a second."""
@@ -202,6 +184,124 @@ class Endurance:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"timed out waiting for {what}")
             time.sleep(0.1)
+
+
+class OgsGames:
+    """The OGS sandbox as a process; games against its scripted or random house player."""
+
+    def __init__(self, run: Endurance) -> None:
+        self.run = run
+        self.sb: Sandbox | None = None
+        self.username = f"endure-{secrets.token_hex(3)}"
+
+    def start(self, config: Path, data_dir: Path) -> dict[str, str]:
+        self.sb = Sandbox(self.run.workdir)
+        key = secrets.token_hex(16)
+        self.sb.call("POST", "/sandbox/bots", json={"username": self.username, "apikey": key})
+        config.write_text(daemon_config(self.sb.url, self.username, data_dir, self.run.concurrent, self.run.size))
+        return {"ENDURANCE_KEY": key}
+
+    def connected(self) -> bool:
+        assert self.sb is not None
+        return any(c["username"] == self.username and c["authenticated"]
+                   for c in self.sb.call("GET", "/sandbox/connections"))
+
+    def _mine(self) -> list[dict[str, Any]]:
+        assert self.sb is not None
+        rows = self.sb.call("GET", "/sandbox/move_times", params={"times": "0"})
+        return [r for r in rows if self.username in (r["black"], r["white"])]
+
+    def counts(self) -> tuple[int, int]:
+        """(games in flight, counting challenges not yet started; games finished)"""
+        rows = self._mine()
+        finished = sum(1 for r in rows if r["phase"] == "finished")
+        return self.run.sent - finished, finished
+
+    def challenge(self) -> None:
+        assert self.sb is not None
+        challenger: dict[str, Any] = ({"house": "scripted", "moves": SCRIPTED} if self.run.opponent == "scripted"
+                                      else {"house": "random", "delay": 0})
+        challenger["username"] = "endurance-house"
+        self.sb.call("POST", "/sandbox/challenges", json={
+            "target": self.username, "width": self.run.size, "height": self.run.size, "rules": "japanese",
+            "komi": 6.5, "challenger": challenger, "challenger_color": "white", "time_control": LIVE})
+
+    def refused(self) -> str | None:
+        assert self.sb is not None
+        if len(self._mine()) == self.run.sent:
+            return None
+        refused = [c for c in self.sb.call("GET", "/sandbox/challenges")
+                   if c["target"] == self.username and c["state"] == "rejected"]
+        return str(refused[0].get("message")) if refused else None
+
+    def problems(self) -> list[str]:
+        left = [r for r in self._mine() if r["phase"] != "finished"]
+        return [f"{len(left)} game(s) not finished"] if left else []
+
+    def stop(self) -> None:
+        if self.sb is not None:
+            self.sb.stop()
+
+
+class RbcGames:
+    """The reconchess sandbox in this process; games against its random house bot, the daemon with Stockfish."""
+
+    def __init__(self, run: Endurance) -> None:
+        self.run = run
+        self.rc: Any = None
+        self.ids: list[int] = []
+
+    def start(self, config: Path, data_dir: Path) -> dict[str, str]:
+        from bridge.adapters.reconchess.sandbox import ReconchessSandbox
+
+        self.rc = ReconchessSandbox("127.0.0.1", 0).start()
+        password = secrets.token_hex(12)
+        self.rc.add_user("endure-rbc", password)
+        n = 2 * self.run.concurrent
+        config.write_text(f"""
+server:
+  kind: reconchess
+  url: {self.rc.url}
+  username: endure-rbc
+  password: {{env: ENDURANCE_RBC_PASSWORD}}
+  max_games: {n}
+  poll_interval: 0.3
+engine:
+  protocol: uci
+  command: [{self.run.stockfish}]
+  options: {{Threads: 1, Hash: 16}}
+rbc: {{belief: {self.run.belief}}}
+daemon:
+  data_dir: {data_dir}
+  max_concurrent_games: {n}
+""")
+        return {"ENDURANCE_RBC_PASSWORD": password}
+
+    def connected(self) -> bool:
+        return True  # the daemon polls; the first invitation waits for it
+
+    def counts(self) -> tuple[int, int]:
+        over = sum(1 for g in self.ids if self.rc.game(g)["over"])
+        return len(self.ids) - over, over
+
+    def challenge(self) -> None:
+        color = len(self.ids) % 2 == 0
+        self.ids.append(int(self.rc.invite("endure-rbc", opponent="random", color=color,
+                                           seconds_per_player=self.run.rbc_seconds,
+                                           seconds_increment=1)["game_id"]))
+
+    def refused(self) -> str | None:
+        return None
+
+    def problems(self) -> list[str]:
+        games = [self.rc.game(g) for g in self.ids]
+        lost = [g for g in games if g.get("win_reason") in ("TIMEOUT", "RESIGN") and g.get("winner_color")
+                is not None and g.get("winner_color") != (g.get("white") == "endure-rbc")]
+        return [f"{len(lost)} RBC game(s) lost on time or by resignation"] if lost else []
+
+    def stop(self) -> None:
+        if self.rc is not None:
+            self.rc.stop()
 
 
 def slope_kb_per_100(samples: list[Sample]) -> float | None:
@@ -241,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sample-every", type=int, default=25, help="games between quiet samples")
     p.add_argument("--opponent", choices=["scripted", "random"], default="scripted")
     p.add_argument("--size", type=int, default=9)
+    p.add_argument("--server", choices=["ogs", "reconchess"], default="ogs")
+    p.add_argument("--stockfish", default="/usr/games/stockfish", help="the UCI engine of --server reconchess")
+    p.add_argument("--belief", choices=["boards", "arrays"], default="boards", help="rbc.belief (reconchess)")
+    p.add_argument("--rbc-seconds", type=float, default=20.0, help="each side's clock (reconchess), + 1 s a turn")
     p.add_argument("--json", type=Path, default=None, help="write the samples and the summary here")
     p.add_argument("--keep", type=Path, default=None, help="keep the run's folder here (default: a temporary one)")
     args = p.parse_args(argv)
@@ -253,12 +357,14 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp.name)
     try:
         run = Endurance(games=args.games, concurrent=args.concurrent, sample_every=args.sample_every,
-                        opponent=args.opponent, size=args.size, workdir=workdir)
+                        opponent=args.opponent, size=args.size, workdir=workdir, server=args.server,
+                        stockfish=args.stockfish, belief=args.belief, rbc_seconds=args.rbc_seconds)
         samples = run.run()
         print(report(samples, run.problems))
         if args.json is not None:
             args.json.write_text(json.dumps({
-                "games": args.games, "concurrent": args.concurrent, "opponent": args.opponent,
+                "server": args.server, "games": args.games, "concurrent": args.concurrent, "opponent": args.opponent,
+                "belief": args.belief if args.server == "reconchess" else None,
                 "samples": [asdict(s) for s in samples], "rss_slope_kb_per_100_games": slope_kb_per_100(samples),
                 "problems": run.problems}, indent=1))
         return 1 if run.problems else 0

@@ -31,3 +31,19 @@ def test_games_one_after_another_leave_no_thread_descriptor_or_process_behind(tm
     assert all(s.fds <= first.fds for s in samples), text
     # every game left its transcript and its record, and nothing else
     assert samples[-1].data_files == 2 * 24, text
+
+
+def test_rbc_games_one_after_another_leave_no_thread_descriptor_or_process_behind(tmp_path: Path,
+                                                                                 stockfish: str) -> None:
+    """The same for RBC: each game starts Stockfish through python-chess (its own event loop thread) and builds a
+    belief; once the games are over the daemon holds what it held after the first two."""
+    from endurance import Endurance, report
+
+    run = Endurance(games=6, concurrent=2, sample_every=2, opponent="random", size=9, workdir=tmp_path,
+                    log=io.StringIO(), server="reconchess", stockfish=stockfish, rbc_seconds=10)
+    samples = run.run()
+    text = report(samples, run.problems)
+    assert not run.problems, text
+    assert [s.games for s in samples] == [2, 4, 6], text
+    first = samples[0]
+    assert all(s.children == 0 and s.threads <= first.threads and s.fds <= first.fds for s in samples), text
