@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from bridge.games.go_fallback import board_of, fallback_move
+from bridge.games.go_fallback import board_of, candidates, fallback_move
 from bridge.games.gotypes import GoSettings, GoState, Move, Point
 
 
@@ -32,6 +32,21 @@ def test_an_empty_board_gets_a_move_off_the_edge_chosen_by_playouts() -> None:
     assert 2 <= x <= 6 and 2 <= y <= 6, choice
     assert choice.candidates > 0 and choice.playouts > 0, choice
     assert "random playouts" in choice.why or "safe moves" in choice.why
+
+
+def test_edge_moves_are_no_candidates_while_enough_others_are() -> None:
+    """CI's first run chose the edge point (5, 8) on an empty board: with 2 playouts a candidate (a busy machine),
+    the 15 edge moves among the 40 candidates won by noise. Now a less preferred kind of move is a candidate only
+    while fewer than MIN_CANDIDATES better ones were found."""
+    board = board_of(_state())
+    for seed in range(10):
+        found = candidates(board, "black", (), random.Random(seed))
+        assert len(found) == 25 and all(2 <= c <= 6 for p, _ in found for c in p), [p for p, _ in found]
+    # fewer than MIN_CANDIDATES off the edge (the rest refused, say): edge moves are candidates too
+    inner = [(x, y) for x in range(2, 7) for y in range(2, 7)]
+    found = candidates(board, "black", inner[5:], random.Random(1))
+    points = [p for p, _ in found]
+    assert set(inner[:5]) <= set(points) and len(points) > 12 and any(min(p) < 2 or max(p) > 6 for p in points)
 
 
 def test_only_own_eyes_left_means_a_pass() -> None:

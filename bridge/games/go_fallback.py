@@ -24,6 +24,7 @@ from bridge.games.gorules import GoBoard, IllegalMove, ruleset
 from bridge.games.gotypes import Color, GoState, Move, Point, color_of_move, other
 
 MAX_CANDIDATES = 40  # moves the playouts are shared between (the rest are dropped by the filter's preferences)
+MIN_CANDIDATES = 12  # a less preferred kind of move (the edge, far from the stones) is a candidate only below this
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,30 @@ def _area_margin(board: GoBoard, color: Color, komi: float) -> float:
     return counts[color] - counts[other(color)]
 
 
+def candidates(board: GoBoard, color: Color, exclude: Collection[Move], rng: random.Random
+               ) -> list[tuple[Point, GoBoard]]:
+    """The moves the playouts choose between, each with the board after it: safe (:func:`_safe_after`), not in
+    ``exclude``, the preferred kinds first (:func:`_preference`), a less preferred kind only while fewer than
+    :data:`MIN_CANDIDATES` were found; at most :data:`MAX_CANDIDATES`, in random order within a kind."""
+    points = [p for p in board.legal_moves(color) if p not in exclude]
+    rng.shuffle(points)
+    stones = set(board.stones)
+    points.sort(key=lambda p: _preference(board, stones, p))
+    boards: list[tuple[Point, GoBoard]] = []
+    last: tuple[int, int] | None = None
+    for p in points:
+        key = _preference(board, stones, p)
+        if key != last and len(boards) >= MIN_CANDIDATES:
+            break  # enough of a better kind: the playouts are not spread over edge moves they would rank by noise
+        last = key
+        after = _safe_after(board, color, p)
+        if after is not None:
+            boards.append((p, after))
+            if len(boards) >= MAX_CANDIDATES:
+                break
+    return boards
+
+
 def fallback_move(state: GoState, seconds: float, *, exclude: Collection[Move] = (),
                   rng: random.Random | None = None) -> FallbackMove:
     """A move for the player to move in ``state``, chosen within about ``seconds`` (see the module's text);
@@ -99,17 +124,7 @@ def fallback_move(state: GoState, seconds: float, *, exclude: Collection[Move] =
         board = board_of(state)
     except (IllegalMove, ValueError) as exc:
         return FallbackMove(None, f"passing: the game's moves do not replay on the bridge's board ({exc})")
-    points = [p for p in board.legal_moves(color) if p not in exclude]
-    rng.shuffle(points)
-    stones = set(board.stones)
-    points.sort(key=lambda p: _preference(board, stones, p))
-    boards: list[tuple[Point, GoBoard]] = []
-    for p in points:
-        after = _safe_after(board, color, p)
-        if after is not None:
-            boards.append((p, after))
-            if len(boards) >= MAX_CANDIDATES:
-                break
+    boards = candidates(board, color, exclude, rng)
     if not boards:
         return FallbackMove(None, "passing: no legal move is left that does not fill an own eye or self-atari")
     komi = state.settings.komi
