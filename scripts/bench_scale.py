@@ -433,14 +433,15 @@ def run_level(sb: Sandbox, key: str, level: Level, player: str, workdir: Path, l
     return res
 
 
-def _wait(predicate: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen[Any]) -> None:
+def _wait(predicate: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen[Any],
+          step: float = 0.5) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if proc.poll() is not None:
             raise RuntimeError(f"the player process exited (status {proc.returncode}) while waiting for {what}")
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.5)
+        time.sleep(step)
 
 
 # --- the relay floor -------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench_scale import Sandbox, children, rss_mb, stop_process  # noqa: E402  (scripts/ is not a package)
+from bench_scale import Sandbox, _wait, children, rss_mb, stop_process  # noqa: E402  (scripts/ is not a package)
 
 SCRIPTED = ["cc", "gg", "cg", "gc", "ee", "resign"]  # far from the instant engine's first points (top-left, row 1)
 LIVE = {"system": "fischer", "time_control": "fischer", "speed": "live", "initial_time": 300, "time_increment": 10,
@@ -126,7 +126,7 @@ class Endurance:
             proc = subprocess.Popen([sys.executable, "-m", "bridge.cli", "run", str(config)], cwd=ROOT,
                                     env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)
-            self._wait(server.connected, 60, "the daemon to connect", proc)
+            _wait(server.connected, 60, "the daemon to connect", proc, step=0.1)
             started = time.monotonic()
             finished = 0
             while finished < self.games:
@@ -174,16 +174,6 @@ class Endurance:
                 return
             time.sleep(0.1)
         self.problems.append(f"the daemon did not settle within {timeout:.0f} s after game {self.sent}")
-
-    @staticmethod
-    def _wait(predicate: Any, timeout: float, what: str, proc: subprocess.Popen[Any]) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if proc.poll() is not None:
-                raise RuntimeError(f"the daemon exited ({proc.returncode}) while waiting for {what}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"timed out waiting for {what}")
-            time.sleep(0.1)
 
 
 class OgsGames:

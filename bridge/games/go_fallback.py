@@ -78,17 +78,6 @@ def _preference(board: GoBoard, stones: Collection[Point], point: Point) -> tupl
     return (0 if edge >= inner else 1, 0 if near else 1)
 
 
-def _area_margin(board: GoBoard, color: Color, komi: float) -> float:
-    """``color``'s lead on a played-out board, counted by area (stones and single-colour regions)."""
-    territory = board.territory()
-    counts = {"black": 0.0, "white": komi}
-    for c in board.stones.values():
-        counts[c] += 1
-    for c in ("black", "white"):
-        counts[c] += len(territory[c])
-    return counts[color] - counts[other(color)]
-
-
 def candidates(board: GoBoard, color: Color, exclude: Collection[Move], rng: random.Random
                ) -> list[tuple[Point, GoBoard]]:
     """The moves the playouts choose between, each with the board after it: safe (:func:`_safe_after`), not in
@@ -97,11 +86,11 @@ def candidates(board: GoBoard, color: Color, exclude: Collection[Move], rng: ran
     points = [p for p in board.legal_moves(color) if p not in exclude]
     rng.shuffle(points)
     stones = set(board.stones)
-    points.sort(key=lambda p: _preference(board, stones, p))
+    keyed = [(_preference(board, stones, p), p) for p in points]
+    keyed.sort(key=lambda kp: kp[0])  # stable: random order within a kind
     boards: list[tuple[Point, GoBoard]] = []
     last: tuple[int, int] | None = None
-    for p in points:
-        key = _preference(board, stones, p)
+    for key, p in keyed:
         if key != last and len(boards) >= MIN_CANDIDATES:
             break  # enough of a better kind: the playouts are not spread over edge moves they would rank by noise
         last = key
@@ -142,7 +131,8 @@ def fallback_move(state: GoState, seconds: float, *, exclude: Collection[Move] =
         except IllegalMove:  # the referee and its random player disagree: not this playout's business
             playouts += 1
             continue
-        margin = _area_margin(trial, color, komi)
+        black, white = trial.score(komi, "chinese")  # area: stones and single-colour regions, komi for white
+        margin = black - white if color == "black" else white - black
         wins[k] += 1.0 if margin > 0 else 0.5 if margin == 0 else 0.0
         margins[k] += margin
         visits[k] += 1

@@ -510,13 +510,13 @@ class GoGame:
             return self._removal(state)
         n = len(state.moves)
         if len(refused) >= MAX_REJECTIONS:
-            budget = clock_command(state, self.s.my_color).budget
             if len(refused) >= MAX_REJECTIONS + MAX_FALLBACK_REJECTIONS:
                 log.warning("game %s: the server refused %d moves at move %d, the bridge's own too; passing there "
                             "instead", self.s.game_id, len(refused), n + 1)
                 self.s.transcript.note(f"the server refused {len(refused)} moves here: passing instead")
                 return Decision((Play(None),), "fallback", f"the server refused {len(refused)} moves here")
-            return self._fallback(state, budget, f"the server refused {len(refused)} moves here",
+            return self._fallback(state, clock_command(state, self.s.my_color).budget,
+                                  f"the server refused {len(refused)} moves here",
                                   exclude=[a.move for a in refused if isinstance(a, Play)])
         if self._restarted:
             self._restarted = False
