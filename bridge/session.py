@@ -135,7 +135,7 @@ class GameSession(threading.Thread):
                 self.game_over = True
                 stop_engine_soon(self, "the game is over")
             if isinstance(event, StateUpdate):
-                self.inbox.put_snapshot(event.state)
+                self.inbox.put_snapshot(event.state, hand_over=True)
             else:
                 self.inbox.push(event)
 
@@ -158,7 +158,8 @@ class GameSession(threading.Thread):
             settings = LoopSettings(max_restarts=self.config.engine.max_restarts,
                                     max_rejections=MAX_REJECTIONS_A_TURN, server="the server",
                                     abandon="the bridge stops following this game")
-            self.loop = GameLoop(self.io, self.game, self.home.records_dir, settings, name=f"game {self.game_id}")
+            self.loop = GameLoop(self.io, self.game, self.home.records_dir, settings, name=f"game {self.game_id}",
+                                 turn_scope=self.transcript.hold)
             self.loop.run()
         except Exception:  # a bug must not kill the daemon; the game resumes on the next snapshot after restart
             log.exception("game %s: the session crashed (a bug: please report it with this traceback and the "

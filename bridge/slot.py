@@ -17,8 +17,38 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+HAND_OVER_WAIT = 0.002  # seconds a writer waits at most for the woken reader (put_snapshot's hand_over)
+
 T = TypeVar("T")
 E = TypeVar("E")
+
+
+class Wake:
+    """A wake-up flag for one waiting thread, on one raw lock (held = not set): ``set`` is a lock release and
+    ``wait`` an acquire, so a wake-up costs one futex call each side instead of ``threading.Event``'s condition
+    (a waiter lock made and queued, the condition's lock taken on both sides). ``wait`` consumes the flag."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        try:
+            self._lock.release()
+        except RuntimeError:  # already set
+            pass
+
+    def is_set(self) -> bool:
+        return not self._lock.locked()
+
+    def clear(self) -> None:
+        self._lock.acquire(blocking=False)
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until set (or ``timeout`` seconds); True if it was set. The flag is cleared."""
+        return self._lock.acquire(timeout=min(max(timeout, 0.0), threading.TIMEOUT_MAX))
 
 
 class Latest(Generic[T]):
@@ -27,12 +57,12 @@ class Latest(Generic[T]):
     ``keep(current, new)`` (optional) says that ``current`` must stay instead of ``new`` (e.g. a finished game is
     never replaced by an older in-play snapshot); such a write is refused and changes nothing."""
 
-    def __init__(self, keep: Callable[[T, T], bool] | None = None, wake: threading.Event | None = None) -> None:
+    def __init__(self, keep: Callable[[T, T], bool] | None = None, wake: Wake | None = None) -> None:
         self._lock = threading.Lock()
         self._value: T | None = None
         self._version = 0
         self._keep = keep
-        self.wake = wake if wake is not None else threading.Event()
+        self.wake = wake if wake is not None else Wake()
 
     def put(self, value: T) -> int:
         """Make ``value`` the newest; returns its version (0 when ``keep`` refused it)."""
@@ -67,14 +97,26 @@ class Mailbox(Generic[T, E]):
     ``snapshot``. ``pending(kind)`` counts events of a type pushed and not yet taken (no looking into the queue)."""
 
     def __init__(self, keep: Callable[[T, T], bool] | None = None) -> None:
-        self.wake = threading.Event()
+        self.wake = Wake()
         self.snapshot: Latest[T] = Latest(keep, self.wake)
         self._lock = threading.Lock()
         self._events: deque[E] = deque()
         self._pending: Counter[type] = Counter()
+        self._asleep = False  # the reader is in wait()
+        self._awake = Wake()  # set each time the reader's wait() returns (put_snapshot's hand_over)
 
-    def put_snapshot(self, value: T) -> int:
-        return self.snapshot.put(value)
+    def put_snapshot(self, value: T, hand_over: bool = False) -> int:
+        """Make ``value`` the newest snapshot; returns its version (0 if refused). ``hand_over``: when the reader
+        is asleep in :meth:`wait`, let it wake before going on (at most HAND_OVER_WAIT): for a writer that has
+        more to do at once (the next frame already read), so that the woken reader does not wait for the GIL
+        behind it but runs first, and the writer's rest overlaps what the reader waits on next (its engine)."""
+        asleep = hand_over and self._asleep
+        if asleep:
+            self._awake.clear()
+        version = self.snapshot.put(value)
+        if asleep and version:
+            self._awake.wait(HAND_OVER_WAIT)
+        return version
 
     def push(self, event: E) -> None:
         with self._lock:
@@ -97,8 +139,10 @@ class Mailbox(Generic[T, E]):
     def wait(self, timeout: float) -> bool:
         """Wait until something was written since the last ``wait`` (or ``timeout``); True if something was.
         The event is cleared before returning, and the caller reads afterwards, so no write is missed."""
+        self._asleep = True
         woken = self.wake.wait(timeout)
-        self.wake.clear()
+        self._asleep = False
+        self._awake.set()
         return woken
 
     def interrupt(self) -> None:

@@ -1,12 +1,17 @@
 """The session's inbox (bridge/slot.py): the newest snapshot in a versioned slot, other events in order, one
-wake-up. Unit tests with threads started at a barrier and joined; no sleep is used to order anything."""
+wake-up. Unit tests with threads started at a barrier and joined; no sleep is used to order anything (the
+hand-over test polls a flag the other thread sets)."""
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
-from bridge.slot import Latest, Mailbox
+import pytest
+
+from bridge import slot
+from bridge.slot import Latest, Mailbox, Wake
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,39 @@ def test_versions_count_writes_and_the_newest_value_wins() -> None:
     assert slot.get() == (3, 30)
     assert slot.newer_than(2) == 30 and slot.newer_than(3) is None
     assert slot.wake.is_set()
+
+
+def test_a_wake_is_consumed_by_one_wait_and_sets_twice_as_once() -> None:
+    wake = Wake()
+    assert not wake.is_set() and wake.wait(0.0) is False
+    wake.set()
+    wake.set()  # a second set before the wait is the same wake-up
+    assert wake.is_set()
+    assert wake.wait(0.0) is True
+    assert not wake.is_set() and wake.wait(0.01) is False
+    wake.set()
+    wake.clear()
+    assert wake.wait(0.0) is False
+    assert wake.wait(-1.0) is False  # a deadline already past: no wait (not Lock's "forever")
+    wake.set()
+    assert wake.wait(1e12) is True  # beyond threading.TIMEOUT_MAX: clamped, no OverflowError
+
+
+def test_a_wake_set_by_another_thread_ends_a_wait() -> None:
+    wake = Wake()
+    woken: list[bool] = []
+    started = threading.Event()
+
+    def waiter() -> None:
+        started.set()
+        woken.append(wake.wait(30.0))
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    started.wait()
+    wake.set()
+    thread.join(10.0)
+    assert woken == [True] and not wake.is_set()
 
 
 def test_keep_refuses_a_write_without_a_new_version() -> None:
@@ -138,3 +176,28 @@ def test_interrupt_wakes_without_a_write() -> None:
     box.interrupt()
     assert box.wait(0) is True and box.wait(0) is False
     assert box.snapshot.get() == (0, None) and box.take_events() == []
+
+
+def test_a_hand_over_returns_once_the_sleeping_reader_is_awake(monkeypatch: pytest.MonkeyPatch) -> None:
+    """put_snapshot(hand_over=True) while the reader sleeps in wait(): it returns only after the reader woke (its
+    wait has returned), so the writer's next work does not hold the GIL against the reader's wake-up."""
+    monkeypatch.setattr(slot, "HAND_OVER_WAIT", 30.0)  # never the limit here: the reader's wake-up ends the wait
+    box: Mailbox[int, Chat] = Mailbox()
+    woke: list[bool] = []
+    thread = threading.Thread(target=lambda: woke.append(box.wait(30.0)))
+    thread.start()
+    while not box._asleep:  # the reader is in wait() (a flag it sets itself before blocking)
+        time.sleep(0.001)
+    assert box.put_snapshot(1, hand_over=True) == 1
+    assert not box._asleep  # the reader's wait() returned before put_snapshot did
+    thread.join(10.0)
+    assert woke == [True] and box.snapshot.get() == (1, 1)
+
+
+def test_a_hand_over_does_not_wait_when_the_reader_is_not_asleep(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(slot, "HAND_OVER_WAIT", 30.0)
+    box: Mailbox[int, Chat] = Mailbox()
+    started = time.monotonic()
+    assert [box.put_snapshot(v, hand_over=True) for v in (1, 2, 3)] == [1, 2, 3]
+    assert time.monotonic() - started < 10.0  # no reader asleep: no wait at all (30 s each otherwise)
+    assert box.wait(0.0) is True  # the writes are there for the reader's next wait
