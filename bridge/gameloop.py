@@ -79,7 +79,7 @@ import math
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -347,8 +347,12 @@ class GameLoop(Generic[S, A]):
     """Plays one game from ``io.open()`` to its end in the calling thread; ``run`` never raises."""
 
     def __init__(self, io: GameIO[S, A], player: GamePlayer[S, A], records_dir: Path,
-                 settings: LoopSettings | None = None, name: str = "") -> None:
+                 settings: LoopSettings | None = None, name: str = "",
+                 turn_scope: Callable[[], AbstractContextManager[Any]] | None = None) -> None:
         self.io = io
+        # held around each turn, from the decision to the action on its way (e.g. the transcript's hold: its
+        # lines go to disk once the action is sent, not between the engine's answer and the send)
+        self.turn_scope = turn_scope or nullcontext
         self.player = player
         self.records_dir = Path(records_dir)
         self.settings = settings or LoopSettings()
@@ -444,7 +448,8 @@ class GameLoop(Generic[S, A]):
                 self.io.wait(snap)
             elif snap.our_turn and (self.last_played is None or snap.turn > self.last_played):
                 self.over_hint = False
-                self._turn(snap)
+                with self.turn_scope():
+                    self._turn(snap)
                 if not self.over_hint and self.result.gave_up is None:
                     self.io.wait(snap)  # the opponent plays now: no state read before it can have played
             else:

@@ -332,6 +332,35 @@ def test_a_decision_of_several_actions_goes_on_within_the_turn(tmp_path: Path) -
     assert loop.result.turns == 4 and loop.result.decisions == 4 and player.observed == [1, 3]
 
 
+def test_the_turn_scope_is_held_from_each_turn_s_decision_until_its_action_is_sent(tmp_path: Path) -> None:
+    """GameLoop(turn_scope=...) (the Go session passes its transcript's hold: the turn's lines go to disk once the
+    move is on its way): entered once per turn, around the decision and the send, and left before the wait."""
+    server = FakeServer(length=4)
+    events: list[str] = []
+
+    class ScopedIO(FakeIO):
+        def send(self, snapshot: Snap, action: str, deadline: float) -> Landed:
+            events.append(f"send {action}")
+            return super().send(snapshot, action, deadline)
+
+        def wait(self, snapshot: Snap) -> None:
+            events.append("wait")
+            super().wait(snapshot)
+
+    @contextmanager
+    def scope() -> Iterator[None]:
+        events.append("enter")
+        yield
+        events.append("leave")
+
+    io, player = ScopedIO(server), FakePlayer()
+    loop: GameLoop[State, str] = GameLoop(io, player, tmp_path / "records", LoopSettings(), name="g1",
+                                          turn_scope=scope)
+    loop.run()
+    assert events == ["enter", "send move1", "leave", "wait", "enter", "send move3", "leave", "wait"]
+    assert loop.result.turns == 2
+
+
 def test_an_engine_crash_mid_game_restarts_it_and_replays_the_game(tmp_path: Path) -> None:
     server = FakeServer(length=6)
     io, player = FakeIO(server), FakePlayer(crash_at=[2])
