@@ -29,7 +29,7 @@ from bridge.games.go_pv import PvRelay
 from bridge.games.go_roles import wrap_roles
 from bridge.games.gotypes import Color, GoState
 from bridge.redact import redact
-from bridge.slot import Mailbox, writer_busy
+from bridge.slot import Mailbox
 from bridge.transcript import Transcript, transcript_cap
 
 log = logging.getLogger("bridge.session")
@@ -135,7 +135,7 @@ class GameSession(threading.Thread):
                 self.game_over = True
                 stop_engine_soon(self, "the game is over")
             if isinstance(event, StateUpdate):
-                self.inbox.put_snapshot(event.state, hand_over=writer_busy())
+                self.inbox.put_snapshot(event.state, hand_over=True)
             else:
                 self.inbox.push(event)
 

@@ -19,20 +19,6 @@ from typing import Generic, TypeVar
 
 HAND_OVER_WAIT = 0.002  # seconds a writer waits at most for the woken reader (put_snapshot's hand_over)
 
-_writer = threading.local()
-
-
-def writer_has_more(more: bool) -> None:
-    """Said by a writer thread (the OGS transport's reader) before it hands on what it read: whether more is
-    already in hand, to be handled at once after this (another frame read in the same ``recv``)."""
-    _writer.more = more
-
-
-def writer_busy() -> bool:
-    """What the calling thread last said with :func:`writer_has_more` (False if it never did)."""
-    return bool(getattr(_writer, "more", False))
-
-
 T = TypeVar("T")
 E = TypeVar("E")
 
@@ -122,9 +108,8 @@ class Mailbox(Generic[T, E]):
     def put_snapshot(self, value: T, hand_over: bool = False) -> int:
         """Make ``value`` the newest snapshot; returns its version (0 if refused). ``hand_over``: when the reader
         is asleep in :meth:`wait`, let it wake before going on (at most HAND_OVER_WAIT): for a writer that has
-        more to do at once (the next frame already read: :func:`writer_busy`), so that the woken reader does not
-        wait for the GIL behind it but runs first, and the writer's rest overlaps what the reader waits on next
-        (its engine). A writer with nothing more in hand blocks on its socket anyway: no hand-over needed."""
+        more to do at once (the next frame already read), so that the woken reader does not wait for the GIL
+        behind it but runs first, and the writer's rest overlaps what the reader waits on next (its engine)."""
         asleep = hand_over and self._asleep
         if asleep:
             self._awake.clear()

@@ -77,19 +77,6 @@ def test_frames_that_came_in_one_read_cost_one_read() -> None:
     assert len(calls) == 2  # the whole stream, then its end
 
 
-def test_frame_ready_says_whether_the_next_frame_is_whole_in_hand() -> None:
-    two = server_frame(TEXT, b"a" * 10) + server_frame(TEXT, b"b" * 300)
-    cut = len(two) - 1  # the second frame lacks its last byte in the first read
-    reader, _ = reader_of(two, cut)
-    assert not reader.frame_ready()  # nothing read yet
-    assert reader.next() == (TEXT, b"a" * 10)
-    assert not reader.frame_ready()  # 299 of 300 bytes: the socket must be read again
-    assert reader.next() == (TEXT, b"b" * 300)
-    reader, _ = reader_of(two, len(two))
-    reader.next()
-    assert reader.frame_ready()
-
-
 @pytest.mark.parametrize(("stream", "message"), [
     (server_frame(TEXT, b"{}", rsv=0x40), "reserved bit"),
     (server_frame(0x3, b""), "unknown opcode 3"),

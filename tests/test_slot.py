@@ -201,15 +201,3 @@ def test_a_hand_over_does_not_wait_when_the_reader_is_not_asleep(monkeypatch: py
     assert [box.put_snapshot(v, hand_over=True) for v in (1, 2, 3)] == [1, 2, 3]
     assert time.monotonic() - started < 10.0  # no reader asleep: no wait at all (30 s each otherwise)
     assert box.wait(0.0) is True  # the writes are there for the reader's next wait
-
-
-def test_what_a_writer_says_it_has_in_hand_is_its_own_thread_s() -> None:
-    assert slot.writer_busy() is False  # never said: no hand-over
-    slot.writer_has_more(True)
-    other: list[bool] = []
-    thread = threading.Thread(target=lambda: other.append(slot.writer_busy()))
-    thread.start()
-    thread.join(10.0)
-    assert slot.writer_busy() is True and other == [False]
-    slot.writer_has_more(False)
-    assert slot.writer_busy() is False

@@ -107,17 +107,14 @@ class FrameReader:
             raise FrameError(f"a message over {self._max} bytes")
         self._parts.append(payload)
 
-    def frame_ready(self) -> bool:
-        """A whole frame is already in hand: the next :meth:`next` starts without waiting for the socket."""
-        return self._extent() is not None
-
-    def _extent(self) -> tuple[int, int] | None:
-        """(header length, payload length) of the next frame when it is whole in the buffer, else None."""
+    def _frame(self) -> tuple[bool, int, bytes] | None:
         buf, pos = self._buf, self._pos
         have = len(buf) - pos
         if have < 2:
             return None
-        b1 = buf[pos + 1]
+        b0, b1 = buf[pos], buf[pos + 1]
+        if b0 & 0x70:
+            raise FrameError("a frame with a reserved bit set (no extension was negotiated)")
         length = b1 & 0x7F
         head = 2
         if length == 126:
@@ -132,25 +129,18 @@ class FrameReader:
             head = 10
         if length > self._max:
             raise FrameError(f"a frame of {length} bytes (over {self._max})")
-        if b1 & 0x80:
+        masked = b1 & 0x80
+        if masked:
             head += 4
-        return (head, length) if have >= head + length else None
-
-    def _frame(self) -> tuple[bool, int, bytes] | None:
-        buf, pos = self._buf, self._pos
-        if len(buf) - pos >= 1 and buf[pos] & 0x70:
-            raise FrameError("a frame with a reserved bit set (no extension was negotiated)")
-        extent = self._extent()
-        if extent is None:
+        end = head + length
+        if have < end:
             return None
-        head, length = extent
-        b0, end = buf[pos], pos + head + length
-        if buf[pos + 1] & 0x80:  # a server must not mask (5.1); accepted all the same
-            payload = unmask(bytes(buf[pos + head:end]), bytes(buf[pos + head - 4:pos + head]))
+        if masked:  # a server must not mask (5.1); accepted all the same
+            payload = unmask(bytes(buf[pos + head:pos + end]), bytes(buf[pos + head - 4:pos + head]))
         else:
-            payload = bytes(buf[pos + head:end])
-        self._pos = end
-        if end == len(buf):
+            payload = bytes(buf[pos + head:pos + end])
+        self._pos = pos + end
+        if self._pos == len(buf):
             buf.clear()
             self._pos = 0
         return bool(b0 & 0x80), b0 & 0x0F, payload

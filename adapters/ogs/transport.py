@@ -28,7 +28,6 @@ from urllib.parse import urlsplit, urlunsplit
 from bridge.adapters.ogs.frames import BINARY, CLOSE, PING, PONG, TEXT, FrameError, FrameReader, encode_frame
 from bridge.errors import ServerError
 from bridge.redact import redact
-from bridge.slot import writer_has_more
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +231,6 @@ class WebSocketTransport(Transport):
                             f"connection lost: {type(exc).__name__}"
                     break
                 if opcode == TEXT:
-                    writer_has_more(reader.frame_ready())  # a session woken now is handed the GIL first
                     self._dispatch(payload)
                 elif opcode == PING:
                     self._control(PONG, payload)
