@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from bridge.adapters.ogs.frames import BINARY, CLOSE, PING, PONG, TEXT, FrameError, FrameReader, encode_frame
 from bridge.errors import ServerError
 from bridge.redact import redact
 
@@ -160,7 +159,6 @@ class WebSocketTransport(Transport):
         self._reader: threading.Thread | None = None
         self._closing = threading.Event()
         self._open = False
-        self._sock: Any = None  # the connected socket: frames are read and written on it (adapters/ogs/frames.py)
 
     def connect(self, url: str, timeout: float) -> None:
         import websocket
@@ -173,7 +171,6 @@ class WebSocketTransport(Transport):
             raise TransportError(redact(f"cannot open a WebSocket to {target}: {exc}")) from None
         ws.settimeout(None)
         self._ws = ws
-        self._sock = ws.sock
         self._open = True
         self._reader = threading.Thread(target=self._read_loop, name="ogs-ws-reader", daemon=True)
         self._reader.start()
@@ -185,10 +182,10 @@ class WebSocketTransport(Transport):
     def _write(self, frame: list[Any]) -> None:
         if not self.connected:
             raise TransportClosed("not connected")
-        data = encode_frame(TEXT, json.dumps(frame, separators=(",", ":")).encode())
+        text = json.dumps(frame, separators=(",", ":"))
         try:
             with self._send_lock:
-                self._sock.sendall(data)
+                self._ws.send(text)
         except Exception as exc:
             self._lost(f"send failed: {exc}")
             raise TransportClosed(f"connection lost while sending {frame[0]!r}") from None
@@ -216,54 +213,35 @@ class WebSocketTransport(Transport):
 
     def _read_loop(self) -> None:
         reason = "connection closed by the server"
-        reader = FrameReader(self._sock.recv)
         try:
             while not self._closing.is_set():
                 try:
-                    opcode, payload = reader.next()
-                except FrameError as exc:
-                    if not self._closing.is_set():
-                        reason = f"connection lost: the server broke the WebSocket framing ({exc})"
-                    break
-                except Exception as exc:  # the socket's end or error
+                    text = self._ws.recv()
+                except Exception as exc:
                     if not self._closing.is_set():
                         reason = f"connection lost: {type(exc).__name__}: {exc}" if str(exc) else \
                             f"connection lost: {type(exc).__name__}"
                     break
-                if opcode == TEXT:
-                    self._dispatch(payload)
-                elif opcode == PING:
-                    self._control(PONG, payload)
-                elif opcode == CLOSE:
-                    code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
-                    why = payload[2:].decode("utf-8", "replace")
-                    reason = f"connection closed by the server (code {code}{': ' + why if why else ''})" \
-                        if code is not None else "connection closed by the server"
-                    self._control(CLOSE, payload[:2])
-                    break
-                elif opcode == BINARY:  # OGS speaks JSON text frames; never print raw bytes into the log
+                if text is None or text == "":
+                    if not self._ws.connected:
+                        break
+                    continue
+                if isinstance(text, bytes):  # OGS speaks JSON text frames; never print raw bytes into the log
                     log.warning("OGS sent a binary frame of %d bytes, ignored (the protocol is JSON text frames)",
-                                len(payload))
+                                len(text))
+                    continue
+                self._dispatch(text)
         finally:
             self._lost(reason)
 
-    def _control(self, opcode: int, payload: bytes) -> None:
-        """A pong to a ping, or the close frame that answers the server's; a failure shows on the next read."""
-        try:
-            with self._send_lock:
-                self._sock.sendall(encode_frame(opcode, payload))
-        except OSError:
-            pass
-
-    def _dispatch(self, text: bytes | str) -> None:
+    def _dispatch(self, text: str) -> None:
         try:
             frame = json.loads(text)
         except ValueError:
-            log.warning("OGS sent a frame that is not JSON, ignored: %s",
-                        _short(text.decode("utf-8", "replace") if isinstance(text, bytes) else text, 200))
+            log.warning("OGS sent a frame that is not JSON, ignored: %s", _short(text, 200))
             return
         if not isinstance(frame, list) or not frame:
-            log.warning("OGS sent a frame that is not a [name, data] array, ignored: %s", _short(frame, 200))
+            log.warning("OGS sent a frame that is not a [name, data] array, ignored: %s", _short(text, 200))
             return
         head = frame[0]
         if isinstance(head, int) and not isinstance(head, bool):
@@ -280,7 +258,7 @@ class WebSocketTransport(Transport):
             self._deliver(head, frame[1] if len(frame) > 1 else None)
         else:
             log.warning("OGS sent a frame whose head is neither an event name nor a request id, ignored: %s",
-                        _short(frame, 200))
+                        _short(text, 200))
 
     def _lost(self, reason: str) -> None:
         was_open = self._open
@@ -314,7 +292,11 @@ class WebSocketTransport(Transport):
         self._closing.set()
         ws = self._ws
         if ws is not None and self._open:
-            self._control(CLOSE, (1000).to_bytes(2, "big"))
+            try:
+                with self._send_lock:
+                    ws.send_close()
+            except Exception:
+                pass
         self._open = False
         self._lost("closed by us")
         reader = self._reader
