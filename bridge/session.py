@@ -135,7 +135,7 @@ class GameSession(threading.Thread):
                 self.game_over = True
                 stop_engine_soon(self, "the game is over")
             if isinstance(event, StateUpdate):
-                self.inbox.put_snapshot(event.state, hand_over=True)
+                self.inbox.put_snapshot(event.state)
             else:
                 self.inbox.push(event)
 

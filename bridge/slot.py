@@ -17,8 +17,6 @@ from collections import Counter, deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-HAND_OVER_WAIT = 0.002  # seconds a writer waits at most for the woken reader (put_snapshot's hand_over)
-
 T = TypeVar("T")
 E = TypeVar("E")
 
@@ -102,21 +100,9 @@ class Mailbox(Generic[T, E]):
         self._lock = threading.Lock()
         self._events: deque[E] = deque()
         self._pending: Counter[type] = Counter()
-        self._asleep = False  # the reader is in wait()
-        self._awake = Wake()  # set each time the reader's wait() returns (put_snapshot's hand_over)
 
-    def put_snapshot(self, value: T, hand_over: bool = False) -> int:
-        """Make ``value`` the newest snapshot; returns its version (0 if refused). ``hand_over``: when the reader
-        is asleep in :meth:`wait`, let it wake before going on (at most HAND_OVER_WAIT): for a writer that has
-        more to do at once (the next frame already read), so that the woken reader does not wait for the GIL
-        behind it but runs first, and the writer's rest overlaps what the reader waits on next (its engine)."""
-        asleep = hand_over and self._asleep
-        if asleep:
-            self._awake.clear()
-        version = self.snapshot.put(value)
-        if asleep and version:
-            self._awake.wait(HAND_OVER_WAIT)
-        return version
+    def put_snapshot(self, value: T) -> int:
+        return self.snapshot.put(value)
 
     def push(self, event: E) -> None:
         with self._lock:
@@ -139,11 +125,7 @@ class Mailbox(Generic[T, E]):
     def wait(self, timeout: float) -> bool:
         """Wait until something was written since the last ``wait`` (or ``timeout``); True if something was.
         The event is cleared before returning, and the caller reads afterwards, so no write is missed."""
-        self._asleep = True
-        woken = self.wake.wait(timeout)
-        self._asleep = False
-        self._awake.set()
-        return woken
+        return self.wake.wait(timeout)
 
     def interrupt(self) -> None:
         """Wake the reader without writing anything (e.g. to stop it)."""

@@ -1,4 +1,5 @@
-"""The OGS realtime transports against a real socket.io server on loopback: how a server-side goodbye is handled."""
+"""The OGS realtime transports against real servers on loopback (socket.io, and aiohttp's plain WebSocket): a
+server-side goodbye, binary frames, pings, every payload length, close frames and broken frames."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 import socketio
 from aiohttp import web
 
-from bridge.adapters.ogs.transport import SocketIOTransport
+from bridge.adapters.ogs.transport import SocketIOTransport, WebSocketTransport
 
 
 class GoodbyeServer:
@@ -168,3 +169,147 @@ def test_an_unreadable_id_says_what_it_holds(data: dict[str, Any], message: str)
         required_id(data, "id")
     assert str(info.value) == message
     assert required_id({"id": "42"}, "id") == 42
+
+
+# --- the WebSocket transport (websocket-client) against a real aiohttp server: pings, lengths, closes --------------
+class WsServer:
+    """An aiohttp WebSocket server on loopback in a thread of its own; ``script(ws)`` runs per connection."""
+
+    def __init__(self, script: Any, **options: Any) -> None:
+        self.script = script
+        self.options = options
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="ws-test-server", daemon=True)
+        self.received: list[Any] = []
+        self.port = 0
+
+    async def _handler(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(**self.options)
+        await ws.prepare(request)
+        await self.script(ws, self)
+        return ws
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/", self._handler)
+        self.runner = web.AppRunner(app, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def __enter__(self) -> WsServer:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+def _connected(server: WsServer) -> tuple[WebSocketTransport, list[tuple[str, Any]], list[str], threading.Event]:
+    transport = WebSocketTransport()
+    events: list[tuple[str, Any]] = []
+    reasons: list[str] = []
+    changed = threading.Event()
+
+    def on_event(name: str, data: Any) -> None:
+        events.append((name, data))
+        changed.set()
+
+    def on_disconnect(reason: str) -> None:
+        reasons.append(reason)
+        changed.set()
+
+    transport.on_event, transport.on_disconnect = on_event, on_disconnect
+    transport.connect(f"http://127.0.0.1:{server.port}", 5.0)
+    return transport, events, reasons, changed
+
+
+def _wait_for(check: Any, changed: threading.Event, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        changed.wait(0.05)
+        changed.clear()
+
+
+def test_the_server_s_pings_are_answered_so_its_heartbeat_keeps_the_connection() -> None:
+    """aiohttp's heartbeat pings every 0.1 s and closes a connection whose pong does not come in time."""
+
+    async def script(ws: web.WebSocketResponse, server: WsServer) -> None:
+        await asyncio.sleep(0.8)  # eight heartbeats
+        await ws.send_str('["still", {"here": true}]')
+        async for _ in ws:
+            pass
+
+    with WsServer(script, heartbeat=0.1) as server:
+        transport, events, reasons, changed = _connected(server)
+        try:
+            _wait_for(lambda: events or reasons, changed)
+        finally:
+            transport.close()
+    assert events == [("still", {"here": True})] and reasons == []
+
+
+def test_messages_of_every_length_encoding_both_ways_and_text_beyond_ascii() -> None:
+    """7-bit, 16-bit and 64-bit payload lengths, to the server (masked: aiohttp refuses unmasked client frames)
+    and back; a name with accents and a CJK character survives both ways (the frames are not UTF-8-validated
+    by the client: skip_utf8_validation)."""
+
+    async def script(ws: web.WebSocketResponse, server: WsServer) -> None:
+        async for msg in ws:
+            server.received.append(msg.data)
+            await ws.send_str(msg.data)  # echoed as an event frame
+
+    bodies = ["é", "x" * 125, "y" * 126, "z" * 65535, "w" * 65536, "Jérôme 囲碁 " * 20000]
+    with WsServer(script) as server:
+        transport, events, reasons, changed = _connected(server)
+        try:
+            for body in bodies:
+                transport.send("chat", {"body": body})
+            _wait_for(lambda: len(events) == len(bodies) or reasons, changed)
+        finally:
+            transport.close()
+    assert reasons == []
+    assert [data["body"] for _, data in events] == bodies
+    assert len(server.received) == len(bodies)
+
+
+def test_a_close_from_the_server_is_reported_once() -> None:
+    async def script(ws: web.WebSocketResponse, server: WsServer) -> None:
+        await ws.send_str('["hello", 1]')
+        await ws.close(code=4001, message=b"server going down")
+
+    with WsServer(script) as server:
+        transport, events, reasons, changed = _connected(server)
+        try:
+            _wait_for(lambda: reasons, changed)
+            assert not transport.connected
+        finally:
+            transport.close()
+    assert events == [("hello", 1)]
+    assert reasons == ["connection closed by the server"]  # once, whatever the code
+
+
+def test_a_frame_that_breaks_the_framing_ends_the_connection_with_one_reason() -> None:
+    """A frame with a reserved bit set (no extension was negotiated), written raw on the server's socket."""
+
+    async def script(ws: web.WebSocketResponse, server: WsServer) -> None:
+        await ws.send_str('["before", 1]')
+        writer = ws._writer
+        assert writer is not None
+        writer.transport.write(bytes((0x80 | 0x40 | 0x1, 2)) + b"{}")
+        async for _ in ws:
+            pass
+
+    with WsServer(script) as server:
+        transport, events, reasons, changed = _connected(server)
+        try:
+            _wait_for(lambda: reasons, changed)
+        finally:
+            transport.close()
+    assert events == [("before", 1)]
+    assert len(reasons) == 1 and reasons[0].startswith("connection lost:") and "rsv" in reasons[0].lower(), reasons

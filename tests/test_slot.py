@@ -1,16 +1,11 @@
 """The session's inbox (bridge/slot.py): the newest snapshot in a versioned slot, other events in order, one
-wake-up. Unit tests with threads started at a barrier and joined; no sleep is used to order anything (the
-hand-over test polls a flag the other thread sets)."""
+wake-up. Unit tests with threads started at a barrier and joined; no sleep is used to order anything."""
 
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 
-import pytest
-
-from bridge import slot
 from bridge.slot import Latest, Mailbox, Wake
 
 
@@ -176,28 +171,3 @@ def test_interrupt_wakes_without_a_write() -> None:
     box.interrupt()
     assert box.wait(0) is True and box.wait(0) is False
     assert box.snapshot.get() == (0, None) and box.take_events() == []
-
-
-def test_a_hand_over_returns_once_the_sleeping_reader_is_awake(monkeypatch: pytest.MonkeyPatch) -> None:
-    """put_snapshot(hand_over=True) while the reader sleeps in wait(): it returns only after the reader woke (its
-    wait has returned), so the writer's next work does not hold the GIL against the reader's wake-up."""
-    monkeypatch.setattr(slot, "HAND_OVER_WAIT", 30.0)  # never the limit here: the reader's wake-up ends the wait
-    box: Mailbox[int, Chat] = Mailbox()
-    woke: list[bool] = []
-    thread = threading.Thread(target=lambda: woke.append(box.wait(30.0)))
-    thread.start()
-    while not box._asleep:  # the reader is in wait() (a flag it sets itself before blocking)
-        time.sleep(0.001)
-    assert box.put_snapshot(1, hand_over=True) == 1
-    assert not box._asleep  # the reader's wait() returned before put_snapshot did
-    thread.join(10.0)
-    assert woke == [True] and box.snapshot.get() == (1, 1)
-
-
-def test_a_hand_over_does_not_wait_when_the_reader_is_not_asleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(slot, "HAND_OVER_WAIT", 30.0)
-    box: Mailbox[int, Chat] = Mailbox()
-    started = time.monotonic()
-    assert [box.put_snapshot(v, hand_over=True) for v in (1, 2, 3)] == [1, 2, 3]
-    assert time.monotonic() - started < 10.0  # no reader asleep: no wait at all (30 s each otherwise)
-    assert box.wait(0.0) is True  # the writes are there for the reader's next wait
