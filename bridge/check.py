@@ -203,6 +203,7 @@ def run_check(path: Path, out: TextIO) -> int:
     lines = [CheckLine(False, problem) for problem in datadir.problems(data_dir, create=False)]
     if not lines:
         lines.append(CheckLine(True, f"data folder {data_dir} can hold the transcripts and records"))
+    lines += [CheckLine(ok, what) for ok, what in datadir.usage(data_dir, config.daemon.transcripts_max_mb)]
     lines += check_engine(config)
     lines += check_belief(config)
     try:

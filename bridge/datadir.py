@@ -132,3 +132,67 @@ def prune_transcripts(folder: Path, *, max_mb: float, max_days: float, keep: Cal
         out.bytes += size
     out.total_after = total
     return out
+
+
+# --- what the data folder holds (gamebridge check) ------------------------------------------------------------------
+MIN_FREE = 100e6  # bytes the records and the logs should find free beyond the transcripts' room
+
+
+def _files(folder: Path, pattern: Callable[[str], bool]) -> tuple[int, int]:
+    """(count, bytes) of the files under ``folder`` whose names ``pattern`` accepts; (0, 0) when it is absent."""
+    count = size = 0
+    for root, _, names in os.walk(folder):
+        for name in names:
+            if not pattern(name):
+                continue
+            try:
+                size += os.stat(os.path.join(root, name), follow_symlinks=False).st_size
+            except OSError:
+                continue
+            count += 1
+    return count, size
+
+
+def _free_bytes(path: Path) -> int | None:
+    while not path.exists():
+        if path.parent == path:
+            return None
+        path = path.parent
+    try:
+        fs = os.statvfs(path)
+    except OSError:
+        return None
+    return fs.f_bavail * fs.f_frsize
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB" if n < 1e9 else f"{n / 1e9:,.2f} GB"
+
+
+def usage(data_dir: Path, max_mb: float) -> list[tuple[bool, str]]:
+    """Lines for ``gamebridge check``: the transcripts' total against ``daemon.transcripts_max_mb``, the records,
+    and whether the disk has room for the transcripts up to their cap (False: it has not)."""
+    count, total = _files(data_dir / "transcripts", lambda name: name.endswith(".log"))
+    records, records_size = _files(data_dir / "records", lambda name: not name.startswith("."))
+    cap = max_mb * 1e6
+    if max_mb <= 0:
+        cap_text = "no cap (daemon.transcripts_max_mb: 0): they grow without bound; set a cap in MB"
+    elif total > cap:
+        cap_text = (f"over daemon.transcripts_max_mb ({_mb(cap)}) by {_mb(total - cap)}: the daemon removes the "
+                    f"oldest at its start and every 10 minutes")
+    else:
+        cap_text = f"of daemon.transcripts_max_mb {_mb(cap)}"
+    lines = [(True, f"transcripts: {count} file(s), {_mb(total)}, {cap_text}"),
+             (True, f"records: {records} file(s), {_mb(records_size)} (kept: never removed)")]
+    free = _free_bytes(data_dir)
+    if free is not None:
+        room = max(cap - total, 0.0) if max_mb > 0 else 0.0
+        need = room + MIN_FREE
+        if free < need:
+            lines.append((False, f"data folder {data_dir}: {_mb(free)} free on its disk, but the transcripts may take "
+                                 f"{_mb(room)} more before their cap and the records grow too: free space there "
+                                 f"or lower daemon.transcripts_max_mb"))
+        else:
+            lines.append((True, f"data folder {data_dir}: {_mb(free)} free on its disk"))
+    return lines
+

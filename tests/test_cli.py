@@ -114,6 +114,8 @@ def test_check_says_ready_for_a_good_config(tmp_path: Path, sandbox: SandboxServ
     assert "VERDICT: ready" in p.stdout
     assert "engine GNU Go" in p.stdout and "authenticated as cli-bot" in p.stdout
     assert f"ok   data folder {tmp_path / 'runs'} can hold the transcripts and records" in p.stdout
+    assert "ok   transcripts: 0 file(s), 0.0 MB, of daemon.transcripts_max_mb 1.00 GB\n" in p.stdout
+    assert f"ok   data folder {tmp_path / 'runs'}: " in p.stdout and " free on its disk\n" in p.stdout
     assert not (tmp_path / "runs").exists(), "the check only looks; the daemon makes the folders"
     assert "cli-secret-key-123" not in p.stdout + p.stderr
 

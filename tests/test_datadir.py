@@ -202,3 +202,30 @@ daemon: {{data_dir: "{data}", transcripts_max_mb: 2.5}}
     assert len(said) == 1 and "total 3.0 MB, over daemon.transcripts_max_mb (2.5 MB), and none more can be " \
                               "removed" in said[0], said
     assert all(p.exists() for p in (paths[0], paths[3]))
+
+
+# --- what gamebridge check says of the data folder ---------------------------------------------------------------
+def test_the_check_counts_transcripts_against_their_cap_and_the_records(tmp_path: Path) -> None:
+    _transcripts(tmp_path / "transcripts", [1, 2, 3], size=2_000_000)
+    (tmp_path / "transcripts" / "notes.txt").write_text("not a transcript")
+    (tmp_path / "records" / "ogs").mkdir(parents=True)
+    (tmp_path / "records" / "ogs" / "1.sgf").write_bytes(b"x" * 500_000)
+    (tmp_path / "records" / "2.json").write_bytes(b"x" * 500_000)
+    lines = datadir.usage(tmp_path, max_mb=10)
+    assert lines[0] == (True, "transcripts: 3 file(s), 6.0 MB, of daemon.transcripts_max_mb 10.0 MB")
+    assert lines[1] == (True, "records: 2 file(s), 1.0 MB (kept: never removed)")
+    assert lines[2][0] and lines[2][1].startswith(f"data folder {tmp_path}: ") and "free on its disk" in lines[2][1]
+    over = datadir.usage(tmp_path, max_mb=5)[0][1]
+    assert over == ("transcripts: 3 file(s), 6.0 MB, over daemon.transcripts_max_mb (5.0 MB) by 1.0 MB: the daemon "
+                    "removes the oldest at its start and every 10 minutes")
+    assert "grow without bound" in datadir.usage(tmp_path, max_mb=0)[0][1]
+    empty = datadir.usage(tmp_path / "not-yet", max_mb=10)  # before the first start: nothing, and no error
+    assert empty[:2] == [(True, "transcripts: 0 file(s), 0.0 MB, of daemon.transcripts_max_mb 10.0 MB"),
+                         (True, "records: 0 file(s), 0.0 MB (kept: never removed)")]
+
+
+def test_the_check_fails_a_disk_without_room_for_the_transcripts_cap(full_disk: Path) -> None:
+    lines = datadir.usage(full_disk / "runs", max_mb=1000)
+    assert lines[2] == (False, f"data folder {full_disk / 'runs'}: 0.0 MB free on its disk, but the transcripts may "
+                               f"take 1.00 GB more before their cap and the records grow too: free space there "
+                               f"or lower daemon.transcripts_max_mb")
