@@ -186,6 +186,7 @@ class Soak:
         self.secrets: list[str] = []
         self.daemons: dict[str, Daemon] = {}
         self.report = Report()
+        self.interrupted = False  # Ctrl-C or SIGTERM: stop everything of the run, check nothing
         self.ogs: Any = None
         self.rc: Any = None
         self.og: Any = None
@@ -419,7 +420,20 @@ daemon:
         return mine == set(self.bs_agents) and all(g.get("status") in ("completed", "abandoned") for g in games)
 
     def run(self) -> Report:
+        """Plays the run and checks it. Interrupted (Ctrl-C, or SIGTERM through :func:`main`): the daemons, the
+        sandboxes and every engine of the run are stopped all the same, without the checks."""
         self.t0 = time.monotonic()
+        try:
+            self._play()
+        except KeyboardInterrupt:
+            self.interrupted = True
+            raise
+        finally:
+            self.report.seconds = self._t()
+            self.finish()
+        return self.report
+
+    def _play(self) -> None:
         self.setup()
         for d in self.daemons.values():
             d.start()
@@ -431,36 +445,31 @@ daemon:
         restarted = False
         deadline = self.t0 + self.budget
         next_fault = time.monotonic() + 3.0
-        try:
-            while time.monotonic() < deadline:
-                if self.all_over():
-                    break
-                now = time.monotonic()
-                if not restarted and self._t() >= restart_at:
-                    restarted = True
-                    self.restart_one()
-                if now >= next_fault:
-                    kind = self.rng.choice(kinds)
-                    try:
-                        what = self.inject(kind)
-                    except Exception as exc:  # a fault that could not be injected is not a fault of the bridge
-                        what = None
-                        self.print(f"  could not inject {kind}: {exc}")
-                    if what is not None:
-                        self.report.faults[kind] += 1
-                        self.report.fault_log.append(f"{self._t():6.1f}s {kind} {what}")
-                    next_fault = now + self.rng.uniform(0.5, 1.5) * self.fault_interval
-                for name, d in self.daemons.items():  # an Open Games daemon stops by itself after its game
-                    if d.proc is not None and d.proc.poll() is not None and d.proc.returncode not in (0,) \
-                            and not name.startswith("soak-bs"):
-                        self.report.problems.append(f"daemon {name} exited with {d.proc.returncode} mid-run")
-                        d.exit_codes.append(d.proc.returncode)
-                        d.start()
-                time.sleep(0.25)
-        finally:
-            self.report.seconds = self._t()
-            self.finish()
-        return self.report
+        while time.monotonic() < deadline:
+            if self.all_over():
+                break
+            now = time.monotonic()
+            if not restarted and self._t() >= restart_at:
+                restarted = True
+                self.restart_one()
+            if now >= next_fault:
+                kind = self.rng.choice(kinds)
+                try:
+                    what = self.inject(kind)
+                except Exception as exc:  # a fault that could not be injected is not a fault of the bridge
+                    what = None
+                    self.print(f"  could not inject {kind}: {exc}")
+                if what is not None:
+                    self.report.faults[kind] += 1
+                    self.report.fault_log.append(f"{self._t():6.1f}s {kind} {what}")
+                next_fault = now + self.rng.uniform(0.5, 1.5) * self.fault_interval
+            for name, d in self.daemons.items():  # an Open Games daemon stops by itself after its game
+                if d.proc is not None and d.proc.poll() is not None and d.proc.returncode not in (0,) \
+                        and not name.startswith("soak-bs"):
+                    self.report.problems.append(f"daemon {name} exited with {d.proc.returncode} mid-run")
+                    d.exit_codes.append(d.proc.returncode)
+                    d.start()
+            time.sleep(0.25)
 
     # --- checks ---------------------------------------------------------------------------------------------
     def finish(self) -> None:
@@ -473,7 +482,7 @@ daemon:
                     pass
         # the server has the result a moment before a daemon reads it: give them the time to write their records
         # (and the Open Games daemons, which stop by themselves after their game, the time to stop)
-        settle = time.monotonic() + 20.0
+        settle = time.monotonic() + (0.0 if self.interrupted else 20.0)
         while time.monotonic() < settle and not self._records_written():
             time.sleep(0.25)
         threads = [threading.Thread(target=d.stop) for d in self.daemons.values()]
@@ -483,7 +492,8 @@ daemon:
             t.join()
         time.sleep(0.5)
         try:
-            self.check()
+            if not self.interrupted:
+                self.check()
         finally:
             for server in (self.ogs, self.rc, self.og):
                 if server is not None:
@@ -638,7 +648,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"seed {seed}")
     soak = Soak(go=args.go, rbc=args.rbc, battleship=args.battleship, seconds=args.seconds, seed=seed,
                 out=args.out, fault_interval=args.fault_interval, restart=args.restart)
-    soak.run()
+    def terminated(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # the run's finally stops the daemons, the sandboxes and the engines
+
+    signal.signal(signal.SIGTERM, terminated)
+    try:
+        soak.run()
+    except KeyboardInterrupt:
+        print("soak: interrupted; its daemons, sandboxes and engines are stopped", file=sys.stderr)
+        return 130
     print(soak.summary())
     for line in soak.report.fault_log:
         print("  fault", line)
