@@ -354,3 +354,20 @@ def test_no_move_of_ours_yet_cancels_instead_of_resigning(tmp_path: Path) -> Non
     wait_for(lambda: ("cancel", None) in server.calls, 10, "the cancel")
     assert ("resign", None) not in server.calls
     finish(server, session)
+
+
+def test_the_engine_s_answer_is_on_disk_once_the_move_is_sent_even_before_its_echo(tmp_path: Path) -> None:
+    """The loop holds the transcript for the whole turn (one flush a turn, after the send): a move whose echo
+    never comes must not keep the engine's answer off the disk while the bridge waits for it (up to ECHO_WAIT)."""
+    server = ScriptedServer()
+    server.drop = 1  # the move is never echoed
+    holder: list[GameSession] = []
+    player = ScriptedPlayer((3, 3), during=lambda i: holder[0].transcript.write("<<", "= D4 (the answer)",
+                                                                                     "engine"))
+    session = session_with(tmp_path, player, server, start=False)
+    holder.append(session)
+    session.start()
+    server.post(state())
+    wait_for(lambda: server.plays() == [(3, 3)], 10)
+    wait_for(lambda: "= D4 (the answer)" in session.transcript_path.read_text(), 5)
+    assert session.is_alive()  # still waiting for the echo

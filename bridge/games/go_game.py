@@ -328,6 +328,7 @@ class GoIO:
 
     def _await_echo(self, action: Play, n: int, sync_id: int, deadline: float) -> Landed:
         self.s.actions.play(action.move)
+        self.s.transcript.flush()  # the turn's lines (held by the loop's turn_scope) go to disk now the move is out
         bound = max(deadline, time.monotonic() + 1.0) if math.isfinite(deadline) else math.inf
         bound = min(bound, time.monotonic() + ECHO_WAIT)
         while True:
