@@ -242,6 +242,53 @@ def test_short_clock_keeps_fewer_boards() -> None:
     assert player.belief.max_boards < 300
 
 
+def test_a_slow_machine_keeps_fewer_boards_by_the_speed_measured_in_the_game() -> None:
+    """Found in a soak on a loaded machine: with 80-120 s left, 3,000-4,700 boards took 15-35 s a turn to step
+    (the rule of 40 boards a second left assumes a quick machine) and RBC games were lost on time. The turn's
+    belief work is now measured, and the boards kept planned to take BELIEF_SHARE of the clock left."""
+    from bridge.games import rbc
+
+    player = BridgeRbcPlayer(None, RbcConfig(max_boards=20_000))
+    player.handle_game_start(chess.WHITE, chess.Board(), "someone")
+    assert player.belief is not None
+    player.choose_sense(list(chess.SQUARES), [], 100)
+    assert player.belief.max_boards == 4000  # nothing measured yet: 40 boards a second left
+    player._measured(12.0, 3000)  # 4 ms a board
+    player.choose_sense(list(chess.SQUARES), [], 100)
+    assert player.seconds_per_board == pytest.approx(0.004)
+    assert player.belief.max_boards == int(rbc.BELIEF_SHARE * 100 / 0.004) == 1500
+    assert "boards kept <= 1500 (belief steps measured at 4.0 ms a board)" in player._turn_log
+    player._measured(0.3, 3000)  # quick again (0.1 ms): the mean of the two measures, 2.05 ms
+    player.choose_sense(list(chess.SQUARES), [], 100)
+    assert player.belief.max_boards == int(rbc.BELIEF_SHARE * 100 / 0.00205)
+    player._measured(0.0, 3000)
+    player._measured(50.0, 10)  # too few boards to tell a speed (SPEED_MIN_BOARDS)
+    assert player.seconds_per_board == pytest.approx(0.00205)
+    for _ in range(20):
+        player._measured(0.03, 3000)  # 0.01 ms a board: the clock's rule binds again
+    player.choose_sense(list(chess.SQUARES), [], 100)
+    assert player.belief.max_boards == 4000
+    player.choose_sense(list(chess.SQUARES), [], 900)
+    assert player.belief.max_boards == 20_000
+
+
+def test_a_game_s_belief_steps_are_measured() -> None:
+    """The measure comes from the player's own turns: the opponent's move and the sense, for the boards kept."""
+    player = BridgeRbcPlayer(None, RbcConfig(seed=3, max_boards=2000))
+    player.handle_game_start(chess.BLACK, chess.Board(), "someone")
+    board = chess.Board()
+    for move in ("e2e4", "g1f3", "f1c4"):  # white moves; the belief of black widens (no sense tells much)
+        board.push(chess.Move.from_uci(move))
+        player.handle_opponent_move_result(False, None)
+        player.choose_sense(list(chess.SQUARES), [], 900)
+        player.handle_sense_result([])
+        reply = next(iter(board.legal_moves))
+        board.push(reply)
+        player.handle_move_result(reply, reply, False, None)
+    assert player.belief is not None and len(player.belief) >= 100
+    assert player.seconds_per_board is not None and 0 < player.seconds_per_board < 1.0
+
+
 def test_the_array_belief_is_chosen_by_config_with_its_own_caps() -> None:
     """rbc.belief: arrays holds the belief as arrays (rbc_arrays.ArrayBelief) with caps ten to twenty times the
     default ones unless the config names others; on a short clock it keeps 100 boards a second left, not 40."""
@@ -434,3 +481,38 @@ def test_a_replay_after_a_restart_rebuilds_a_consistent_belief_in_seconds(belief
     ours = {sq: p for sq, p in truth.piece_map().items() if p.color == chess.WHITE}
     for board, _ in belief.weighted():  # our own pieces are always known exactly
         assert {sq: p for sq, p in board.piece_map().items() if p.color == chess.WHITE} == ours
+
+
+
+def test_on_a_slow_machine_a_turn_s_belief_work_stays_within_its_share_of_the_clock(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The soak's RBC games lost on time on a loaded machine: with 80-120 s left, 3,000-4,700 boards took 15-35 s a
+    turn to step. Here the belief's steps are made slow (5 ms more a board) and the opponent's moves are never
+    seen, so the belief widens to its cap: with 40 boards a second left (20 s left: 800 boards) a turn took ~4 s,
+    a fifth of the clock; measured, the boards kept are planned to take BELIEF_SHARE of it."""
+    from bridge.games import rbc
+    from bridge.games.rbc_belief import Belief
+
+    stepped = Belief.opponent_moved
+
+    def slow(self: Belief, capture_square: int | None) -> None:
+        time.sleep(0.005 * len(self.boards))
+        stepped(self, capture_square)
+
+    monkeypatch.setattr(Belief, "opponent_moved", slow)
+    player = BridgeRbcPlayer(None, RbcConfig(seed=2))
+    player.handle_game_start(chess.BLACK, chess.Board(), "someone")
+    seconds_left = 20.0
+    took: list[tuple[int, float]] = []  # (boards stepped, seconds) a turn
+    for ours in ("a7a6", "h7h6", "a6a5", "h6h5", "b7b6"):
+        started = time.monotonic()
+        player.handle_opponent_move_result(False, None)
+        boards = player.belief.last.before if player.belief is not None else 0
+        player.choose_sense(list(chess.SQUARES), [], seconds_left)
+        player.handle_sense_result([])
+        took.append((boards, time.monotonic() - started))
+        move = chess.Move.from_uci(ours)
+        player.handle_move_result(move, move, False, None)
+    share = getattr(rbc, "BELIEF_SHARE", 0.06) * seconds_left  # (getattr: the same test runs on the old player)
+    assert max(boards for boards, _ in took) >= 200, took  # the belief did widen
+    assert all(seconds <= 2 * share for _, seconds in took[2:]), (took, share)

@@ -31,7 +31,10 @@ How it plays (in the manner of StrangeFish, the NeurIPS 2022 winner, much simpli
   fifth of what is usable; a budget larger than what ``rbc.move_boards`` boards at ``rbc.engine_time`` cost buys
   more boards and longer searches (up to 4x each, :meth:`BridgeRbcPlayer.plan`); a smaller one shrinks the engine
   time per board, and a deadline cuts the scoring short.
-  On a short clock the belief keeps fewer boards (at most 40 per second left), so that its updates stay quick.
+  On a short clock the belief keeps fewer boards (at most 40 per second left), so that its updates stay quick; and
+  the player times its own belief steps (the opponent's move and the sense, per board kept) and keeps no more boards
+  than a turn's bookkeeping can step in ``BELIEF_SHARE`` (6 %) of the clock left at that speed: on a quiet machine
+  (~0.5 ms a board) the clock's rule binds; on a loaded one (7.6 ms a board was seen in a soak) this one does.
 - **Robustness**: an engine that dies or hangs is restarted by the driver (:mod:`bridge.engines.uci`); when that
   gives up, or the engine answers something unusable, or anything here fails, the player notes it (one line in the
   transcript) and falls back to scoring moves by material, and never raises into the game loop.
@@ -80,6 +83,10 @@ SENSE_SHARE = 0.3  # of a move's budget, what the sense may spend (most engine a
 SENSE_CANDIDATES = 6  # likely moves whose outcome the sense checks
 BOARDS_PER_SECOND = 40  # on a short clock, at most this many boards (chess.Board objects) sampled per second left
 MIN_BOARDS = 50
+# of the clock left, what one turn's belief bookkeeping (the opponent's move, then the sense) is planned to take, at
+# the speed measured in this game on this machine: the boards kept shrink when the machine is slow or loaded
+BELIEF_SHARE = 0.06
+SPEED_MIN_BOARDS = 20  # a turn that stepped fewer boards than this does not measure the speed
 SAFER_SCAN = 200  # boards on which every move action is checked when each candidate may leave our king en prise
 SAFER_CANDIDATES = 3  # of those moves, the safest added to the candidates
 LOSE_AVERSION = 2.0  # extra penalty per unit of probability that our king is left en prise (the odds are rough)
@@ -125,6 +132,9 @@ class BridgeRbcPlayer(reconchess.Player):
         # position -> the engine's favourite moves there and their values, this turn
         self._proposal_cache: dict[Any, list[tuple[chess.Move, float]]] = {}
         self._replaying = False  # begin_replay() until the next sense
+        self._step_seconds = 0.0  # this turn's belief work so far (the opponent's move), and the boards it stepped
+        self._step_boards = 0
+        self.seconds_per_board: float | None = None  # measured: a turn's belief work per board kept (mean of two)
 
     # --- helpers ---------------------------------------------------------------------------------------------
     def _note(self, text: str) -> None:
@@ -221,9 +231,13 @@ class BridgeRbcPlayer(reconchess.Player):
         self._proposal_cache.clear()
         belief = self._belief()
 
+        self._step_seconds, self._step_boards = 0.0, 0
+
         def update() -> None:
             if belief.needs_opponent_move():
+                started = time.perf_counter()
                 belief.opponent_moved(capture_square if captured_my_piece else None)
+                self._step_seconds, self._step_boards = time.perf_counter() - started, belief.last.before
                 what = f"captured on {_sq(capture_square)}" if captured_my_piece else "moved"
                 self._turn_log.append(f"opponent {what}: {belief.last.before} -> {len(belief)} boards"
                                       f"{' (repaired)' if belief.last.repaired else ''}")
@@ -235,8 +249,16 @@ class BridgeRbcPlayer(reconchess.Player):
         self._replaying = False
         self._measure_increment(seconds_left)
         belief = self._belief()
-        # belief updates are not cut short by a deadline: on a short clock, keep fewer boards so they stay quick
-        belief.max_boards = max(MIN_BOARDS, min(self.config.max_boards, int(seconds_left * belief.boards_per_second)))
+        # belief updates are not cut short by a deadline: on a short clock, keep fewer boards so they stay quick, and
+        # fewer still where this game measured them slow (BELIEF_SHARE of the clock left for a turn's bookkeeping)
+        cap = int(seconds_left * belief.boards_per_second)
+        if self.seconds_per_board is not None:
+            measured = int(BELIEF_SHARE * seconds_left / self.seconds_per_board)
+            if measured < min(cap, self.config.max_boards):
+                self._turn_log.append(f"boards kept <= {max(MIN_BOARDS, measured)} (belief steps measured at "
+                                      f"{self.seconds_per_board * 1000:.1f} ms a board)")
+            cap = min(cap, measured)
+        belief.max_boards = max(MIN_BOARDS, min(self.config.max_boards, cap))
         belief.sense_sample = max(MIN_BOARDS, min(self.config.sense_sample, int(seconds_left * BOARDS_PER_SECOND)))
 
         belief.guarded = None
@@ -260,11 +282,20 @@ class BridgeRbcPlayer(reconchess.Player):
         belief = self._belief()
 
         def update() -> None:
+            started = time.perf_counter()
             belief.sensed(sense_result)
+            self._measured(self._step_seconds + time.perf_counter() - started, self._step_boards)
             if sense_result:
                 self._turn_log.append(f"-> {len(belief)} boards{' (repaired)' if belief.last.repaired else ''}")
 
         self._guard("updating the belief after the sense", update, lambda: None, None)
+
+    def _measured(self, seconds: float, boards: int) -> None:
+        """A turn's belief work (the opponent's move and the sense) took ``seconds`` for ``boards`` kept boards."""
+        if self._replaying or boards < SPEED_MIN_BOARDS or seconds <= 0:
+            return
+        per = seconds / boards
+        self.seconds_per_board = per if self.seconds_per_board is None else 0.5 * (self.seconds_per_board + per)
 
     def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
         started = time.monotonic()

@@ -21,7 +21,9 @@ class RbcConfig(BaseModel):
     max_boards: int = Field(DEFAULT_CAPS["boards"][0], ge=10, le=5_000_000,
                             description="cap on the possible boards kept after every step; above it a sample "
                                         "(drawn by likelihood) is kept; on a short clock the player keeps fewer "
-                                        "(40 a second left; 100 with belief: arrays)")
+                                        "(40 a second left; 100 with belief: arrays), and fewer still where the "
+                                        "game measures the belief's steps slow (a turn's bookkeeping planned at "
+                                        "6% of the clock left)")
     max_children: int = Field(DEFAULT_CAPS["boards"][1], ge=100, le=50_000_000,
                               description="cap on the opponent's possible moves from those boards, kept until "
                                           "the sense narrows them (each board has up to ~60); above it a sample "
