@@ -51,12 +51,19 @@ def _try_write(folder: Path) -> str | None:
     return None
 
 
-def _looks_writable(folder: Path) -> str | None:
-    path = folder
+def _existing(path: Path) -> Path | None:
+    """``path`` or its nearest ancestor that exists (None: no part of it does)."""
     while not path.exists():
         if path.parent == path:
-            return "no part of the path exists"
+            return None
         path = path.parent
+    return path
+
+
+def _looks_writable(folder: Path) -> str | None:
+    path = _existing(folder)
+    if path is None:
+        return "no part of the path exists"
     if not path.is_dir():
         return f"{path} is not a folder"
     if not os.access(path, os.W_OK | os.X_OK):
@@ -70,6 +77,25 @@ def _looks_writable(folder: Path) -> str | None:
 # --- keeping transcripts/ bounded --------------------------------------------------------------------------------
 RECENT = 3600.0  # seconds: a transcript written this recently is never removed (a game in progress, this daemon's
 #                  or another's sharing the folder)
+
+
+def _transcripts(folder: Path) -> list[tuple[float, int, Path]]:
+    """(mtime, size, path) of every transcript in ``folder`` (``*.log`` files); none when the folder is absent or
+    unreadable (the start-up check says so)."""
+    files: list[tuple[float, int, Path]] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return files
+    for entry in entries:
+        if not entry.name.endswith(".log") or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        files.append((st.st_mtime, st.st_size, Path(entry.path)))
+    return files
 
 
 @dataclass
@@ -96,19 +122,7 @@ def prune_transcripts(folder: Path, *, max_mb: float, max_days: float, keep: Cal
     out = Pruned()
     if max_mb <= 0 and max_days <= 0:
         return out
-    files: list[tuple[float, int, Path]] = []
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return out  # no folder (nothing written yet) or unreadable: the start-up check says so
-    for entry in entries:
-        if not entry.name.endswith(".log") or not entry.is_file(follow_symlinks=False):
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        files.append((st.st_mtime, st.st_size, Path(entry.path)))
+    files = _transcripts(folder)
     total = sum(size for _, size, _ in files)
     out.total_before = total
     cap = max_mb * 1e6
@@ -138,12 +152,12 @@ def prune_transcripts(folder: Path, *, max_mb: float, max_days: float, keep: Cal
 MIN_FREE = 100e6  # bytes the records and the logs should find free beyond the transcripts' room
 
 
-def _files(folder: Path, pattern: Callable[[str], bool]) -> tuple[int, int]:
-    """(count, bytes) of the files under ``folder`` whose names ``pattern`` accepts; (0, 0) when it is absent."""
+def _records(folder: Path) -> tuple[int, int]:
+    """(count, bytes) of the files under ``folder`` and its subfolders (dot files aside); (0, 0) when absent."""
     count = size = 0
     for root, _, names in os.walk(folder):
         for name in names:
-            if not pattern(name):
+            if name.startswith("."):
                 continue
             try:
                 size += os.stat(os.path.join(root, name), follow_symlinks=False).st_size
@@ -154,12 +168,11 @@ def _files(folder: Path, pattern: Callable[[str], bool]) -> tuple[int, int]:
 
 
 def _free_bytes(path: Path) -> int | None:
-    while not path.exists():
-        if path.parent == path:
-            return None
-        path = path.parent
+    existing = _existing(path)
+    if existing is None:
+        return None
     try:
-        fs = os.statvfs(path)
+        fs = os.statvfs(existing)
     except OSError:
         return None
     return fs.f_bavail * fs.f_frsize
@@ -172,8 +185,9 @@ def _mb(n: float) -> str:
 def usage(data_dir: Path, max_mb: float) -> list[tuple[bool, str]]:
     """Lines for ``gamebridge check``: the transcripts' total against ``daemon.transcripts_max_mb``, the records,
     and whether the disk has room for the transcripts up to their cap (False: it has not)."""
-    count, total = _files(data_dir / "transcripts", lambda name: name.endswith(".log"))
-    records, records_size = _files(data_dir / "records", lambda name: not name.startswith("."))
+    files = _transcripts(data_dir / "transcripts")  # what prune_transcripts counts and removes
+    count, total = len(files), sum(size for _, size, _ in files)
+    records, records_size = _records(data_dir / "records")
     cap = max_mb * 1e6
     if max_mb <= 0:
         cap_text = "no cap (daemon.transcripts_max_mb: 0): they grow without bound; set a cap in MB"
@@ -195,4 +209,3 @@ def usage(data_dir: Path, max_mb: float) -> list[tuple[bool, str]]:
         else:
             lines.append((True, f"data folder {data_dir}: {_mb(free)} free on its disk"))
     return lines
-
