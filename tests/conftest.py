@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
+from helpers import children_of, gone_or_zombie
 
 from bridge.leelaz_network import write_network
 from bridge.transcript import Transcript
@@ -195,22 +196,6 @@ def _describe_sockets(inodes: set[str]) -> list[str]:
 PROC_CHILDREN = os.path.exists(f"/proc/self/task/{threading.get_native_id()}/children")  # CONFIG_PROC_CHILDREN
 
 
-def _children(pid: int) -> list[int]:
-    """pid's children, from /proc/PID/task/*/children (a few reads, not a walk over every process)."""
-    out: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                out += [int(c) for c in f.read().split()]
-        except OSError:  # the thread or the process ended meanwhile
-            continue
-    return out
-
-
 def _parents_from_stat() -> dict[int, int]:
     """Every process's parent, from /proc/PID/stat (where /proc/PID/task/TID/children is missing)."""
     parents: dict[int, int] = {}
@@ -228,15 +213,6 @@ def _parents_from_stat() -> dict[int, int]:
     return parents
 
 
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return True  # gone
-    return stat[stat.rfind(")") + 2:].split()[:1] == ["Z"]
-
-
 def _descendants() -> dict[int, str]:
     """This process's live descendants (zombies excluded): pid -> command line."""
     parents = None if PROC_CHILDREN else _parents_from_stat()
@@ -244,12 +220,12 @@ def _descendants() -> dict[int, str]:
     frontier = [os.getpid()]
     while frontier:
         parent = frontier.pop()
-        kids = _children(parent) if parents is None else [p for p, pp in parents.items() if pp == parent]
+        kids = children_of(parent) if parents is None else [p for p, pp in parents.items() if pp == parent]
         for pid in kids:
             if pid in out:
                 continue
             frontier.append(pid)  # a zombie's children are still ours to find
-            if _zombie(pid):
+            if gone_or_zombie(pid):
                 continue
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:

@@ -1,9 +1,10 @@
-"""Helpers shared by test files (``from helpers import wait_for``): waiting on a condition, the OGS sandbox's
-control API as the Go tests use it, and an OGS bot's config and records. Fixtures belong in conftest.py (``ogs_bot``
-starts a daemon from ``ogs_config_text``); plain functions here."""
+"""Helpers shared by test files (``from helpers import wait_for``): waiting on a condition, processes under /proc,
+the OGS sandbox's control API as the Go tests use it, and an OGS bot's config and records. Fixtures belong in
+conftest.py (``ogs_bot`` starts a daemon from ``ogs_config_text``); plain functions here."""
 
 from __future__ import annotations
 
+import os
 import textwrap
 import time
 from collections.abc import Callable
@@ -41,6 +42,47 @@ def wait_for(predicate: Callable[[], T | None], timeout: float = 10.0, what: str
 SHORT_GAME = ["cc", "gg", "cg", "gc", "ee", "resign"]  # moves of a scripted house that plays a little, then resigns
 BYOYOMI_FAST = {"system": "byoyomi", "time_control": "byoyomi", "speed": "live", "main_time": 120,
                 "period_time": 10, "periods": 3, "pause_on_weekends": False}
+
+
+def children_of(pid: int) -> list[int]:
+    """pid's children, whichever of its threads started them, from /proc/PID/task/*/children (a few reads, not a
+    walk over every process; empty where the kernel lacks CONFIG_PROC_CHILDREN or the process is gone)."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(c) for c in f.read().split()]
+        except OSError:  # the thread or the process ended meanwhile
+            continue
+    return out
+
+
+def gone_or_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return True  # gone
+    return stat[stat.rfind(")") + 2:].split()[:1] == ["Z"]
+
+
+def processes_naming(text: str, *, but: int | None = None) -> list[int]:
+    """The processes whose command line contains ``text`` (e.g. a test's own folder), ``but`` one pid."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == but:
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if text in f.read().decode(errors="replace"):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
 
 
 def api(sandbox: SandboxServer, method: str, path: str, **kw: Any) -> Any:

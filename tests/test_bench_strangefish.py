@@ -15,6 +15,7 @@ from typing import Any
 
 import chess
 import pytest
+from helpers import children_of, gone_or_zombie, processes_naming
 from reconchess import GameHistory, LocalGame
 
 from bridge.adapters.reconchess.sandbox.core import Clock, SandboxGame
@@ -355,16 +356,8 @@ def test_sigterm_stops_the_daemon_and_the_engine_of_the_game_under_way(stockfish
                                  cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def ours() -> list[int]:
-        """The processes started for this run: their command line names its folder, or their parent is one."""
-        found = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and int(entry.name) != bench_run.pid:
-                try:
-                    if str(out) in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                        found.append(int(entry.name))
-                except OSError:
-                    pass
-        return found
+        """The processes started for this run: their command line names its folder."""
+        return processes_naming(str(out), but=bench_run.pid)
 
     try:
         deadline = time.monotonic() + 60
@@ -373,15 +366,12 @@ def test_sigterm_stops_the_daemon_and_the_engine_of_the_game_under_way(stockfish
         assert ours(), "the daemon started"
         time.sleep(3)  # into the game
         daemons = ours()
-        children = [int(c) for pid in daemons for c in
-                    Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-                    if Path(f"/proc/{pid}/task/{pid}/children").exists()]
+        children = [c for pid in daemons for c in children_of(pid)]
         bench_run.send_signal(signal.SIGTERM)
         _, err = bench_run.communicate(timeout=60)
         assert bench_run.returncode == 130, err[-2000:]
         assert "interrupted" in err
-        left = [pid for pid in daemons + children if Path(f"/proc/{pid}").exists()
-                and "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[:1]]
+        left = [pid for pid in daemons + children if not gone_or_zombie(pid)]
         assert not left, f"still running after the benchmark's SIGTERM: {left}"
     finally:
         if bench_run.poll() is None:

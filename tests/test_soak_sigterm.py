@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import children_of, gone_or_zombie, processes_naming
 
 pytestmark = pytest.mark.e2e  # a soak process with one Go game (GNU Go)
 
@@ -23,32 +24,10 @@ def test_sigterm_stops_the_soak_s_daemons_sandboxes_and_engines(tmp_path: Path, 
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def daemons() -> list[int]:
-        found = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and int(entry.name) != run.pid:
-                try:
-                    if str(out) in (entry / "cmdline").read_bytes().decode(errors="replace"):
-                        found.append(int(entry.name))
-                except OSError:
-                    pass
-        return found
+        return processes_naming(str(out), but=run.pid)
 
     def children(pids: list[int]) -> list[int]:
-        """Every child of ``pids``, whichever of their threads started it."""
-        found = []
-        for pid in pids:
-            for task in Path(f"/proc/{pid}/task").glob("*"):
-                try:
-                    found += [int(c) for c in (task / "children").read_text().split()]
-                except OSError:
-                    pass
-        return found
-
-    def alive(pid: int) -> bool:
-        try:
-            return "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[:1]
-        except OSError:
-            return False
+        return [c for pid in pids for c in children_of(pid)]
 
     try:
         deadline = time.monotonic() + 60
@@ -61,7 +40,7 @@ def test_sigterm_stops_the_soak_s_daemons_sandboxes_and_engines(tmp_path: Path, 
         _, err = run.communicate(timeout=90)
         assert run.returncode == 130, err[-2000:]
         assert "interrupted" in err
-        left = [pid for pid in started + engines if alive(pid)]
+        left = [pid for pid in started + engines if not gone_or_zombie(pid)]
         assert not left, f"still running after the soak's SIGTERM: {left}"
     finally:
         if run.poll() is None:
