@@ -13,25 +13,19 @@ from typing import Any
 import pytest
 import socketio
 from aiohttp import web
+from helpers import wait_for
 
 from bridge.adapters.ogs.transport import SocketIOTransport, WebSocketTransport
 
 
-class GoodbyeServer:
-    """A socket.io server that says goodbye (a socket.io DISCONNECT packet) to every client on request."""
+class LoopbackApp:
+    """An aiohttp application on 127.0.0.1 (a free port), served by an event loop in a thread of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, app: web.Application, name: str) -> None:
+        self.app = app
         self.loop = asyncio.new_event_loop()
-        self.sio = socketio.AsyncServer(async_mode="aiohttp", logger=False, engineio_logger=False)
-        self.sids: list[str] = []
-        self.sio.on("connect", self._connect)
-        self.app = web.Application()
-        self.sio.attach(self.app, socketio_path="socket.io")
-        self.thread = threading.Thread(target=self.loop.run_forever, name="goodbye-server", daemon=True)
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
         self.port = 0
-
-    async def _connect(self, sid: str, environ: Any, auth: Any = None) -> None:
-        self.sids.append(sid)
 
     async def _start(self) -> None:
         self.runner = web.AppRunner(self.app, handle_signals=False)
@@ -40,17 +34,9 @@ class GoodbyeServer:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
-    def start(self) -> GoodbyeServer:
+    def start(self) -> None:
         self.thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
-        return self
-
-    def goodbye(self) -> None:
-        async def _go() -> None:
-            for sid in list(self.sids):
-                await self.sio.disconnect(sid)
-
-        asyncio.run_coroutine_threadsafe(_go(), self.loop).result(5)
 
     def stop(self) -> None:
         async def _stop() -> None:
@@ -66,9 +52,31 @@ class GoodbyeServer:
         self.loop.close()  # its self-pipe (a socket pair) would outlive the test
 
 
+class GoodbyeServer(LoopbackApp):
+    """A socket.io server that says goodbye (a socket.io DISCONNECT packet) to every client on request."""
+
+    def __init__(self) -> None:
+        super().__init__(web.Application(), "goodbye-server")
+        self.sio = socketio.AsyncServer(async_mode="aiohttp", logger=False, engineio_logger=False)
+        self.sids: list[str] = []
+        self.sio.on("connect", self._connect)
+        self.sio.attach(self.app, socketio_path="socket.io")
+
+    async def _connect(self, sid: str, environ: Any, auth: Any = None) -> None:
+        self.sids.append(sid)
+
+    def goodbye(self) -> None:
+        async def _go() -> None:
+            for sid in list(self.sids):
+                await self.sio.disconnect(sid)
+
+        asyncio.run_coroutine_threadsafe(_go(), self.loop).result(5)
+
+
 @pytest.fixture
 def goodbye_server() -> Iterator[GoodbyeServer]:
-    server = GoodbyeServer().start()
+    server = GoodbyeServer()
+    server.start()
     yield server
     server.stop()
 
@@ -106,50 +114,21 @@ def test_a_socketio_goodbye_from_the_server_is_reported_once_without_a_thread_tr
 
 
 def test_a_binary_websocket_frame_is_one_warning_without_its_bytes(caplog: pytest.LogCaptureFixture) -> None:
-    from bridge.adapters.ogs.transport import WebSocketTransport
-
     payload = b"\x00\xff\xfeRAW-BYTES-MUST-NOT-BE-LOGGED" * 4
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="binary-ws-server", daemon=True)
-    thread.start()
 
-    async def handler(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
+    async def script(ws: web.WebSocketResponse, server: WsServer) -> None:
         await ws.send_bytes(payload)
         await ws.send_str('["hello", {"after": "binary"}]')
         async for _ in ws:
             pass
-        return ws
 
-    async def start() -> tuple[web.AppRunner, int]:
-        app = web.Application()
-        app.router.add_get("/", handler)
-        runner = web.AppRunner(app, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    runner, port = asyncio.run_coroutine_threadsafe(start(), loop).result(10)
     caplog.set_level(logging.DEBUG, logger="bridge")
-    events: list[tuple[str, Any]] = []
-    got = threading.Event()
-    transport = WebSocketTransport()
-
-    def on_event(name: str, data: Any) -> None:
-        events.append((name, data))
-        got.set()
-
-    transport.on_event = on_event
-    try:
-        transport.connect(f"http://127.0.0.1:{port}", 5.0)
-        assert got.wait(5.0)
-    finally:
-        transport.close()
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
+    with WsServer(script) as server:
+        transport, events, _ = _connected(server)
+        try:
+            wait_for(lambda: events, 5.0)
+        finally:
+            transport.close()
     assert events == [("hello", {"after": "binary"})]  # the connection goes on after the binary frame
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("bridge")]
     assert not any("RAW-BYTES" in m for m in ours), ours
@@ -172,16 +151,15 @@ def test_an_unreadable_id_says_what_it_holds(data: dict[str, Any], message: str)
 
 
 # --- the WebSocket transport (websocket-client) against a real aiohttp server: pings, lengths, closes --------------
-class WsServer:
-    """An aiohttp WebSocket server on loopback in a thread of its own; ``script(ws)`` runs per connection."""
+class WsServer(LoopbackApp):
+    """An aiohttp WebSocket server at ``/``; ``script(ws, server)`` runs per connection."""
 
     def __init__(self, script: Any, **options: Any) -> None:
+        super().__init__(web.Application(), "ws-test-server")
+        self.app.router.add_get("/", self._handler)
         self.script = script
         self.options = options
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="ws-test-server", daemon=True)
         self.received: list[Any] = []
-        self.port = 0
 
     async def _handler(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(**self.options)
@@ -189,51 +167,23 @@ class WsServer:
         await self.script(ws, self)
         return ws
 
-    async def _start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/", self._handler)
-        self.runner = web.AppRunner(app, handle_signals=False)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
     def __enter__(self) -> WsServer:
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
+        self.stop()
 
 
-def _connected(server: WsServer) -> tuple[WebSocketTransport, list[tuple[str, Any]], list[str], threading.Event]:
+def _connected(server: WsServer) -> tuple[WebSocketTransport, list[tuple[str, Any]], list[str]]:
+    """A transport connected to ``server``, with the events it delivers and the disconnect reasons it reports."""
     transport = WebSocketTransport()
     events: list[tuple[str, Any]] = []
     reasons: list[str] = []
-    changed = threading.Event()
-
-    def on_event(name: str, data: Any) -> None:
-        events.append((name, data))
-        changed.set()
-
-    def on_disconnect(reason: str) -> None:
-        reasons.append(reason)
-        changed.set()
-
-    transport.on_event, transport.on_disconnect = on_event, on_disconnect
+    transport.on_event = lambda name, data: events.append((name, data))
+    transport.on_disconnect = reasons.append
     transport.connect(f"http://127.0.0.1:{server.port}", 5.0)
-    return transport, events, reasons, changed
-
-
-def _wait_for(check: Any, changed: threading.Event, seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        changed.wait(0.05)
-        changed.clear()
+    return transport, events, reasons
 
 
 def test_the_server_s_pings_are_answered_so_its_heartbeat_keeps_the_connection() -> None:
@@ -246,9 +196,9 @@ def test_the_server_s_pings_are_answered_so_its_heartbeat_keeps_the_connection()
             pass
 
     with WsServer(script, heartbeat=0.1) as server:
-        transport, events, reasons, changed = _connected(server)
+        transport, events, reasons = _connected(server)
         try:
-            _wait_for(lambda: events or reasons, changed)
+            wait_for(lambda: events or reasons)
         finally:
             transport.close()
     assert events == [("still", {"here": True})] and reasons == []
@@ -266,11 +216,11 @@ def test_messages_of_every_length_encoding_both_ways_and_text_beyond_ascii() -> 
 
     bodies = ["é", "x" * 125, "y" * 126, "z" * 65535, "w" * 65536, "Jérôme 囲碁 " * 20000]
     with WsServer(script) as server:
-        transport, events, reasons, changed = _connected(server)
+        transport, events, reasons = _connected(server)
         try:
             for body in bodies:
                 transport.send("chat", {"body": body})
-            _wait_for(lambda: len(events) == len(bodies) or reasons, changed)
+            wait_for(lambda: len(events) == len(bodies) or reasons)
         finally:
             transport.close()
     assert reasons == []
@@ -284,9 +234,9 @@ def test_a_close_from_the_server_is_reported_once() -> None:
         await ws.close(code=4001, message=b"server going down")
 
     with WsServer(script) as server:
-        transport, events, reasons, changed = _connected(server)
+        transport, events, reasons = _connected(server)
         try:
-            _wait_for(lambda: reasons, changed)
+            wait_for(lambda: reasons)
             assert not transport.connected
         finally:
             transport.close()
@@ -306,9 +256,9 @@ def test_a_frame_that_breaks_the_framing_ends_the_connection_with_one_reason() -
             pass
 
     with WsServer(script) as server:
-        transport, events, reasons, changed = _connected(server)
+        transport, events, reasons = _connected(server)
         try:
-            _wait_for(lambda: reasons, changed)
+            wait_for(lambda: reasons)
         finally:
             transport.close()
     assert events == [("before", 1)]
