@@ -648,6 +648,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"seed {seed}")
     soak = Soak(go=args.go, rbc=args.rbc, battleship=args.battleship, seconds=args.seconds, seed=seed,
                 out=args.out, fault_interval=args.fault_interval, restart=args.restart)
+
     def terminated(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt  # the run's finally stops the daemons, the sandboxes and the engines
 
