@@ -116,7 +116,9 @@ class EngineProcessConfig(Strict):
                                description="with a clock: seconds kept on it when the engine counts as hung, beyond "
                                            "what a restart and 2 s of thought take, plus 3.5 s for the stop, the "
                                            "send and a late clock (at most half the time left), to restart it and "
-                                           "still move; without one: seconds beyond max_move_time")
+                                           "still move; without one: seconds beyond max_move_time; a UCI engine "
+                                           "(RBC): seconds beyond a search's time, fewer on a short clock (a hang "
+                                           "costs a turn at most 15 % of the clock left)")
     max_move_time: float | None = Field(None, gt=0,
                                         description="cap on the seconds the engine may think for one move")
     quit_grace: float = Field(2.0, ge=0, le=60, description="seconds after 'quit' before SIGTERM, then SIGKILL")

@@ -51,7 +51,7 @@ class _StubEngine:
         self.calls = 0
 
     def analyse(self, board: chess.Board, *, seconds: float, depth: int | None = None,
-                multipv: int = 1) -> list[dict[str, Any]]:
+                multipv: int = 1, deadline: float | None = None) -> list[dict[str, Any]]:
         self.calls += 1
         info: dict[str, Any] = {"score": chess.engine.PovScore(chess.engine.Cp(0), board.turn)}
         if depth is None:

@@ -181,7 +181,7 @@ class _TimedStub:
         self.restarts = 0
 
     def analyse(self, board: chess.Board, *, seconds: float, depth: int | None = None,
-                multipv: int = 1) -> list[dict[str, object]]:
+                multipv: int = 1, deadline: float | None = None) -> list[dict[str, object]]:
         self.seconds += seconds
         moves = sorted(board.legal_moves, key=lambda m: m.uci())
         infos: list[dict[str, object]] = []
@@ -516,3 +516,37 @@ def test_on_a_slow_machine_a_turn_s_belief_work_stays_within_its_share_of_the_cl
     share = getattr(rbc, "BELIEF_SHARE", 0.06) * seconds_left  # (getattr: the same test runs on the old player)
     assert max(boards for boards, _ in took) >= 200, took  # the belief did widen
     assert all(seconds <= 2 * share for _, seconds in took[2:]), (took, share)
+
+
+FAKE_UCI = Path(__file__).parent / "fakes" / "fake_uci.py"
+
+
+def test_a_hung_engine_on_a_short_clock_costs_a_share_of_it_not_the_move_margin(
+        transcript: Transcript, players: list[BridgeRbcPlayer]) -> None:
+    """A soak's RBC game was lost on time: with ~10 s left the engine hung, and the UCI driver waited the call's
+    budget plus ``engine.move_margin`` (5 s) before restarting it, then asked again. With a short clock the wait
+    for a hung engine is a share of the clock: the sense goes on by the belief alone, within a fifth of what was
+    left; the engine restarts at the move's first request, hangs again, and the move is scored by material within
+    the same bound."""
+    cfg = EngineConfig(protocol="uci", command=[sys.executable, str(FAKE_UCI), "hang"], max_restarts=2)
+    assert cfg.move_margin == 5.0
+    player = BridgeRbcPlayer(UciEngine(cfg, name="fake", transcript=transcript), RbcConfig(seed=3, reserve=1.0),
+                             transcript=transcript)
+    players.append(player)
+    player.handle_game_start(chess.BLACK, chess.Board(), "someone")
+    player.handle_opponent_move_result(False, None)  # 20 boards: the sense and the move both ask the engine
+    actions = list(chess.Board("rnbqkbnr/pppppppp/8/8/4P3/8/PPPP1PPP/RNBQKBNR b KQkq - 0 1").pseudo_legal_moves)
+    seconds_left = 10.0
+    started = time.monotonic()
+    assert player.choose_sense(list(chess.SQUARES), actions, seconds_left) in chess.SQUARES
+    took = time.monotonic() - started
+    assert took <= 0.2 * seconds_left, took
+    assert player.engine is not None and not player.engine_failed and player.engine.restarts == 0
+    assert "no time left this turn to restart it and ask again (it restarts at its next request)" in _text(transcript)
+    player.handle_sense_result([])
+    started = time.monotonic()
+    assert player.choose_move(actions, seconds_left - took) in actions
+    assert time.monotonic() - started <= 0.2 * seconds_left
+    assert player.engine.restarts == 1 and not player.engine_failed
+    assert "(what the clock allows): restarting the engine (1 of 2 restarts)" in _text(transcript)
+    assert _text(transcript).count("no time left this turn") == 2

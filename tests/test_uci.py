@@ -19,40 +19,12 @@ from bridge.engines.uci import UciEngine
 from bridge.errors import EngineError
 from bridge.transcript import Transcript
 
-# A scripted UCI engine: handshakes, then misbehaves on "go" as its first argument says:
-#   hang    never answers
-#   garbage answers an illegal move and an unparseable info line
-#   normal  answers e2e4 (or the first legal-looking move)
-FAKE_UCI = textwrap.dedent("""
-    import sys
-    mode = sys.argv[1] if len(sys.argv) > 1 else "normal"
-    for line in sys.stdin:
-        cmd = line.strip()
-        if cmd == "uci":
-            print("id name FakeUci", flush=True)
-            print("option name Hash type spin default 16 min 1 max 1024", flush=True)
-            print("uciok", flush=True)
-        elif cmd == "isready":
-            print("readyok", flush=True)
-        elif cmd.startswith("go"):
-            if mode == "hang":
-                continue
-            if mode == "garbage":
-                print("info depth 1 score cp zz pv e2e5", flush=True)
-                print("bestmove e2e5", flush=True)
-            else:
-                print("info depth 1 score cp 10 pv e2e4", flush=True)
-                print("bestmove e2e4", flush=True)
-        elif cmd == "quit":
-            break
-""")
+FAKE_UCI = Path(__file__).parent / "fakes" / "fake_uci.py"  # scripted: hang, garbage or normal on "go"
 
 
 @pytest.fixture
-def fake_uci(tmp_path: Path) -> Callable[[str], list[str]]:
-    script = tmp_path / "fake_uci.py"
-    script.write_text(FAKE_UCI)
-    return lambda mode: [sys.executable, str(script), mode]
+def fake_uci() -> Callable[[str], list[str]]:
+    return lambda mode: [sys.executable, str(FAKE_UCI), mode]
 
 
 @pytest.fixture
@@ -165,6 +137,35 @@ def test_hung_engine_times_out_then_gives_up(fake_uci: Callable[[str], list[str]
     assert first is not None and not _alive(first)  # the hung process was killed, not left behind
     text = transcript.path.read_text() if transcript.path else ""
     assert "did not answer analyse within its budget" in text
+
+
+def test_a_deadline_bounds_a_hang_and_defers_the_restart(fake_uci: Callable[[str], list[str]],
+                                                         transcript: Transcript, engines: list[UciEngine]) -> None:
+    """With a deadline (a short clock), a hung engine is given up on by then, not after move_margin; with no time
+    left for a restart and a second try, the process is killed and the restart waits for the next request."""
+    engine = UciEngine(_cfg(fake_uci("hang"), move_margin=5.0, max_restarts=2), name="fake", transcript=transcript)
+    engines.append(engine)
+    first = engine.pid
+    started = time.monotonic()
+    with pytest.raises(EngineError, match=r"within its budget \+ 1.2 s \(what the clock allows\); no time left"):
+        engine.analyse(chess.Board(), seconds=0.05, deadline=started + 1.25)
+    elapsed = time.monotonic() - started
+    assert 1.2 <= elapsed < 3.0, elapsed
+    assert engine.restarts == 0 and engine.pid is None
+    assert first is not None and not _alive(first)
+    started = time.monotonic()  # the next request makes the deferred restart (counted), then the same
+    with pytest.raises(EngineError, match="no time left"):
+        engine.analyse(chess.Board(), seconds=0.05, deadline=started + 1.25)
+    assert engine.restarts == 1 and time.monotonic() - started < 3.0
+    assert "(what the clock allows): restarting the engine (1 of 2 restarts)" in \
+        (transcript.path.read_text() if transcript.path else "")
+    # a deadline far enough off leaves room for a restart and a second try within it
+    other = UciEngine(_cfg(fake_uci("hang"), move_margin=1.0, max_restarts=1), name="fake2")
+    engines.append(other)
+    started = time.monotonic()
+    with pytest.raises(EngineError, match=r"within its budget \+ 1 s \(engine.move_margin\).*restarted 1 times"):
+        other.analyse(chess.Board(), seconds=0.05, deadline=started + 10.0)
+    assert other.restarts == 1 and 2.0 <= time.monotonic() - started < 6.0
 
 
 def test_garbage_reply_costs_one_timeout_then_an_error(fake_uci: Callable[[str], list[str]],

@@ -5,10 +5,13 @@ UCI parser), with the bridge's error hierarchy, transcripts, time budgets and tr
   :class:`~bridge.errors.EngineError` that lists the options the engine offers.
 - :meth:`UciEngine.analyse` and :meth:`UciEngine.play` take their time limit from the caller's budget
   (``chess.engine.Limit(time=...)``, capped by ``engine.max_move_time``) and give up after the budget plus
-  ``engine.move_margin`` seconds.
+  ``engine.move_margin`` seconds -- or less, when the caller gives a ``deadline`` (a short clock): the margin is
+  then what is left before it (at least :data:`MIN_MARGIN`).
 - A dead engine (``EngineTerminatedError``) or a hung one (``TimeoutError``) is replaced by a fresh process and the
   request repeated, up to ``engine.max_restarts`` times in the life of the :class:`UciEngine` (one game); then
-  :class:`~bridge.errors.EngineError` is raised.  Any other complaint of python-chess (an illegal reply...) is
+  :class:`~bridge.errors.EngineError` is raised.  When the caller's ``deadline`` leaves no time for a restart and a
+  second try, the hung or dead process is stopped and :class:`~bridge.errors.EngineError` raised at once; the
+  restart (counted as usual) comes with the next request.  Any other complaint of python-chess (an illegal reply...) is
   raised as :class:`~bridge.errors.EngineError` at once, the process staying usable.
 - Transcript: python-chess logs every UCI line to the ``chess.engine`` logger at DEBUG.  One module-wide handler
   (:class:`_LineRouter`) takes that logger over: lines of a process started here go to that engine's transcript
@@ -31,6 +34,7 @@ import logging
 import os
 import signal
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from types import TracebackType
@@ -48,6 +52,8 @@ log = logging.getLogger("bridge.engine.uci")
 
 T = TypeVar("T")
 
+MIN_MARGIN = 1.0  # seconds: the least wait beyond a request's budget before the engine counts as hung (a tighter
+# one would take a loaded machine's slow answer for a hang and spend a restart on it)
 _PENDING_ENGINES = 16  # processes whose handshake lines are kept until their UciEngine claims them
 _PENDING_LINES = 400
 _live: weakref.WeakSet[UciEngine] = weakref.WeakSet()
@@ -209,6 +215,8 @@ class UciEngine:
         self.engine_name = ""
         self._engine: chess.engine.SimpleEngine | None = None
         self._pid: int | None = None
+        self._down: str | None = None  # why the process was stopped without a restart (it restarts when next asked)
+        self._start_seconds = 0.0  # how long the last start took (a retry within a deadline must fit one)
         self._closed = False
         self._lock = threading.RLock()
         _line_router()
@@ -235,6 +243,13 @@ class UciEngine:
         self.transcript.write(direction, line, self.name)
 
     def _start(self) -> None:
+        began = time.monotonic()
+        try:
+            self._start_engine()
+        finally:
+            self._start_seconds = time.monotonic() - began
+
+    def _start_engine(self) -> None:
         command = list(self.cfg.command)
         popen_args: dict[str, Any] = {"env": engine_environment(dict(self.cfg.env))}
         preexec = die_with_parent()  # the engine dies with python-chess's loop thread, or a SIGKILLed daemon
@@ -348,7 +363,7 @@ class UciEngine:
 
     def _restart(self, reason: str) -> None:
         old, pid = self._engine, self._pid
-        self._engine, self._pid = None, None
+        self._engine, self._pid, self._down = None, None, None
         if old is not None:  # dead or hung: no point asking it to quit
             self._stop_engine(old, pid, polite=False)
         if self.restarts >= self.cfg.max_restarts:  # the caller reports the error (one line per incident)
@@ -391,39 +406,72 @@ class UciEngine:
             seconds = min(seconds, self.cfg.max_move_time)
         return chess.engine.Limit(time=seconds, depth=depth)
 
-    def _call(self, what: str, request: Callable[[chess.engine.SimpleEngine], T]) -> T:
+    def _margin(self, seconds: float, deadline: float | None) -> float:
+        """How long past its ``seconds`` a request may take before the engine counts as hung: ``move_margin``, or
+        less when ``deadline`` is nearer (never under :data:`MIN_MARGIN`)."""
+        margin = self.cfg.move_margin
+        if deadline is not None:
+            margin = min(margin, max(MIN_MARGIN, deadline - time.monotonic() - seconds))
+        return margin
+
+    def _call(self, what: str, request: Callable[[chess.engine.SimpleEngine], T], *, seconds: float = 0.0,
+              deadline: float | None = None) -> T:
+        """Run ``request`` (a search of ``seconds``), restarting a dead or hung engine and asking again. With a
+        ``deadline`` (``time.monotonic()``): a hung engine is given up on by then, and a restart and second try
+        are made only if they fit before it."""
         with self._lock:
             while True:
                 if self._closed:
                     raise EngineError(f"{self.name}: the engine was closed")
                 engine = self._engine
                 if engine is None:
-                    self._restart("the engine is not running")
+                    self._restart(self._down or "the engine is not running")
                     continue
+                margin = self._margin(seconds, deadline)
+                engine.timeout = margin  # SimpleEngine waits limit.time + this before TimeoutError
                 try:
                     return request(engine)
                 except chess.engine.EngineTerminatedError as exc:
-                    self._restart(f"the engine died during {what} ({exc})")
+                    reason = f"the engine died during {what} ({exc})"
                 except concurrent.futures.CancelledError:  # python-chess cancels the request of an engine that died
-                    self._restart(f"the engine died during {what} (its request was cancelled)")
+                    reason = f"the engine died during {what} (its request was cancelled)"
                 except TimeoutError:
-                    self._restart(f"the engine did not answer {what} within its budget + "
-                                  f"{self.cfg.move_margin:g} s (engine.move_margin)")
+                    reason = f"the engine did not answer {what} within its budget + " + (
+                        f"{margin:g} s (engine.move_margin)" if margin == self.cfg.move_margin
+                        else f"{margin:.1f} s (what the clock allows)")
                 except chess.engine.EngineError as exc:
                     raise EngineError(f"{self.name}: the engine misbehaved during {what}: {exc}") from None
+                finally:
+                    if self._engine is engine:
+                        engine.timeout = self.cfg.move_margin
+                if deadline is not None and \
+                        deadline - time.monotonic() < self._start_seconds + seconds + MIN_MARGIN:
+                    self._set_down(reason)
+                    raise EngineError(f"{self.name}: {reason}; no time left this turn to restart it and ask "
+                                      f"again (it restarts at its next request)")
+                self._restart(reason)
+
+    def _set_down(self, reason: str) -> None:
+        """Stop the (dead or hung) process now and restart it at the next request."""
+        old, pid = self._engine, self._pid
+        self._engine, self._pid, self._down = None, None, reason
+        if old is not None:
+            self._stop_engine(old, pid, polite=False)
 
     def analyse(self, board: chess.Board, *, seconds: float, depth: int | None = None,
-                multipv: int = 1) -> list[chess.engine.InfoDict]:
+                multipv: int = 1, deadline: float | None = None) -> list[chess.engine.InfoDict]:
         """Analyse ``board`` for at most ``seconds`` (and ``depth`` plies); one InfoDict per principal variation,
-        best first (an engine with no legal move answers one InfoDict without ``pv``)."""
+        best first (an engine with no legal move answers one InfoDict without ``pv``). ``deadline``: see
+        :meth:`_call`."""
         limit = self._limit(seconds, depth)
-        result = self._call("analyse", lambda e: e.analyse(board, limit, multipv=multipv))
+        result = self._call("analyse", lambda e: e.analyse(board, limit, multipv=multipv), seconds=seconds,
+                            deadline=deadline)
         return result if isinstance(result, list) else [result]
 
-    def play(self, board: chess.Board, *, seconds: float) -> chess.Move | None:
-        """The engine's move in ``board`` within ``seconds`` (None: it has none)."""
+    def play(self, board: chess.Board, *, seconds: float, deadline: float | None = None) -> chess.Move | None:
+        """The engine's move in ``board`` within ``seconds`` (None: it has none). ``deadline``: see :meth:`_call`."""
         limit = self._limit(seconds, None)
-        result = self._call("play", lambda e: e.play(board, limit))
+        result = self._call("play", lambda e: e.play(board, limit), seconds=seconds, deadline=deadline)
         return result.move
 
     def ping(self) -> None:

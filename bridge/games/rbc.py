@@ -35,7 +35,9 @@ How it plays (in the manner of StrangeFish, the NeurIPS 2022 winner, much simpli
   the player times its own belief steps (the opponent's move and the sense, per board kept) and keeps no more boards
   than a turn's bookkeeping can step in ``BELIEF_SHARE`` (6 %) of the clock left at that speed: on a quiet machine
   (~0.5 ms a board) the clock's rule binds; on a loaded one (7.6 ms a board was seen in a soak) this one does.
-- **Robustness**: an engine that dies or hangs is restarted by the driver (:mod:`bridge.engines.uci`); when that
+- **Robustness**: an engine that dies or hangs is restarted by the driver (:mod:`bridge.engines.uci`); a hung one
+  costs a turn at most ``HANG_SHARE`` (15 %) of the clock left (the turn's budget plus at least a second), after
+  which the turn goes on by material and the engine restarts at its next request; when the driver
   gives up, or the engine answers something unusable, or anything here fails, the player notes it (one line in the
   transcript) and falls back to scoring moves by material, and never raises into the game loop.
 """
@@ -55,7 +57,7 @@ import reconchess
 from chess.engine import InfoDict
 from reconchess import GameHistory, WinReason
 
-from bridge.engines.uci import UciEngine
+from bridge.engines.uci import MIN_MARGIN, UciEngine
 from bridge.errors import BridgeError, ConfigError, EngineError
 from bridge.events import GameContext
 from bridge.games.rbc_belief import Belief, child, position_key, taken_move
@@ -95,6 +97,10 @@ LOSE_AVERSION = 2.0  # extra penalty per unit of probability that our king is le
 # king was taken for a bishop, the engine scoring the safe moves ~0.4 and the capture 1.0)
 VALUE_CONFIDENCE = 0.6
 VOTE_RANK = (1.0, 0.5, 0.3)
+# of the clock left, the most one turn may lose to an engine that hangs (the turn's budget included, and at least
+# the budget plus MIN_MARGIN): a hang on a short clock must not cost the uci driver's move_margin (a soak's game
+# was lost on time with ~10 s left)
+HANG_SHARE = 0.15
 REPLAY_BOARDS = 200  # boards sampled while an earlier run's observations are told again (begin_replay)
 
 
@@ -127,6 +133,7 @@ class BridgeRbcPlayer(reconchess.Player):
         self._increment = 0.0
         self._after_move: tuple[float, float] | None = None  # (seconds_left at choose_move, monotonic then)
         self._turn_started = 0.0
+        self._hang_by: float | None = None  # this decision's engine requests end by then, a hung engine's included
         self._turn_log: list[str] = []
         self.last_move_info: dict[str, Any] = {}
         # position -> the engine's favourite moves there and their values, this turn
@@ -399,6 +406,11 @@ class BridgeRbcPlayer(reconchess.Player):
         """For each move that captures the king on some board, the belief weight of those boards."""
         return self._belief().king_captures(actions)
 
+    def _hang_deadline(self, started: float, budget: float, seconds_left: float) -> float:
+        """When a decision started at ``started`` with ``budget`` seconds and ``seconds_left`` on the clock must
+        be over, an engine that hangs included (``HANG_SHARE``)."""
+        return started + max(budget + MIN_MARGIN, HANG_SHARE * seconds_left)
+
     def _engine_ok(self) -> bool:
         return self.engine is not None and not self.engine_failed
 
@@ -433,8 +445,9 @@ class BridgeRbcPlayer(reconchess.Player):
             value = static_value(after, self.color)
         else:
             clean = prepared.board
+            hang_by = self._hang_by
             infos = self._engine_call("scoring a move",
-                                      lambda e: e.analyse(clean, seconds=seconds, depth=depth))
+                                      lambda e: e.analyse(clean, seconds=seconds, depth=depth, deadline=hang_by))
             score = infos[0].get("score") if infos else None
             if score is None:
                 value = static_value(after, self.color)
@@ -464,7 +477,8 @@ class BridgeRbcPlayer(reconchess.Player):
                     prepared = prepare(board)
                     if prepared.board is None:
                         continue
-                    infos = self._engine_call("proposing moves", _analyser(prepared.board, seconds, MULTIPV)) or []
+                    infos = self._engine_call("proposing moves",
+                                              _analyser(prepared.board, seconds, MULTIPV, self._hang_by)) or []
                     moves = []
                     for info in infos[:len(VOTE_RANK)]:
                         pv = info.get("pv")
@@ -499,6 +513,7 @@ class BridgeRbcPlayer(reconchess.Player):
         started = time.monotonic()
         move_budget = self.budget(seconds_left, self._critical())
         budget = SENSE_SHARE * move_budget
+        self._hang_by = self._hang_deadline(started, budget, seconds_left)
         n_boards, t_propose, _ = self.plan(move_budget)
         actions = set(move_actions)
         heaviest = sorted(zip(boards, weights, strict=True), key=lambda bw: -bw[1])[:n_boards]
@@ -581,6 +596,7 @@ class BridgeRbcPlayer(reconchess.Player):
         critical = self._critical()
         budget = self.budget(seconds_left, critical)
         deadline = started + budget
+        self._hang_by = self._hang_deadline(started, budget, seconds_left)
         n_boards, t_propose_plan, t_score_plan = self.plan(budget)
         self.last_move_info = {"budget": budget, "critical": critical}
         if not move_actions:
@@ -686,8 +702,9 @@ class BridgeRbcPlayer(reconchess.Player):
         return best
 
 
-def _analyser(board: chess.Board, seconds: float, multipv: int) -> Callable[[UciEngine], list[InfoDict]]:
-    return lambda engine: engine.analyse(board, seconds=seconds, multipv=multipv)
+def _analyser(board: chess.Board, seconds: float, multipv: int,
+              deadline: float | None) -> Callable[[UciEngine], list[InfoDict]]:
+    return lambda engine: engine.analyse(board, seconds=seconds, multipv=multipv, deadline=deadline)
 
 
 class _EngineDown(Exception):
