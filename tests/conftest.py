@@ -177,6 +177,8 @@ def _tcp_address(hex_addr: str) -> str:
 
 def _describe_sockets(inodes: set[str]) -> list[str]:
     """``tcp 127.0.0.1:PORT -> 127.0.0.1:PORT`` (or ``listening on``) for each inode, from /proc/net."""
+    if not inodes:  # the usual case: no need to read the tables (thousands of rows after a few hundred tests)
+        return []
     found: dict[str, str] = {}
     for table in ("tcp", "tcp6"):
         try:
@@ -303,12 +305,15 @@ FAST_WORKERS = 4  # the fast subset mostly waits (timeouts, backoffs, clocks): 4
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
     """``-m "not e2e"`` alone runs the fast subset on FAST_WORKERS pytest-xdist workers (when xdist is installed
-    and no ``-n`` was given): ~50 s instead of ~130 s on a 2-core machine. The whole suite and the e2e tests run
-    in one process, in file order, as before; ``-n 0`` or ``-p no:xdist`` keeps the fast subset in one too."""
+    and no ``-n`` was given; ``--dist worksteal``): ~50 s instead of ~130 s on a 2-core machine. The whole suite
+    and the e2e tests run in one process, in file order, as before; ``-n 0`` or ``-p no:xdist`` keeps the fast
+    subset in one too."""
     if (config.getoption("markexpr", "") == "not e2e" and config.pluginmanager.hasplugin("xdist")
             and config.getoption("numprocesses", None) is None and not config.getoption("collectonly")
             and "PYTEST_XDIST_WORKER" not in os.environ):
         config.option.numprocesses = FAST_WORKERS
+        if config.getoption("dist", "no") in ("no", "load"):
+            config.option.dist = "worksteal"  # an idle worker takes queued tests from a busy one: no long tail
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -381,5 +386,5 @@ def player_factory(tmp_path: Path) -> Iterator[Callable[..., Any]]:
 
     yield make
     for p in made:
-        p.close()
+        p.close(hung=True)  # an engine a test left hung is stopped at once, not after engine.quit_grace
         p.transcript.close()

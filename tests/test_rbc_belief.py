@@ -112,7 +112,7 @@ def _play(seed: int, max_boards: int, turns: int, make: MakeBelief) -> tuple[Tra
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_true_board_always_in_unbounded_belief(seed: int, make: MakeBelief) -> None:
-    white, black = _play(seed, 10**9, 30, make)
+    white, black = _play(seed, 10**9, 24, make)  # seed 2: 5,817 boards at most (30 turns: the same, twice the time)
     assert white.checks + black.checks >= 20  # both sides were checked after every sense and move
 
 
