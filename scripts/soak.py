@@ -10,7 +10,8 @@ killed and restarted in the middle. Then it stops the daemons and checks:
 - every game finished, with its result in the sandbox's record, and none lost on time or by forfeit (and every Go
   game won: GNU Go does not lose to random moves unless a fault cost it the game). The goal is that no game is lost
   to one fault: a Go game that two or more faults were aimed at (its engine killed or frozen, found by the engine's
-  ``GAMEBRIDGE_ENGINE`` variable; a malformed frame for it) may be lost, and the summary says so in a note;
+  ``GAMEBRIDGE_ENGINE`` variable; a malformed frame for it) may be lost, and an RBC game that two or more engine
+  faults were aimed at may be lost on time; the summary says so in a note;
 - no move lost or doubled (Go: the bridge's SGF equals the server's move list and the server refused no move
   of the bot's; RBC: the bridge's game history equals the server's; Battleship: the bridge's record has every
   turn the server has);
@@ -567,8 +568,12 @@ daemon:
                 problems.append(f"RBC game {gid} did not finish (turn {row['turns']})")
                 continue
             lost = g.get("winner_color") is not None and g.get("winner_color") != bot_white
-            if lost and g.get("win_reason") in ("TIMEOUT", "RESIGN"):
-                problems.append(f"RBC game {gid} lost by {g.get('win_reason')}")
+            hits = self.report.hits[f"reconchess-{gid}"]
+            if lost and g.get("win_reason") in ("TIMEOUT", "RESIGN") and hits >= 2:
+                self.report.notes.append(f"RBC game {gid} lost by {g.get('win_reason')} after {hits} faults aimed "
+                                         f"at it: excused (the goal is one fault)")
+            elif lost and g.get("win_reason") in ("TIMEOUT", "RESIGN"):
+                problems.append(f"RBC game {gid} lost by {g.get('win_reason')} after {hits} fault(s) aimed at it")
             record = self.out / "reconchess" / "records" / f"reconchess-{gid}.json"
             if not record.exists():
                 problems.append(f"RBC game {gid}: no game history record")

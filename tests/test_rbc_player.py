@@ -406,10 +406,14 @@ def test_dead_engine_for_good_falls_back_to_material(stockfish_cfg: EngineConfig
 
 @pytest.mark.e2e
 def test_make_player(stockfish_cfg: EngineConfig, transcript: Transcript, tmp_path: Path) -> None:
-    ctx = SimpleNamespace(game_id="7", config=SimpleNamespace(engine=stockfish_cfg, rbc=FAST),
+    ctx = SimpleNamespace(game_id="7", config=SimpleNamespace(engine=stockfish_cfg, rbc=FAST,
+                                                              server=SimpleNamespace(kind="reconchess")),
                           transcript=transcript, records_dir=tmp_path)
     player = make_player(ctx)
     try:
+        assert player.engine is not None and player.engine.pid is not None
+        environ = Path(f"/proc/{player.engine.pid}/environ").read_bytes().split(b"\0")
+        assert b"GAMEBRIDGE_ENGINE=reconchess-7" in environ  # which game the process serves (the soak reads it)
         player.handle_game_start(chess.WHITE, chess.Board(), "someone")
         assert player.belief_size() == 1
         assert player.choose_sense(list(chess.SQUARES), [], 900) is None  # nothing to learn on move one

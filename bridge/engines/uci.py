@@ -44,7 +44,7 @@ import chess
 import chess.engine
 
 from bridge.config import EngineConfig
-from bridge.engines.process import die_with_parent, engine_environment
+from bridge.engines.process import ENGINE_NAME_VAR, die_with_parent, engine_environment
 from bridge.errors import EngineError
 from bridge.transcript import Transcript
 
@@ -201,14 +201,17 @@ def _finish_event_loop(engine: chess.engine.SimpleEngine) -> None:
 class UciEngine:
     """One UCI engine for one game, restarted transparently when it dies or hangs.
 
-    ``name`` labels the transcript lines; ``transcript`` (optional) receives every line; ``info_lines`` also
-    records the engine's ``info`` lines (large).  Starting fails with :class:`EngineError` saying why.
+    ``name`` labels the transcript lines; ``serves`` (default ``name``) goes into the process's
+    ``GAMEBRIDGE_ENGINE`` variable (which game it serves, e.g. ``reconchess-7``: for wrappers, ``ps`` and the soak);
+    ``transcript`` (optional) receives every line; ``info_lines`` also records the engine's ``info`` lines (large).
+    Starting fails with :class:`EngineError` saying why.
     """
 
     def __init__(self, cfg: EngineConfig, *, name: str = "uci", transcript: Transcript | None = None,
-                 info_lines: bool = False) -> None:
+                 info_lines: bool = False, serves: str | None = None) -> None:
         self.cfg = cfg
         self.name = name
+        self.serves = serves or name
         self.transcript = transcript
         self.info_lines = info_lines
         self.restarts = 0
@@ -251,7 +254,9 @@ class UciEngine:
 
     def _start_engine(self) -> None:
         command = list(self.cfg.command)
-        popen_args: dict[str, Any] = {"env": engine_environment(dict(self.cfg.env))}
+        env = engine_environment(dict(self.cfg.env))
+        env[ENGINE_NAME_VAR] = self.serves
+        popen_args: dict[str, Any] = {"env": env}
         preexec = die_with_parent()  # the engine dies with python-chess's loop thread, or a SIGKILLed daemon
         if preexec is not None:
             popen_args["preexec_fn"] = preexec

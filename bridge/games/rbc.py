@@ -721,7 +721,8 @@ def make_player(ctx: GameContext) -> BridgeRbcPlayer:
     name = Path(config.engine.command[0]).name or "uci"
     engine: UciEngine | None
     try:
-        engine = UciEngine(config.engine, name=name, transcript=ctx.transcript, info_lines=config.rbc.transcript_info)
+        engine = UciEngine(config.engine, name=name, transcript=ctx.transcript, info_lines=config.rbc.transcript_info,
+                           serves=f"{getattr(config.server, 'kind', 'rbc')}-{ctx.game_id}")
     except EngineError as exc:
         # a game is never given up for its engine: without one the player still senses and scores by material
         log.error("game %s: %s; playing this game without the engine (moves scored by material)", ctx.game_id, exc)
