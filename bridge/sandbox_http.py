@@ -10,6 +10,7 @@ Server-neutral: no route, field or status text is named here.
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import socket
 import threading
@@ -223,6 +224,78 @@ class Faults:
                     self.log.info("sandbox: %s on %s %s", rule, method, path)
                     return rule
         return None
+
+
+# --- the fault-control requests' bodies (``POST /sandbox/fail`` and the like), checked the same way by every sandbox:
+# each parser takes the request's JSON body and returns the rule, or raises ValueError("expected {...}") that the
+# sandbox answers with its own error status
+@dataclass
+class FailFor:
+    """Answer an error ``status`` to every request matching ``match`` for ``seconds``."""
+
+    seconds: float
+    status: int
+    match: str
+    retry_after: int
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _seconds(value: Any, most: float = math.inf) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= most
+
+
+def _status(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599
+
+
+def _body(body: Any, example: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ValueError(f"expected a JSON object: {example}")
+    return body
+
+
+def fail_for_rule(body: Any) -> FailFor:
+    example = '{"seconds": 5, "status": 500, "match": "", "retry_after": 1}'
+    b = _body(body, example)
+    rule = FailFor(b.get("seconds", -1.0), b.get("status", 500), b.get("match", ""), b.get("retry_after", 1))
+    retry = rule.retry_after
+    if not (_seconds(rule.seconds) and _status(rule.status) and isinstance(rule.match, str)
+            and isinstance(retry, int) and not isinstance(retry, bool) and retry >= 0):
+        raise ValueError(f"expected {example} (seconds >= 0, status 400-599)")
+    rule.seconds = float(rule.seconds)
+    return rule
+
+
+def drop_rule(body: Any, match_example: str) -> Drop:
+    example = f'{{"match": "{match_example}", "count": 1, "after": true}}'
+    b = _body(body, example)
+    rule = Drop(b.get("match", ""), b.get("count", 1), b.get("after", True))
+    if not (isinstance(rule.match, str) and _count(rule.count) and isinstance(rule.after, bool)):
+        raise ValueError(f"expected {example} (count >= 1)")
+    return rule
+
+
+def fail_next_rule(body: Any, match_example: str) -> FailNext:
+    example = f'{{"match": "{match_example}", "count": 1, "status": 500, "after": false}}'
+    b = _body(body, example)
+    rule = FailNext(b.get("match", ""), b.get("count", 1), b.get("status", 500), b.get("after", False))
+    if not (isinstance(rule.match, str) and _count(rule.count) and _status(rule.status)
+            and isinstance(rule.after, bool)):
+        raise ValueError(f"expected {example} (count >= 1, status 400-599)")
+    return rule
+
+
+def stall_rule(body: Any, match_example: str) -> Stall:
+    example = f'{{"seconds": 5, "match": "{match_example}", "count": 1}}'
+    b = _body(body, example)
+    rule = Stall(b.get("match", ""), b.get("count", 1), b.get("seconds", -1.0))
+    if not (_seconds(rule.seconds, 600) and isinstance(rule.match, str) and _count(rule.count)):
+        raise ValueError(f"expected {example} (0 <= seconds <= 600, count >= 1)")
+    rule.seconds = float(rule.seconds)
+    return rule
 
 
 def serve_in_foreground(name: str, announce: Callable[[], None], stop_server: Callable[[], None]) -> None:

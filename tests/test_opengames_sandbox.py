@@ -677,6 +677,14 @@ def test_fault_injection_and_lost_answers(og: OpenGamesSandbox) -> None:
     assert state["is_my_turn"] is False and state["opponent_board"]["my_misses"] + state["opponent_board"][
         "my_hits"
     ] == [[2, 2]]
+    # malformed fault rules are refused with what is expected (the parsers the reconchess sandbox shares)
+    bad: list[tuple[str, object]] = [("fail", {"seconds": -1}), ("fail", {"seconds": 1, "status": True}),
+                                     ("fail_next", {"count": 0}), ("fail_next", {"status": 302}),
+                                     ("stall", {"seconds": 601}), ("stall", {"count": 1.5}), ("drop", {"after": 1}),
+                                     ("drop", [])]
+    for path, body in bad:
+        r = requests.post(f"{og.url}/sandbox/{path}", json=body, timeout=5)
+        assert r.status_code == 422 and "expected" in r.text, (path, body, r.text)
 
 
 # --- house opponents ----------------------------------------------------------------------------------------

@@ -298,7 +298,15 @@ def test_control_api_fail_and_drop(sandbox: ReconchessSandbox) -> None:
     snapshot = requests.get(f"{url}/sandbox/games/{game_id}", timeout=5).json()
     assert snapshot["moves"][0]["sense"] == 12 and snapshot["phase"] == "move"
     assert snapshot["fen"] == chess.STARTING_FEN and snapshot["game_history"] is None
-    assert requests.post(f"{url}/sandbox/fail", json={"seconds": "x"}, timeout=5).status_code == 400
+    bad_fails: list[dict[str, object]] = [{"seconds": "x"}, {"seconds": 1, "status": True},
+                                          {"seconds": 1, "status": 200}, {"seconds": 1, "match": 3},
+                                          {"seconds": 1, "retry_after": -1}]
+    bad_drops: list[dict[str, object]] = [{"count": 0}, {"count": True}, {"after": "yes"}, {"match": None}]
+    for path, bodies in (("fail", bad_fails), ("drop", bad_drops)):
+        for bad in bodies:  # each refused with what is expected (the parsers are shared with the Open Games sandbox)
+            refused = requests.post(f"{url}/sandbox/{path}", json=bad, timeout=5)
+            assert refused.status_code == 400 and "expected" in refused.json()["error"], (bad, refused.text)
+    assert requests.get(f"{url}/api/version", timeout=5).status_code == 200  # none of them took effect
     listing = requests.get(f"{url}/sandbox/games", timeout=5).json()["games"]
     assert [g["id"] for g in listing] == [game_id]
 

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from bridge.adapters.opengames.sandbox.core import HOUSE_KINDS, Agent, SandboxState, Ticket, Webhook
@@ -30,7 +30,16 @@ from bridge.adapters.opengames.sandbox.game import GAME_TYPE, SCHEMA_VERSION, Ap
 from bridge.adapters.opengames.sandbox.house import HousePlayer
 from bridge.adapters.opengames.sandbox.webhooks import WebhookDispatcher
 from bridge.games.battleship_rules import ROW_LETTERS
-from bridge.sandbox_http import Faults, SandboxRequestHandler, TrackingHTTPServer, serve_in_foreground
+from bridge.sandbox_http import (
+    Faults,
+    SandboxRequestHandler,
+    TrackingHTTPServer,
+    drop_rule,
+    fail_for_rule,
+    fail_next_rule,
+    serve_in_foreground,
+    stall_rule,
+)
 
 log = logging.getLogger("bridge.opengames.sandbox")
 
@@ -155,6 +164,17 @@ def _int_param(query: dict[str, str], name: str, default: int, low: int, high: i
     if not low <= value <= high:
         raise ApiError(422, f"query parameter {name} must be between {low} and {high}, not {value}")
     return value
+
+
+T = TypeVar("T")
+
+
+def _rule(parse: Callable[..., T], body: Any, *args: Any) -> T:
+    """A fault-control request's rule (bridge.sandbox_http's parsers); 422 saying what is expected if malformed."""
+    try:
+        return parse(body, *args)
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
 
 
 def _obj(body: Any, example: str) -> dict[str, Any]:
@@ -687,75 +707,25 @@ class OpenGamesSandbox:
         return self.add_house(kind, moves, None if delay is None else float(delay))
 
     def _control_fail(self, request: Request) -> dict[str, Any]:
-        body = _obj(request.body, '{"seconds": 5, "status": 500, "match": "", "retry_after": 1}')
-        seconds, status = body.get("seconds"), body.get("status", 500)
-        match, retry_after = body.get("match", ""), body.get("retry_after", 1)
-        if (
-            isinstance(seconds, bool)
-            or not isinstance(seconds, int | float)
-            or seconds < 0
-            or isinstance(status, bool)
-            or not isinstance(status, int)
-            or not 400 <= status <= 599
-            or not isinstance(match, str)
-            or isinstance(retry_after, bool)
-            or not isinstance(retry_after, int)
-            or retry_after < 0
-        ):
-            raise ApiError(422, 'expected {"seconds": N, "status": 400-599, "match": "", "retry_after": 1}')
-        self.fail(float(seconds), status, match, retry_after)
-        return {"failing_for": seconds, "status": status, "match": match, "retry_after": retry_after}
+        rule = _rule(fail_for_rule, request.body)
+        self.fail(rule.seconds, rule.status, rule.match, rule.retry_after)
+        return {"failing_for": rule.seconds, "status": rule.status, "match": rule.match,
+                "retry_after": rule.retry_after}
 
     def _control_fail_next(self, request: Request) -> dict[str, Any]:
-        example = '{"match": "POST /api/v1/mcp/game/", "count": 1, "status": 500, "after": false}'
-        body = _obj(request.body, example)
-        match, count = body.get("match", ""), body.get("count", 1)
-        status, after = body.get("status", 500), body.get("after", False)
-        if (
-            not isinstance(match, str)
-            or isinstance(count, bool)
-            or not isinstance(count, int)
-            or count < 1
-            or isinstance(status, bool)
-            or not isinstance(status, int)
-            or not 400 <= status <= 599
-            or not isinstance(after, bool)
-        ):
-            raise ApiError(422, f"expected {example}")
-        self.fail_next(match, count, status, after)
-        return {"match": match, "count": count, "status": status, "after": after}
+        rule = _rule(fail_next_rule, request.body, "POST /api/v1/mcp/game/")
+        self.fail_next(rule.match, rule.count, rule.status, rule.after)
+        return {"match": rule.match, "count": rule.count, "status": rule.status, "after": rule.after}
 
     def _control_stall(self, request: Request) -> dict[str, Any]:
-        example = '{"seconds": 5, "match": "GET /api/v1/mcp/game/", "count": 1}'
-        body = _obj(request.body, example)
-        seconds, match, count = body.get("seconds"), body.get("match", ""), body.get("count", 1)
-        if (
-            isinstance(seconds, bool)
-            or not isinstance(seconds, int | float)
-            or not 0 <= seconds <= 600
-            or not isinstance(match, str)
-            or isinstance(count, bool)
-            or not isinstance(count, int)
-            or count < 1
-        ):
-            raise ApiError(422, f"expected {example}")
-        self.stall(float(seconds), match, count)
-        return {"seconds": seconds, "match": match, "count": count}
+        rule = _rule(stall_rule, request.body, "GET /api/v1/mcp/game/")
+        self.stall(rule.seconds, rule.match, rule.count)
+        return {"seconds": rule.seconds, "match": rule.match, "count": rule.count}
 
     def _control_drop(self, request: Request) -> dict[str, Any]:
-        body = _obj(request.body, '{"match": "POST /api/v1/mcp/game/", "count": 1, "after": true}')
-        match, count, after = body.get("match", ""), body.get("count", 1), body.get("after", True)
-        if (
-            not isinstance(match, str)
-            or isinstance(count, bool)
-            or not isinstance(count, int)
-            or count < 1
-            or not isinstance(after, bool)
-        ):
-            raise ApiError(422, 'expected {"match": "POST /api/v1/mcp/game/", "count": 1, "after": true}')
-        self.drop(match, count, after)
-        return {"match": match, "count": count, "after": after}
-
+        rule = _rule(drop_rule, request.body, "POST /api/v1/mcp/game/")
+        self.drop(rule.match, rule.count, rule.after)
+        return {"match": rule.match, "count": rule.count, "after": rule.after}
 
 MCP_TOOLS: list[dict[str, Any]] = [
     {

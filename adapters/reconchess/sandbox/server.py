@@ -39,7 +39,14 @@ from bridge.adapters.reconchess.sandbox.core import (
     SandboxState,
 )
 from bridge.adapters.reconchess.sandbox.house import HousePlayer, house_bots
-from bridge.sandbox_http import Faults, SandboxRequestHandler, TrackingHTTPServer, serve_in_foreground
+from bridge.sandbox_http import (
+    Faults,
+    SandboxRequestHandler,
+    TrackingHTTPServer,
+    drop_rule,
+    fail_for_rule,
+    serve_in_foreground,
+)
 
 log = logging.getLogger("bridge.reconchess.sandbox")
 
@@ -512,36 +519,20 @@ class ReconchessSandbox:
         return snap
 
     def _control_fail(self, request: _Request) -> Any:
-        body = self._obj(request.body)
-        seconds = _opt_float(body.get("seconds"), "seconds", None)
-        status = body.get("status", 500)
-        match = body.get("match", "")
-        if (
-            seconds is None
-            or not isinstance(status, int)
-            or not 400 <= status <= 599
-            or not isinstance(match, str)
-        ):
-            raise SandboxError(400, 'expected {"seconds": N, "status": 500, "match": ""}')
-        self.fail(seconds, status, match)
-        return {"failing_for": seconds, "status": status, "match": match}
+        try:
+            rule = fail_for_rule(request.body)
+        except ValueError as exc:
+            raise SandboxError(400, str(exc)) from None
+        self.fail(rule.seconds, rule.status, rule.match)
+        return {"failing_for": rule.seconds, "status": rule.status, "match": rule.match}
 
     def _control_drop(self, request: _Request) -> Any:
-        body = self._obj(request.body)
-        match = body.get("match", "")
-        count = body.get("count", 1)
-        after = body.get("after", True)
-        if (
-            not isinstance(match, str)
-            or isinstance(count, bool)
-            or not isinstance(count, int)
-            or count < 1
-            or not isinstance(after, bool)
-        ):
-            raise SandboxError(400, 'expected {"match": "POST /api/games/", "count": 1, "after": true}')
-        self.drop(match, count, after)
-        return {"match": match, "count": count, "after": after}
-
+        try:
+            rule = drop_rule(request.body, "POST /api/games/")
+        except ValueError as exc:
+            raise SandboxError(400, str(exc)) from None
+        self.drop(rule.match, rule.count, rule.after)
+        return {"match": rule.match, "count": rule.count, "after": rule.after}
 
 GAME_ENDPOINTS: list[tuple[str, str]] = [
     ("GET", "color"),
