@@ -380,6 +380,35 @@ def test_killed_engine_never_loses_the_game(stockfish_cfg: EngineConfig, transcr
     assert "the engine died during" in _text(transcript)
 
 
+def test_a_frozen_engine_on_a_short_clock_never_loses_the_game(stockfish_cfg: EngineConfig, transcript: Transcript,
+                                                              players: list[BridgeRbcPlayer]) -> None:
+    """Real Stockfish frozen (SIGSTOP: a hung engine) on turns 2 and 3 of a 15 s game: each hang costs a share of
+    the clock, not the move margin (5 s) and a second try, and the game is won without running out of time."""
+    random.seed(5)
+
+    frozen: list[tuple[float, float]] = []  # (seconds left, seconds the turn's move took) of the frozen turns
+
+    class Freezer(BridgeRbcPlayer):
+        def choose_move(self, move_actions: list[chess.Move], seconds_left: float) -> chess.Move | None:
+            if self.turn not in (2, 3) or self.engine is None or self.engine.pid is None:
+                return super().choose_move(move_actions, seconds_left)
+            os.kill(self.engine.pid, signal.SIGSTOP)
+            started = time.monotonic()
+            move = super().choose_move(move_actions, seconds_left)
+            frozen.append((seconds_left, time.monotonic() - started))
+            return move
+
+    engine = UciEngine(stockfish_cfg, name="sf", transcript=transcript)
+    player = Freezer(engine, FAST, transcript=transcript)
+    players.append(player)
+    winner, reason = _play(player, white=False, seconds=15)
+    assert (winner, reason) == (chess.BLACK, WinReason.KING_CAPTURE), (winner, reason)
+    assert len(frozen) == 2 and all(took <= 0.2 * left for left, took in frozen), frozen  # was 5+ s of ~14 s
+    text = _text(transcript)
+    assert text.count("(what the clock allows); no time left this turn") == 2, text[-3000:]
+    assert engine.restarts == 2
+
+
 @pytest.mark.e2e
 def test_dead_engine_for_good_falls_back_to_material(stockfish_cfg: EngineConfig, transcript: Transcript,
                                                      players: list[BridgeRbcPlayer]) -> None:
