@@ -3,7 +3,7 @@
 # checkout's virtual environment that scripts/setup.sh makes.
 #
 # Without arguments the suite runs in three parts, each printing its own summary (the command fails if any fails):
-#   1. the fast subset (-m "not e2e") on 4 pytest-xdist workers (tests/conftest.py FAST_WORKERS);
+#   1. the fast subset (-m "not e2e") on 6 pytest-xdist workers (tests/conftest.py FAST_WORKERS);
 #   2. the end-to-end tests on TEST_E2E_WORKERS (default 2) workers, except those marked `alone`;
 #   3. the `alone` tests one at a time (timing-sensitive under CPU contention: the soak, the benchmark smoke test,
 #      hang limits on real clocks, the systemd watchdog's pace).

@@ -299,7 +299,7 @@ E2E_FIXTURES = frozenset({
 REAL_ENGINE_MARKS = ("/usr/games/", "battleship_engine.py", "bridge.cli", "bin/gamebridge")
 
 
-FAST_WORKERS = 4  # the fast subset mostly waits (timeouts, backoffs, clocks): 4 workers suit even 2 cores
+FAST_WORKERS = 6  # the fast subset mostly waits (timeouts, backoffs, clocks): 6 workers suit even 2 cores
 
 
 @pytest.hookimpl(tryfirst=True)
