@@ -367,10 +367,7 @@ class UciEngine:
                 reason = f"the engine did not start ({exc})"
 
     def _restart(self, reason: str) -> None:
-        old, pid = self._engine, self._pid
-        self._engine, self._pid, self._down = None, None, None
-        if old is not None:  # dead or hung: no point asking it to quit
-            self._stop_engine(old, pid, polite=False)
+        self._set_down(None)
         if self.restarts >= self.cfg.max_restarts:  # the caller reports the error (one line per incident)
             raise EngineError(f"{self.name}: {reason}; the engine was already restarted {self.restarts} times "
                               f"(engine.max_restarts), giving up")
@@ -446,9 +443,6 @@ class UciEngine:
                         else f"{margin:.1f} s (what the clock allows)")
                 except chess.engine.EngineError as exc:
                     raise EngineError(f"{self.name}: the engine misbehaved during {what}: {exc}") from None
-                finally:
-                    if self._engine is engine:
-                        engine.timeout = self.cfg.move_margin
                 if deadline is not None and \
                         deadline - time.monotonic() < self._start_seconds + seconds + MIN_MARGIN:
                     self._set_down(reason)
@@ -456,8 +450,9 @@ class UciEngine:
                                       f"again (it restarts at its next request)")
                 self._restart(reason)
 
-    def _set_down(self, reason: str) -> None:
-        """Stop the (dead or hung) process now and restart it at the next request."""
+    def _set_down(self, reason: str | None) -> None:
+        """Stop the (dead or hung) process now, without asking it to quit; ``reason``: why, for the restart at the
+        next request (None: the caller restarts it)."""
         old, pid = self._engine, self._pid
         self._engine, self._pid, self._down = None, None, reason
         if old is not None:
