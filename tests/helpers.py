@@ -5,6 +5,8 @@ conftest.py (``ogs_bot`` starts a daemon from ``ogs_config_text``); plain functi
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import textwrap
 import time
 from collections.abc import Callable
@@ -83,6 +85,29 @@ def processes_naming(text: str, *, but: int | None = None) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def stopped_by_sigterm(run: subprocess.Popen[str], started: list[int], what: str, timeout: float) -> None:
+    """SIGTERM to ``run`` (a script that takes it like Ctrl-C): it exits 130 saying it was interrupted, and none of
+    ``started`` (the processes it had started) is still running."""
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=timeout)
+    assert run.returncode == 130, err[-2000:]
+    assert "interrupted" in err
+    left = [pid for pid in started if not gone_or_zombie(pid)]
+    assert not left, f"still running after the {what}'s SIGTERM: {left}"
+
+
+def kill_all(run: subprocess.Popen[str], leftovers: list[int]) -> None:
+    """After such a test, whatever happened: ``run`` and ``leftovers`` killed (SIGKILL), those already gone skipped."""
+    if run.poll() is None:
+        run.kill()
+        run.wait(10)
+    for pid in leftovers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def api(sandbox: SandboxServer, method: str, path: str, **kw: Any) -> Any:

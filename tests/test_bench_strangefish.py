@@ -15,7 +15,7 @@ from typing import Any
 
 import chess
 import pytest
-from helpers import children_of, gone_or_zombie, processes_naming
+from helpers import children_of, kill_all, processes_naming, stopped_by_sigterm, wait_for
 from reconchess import GameHistory, LocalGame
 
 from bridge.adapters.reconchess.sandbox.core import Clock, SandboxGame
@@ -346,9 +346,6 @@ def test_one_game_against_random_end_to_end(stockfish: str, tmp_path: Path, beli
 def test_sigterm_stops_the_daemon_and_the_engine_of_the_game_under_way(stockfish: str, tmp_path: Path) -> None:
     """Seen by hand: a benchmark stopped with SIGTERM (kill, pkill, systemd) left its bridge daemon running, with
     its Stockfish, seeking games on a sandbox that was gone. SIGTERM now stops the game's processes like Ctrl-C."""
-    import os
-    import signal
-
     out = tmp_path / "runs"
     bench_run = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "bench_strangefish.py"), "--opponent",
                                   "random", "--games", "1", "--seconds", "300", "--results",
@@ -360,24 +357,13 @@ def test_sigterm_stops_the_daemon_and_the_engine_of_the_game_under_way(stockfish
         return processes_naming(str(out), but=bench_run.pid)
 
     try:
-        deadline = time.monotonic() + 60
-        while not ours() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert ours(), "the daemon started"
+        wait_for(ours, 60, "the daemon", step=0.2)
         time.sleep(3)  # into the game
         daemons = ours()
         children = [c for pid in daemons for c in children_of(pid)]
-        bench_run.send_signal(signal.SIGTERM)
-        _, err = bench_run.communicate(timeout=60)
-        assert bench_run.returncode == 130, err[-2000:]
-        assert "interrupted" in err
-        left = [pid for pid in daemons + children if not gone_or_zombie(pid)]
-        assert not left, f"still running after the benchmark's SIGTERM: {left}"
+        stopped_by_sigterm(bench_run, daemons + children, "benchmark", timeout=60)
     finally:
-        if bench_run.poll() is None:
-            bench_run.kill()
-        for pid in ours():
-            os.kill(pid, signal.SIGKILL)
+        kill_all(bench_run, ours())
 
 
 def test_hours_end_a_run_between_games(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from helpers import children_of, gone_or_zombie, processes_naming
+from helpers import children_of, kill_all, processes_naming, stopped_by_sigterm, wait_for
 
 pytestmark = pytest.mark.e2e  # a soak process with one Go game (GNU Go)
 
@@ -30,20 +27,10 @@ def test_sigterm_stops_the_soak_s_daemons_sandboxes_and_engines(tmp_path: Path, 
         return [c for pid in pids for c in children_of(pid)]
 
     try:
-        deadline = time.monotonic() + 60
-        while not children(daemons()) and time.monotonic() < deadline:  # a game's engine is running
-            time.sleep(0.2)
+        wait_for(lambda: children(daemons()), 60, "the soak's daemon and its game's engine", step=0.2)
         started = daemons()
         engines = children(started)
         assert started and engines, "the soak's daemon and its game's engine started"
-        run.send_signal(signal.SIGTERM)
-        _, err = run.communicate(timeout=90)
-        assert run.returncode == 130, err[-2000:]
-        assert "interrupted" in err
-        left = [pid for pid in started + engines if not gone_or_zombie(pid)]
-        assert not left, f"still running after the soak's SIGTERM: {left}"
+        stopped_by_sigterm(run, started + engines, "soak", timeout=90)
     finally:
-        if run.poll() is None:
-            run.kill()
-        for pid in daemons():
-            os.kill(pid, signal.SIGKILL)
+        kill_all(run, daemons())
