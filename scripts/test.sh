@@ -4,7 +4,8 @@
 #
 # Without arguments the suite runs in three parts, each printing its own summary (the command fails if any fails):
 #   1. the fast subset (-m "not e2e") on 6 pytest-xdist workers (tests/conftest.py FAST_WORKERS);
-#   2. the end-to-end tests on TEST_E2E_WORKERS (default 2) workers, except those marked `alone`;
+#   2. the end-to-end tests on TEST_E2E_WORKERS (default 3) workers, except those marked `alone`, the ones marked
+#      `long` started first;
 #   3. the `alone` tests one at a time (timing-sensitive under CPU contention: the soak, the benchmark smoke test,
 #      hang limits on real clocks, the systemd watchdog's pace).
 # Parts 2 and 3 list their slowest tests (12 at most, 5 s or more): where the suite's minutes go.
@@ -34,7 +35,7 @@ part() {  # part NAME PYTEST-ARGS...: one pytest run; its status is kept, the ne
     echo "test: $name: $((SECONDS - began)) s"
 }
 part "fast subset" -m "not e2e"
-part "end to end" -m "e2e and not alone" -n "${TEST_E2E_WORKERS:-2}" --durations=12 --durations-min=5
+part "end to end" -m "e2e and not alone" -n "${TEST_E2E_WORKERS:-3}" --durations=12 --durations-min=5
 part "timing-sensitive, one at a time" -m "e2e and alone" -n 0 --durations=12 --durations-min=5
 echo "test: whole suite: $((SECONDS - started)) s$([ "$status" -eq 0 ] || echo ", FAILED (status $status)")"
 exit "$status"

@@ -108,6 +108,7 @@ def test_clock_commands_reach_the_engine(sandbox: SandboxServer, make_daemon: Da
     assert all(0 <= x <= limit for x in lefts), lefts
 
 
+@pytest.mark.long
 def test_dropped_connection_mid_game(sandbox: SandboxServer, make_daemon: DaemonFactory) -> None:
     bot = make_daemon("drop-bot")
     c = challenge(sandbox, "drop-bot", {"house": "random", "delay": 0.1, "seed": 5}, challenger_color="white")

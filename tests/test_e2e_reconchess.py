@@ -54,6 +54,7 @@ daemon:
 """, "<e2e>")
 
 
+@pytest.mark.long
 def test_bridge_with_stockfish_plays_each_house_opponent(rbc_sandbox: ReconchessSandbox, stockfish: str,
                                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     password = secrets.token_hex(10)
@@ -98,6 +99,7 @@ FAST_RBC = "rbc: {max_boards: 500, move_boards: 4, candidates: 4, engine_time: 0
 OUTAGE = 8.0  # seconds of 500s: four times the retry cap (retry_max_delay 2), so retries run at the cap a while
 
 
+@pytest.mark.long
 def test_a_server_answering_500_for_seconds_mid_game_is_survived(
         rbc_sandbox: ReconchessSandbox, stockfish: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Mid-game the server answers every call with 500 for OUTAGE seconds: the bridge keeps retrying (past the

@@ -33,6 +33,7 @@ def test_games_one_after_another_leave_no_thread_descriptor_or_process_behind(tm
     assert samples[-1].data_files == 2 * 24, text
 
 
+@pytest.mark.long
 def test_rbc_games_one_after_another_leave_no_thread_descriptor_or_process_behind(tmp_path: Path,
                                                                                  stockfish: str) -> None:
     """The same for RBC: each game starts Stockfish through python-chess (its own event loop thread) and builds a
