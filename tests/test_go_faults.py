@@ -253,6 +253,33 @@ def test_result_during_a_hung_genmove_ends_the_session(tmp_path: Path, fake_gtp_
         session.join(10)
 
 
+def test_an_engine_restart_is_one_warning_in_the_log_and_one_note_in_the_transcript(
+        tmp_path: Path, fake_gtp_command: Callable[..., list[str]], caplog: pytest.LogCaptureFixture) -> None:
+    """Seen in a soak's journal: one engine crash made two WARNING lines that said the same thing (the game loop's
+    "the engine failed: ...; restarting it and replaying the game (1 of 3 restart(s))" and the player's "restarting
+    the engine (...), restart 1 of 3"), and two notes in the transcript. An operator reading the journal counts
+    faults by its lines: one fault, one line."""
+    config = load_config_text(_config_text(tmp_path, fake_gtp_command(
+        "--crash-on", "genmove", "--once-file", str(tmp_path / "crashed"))))
+    actions = RecordingActions()
+    session = GameSession("g1", "black", actions, config, server="test", slots=SlotPool(1))
+    caplog.set_level(logging.WARNING, logger="bridge")
+    session.start()
+    try:
+        session.post(StateUpdate(_state()))
+        wait_for(lambda: "play" in actions.kinds(), 20, "the move after the restart")
+        assert (tmp_path / "crashed").exists()
+        restarts = [r.getMessage() for r in caplog.records
+                    if r.levelno >= logging.WARNING and "restarting" in r.getMessage()]
+        assert len(restarts) == 1, restarts
+        assert "the engine failed" in restarts[0] and "(1 of 3 restart(s))" in restarts[0], restarts
+        text = session.transcript_path.read_text()
+        assert text.count("restarting") == 1, [line for line in text.splitlines() if "restarting" in line]
+    finally:
+        session.stop()
+        session.join(10)
+
+
 # --- item 3: an engine that exits at once ------------------------------------------------------------------------
 @pytest.mark.e2e
 def test_engine_that_cannot_start_declines_challenges_then_recovers(
@@ -658,7 +685,7 @@ def test_an_engine_flooding_its_output_without_line_breaks_is_restarted(
     assert game["outcome"] not in ("Timeout", "Cancellation"), (game["outcome"], game["score"])
     assert helpers.sandbox_moves(game)[:1] == [(2, 6)], "the restarted engine's C3 is the game's first move"
     text = helpers.ended_transcript(d, c["game_id"])
-    assert "wrote more than 16 MB without a line break" in text and "restart 1" in text
+    assert "wrote more than 16 MB without a line break" in text and "replaying the game (1 of 3 restart(s))" in text
     assert "z" * 1000 not in text, "the flood is not copied into the transcript"
 
 

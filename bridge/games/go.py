@@ -285,11 +285,14 @@ class GoPlayer:
         return self._aborted
 
     def restart(self, why: str) -> None:
-        """Replace a broken or desynchronised engine by a fresh one; the next :meth:`sync` replays the game."""
+        """Replace a broken or desynchronised engine by a fresh one; the next :meth:`sync` replays the game.
+
+        Says nothing at WARNING and writes no note: whoever decides the restart says it once, with why and how
+        many are left (the game loop's "the engine failed: ...; restarting it", the roles' "the ending engine
+        failed"): one fault, one line in the journal and one in the transcript."""
         self.restarts += 1
-        self.transcript.note(f"restarting the engine ({why}); restart {self.restarts}")
-        log.warning("%s: restarting the engine (%s), restart %d of %d", self.name, why, self.restarts,
-                    self.cfg.max_restarts)
+        log.debug("%s: restarting the engine (%s), restart %d of %d", self.name, why, self.restarts,
+                  self.cfg.max_restarts)
         self.close(hung=True)  # a hung engine will not read 'quit': the clock's reserve is not spent waiting
 
     def invalidate(self) -> None:

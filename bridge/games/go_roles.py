@@ -254,6 +254,7 @@ class GoRoles:
             self._leave_out("ending", f"it failed {ending.restarts + 1} times: {exc}")
             return
         log.warning("%s: the ending engine failed (%s); it is restarted for the next move", self.name, exc)
+        self.transcript.note(f"the ending engine failed ({exc}); it is restarted for the next move")
         ending.restart(str(exc))
 
     def _leave_out(self, role: str, why: str) -> None:
