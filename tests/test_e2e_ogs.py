@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
@@ -158,8 +159,24 @@ def test_engine_crash_mid_game_is_survived(sandbox: SandboxServer, make_daemon: 
     bot = make_daemon("flaky-bot", engine=[str(script)])
     c = challenge(sandbox, "flaky-bot", {"house": "scripted", "moves": SHORT_GAME}, challenger_color="white")
     game = wait_finished(sandbox, c["game_id"])
-    assert "restarting the engine" in transcript(bot, c["game_id"])
+    assert "restarting it and replaying the game (1 of 3 restart(s))" in transcript(bot, c["game_id"])
     assert_record_matches(bot, game)
+
+
+def test_a_finished_game_is_one_line_in_the_journal(sandbox: SandboxServer, make_daemon: DaemonFactory,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    """Seen in a soak's journal: every game's end was logged twice at INFO, "game N finished: B+R (Resignation)"
+    from the adapter and the same from the game's session. One game, one line (the session's, written with the
+    result it acts on)."""
+    caplog.set_level(logging.INFO, logger="bridge")
+    bot = make_daemon("one-line-bot")
+    c = challenge(sandbox, "one-line-bot", {"house": "scripted", "moves": SHORT_GAME}, challenger_color="white")
+    wait_finished(sandbox, c["game_id"])
+    sgf = Path(bot.config.daemon.data_dir) / "records" / f"ogs-{c['game_id']}.sgf"
+    wait_for(sgf.exists, 20, "the SGF record (written after the session saw the game's end)")
+    ends = [f"{r.name}: {r.getMessage()}" for r in caplog.records
+            if f"game {c['game_id']} finished" in r.getMessage() and not r.name.startswith("bridge.sandbox")]
+    assert len(ends) == 1 and "B+R (Resignation)" in ends[0], ends
 
 
 SLOW_GTP = Path(__file__).parent / "fakes" / "slow_gtp.py"

@@ -489,6 +489,6 @@ class Games:
 
     def finish(self, game: Game) -> None:
         result = game.result
-        if result is not None:
-            log.info("game %s finished: %s (%s)", game.game_id, result.score, result.reason)
+        if result is not None:  # the session says it at INFO, once (it acts on it: record, farewell)
+            log.debug("game %s finished: %s (%s)", game.game_id, result.score, result.reason)
         self.forget(game)
