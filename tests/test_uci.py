@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -137,6 +138,28 @@ def test_hung_engine_times_out_then_gives_up(fake_uci: Callable[[str], list[str]
     assert first is not None and not _alive(first)  # the hung process was killed, not left behind
     text = transcript.path.read_text() if transcript.path else ""
     assert "did not answer analyse within its budget" in text
+
+
+def test_stopping_a_hung_engine_puts_no_python_chess_noise_in_the_journal(
+        fake_uci: Callable[[str], list[str]], transcript: Transcript, engines: list[UciEngine],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Seen in a soak's journal: every hung Stockfish the bridge killed added "stockfish: python-chess: Exception in
+    callback BaseSubprocessTransport._call_connection_lost(None) (InvalidStateError: invalid state)" at INFO, and to
+    the transcript: asyncio's complaint about the pipe of a process we had just killed ourselves, which reads like a
+    new fault. The incident is said once (the hang, the restart); what the old process's event loop says while it is
+    torn down goes to DEBUG."""
+    caplog.set_level(logging.INFO, logger="bridge")
+    engine = UciEngine(_cfg(fake_uci("hang"), move_margin=0.3, max_restarts=1), name="fake", transcript=transcript)
+    engines.append(engine)
+    with pytest.raises(EngineError, match="did not answer analyse"):
+        engine.analyse(chess.Board(), seconds=0.05)
+    engine.close()
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert not [m for m in said if "python-chess" in m or "Exception in callback" in m], said
+    assert any("did not answer analyse within its budget + 0.3 s (engine.move_margin): restarting the engine "
+               "(1 of 1 restarts)" in m for m in said), said
+    text = transcript.path.read_text() if transcript.path else ""
+    assert "Exception in callback" not in text and "restarting the engine (1 of 1 restarts)" in text
 
 
 def test_a_deadline_bounds_a_hang_and_defers_the_restart(fake_uci: Callable[[str], list[str]],

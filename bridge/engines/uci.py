@@ -297,6 +297,14 @@ class UciEngine:
         self._note(f"python-chess: {context.get('message', 'error')}"
                    f"{f' ({type(exc).__name__}: {exc})' if exc is not None else ''}")
 
+    def _teardown_exception(self, loop: Any, context: dict[str, Any]) -> None:
+        """The event loop of an engine we are stopping: what it says about the pipes of a process we kill (e.g.
+        asyncio's InvalidStateError in ``_call_connection_lost`` after a timed-out search) is our own teardown,
+        not a fault of its own: debug only, so that the journal tells the incident once."""
+        exc = context.get("exception")
+        log.debug("%s: python-chess while the engine is stopped: %s%s", self.name, context.get("message", "error"),
+                  f" ({type(exc).__name__}: {exc})" if exc is not None else "")
+
     def _configure(self, engine: chess.engine.SimpleEngine) -> None:
         options: dict[str, str | int | bool | None] = {
             k: (int(v) if isinstance(v, float) and v.is_integer() else (str(v) if isinstance(v, float) else v))
@@ -324,6 +332,10 @@ class UciEngine:
     def _stop_engine(self, engine: chess.engine.SimpleEngine, pid: int | None, *, polite: bool = True) -> None:
         """Quit within quit_grace (``polite``; a dead or hung engine is not asked), then kill the process group.
         Never raises."""
+        try:
+            engine.protocol.loop.set_exception_handler(self._teardown_exception)
+        except Exception:
+            pass
         if polite:
             try:
                 engine.timeout = self.cfg.quit_grace
