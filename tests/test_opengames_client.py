@@ -541,6 +541,43 @@ def test_the_demo_game_never_meets_a_limit_of_20_requests_per_2_s(
     assert "result:" in out.getvalue() and "HTTP 429" not in logs.text
 
 
+@pytest.mark.e2e
+def test_the_demo_never_draws_a_turn_with_a_later_shot_on_the_board(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Seen in CI's demo output: "turn 3: hunt-target shoots C3: miss" was drawn with the bridge's turn-4 miss
+    already on hunt-target's grid: the demo drew the grids as they were when it looked, once for each turn that had
+    come since, and the house answers within 50 ms. Looking only once a second (several turns a look), no grid may
+    show a miss of a later turn, and a grid drawn after a miss of ours shows it."""
+    from bridge.adapters.opengames.demo import BS_KEY_ENV, run_battleship_demo
+
+    monkeypatch.setenv(BS_KEY_ENV, "")  # the demo sets it; restored after the test
+    out = io.StringIO()
+    assert run_battleship_demo(data_dir=tmp_path / "demo", out=out, timeout=240, poll=1.0) == 0, out.getvalue()
+    lines = out.getvalue().splitlines()
+    shots: list[tuple[int, str, str]] = []  # the bridge's: (turn, coordinate, result)
+    grids: dict[int, dict[str, str]] = {}  # turn -> hunt-target's grid drawn after it: row letter -> row
+    turn = 0
+    for i, line in enumerate(lines):
+        m = re.match(r"turn (\d+): (\S+) (shoots|moves) ?([A-J]\d+)?:? ?(\w+)?", line)
+        if m:
+            turn = int(m[1])
+            if m[2] == "bridge" and m[3] == "shoots":
+                shots.append((turn, m[4], m[5]))
+        elif line.startswith("the bridge's fleet"):
+            col = line.index("hunt-target's fleet")
+            grids[turn] = {row[col]: row[col:] for row in lines[i + 2:i + 12]}
+    assert shots and grids and any(r == "miss" for _, _, r in shots), out.getvalue()[-3000:]
+    for t, grid in grids.items():
+        before = {c for tt, c, _ in shots if tt <= t}
+        for tt, c, result in shots:
+            cell = grid[c[0]][2 * int(c[1:])]
+            if tt > t and result == "miss" and c not in before:
+                assert cell in ".#", f"the grid drawn after turn {t} shows turn {tt}'s miss at {c}"
+            if tt == t and result == "miss":
+                assert cell == "o", f"the grid drawn after turn {t} lacks that turn's miss at {c}"
+
+
 def test_an_invalid_engine_action_is_replaced_by_a_fallback_shot(
     og: OpenGamesSandbox, run_bridge: Callable[[str], Bridge], tmp_path: Path, logs: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch, flaky: Callable[..., list[str]],

@@ -27,9 +27,11 @@ def _side_by_side(left: str, right: str, titles: tuple[str, str]) -> str:
 
 
 def run_battleship_demo(*, opponent: str = "hunt-target", data_dir: Path = Path("runs/demo"), out: TextIO,
-                        timeout: float = 300.0) -> int:
+                        timeout: float = 300.0, poll: float = 0.02) -> int:
     """The reference engine through the bridge plays Battleship (ships may move) against a house agent of the
-    Open Games sandbox; after each turn both grids are shown (ships #, hits X, misses o)."""
+    Open Games sandbox; both grids are shown (ships #, hits X, misses o) after each look at the game (every ``poll``
+    seconds) that found new turns: after every turn, but for turns that came within one look (the house answers
+    within 50 ms), which are listed and drawn once, as they stand after the last of them."""
     import sys
 
     from bridge.adapters.opengames.sandbox import OpenGamesSandbox
@@ -77,7 +79,8 @@ daemon:
             game = sandbox.game(game_id)
             me = 1 if game["seats"]["player1"]["name"] == BS_BOT else 2
             names = {me: "bridge", 3 - me: opponent}
-            for turn in game["turns"][shown:]:
+            new = game["turns"][shown:]
+            for turn in new:
                 shown += 1
                 who = names[turn["player"]]
                 if turn.get("action_type") == "shoot":
@@ -88,12 +91,13 @@ daemon:
                     what = "moves " + ", ".join(f"{m['ship']} {m['action']} {m.get('direction', '')}".strip()
                                                 for m in turn.get("moves", []))
                 out.write(f"\nturn {turn['turn']}: {who} {what}\n")
+            if new:  # the grids as they are now, i.e. after the last of these turns (not after each of them)
                 fleets = game["fleets"]
                 out.write(_side_by_side(fleets[f"player{me}"]["board_ascii"], fleets[f"player{3 - me}"]["board_ascii"],
                                         ("the bridge's fleet", f"{opponent}'s fleet")) + "\n")
             if game.get("game_over"):
                 break
-            time.sleep(0.1)
+            time.sleep(poll)
         else:
             out.write("the Battleship demo game did not finish in time\n")
             return 1
