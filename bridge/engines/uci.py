@@ -176,6 +176,12 @@ def _kill_group(pid: int, *, only_if_alive: bool = False) -> None:
         pass
 
 
+def _loop_error(context: dict[str, Any]) -> str:
+    """An asyncio exception handler's ``context`` in one line: its message and the exception, no traceback."""
+    exc = context.get("exception")
+    return f"{context.get('message', 'error')}{f' ({type(exc).__name__}: {exc})' if exc is not None else ''}"
+
+
 def _wait_returncode(engine: chess.engine.SimpleEngine, seconds: float) -> bool:
     try:
         engine.returncode.result(timeout=seconds)
@@ -292,18 +298,15 @@ class UciEngine:
             raise
 
     def _loop_exception(self, loop: Any, context: dict[str, Any]) -> None:
-        """python-chess's event loop hit an error (e.g. tearing down a timed-out search): one line, no traceback."""
-        exc = context.get("exception")
-        self._note(f"python-chess: {context.get('message', 'error')}"
-                   f"{f' ({type(exc).__name__}: {exc})' if exc is not None else ''}")
+        """The event loop of the running engine hit an error: one line, no traceback (an engine being stopped has
+        :meth:`_teardown_exception` instead)."""
+        self._note(f"python-chess: {_loop_error(context)}")
 
     def _teardown_exception(self, loop: Any, context: dict[str, Any]) -> None:
         """The event loop of an engine we are stopping: what it says about the pipes of a process we kill (e.g.
         asyncio's InvalidStateError in ``_call_connection_lost`` after a timed-out search) is our own teardown,
         not a fault of its own: debug only, so that the journal tells the incident once."""
-        exc = context.get("exception")
-        log.debug("%s: python-chess while the engine is stopped: %s%s", self.name, context.get("message", "error"),
-                  f" ({type(exc).__name__}: {exc})" if exc is not None else "")
+        log.debug("%s: python-chess while the engine is stopped: %s", self.name, _loop_error(context))
 
     def _configure(self, engine: chess.engine.SimpleEngine) -> None:
         options: dict[str, str | int | bool | None] = {
