@@ -54,6 +54,7 @@ from typing import Any
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+DAEMONS = ("bridge", "baseline")  # the players that are this repository's daemon (baseline: --baseline's checkout)
 sys.path.insert(0, str(ROOT / "scripts"))
 from instant_gtp import Board  # noqa: E402  (scripts/ is not a package)
 
@@ -238,6 +239,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
     runs: int = 1  # runs pooled into this row (--repeat)
     runs_p50: list[float] = field(default_factory=list)  # each run's own p50
+    runs_cpu: list[float] = field(default_factory=list)  # each run's own CPU ms per move
     overheads: list[float] = field(default_factory=list)  # the samples (not written to the JSON)
     cpu_s: float = 0.0  # the player's CPU seconds over the window(s)
     engines_cpu_s: float = 0.0
@@ -250,7 +252,7 @@ def pooled(runs: list[Result]) -> Result:
         return runs[0]
     first = runs[0]
     out = Result(first.player, first.level, first.games, first.key, runs=len(runs),
-                 runs_p50=[r.p50 for r in runs])
+                 runs_p50=[r.p50 for r in runs], runs_cpu=[r.cpu_ms_per_move for r in runs])
     out.overheads = [x for r in runs for x in r.overheads]
     out.engine_us = statistics.mean(r.engine_us for r in runs)
     out.window_s = sum(r.window_s for r in runs)
@@ -308,7 +310,7 @@ engine:
 
 
 def run_level(sb: Sandbox, key: str, level: Level, player: str, workdir: Path, log: Callable[[str], None],
-              profile: Path | None = None) -> Result:
+              profile: Path | None = None, baseline: Path | None = None) -> Result:
     username = f"{player}-{secrets.token_hex(3)}"  # a fresh account: no game of an earlier level comes back
     apikey = secrets.token_hex(16)
     sb.call("POST", "/sandbox/bots", json={"username": username, "apikey": apikey})
@@ -325,7 +327,9 @@ def run_level(sb: Sandbox, key: str, level: Level, player: str, workdir: Path, l
         cmd = [sys.executable, "-m", "bridge.cli", "run", str(config)]
         if profile is not None:
             cmd = [sys.executable, str(Path(__file__).resolve()), "--profiled", str(profile), "--", *cmd[1:]]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    # the baseline: the same daemon command in another checkout (``-m`` imports the package of the working folder)
+    cwd = baseline if player == "baseline" and baseline is not None else ROOT
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     res = Result(player, level.name, level.games, key)
     try:
         _wait(lambda: any(c["username"] == username and c["authenticated"]
@@ -415,6 +419,7 @@ def run_level(sb: Sandbox, key: str, level: Level, player: str, workdir: Path, l
         res.cpu_s, res.engines_cpu_s = u1.cpu - u0.cpu, u1.children_cpu - u0.children_cpu
         derive(res)
         res.runs_p50 = [res.p50]
+        res.runs_cpu = [res.cpu_ms_per_move]
         res.sandbox_cpu_pct = (s1 - s0) / res.window_s * 100 if res.window_s else 0.0
         res.rss_mb = u1.rss
         res.engines_alive_max = max((s.engines for s in [*samples, u1]), default=0)
@@ -653,8 +658,8 @@ def table(results: list[Result]) -> str:
         f = floors.get(r.key) or floors.get(r.key.rstrip("hc"))
         ratio50 = f"{r.p50 / f.p50:.1f}" if f and f.p50 > 0 else "—"
         ratio99 = f"{r.p99 / f.p99:.1f}" if f and f.p99 > 0 else "—"
-        engines = f"{r.engines_alive_max} / {r.engines_alive_end}" if r.player == "bridge" else "—"
-        eng_rss = f"{r.engines_rss_mb_max:.0f}" if r.player == "bridge" else "—"
+        engines = f"{r.engines_alive_max} / {r.engines_alive_end}" if r.player in DAEMONS else "—"
+        eng_rss = f"{r.engines_rss_mb_max:.0f}" if r.player in DAEMONS else "—"
         eng_cpu = f"{r.engines_cpu_ms_per_move:.2f}" if r.player != "floor" else "—"
         lines.append(f"| {r.level} | {r.player} | {r.moves_measured} | {r.p50:.2f} | {r.p90:.2f} | {r.p99:.2f} | "
                      f"{ratio50 if r.player != 'floor' else '1'} | {ratio99 if r.player != 'floor' else '1'} | "
@@ -704,7 +709,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a tenth of the moves (a smoke run)")
     ap.add_argument("--players", default="floor,bridge",
                     help="which players to run, in turn: floor, relay (the floor asking an instant engine "
-                         "process), bridge (default floor,bridge)")
+                         "process), bridge, baseline (the bridge of the --baseline checkout; default floor,bridge)")
+    ap.add_argument("--baseline", help="another checkout of this repository (e.g. a git worktree at another commit): "
+                                       "the player 'baseline' runs its daemon, so that two versions take turns in "
+                                       "one run and each run's bridge/baseline ratios are printed (an A/B test)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="run each level N times, the players taking turns (floor, bridge, floor, ...), and pool "
                          "each player's samples: a load that comes and goes then weighs on both alike")
@@ -733,8 +741,13 @@ def main() -> None:
     except KeyError:
         raise SystemExit(f"--levels: choose among {', '.join(map(str, LEVELS))}, got {args.levels!r}") from None
     players = [p for p in args.players.split(",") if p]
-    if not players or set(players) - {"floor", "relay", "bridge"}:
-        raise SystemExit(f"--players: among floor, relay and bridge, got {args.players!r}")
+    if not players or set(players) - {"floor", "relay", *DAEMONS}:
+        raise SystemExit(f"--players: among floor, relay, bridge and baseline, got {args.players!r}")
+    baseline = Path(args.baseline).resolve() if args.baseline else None
+    if ("baseline" in players) != (baseline is not None):
+        raise SystemExit("--baseline DIR and the player 'baseline' go together")
+    if baseline is not None and not (baseline / "bridge" / "cli.py").is_file():
+        raise SystemExit(f"--baseline: {baseline} is not a checkout of this repository (no bridge/cli.py)")
 
     def log(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -759,7 +772,8 @@ def main() -> None:
                         prof = Path(f"{args.profile}-{key}.pstats")
                     elif args.thread_cpu and player == "bridge":
                         prof = Path(f"{args.thread_cpu}-{key}.json")
-                    runs.setdefault(player, []).append(run_level(sb, key, level, player, workdir, log, prof))
+                    runs.setdefault(player, []).append(run_level(sb, key, level, player, workdir, log, prof,
+                                                                 baseline))
             results += [pooled(r) for r in runs.values()]
         meta = {"started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started)),
                 "seconds": round(time.time() - started), "cpus": os.cpu_count(), "load_before": load,
@@ -779,6 +793,17 @@ def main() -> None:
         if r.player == "bridge" and relay is not None and relay.p50 > 0:
             print(f"- {r.level}: the bridge's p50 is {r.p50 / relay.p50:.2f} x the engine relay's "
                   f"({r.p50:.2f} vs {relay.p50:.2f} ms; information, not a target)")
+    bases = {r.key: r for r in results if r.player == "baseline"}
+    for r in results:
+        base = bases.get(r.key)
+        if r.player == "bridge" and base is not None and base.p50 > 0 and base.cpu_ms_per_move > 0:
+            pairs = list(zip(r.runs_p50, base.runs_p50, strict=True))
+            cpus = list(zip(r.runs_cpu, base.runs_cpu, strict=True))
+            print(f"- {r.level}: bridge / baseline, pooled: p50 {r.p50 / base.p50:.3f}, CPU a move "
+                  f"{r.cpu_ms_per_move / base.cpu_ms_per_move:.3f}; run by run, p50 "
+                  + ", ".join(f"{a / b:.2f}" for a, b in pairs if b > 0) + "; CPU "
+                  + ", ".join(f"{a / b:.2f}" for a, b in cpus if b > 0)
+                  + f" (the bridge faster in {sum(a < b for a, b in pairs)} of {len(pairs)} runs' p50)")
     for r in results:
         if r.runs > 1:
             print(f"- {r.level}, {r.player}: {r.runs} runs pooled; each run's p50: "
