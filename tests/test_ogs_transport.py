@@ -263,3 +263,47 @@ def test_a_frame_that_breaks_the_framing_ends_the_connection_with_one_reason() -
             transport.close()
     assert events == [("before", 1)]
     assert len(reasons) == 1 and reasons[0].startswith("connection lost:") and "rsv" in reasons[0].lower(), reasons
+
+
+def _frame(opcode: int, payload: bytes) -> bytes:
+    """One unmasked server frame (FIN set), with the 7-, 16- or 64-bit length encoding its size needs."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | opcode, n))
+    elif n < 1 << 16:
+        head = bytes((0x80 | opcode, 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, 127)) + n.to_bytes(8, "big")
+    return head + payload
+
+
+def test_frames_that_arrive_together_or_in_pieces_come_out_whole_and_in_order() -> None:
+    """The socket is read a chunk at a time: 300 frames of every length encoding (and a ping among them) written
+    in one go, then one frame whose header and payload come in three writes 50 ms apart, each come out once, in
+    order, and the ping is still answered."""
+    texts = [f'["n", {{"i": {i}, "pad": "{"x" * (i * 7 % 70000)}"}}]' for i in range(300)]
+
+    async def script(ws: web.WebSocketResponse, server: WsServer) -> None:
+        writer = ws._writer
+        assert writer is not None
+        burst = [_frame(0x1, t.encode()) for t in texts[:150]] + [_frame(0x9, b"are you there")] + \
+            [_frame(0x1, t.encode()) for t in texts[150:]]
+        writer.transport.write(b"".join(burst))
+        last = _frame(0x1, b'["last", {"split": true}]')
+        for piece in (last[:1], last[1:9], last[9:]):
+            await asyncio.sleep(0.05)
+            writer.transport.write(piece)
+        async for msg in ws:  # the pong comes back as a message (autoping off)
+            server.received.append((msg.type, msg.data))
+
+    with WsServer(script, autoping=False) as server:
+        transport, events, reasons = _connected(server)
+        try:
+            wait_for(lambda: len(events) == len(texts) + 1 or reasons)
+            wait_for(lambda: server.received)
+        finally:
+            transport.close()
+    assert reasons == []
+    assert [data["i"] for _, data in events[:-1]] == list(range(300))
+    assert events[-1] == ("last", {"split": True})
+    assert server.received[0] == (web.WSMsgType.PONG, b"are you there")

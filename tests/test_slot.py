@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from helpers import wait_for
+
 from bridge.slot import Latest, Mailbox, Wake
 
 
@@ -171,3 +173,35 @@ def test_interrupt_wakes_without_a_write() -> None:
     box.interrupt()
     assert box.wait(0) is True and box.wait(0) is False
     assert box.snapshot.get() == (0, None) and box.take_events() == []
+
+
+def test_a_reader_that_woke_a_waiting_thread_yields_once_and_only_then() -> None:
+    """``yield_to_woken`` sleeps only after a ``set`` that released a thread blocked in ``wait``, on the thread
+    that called ``set``, and once."""
+    from bridge import slot
+
+    slot.yield_to_woken()  # what earlier tests on this thread left owed
+    wake = Wake()
+    wake.set()  # nobody waits: no yield owed
+    assert not slot._woke.waiter
+    wake.clear()
+    woken = threading.Event()
+
+    def waiter() -> None:
+        if wake.wait(5.0):
+            woken.set()
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    wait_for(lambda: wake._waiting)
+    wake.set()
+    assert slot._woke.waiter
+    other: list[bool] = []
+    reader = threading.Thread(target=lambda: other.append(slot._woke.waiter))
+    reader.start()
+    reader.join()
+    assert other == [False]  # the debt is the setting thread's own
+    slot.yield_to_woken()
+    assert not slot._woke.waiter
+    assert woken.wait(5.0)
+    t.join(5.0)

@@ -27,6 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bridge.errors import ServerError
 from bridge.redact import redact
+from bridge.slot import yield_to_woken
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,38 @@ class _Waiter:
         self.failure: str | None = None
 
 
+_BUFFERED: Any = None
+READ_CHUNK = 65536  # bytes a socket read may bring at once: every frame that has arrived, not one header at a time
+
+
+def _buffered_websocket_class() -> Any:
+    """websocket-client's WebSocket reading the socket a chunk at a time: its frame parser asks for exactly the
+    bytes it needs (two bytes of header, then the length, then the payload: two or three reads a frame), here
+    served from one read of whatever has arrived. The framing, control frames and errors stay the library's."""
+    global _BUFFERED
+    if _BUFFERED is None:
+        import websocket
+
+        class BufferedWebSocket(websocket.WebSocket):
+            _inbuf = b""
+            _inpos = 0
+
+            def _recv(self, bufsize: int) -> bytes:
+                buf, pos = self._inbuf, self._inpos
+                if pos >= len(buf):
+                    buf, pos = super()._recv(READ_CHUNK), 0
+                    if len(buf) <= bufsize:  # the usual case when frames come one at a time
+                        self._inbuf, self._inpos = b"", 0
+                        return buf
+                    self._inbuf = buf
+                end = pos + bufsize
+                self._inpos = end
+                return buf[pos:end]
+
+        _BUFFERED = BufferedWebSocket
+    return _BUFFERED
+
+
 class WebSocketTransport(Transport):
     """OGS's current transport: JSON arrays over a plain WebSocket (websocket-client) at the root."""
 
@@ -166,7 +199,7 @@ class WebSocketTransport(Transport):
         target = websocket_url(url)
         try:
             ws = websocket.create_connection(target, timeout=timeout, enable_multithread=True,
-                                             skip_utf8_validation=True)
+                                             skip_utf8_validation=True, class_=_buffered_websocket_class())
         except Exception as exc:  # DNS, refused, TLS, bad handshake...
             raise TransportError(redact(f"cannot open a WebSocket to {target}: {exc}")) from None
         ws.settimeout(None)
@@ -231,6 +264,7 @@ class WebSocketTransport(Transport):
                                 len(text))
                     continue
                 self._dispatch(text)
+                yield_to_woken()  # a game woken by this frame asks its engine before the next frame is handled
         finally:
             self._lost(reason)
 
