@@ -84,6 +84,17 @@ def test_demo_plays_a_whole_game(tmp_path: Path, gnugo_command: list[str], game:
         assert re.search(r"^result: (white \(the bridge\)|black \(random\)|nobody) wins", p.stdout, re.M)
         records = re.search(r"^records: (\S+\.json)", p.stdout, re.M)
         assert records is not None and Path(records.group(1)).exists()
+        # each turn's count is the belief right after that turn's move, as the player's transcript notes it, not
+        # the count when the demo looked (by then the player may be a turn further)
+        game_id = re.search(r"a turn; game (\S+)$", p.stdout, re.M)
+        assert game_id is not None
+        transcript = (tmp_path / "demo" / "transcripts" / f"reconchess-{game_id.group(1)}.log").read_text()
+        noted = {int(n): int(k) for n, k in re.findall(
+            r"## turn (\d+): .*(?:taken as asked|took \S+)[^:]*: (\d+) boards", transcript)}
+        shown = {int(n): int(k) for n, k in re.findall(
+            r"^turn (\d+): sensed around .*; the bridge now thinks (\d+) boards possible", p.stdout, re.M)}
+        assert shown and noted, (p.stdout[-2000:], transcript[-2000:])
+        assert {n: (k, noted.get(n)) for n, k in shown.items() if noted.get(n) != k} == {}
     else:
         # Battleship: the reference engine through the bridge, both grids after each turn
         assert re.search(r"^turn 1: (bridge|hunt-target) (shoots [A-J]\d+|moves )", p.stdout, re.M)

@@ -100,8 +100,9 @@ daemon:
                 played = taken or "pass"
                 if turn.get("capture_square") is not None:
                     played += f" (captured on {chess.square_name(turn['capture_square'])})"
-                belief = players[0].belief_size() if players else "?"
-                out.write(f"\nturn {(shown + 1) // 2}: sensed around {sensed}; asked {requested}, played {played}"
+                turn_no = (shown + 1) // 2
+                belief = _boards_after(players, turn_no)
+                out.write(f"\nturn {turn_no}: sensed around {sensed}; asked {requested}, played {played}"
                           f"; the bridge now thinks {belief} boards possible\n{board}\n")
             if game.get("over"):
                 break
@@ -123,6 +124,19 @@ daemon:
         if daemon is not None:
             daemon.shutdown()
         sandbox.stop()
+
+
+def _boards_after(players: list[Any], turn: int, wait: float = 5.0) -> int | str:
+    """The boards the bridge's player thought possible right after its move of ``turn`` (it notes them once the
+    server has told it the move's result, a moment after the server shows the move); "?" if it never does."""
+    deadline = time.monotonic() + wait
+    while True:
+        counts = players[-1].boards_after_turn if players else {}
+        if turn in counts:
+            return int(counts[turn])
+        if time.monotonic() > deadline:
+            return "?"
+        time.sleep(0.02)
 
 
 def rbc_demo(opts: DemoOptions) -> int:

@@ -128,6 +128,7 @@ class BridgeRbcPlayer(reconchess.Player):
         self.belief: Belief | None = None
         self.opponent_name = ""
         self.turn = 0
+        self.boards_after_turn: dict[int, int] = {}  # turn -> the boards considered possible after its move
         self.incidents = 0
         self.engine_failed = engine is None
         self._increment = 0.0
@@ -205,6 +206,7 @@ class BridgeRbcPlayer(reconchess.Player):
         self.color = color
         self.opponent_name = opponent_name
         self.turn = 0
+        self.boards_after_turn = {}
         kind: type[Belief] = Belief
         if self.config.belief == "arrays":
             try:
@@ -344,6 +346,7 @@ class BridgeRbcPlayer(reconchess.Player):
             result += ", capture unknown"
         elif capture is not None:
             result += f", captured on {_sq(capture)}"
+        self.boards_after_turn[self.turn] = len(belief)
         self._turn_log.append(f"{result}: {len(belief)} boards{' (repaired)' if belief.last.repaired else ''}"
                               f"{'' if belief.exact else ' (sampled)'}")
         if not self._replaying:
