@@ -58,6 +58,8 @@ class Sample:
     children: int
     data_files: int
     data_mb: float
+    fd_kinds: str = ""  # what the descriptors are: "3 pipe, 1 socket to 127.0.0.1:8080, ..."
+    sockets: int = 0  # of the descriptors, the TCP sockets (to the server)
 
 
 def threads_of(pid: int) -> int:
@@ -68,8 +70,80 @@ def threads_of(pid: int) -> int:
     return 0
 
 
-def fds_of(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+def _socket_peers(pid: int) -> dict[str, str]:
+    """socket inode -> its TCP peer as "host:port" (IPv4 loopback and the like), from /proc/PID/net/tcp."""
+    peers: dict[str, str] = {}
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}") as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if len(cols) < 10:
+                continue
+            addr, port = cols[2].split(":")
+            host = ".".join(str(int(addr[i:i + 2], 16)) for i in (6, 4, 2, 0)) if len(addr) == 8 else "[v6]"
+            peers[cols[9]] = f"{host}:{int(port, 16)}"
+    return peers
+
+
+def fd_kinds(pid: int) -> dict[str, int]:
+    """The process's descriptors by kind (pipes, TCP sockets by peer, files by folder): what a count that grew
+    was."""
+    kinds: dict[str, int] = {}
+    peers: dict[str, str] | None = None
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            peers = _socket_peers(pid) if peers is None else peers
+            peer = peers.get(target[8:-1])
+            kind = f"socket to {peer}" if peer else "socket"
+        elif target.startswith(("pipe:", "anon_inode:")):
+            kind = target.split(":[")[0]
+        else:
+            kind = f"file in {os.path.dirname(target)}"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    return kinds
+
+
+def shown_kinds(kinds: dict[str, int]) -> str:
+    return ", ".join(f"{n} {k}" for k, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+# TCP sockets a daemon may hold once it has played a while: its realtime connection (OGS's WebSocket) and the HTTP
+# keep-alive connections of its REST calls, at most one for each of the two workers that make them. The second one
+# opens only the first time two calls overlap, which may be after the first sample.
+SERVER_SOCKETS = 3
+
+
+def held_back(samples: list[Sample]) -> list[str]:
+    """What the daemon held at a later sample beyond what it held at the first (all games over at both): a
+    resource kept per game climbs with every batch. No child process, no more threads, no more descriptors other
+    than TCP sockets (engine pipes, files), and TCP sockets within SERVER_SOCKETS."""
+    if not samples:
+        return []
+    first = samples[0]
+    found: list[str] = []
+    for s in samples:
+        what = []
+        if s.children:
+            what.append(f"{s.children} child process(es)")
+        if s.threads > first.threads:
+            what.append(f"{s.threads} threads (after {first.games} games: {first.threads})")
+        if s.fds - s.sockets > first.fds - first.sockets:
+            what.append(f"{s.fds - s.sockets} descriptors other than sockets (after {first.games} games: "
+                        f"{first.fds - first.sockets})")
+        if s.sockets > max(first.sockets, SERVER_SOCKETS):
+            what.append(f"{s.sockets} TCP sockets (after {first.games} games: {first.sockets}; at most "
+                        f"{SERVER_SOCKETS} expected)")
+        if what:
+            found.append(f"after {s.games} games: " + ", ".join(what) + f"; descriptors: {s.fd_kinds}")
+    return found
 
 
 def folder_size(path: Path) -> tuple[int, float]:
@@ -146,8 +220,10 @@ class Endurance:
                     time.sleep(0.05 if self.server == "ogs" else 0.3)
                 self._settle(proc)
                 files, mb = folder_size(data_dir)
+                kinds = fd_kinds(proc.pid)
                 sample = Sample(finished, time.monotonic() - started, rss_mb(proc.pid), threads_of(proc.pid),
-                                fds_of(proc.pid), len(children(proc.pid)), files, mb)
+                                sum(kinds.values()), len(children(proc.pid)), files, mb, shown_kinds(kinds),
+                                sum(n for k, n in kinds.items() if k.startswith("socket")))
                 self.samples.append(sample)
                 self.print(f"  {sample.games:5d} games {sample.seconds:7.1f} s: RSS {sample.rss_mb:6.1f} MB, "
                            f"{sample.threads} threads, {sample.fds} fds, {sample.children} children, "
@@ -320,6 +396,9 @@ def report(samples: list[Sample], problems: list[str]) -> str:
         lines.append(f"threads {first.threads} -> {last.threads} (max {max(s.threads for s in samples)}), "
                      f"fds {first.fds} -> {last.fds} (max {max(s.fds for s in samples)}), "
                      f"children {first.children} -> {last.children}")
+        lines.append(f"descriptors after {first.games} games: {first.fd_kinds or '?'}; after {last.games}: "
+                     f"{last.fd_kinds or '?'}")
+    lines += [f"HELD BACK: {p}" for p in held_back(samples)]
     lines += [f"PROBLEM: {p}" for p in problems]
     return "\n".join(lines)
 
@@ -357,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
                 "belief": args.belief if args.server == "reconchess" else None,
                 "samples": [asdict(s) for s in samples], "rss_slope_kb_per_100_games": slope_kb_per_100(samples),
                 "problems": run.problems}, indent=1))
-        return 1 if run.problems else 0
+        return 1 if run.problems or held_back(samples) else 0
     finally:
         if tmp is not None:
             tmp.cleanup()
