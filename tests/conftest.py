@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 
 GNUGO = "/usr/games/gnugo"
 FAKE_GTP = Path(__file__).parent / "fakes" / "fake_gtp.py"
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+# The processes the tests start (`python -m bridge.cli`, the scripts) import this checkout's package, wherever they
+# run: in a git worktree that shares another checkout's .venv, the editable install would give them that checkout's.
+os.environ["PYTHONPATH"] = os.pathsep.join([str(CHECKOUT), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 @pytest.fixture

@@ -324,3 +324,12 @@ def test_check_says_whether_the_array_belief_can_load_numpy(monkeypatch: pytest.
     monkeypatch.setitem(sys.modules, "numpy", None)  # a broken install
     [bad] = check_belief(SimpleNamespace(rbc=SimpleNamespace(belief="arrays")))
     assert not bad.ok and "scripts/setup.sh" in bad.what and "rbc.belief: boards" in bad.what
+
+
+def test_the_processes_the_tests_start_run_this_checkout_s_package(tmp_path: Path) -> None:
+    """Whatever folder a test runs the bridge in, it is the code under test (tests/conftest.py sets PYTHONPATH), not
+    the checkout an editable install points to (a worktree sharing another checkout's .venv ran the other's code)."""
+    p = subprocess.run([sys.executable, "-c", "import bridge; print(bridge.__file__)"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert Path(p.stdout.strip()).resolve() == (Path(__file__).resolve().parent.parent / "bridge" / "__init__.py")
