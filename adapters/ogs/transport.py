@@ -152,10 +152,17 @@ READ_CHUNK = 65536  # bytes a socket read may bring at once: every frame that ha
 def _buffered_websocket_class() -> Any:
     """websocket-client's WebSocket reading the socket a chunk at a time: its frame parser asks for exactly the
     bytes it needs (two bytes of header, then the length, then the payload: two or three reads a frame), here
-    served from one read of whatever has arrived. The framing, control frames and errors stay the library's."""
+    served from one read of whatever has arrived. The framing, control frames and errors stay the library's.
+    ``_recv`` is the library's private hook for that read (websocket-client 1.x); without it, the plain class."""
     global _BUFFERED
     if _BUFFERED is None:
         import websocket
+
+        if not callable(getattr(websocket.WebSocket, "_recv", None)):  # a websocket-client without the hook
+            log.debug("websocket-client %s has no WebSocket._recv: frames are read as the library reads them",
+                      getattr(websocket, "__version__", "?"))
+            _BUFFERED = websocket.WebSocket
+            return _BUFFERED
 
         class BufferedWebSocket(websocket.WebSocket):
             _inbuf = b""
