@@ -42,6 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from bench_scale import Sandbox, _wait, children, rss_mb, stop_process  # noqa: E402  (scripts/ is not a package)
+from procnet import tcp_sockets  # noqa: E402
 
 SCRIPTED = ["cc", "gg", "cg", "gc", "ee", "resign"]  # far from the instant engine's first points (top-left, row 1)
 LIVE = {"system": "fischer", "time_control": "fischer", "speed": "live", "initial_time": 300, "time_increment": 10,
@@ -70,25 +71,6 @@ def threads_of(pid: int) -> int:
     return 0
 
 
-def _socket_peers(pid: int) -> dict[str, str]:
-    """socket inode -> its TCP peer as "host:port" (IPv4 loopback and the like), from /proc/PID/net/tcp."""
-    peers: dict[str, str] = {}
-    for table in ("tcp", "tcp6"):
-        try:
-            with open(f"/proc/{pid}/net/{table}") as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            cols = row.split()
-            if len(cols) < 10:
-                continue
-            addr, port = cols[2].split(":")
-            host = ".".join(str(int(addr[i:i + 2], 16)) for i in (6, 4, 2, 0)) if len(addr) == 8 else "[v6]"
-            peers[cols[9]] = f"{host}:{int(port, 16)}"
-    return peers
-
-
 def fd_kinds(pid: int) -> dict[str, int]:
     """The process's descriptors by kind (pipes, TCP sockets by peer, files by folder): what a count that grew
     was."""
@@ -100,7 +82,8 @@ def fd_kinds(pid: int) -> dict[str, int]:
         except OSError:
             continue
         if target.startswith("socket:["):
-            peers = _socket_peers(pid) if peers is None else peers
+            peers = {inode: t.remote for inode, t in tcp_sockets(f"/proc/{pid}/net").items()} \
+                if peers is None else peers
             peer = peers.get(target[8:-1])
             kind = f"socket to {peer}" if peer else "socket"
         elif target.startswith(("pipe:", "anon_inode:")):

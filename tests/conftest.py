@@ -6,7 +6,6 @@ import gc
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,9 @@ from helpers import children_of, gone_or_zombie
 
 from bridge.leelaz_network import write_network
 from bridge.transcript import Transcript
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from procnet import tcp_sockets  # scripts/ is not a package
 
 if TYPE_CHECKING:
     from bridge.adapters.ogs.sandbox import SandboxServer
@@ -170,34 +172,21 @@ def _socket_inodes() -> set[str]:
     return out
 
 
-def _tcp_address(hex_addr: str) -> str:
-    host, port = hex_addr.split(":")
-    raw = bytes.fromhex(host)
-    if len(raw) == 4:
-        ip = socket.inet_ntop(socket.AF_INET, raw[::-1])
-    else:  # /proc/net/tcp6: four little-endian 32-bit words
-        ip = socket.inet_ntop(socket.AF_INET6, b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4)))
-    return f"{ip}:{int(port, 16)}"
-
-
 def _describe_sockets(inodes: set[str]) -> list[str]:
     """``tcp 127.0.0.1:PORT -> 127.0.0.1:PORT`` (or ``listening on``) for each inode, from /proc/net."""
     if not inodes:  # the usual case: no need to read the tables (thousands of rows after a few hundred tests)
         return []
-    found: dict[str, str] = {}
-    for table in ("tcp", "tcp6"):
-        try:
-            with open(f"/proc/net/{table}") as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            cols = row.split()
-            if len(cols) > 9 and cols[9] in inodes:
-                local, remote = _tcp_address(cols[1]), _tcp_address(cols[2])
-                found[cols[9]] = f"{table} listening on {local}" if cols[3] == "0A" else \
-                    f"{table} {local} -> {remote}"
-    return [found.get(i, f"socket inode {i} (not TCP)") for i in sorted(inodes)]
+    table = tcp_sockets()
+    out = []
+    for i in sorted(inodes):
+        t = table.get(i)
+        if t is None:
+            out.append(f"socket inode {i} (not TCP)")
+        elif t.listening:
+            out.append(f"{t.table} listening on {t.local}")
+        else:
+            out.append(f"{t.table} {t.local} -> {t.remote}")
+    return out
 
 
 PROC_CHILDREN = os.path.exists(f"/proc/self/task/{threading.get_native_id()}/children")  # CONFIG_PROC_CHILDREN
