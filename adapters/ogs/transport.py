@@ -14,6 +14,7 @@ a lost connection is reported once to ``on_disconnect(reason)``. Neither callbac
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -145,43 +146,39 @@ class _Waiter:
         self.failure: str | None = None
 
 
-_BUFFERED: Any = None
 READ_CHUNK = 65536  # bytes a socket read may bring at once: every frame that has arrived, not one header at a time
 
 
+@functools.cache
 def _buffered_websocket_class() -> Any:
     """websocket-client's WebSocket reading the socket a chunk at a time: its frame parser asks for exactly the
     bytes it needs (two bytes of header, then the length, then the payload: two or three reads a frame), here
     served from one read of whatever has arrived. The framing, control frames and errors stay the library's.
     ``_recv`` is the library's private hook for that read (websocket-client 1.x); without it, the plain class."""
-    global _BUFFERED
-    if _BUFFERED is None:
-        import websocket
+    import websocket
 
-        if not callable(getattr(websocket.WebSocket, "_recv", None)):  # a websocket-client without the hook
-            log.debug("websocket-client %s has no WebSocket._recv: frames are read as the library reads them",
-                      getattr(websocket, "__version__", "?"))
-            _BUFFERED = websocket.WebSocket
-            return _BUFFERED
+    if not callable(getattr(websocket.WebSocket, "_recv", None)):  # a websocket-client without the hook
+        log.debug("websocket-client %s has no WebSocket._recv: frames are read as the library reads them",
+                  getattr(websocket, "__version__", "?"))
+        return websocket.WebSocket
 
-        class BufferedWebSocket(websocket.WebSocket):
-            _inbuf = b""
-            _inpos = 0
+    class BufferedWebSocket(websocket.WebSocket):
+        _inbuf = b""
+        _inpos = 0
 
-            def _recv(self, bufsize: int) -> bytes:
-                buf, pos = self._inbuf, self._inpos
-                if pos >= len(buf):
-                    buf, pos = super()._recv(READ_CHUNK), 0
-                    if len(buf) <= bufsize:  # the usual case when frames come one at a time
-                        self._inbuf, self._inpos = b"", 0
-                        return buf
-                    self._inbuf = buf
-                end = pos + bufsize
-                self._inpos = end
-                return buf[pos:end]
+        def _recv(self, bufsize: int) -> bytes:
+            buf, pos = self._inbuf, self._inpos
+            if pos >= len(buf):
+                buf, pos = super()._recv(READ_CHUNK), 0
+                if len(buf) <= bufsize:  # the usual case when frames come one at a time
+                    self._inbuf, self._inpos = b"", 0
+                    return buf
+                self._inbuf = buf
+            end = pos + bufsize
+            self._inpos = end
+            return buf[pos:end]
 
-        _BUFFERED = BufferedWebSocket
-    return _BUFFERED
+    return BufferedWebSocket
 
 
 class WebSocketTransport(Transport):
