@@ -14,7 +14,6 @@ a lost connection is reported once to ``on_disconnect(reason)``. Neither callbac
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import logging
@@ -26,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from bridge.adapters.ogs.wsframes import BINARY, CLOSE, PING, TEXT, FrameError, FrameReader
 from bridge.errors import ServerError
 from bridge.redact import redact
 from bridge.slot import yield_to_woken
@@ -146,41 +146,6 @@ class _Waiter:
         self.failure: str | None = None
 
 
-READ_CHUNK = 65536  # bytes a socket read may bring at once: every frame that has arrived, not one header at a time
-
-
-@functools.cache
-def _buffered_websocket_class() -> Any:
-    """websocket-client's WebSocket reading the socket a chunk at a time: its frame parser asks for exactly the
-    bytes it needs (two bytes of header, then the length, then the payload: two or three reads a frame), here
-    served from one read of whatever has arrived. The framing, control frames and errors stay the library's.
-    ``_recv`` is the library's private hook for that read (websocket-client 1.x); without it, the plain class."""
-    import websocket
-
-    if not callable(getattr(websocket.WebSocket, "_recv", None)):  # a websocket-client without the hook
-        log.debug("websocket-client %s has no WebSocket._recv: frames are read as the library reads them",
-                  getattr(websocket, "__version__", "?"))
-        return websocket.WebSocket
-
-    class BufferedWebSocket(websocket.WebSocket):
-        _inbuf = b""
-        _inpos = 0
-
-        def _recv(self, bufsize: int) -> bytes:
-            buf, pos = self._inbuf, self._inpos
-            if pos >= len(buf):
-                buf, pos = super()._recv(READ_CHUNK), 0
-                if len(buf) <= bufsize:  # the usual case when frames come one at a time
-                    self._inbuf, self._inpos = b"", 0
-                    return buf
-                self._inbuf = buf
-            end = pos + bufsize
-            self._inpos = end
-            return buf[pos:end]
-
-    return BufferedWebSocket
-
-
 class WebSocketTransport(Transport):
     """OGS's current transport: JSON arrays over a plain WebSocket (websocket-client) at the root."""
 
@@ -194,6 +159,7 @@ class WebSocketTransport(Transport):
         self._waiters: dict[int, tuple[str, _Waiter]] = {}
         self._waiters_lock = threading.Lock()
         self._reader: threading.Thread | None = None
+        self._frames: FrameReader | None = None
         self._closing = threading.Event()
         self._open = False
 
@@ -203,11 +169,15 @@ class WebSocketTransport(Transport):
         target = websocket_url(url)
         try:
             ws = websocket.create_connection(target, timeout=timeout, enable_multithread=True,
-                                             skip_utf8_validation=True, class_=_buffered_websocket_class())
+                                             skip_utf8_validation=True)
         except Exception as exc:  # DNS, refused, TLS, bad handshake...
             raise TransportError(redact(f"cannot open a WebSocket to {target}: {exc}")) from None
         ws.settimeout(None)
+        sock = ws.sock
+        if sock is None:  # websocket-client returned without a socket: not connected after all
+            raise TransportError(f"cannot open a WebSocket to {target}: no connection after the handshake")
         self._ws = ws
+        self._frames = FrameReader(sock.recv)
         self._open = True
         self._reader = threading.Thread(target=self._read_loop, name="ogs-ws-reader", daemon=True)
         self._reader.start()
@@ -249,28 +219,60 @@ class WebSocketTransport(Transport):
         return waiter.data
 
     def _read_loop(self) -> None:
+        """The server's frames, in order: websocket-client opened the connection and sends; the frames are read
+        here (:mod:`.wsframes`), a socket read of whatever has arrived at a time."""
         reason = "connection closed by the server"
+        frames = self._frames
+        assert frames is not None
         try:
             while not self._closing.is_set():
                 try:
-                    text = self._ws.recv()
-                except Exception as exc:
+                    opcode, payload = frames.next()
+                except FrameError as exc:
+                    reason = f"connection lost: the server broke the WebSocket framing: {exc}"
+                    break
+                except Exception as exc:  # the socket: reset, shut down by close(), TLS error, end of stream
                     if not self._closing.is_set():
                         reason = f"connection lost: {type(exc).__name__}: {exc}" if str(exc) else \
                             f"connection lost: {type(exc).__name__}"
                     break
-                if text is None or text == "":
-                    if not self._ws.connected:
-                        break
-                    continue
-                if isinstance(text, bytes):  # OGS speaks JSON text frames; never print raw bytes into the log
+                if opcode == TEXT:
+                    try:
+                        text = payload.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        log.warning("OGS sent a text frame of %d bytes that is not UTF-8 (%s), ignored",
+                                    len(payload), exc.reason)
+                        continue
+                    self._dispatch(text)
+                    yield_to_woken()  # a game woken by this frame asks its engine before the next frame is handled
+                elif opcode == PING:
+                    self._pong(payload)
+                elif opcode == CLOSE:
+                    self._answer_close(payload)
+                    break
+                elif opcode == BINARY:  # OGS speaks JSON text frames; never print raw bytes into the log
                     log.warning("OGS sent a binary frame of %d bytes, ignored (the protocol is JSON text frames)",
-                                len(text))
-                    continue
-                self._dispatch(text)
-                yield_to_woken()  # a game woken by this frame asks its engine before the next frame is handled
+                                len(payload))
+                # PONG: an answer to a ping we never send; nothing to do
         finally:
             self._lost(reason)
+
+    def _pong(self, payload: bytes) -> None:
+        try:
+            with self._send_lock:
+                self._ws.pong(payload)
+        except Exception as exc:  # the connection is going: the next read says so
+            log.debug("answering the server's ping failed: %s", exc)
+
+    def _answer_close(self, payload: bytes) -> None:
+        """The server's close frame: logged at debug with its code, answered with ours (section 5.5.1)."""
+        code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
+        log.debug("the server closed the WebSocket (code %s, %r)", code, payload[2:].decode("utf-8", "replace")[:200])
+        try:
+            with self._send_lock:
+                self._ws.send_close()
+        except Exception:
+            pass
 
     def _dispatch(self, text: str) -> None:
         try:
