@@ -34,12 +34,14 @@ class Wake:
         self._lock.acquire()
         self._waiting = False  # a thread is (about to be) blocked in wait
 
-    def set(self) -> None:
+    def set(self, handoff: bool = False) -> None:
+        """Set the flag. ``handoff``: the woken thread has urgent work (e.g. its turn to move): if it was
+        waiting, this thread's next :func:`yield_to_woken` lets it run first."""
         try:
             self._lock.release()
         except RuntimeError:  # already set
             return
-        if self._waiting:
+        if handoff and self._waiting:
             _woke.waiter = True  # for yield_to_woken, on this (the setting) thread
 
     def is_set(self) -> bool:
@@ -69,10 +71,11 @@ _woke = _Woke()
 
 def yield_to_woken() -> None:
     """For a thread that reads a connection and hands what it reads to waiting threads, between two messages: if
-    it woke a waiting thread since the last call, sleep :data:`HANDOFF` so that the woken thread takes the GIL
-    first. Otherwise the reader keeps the GIL through the messages it has already read (a move's clock comes in
-    the same read as the move), and the woken game waits for it before it can ask its engine. Measured on the
-    one-game benchmark with the socket read a chunk at a time (README, Scale benchmark)."""
+    it woke a waiting thread with urgent work (``handoff``) since the last call, sleep :data:`HANDOFF` so that the
+    woken thread takes the GIL first. Otherwise the reader keeps the GIL through the messages it has already read
+    (a move's clock comes in the same read as the move), and the woken game waits for it before it can ask its
+    engine. Each yield is a timer wake-up (at 100 games, one after every wake-up cost ~10 % of the daemon's CPU),
+    hence only for urgent work. Measured with the scale benchmark (README, Scale benchmark)."""
     if _woke.waiter:
         _woke.waiter = False
         time.sleep(HANDOFF)
@@ -91,15 +94,16 @@ class Latest(Generic[T]):
         self._keep = keep
         self.wake = wake if wake is not None else Wake()
 
-    def put(self, value: T) -> int:
-        """Make ``value`` the newest; returns its version (0 when ``keep`` refused it)."""
+    def put(self, value: T, handoff: bool = False) -> int:
+        """Make ``value`` the newest; returns its version (0 when ``keep`` refused it). ``handoff``: see
+        :meth:`Wake.set`."""
         with self._lock:
             if self._value is not None and self._keep is not None and self._keep(self._value, value):
                 return 0
             self._version += 1
             self._value = value
             version = self._version
-        self.wake.set()
+        self.wake.set(handoff)
         return version
 
     def get(self) -> tuple[int, T | None]:
@@ -130,8 +134,8 @@ class Mailbox(Generic[T, E]):
         self._events: deque[E] = deque()
         self._pending: Counter[type] = Counter()
 
-    def put_snapshot(self, value: T) -> int:
-        return self.snapshot.put(value)
+    def put_snapshot(self, value: T, handoff: bool = False) -> int:
+        return self.snapshot.put(value, handoff)
 
     def push(self, event: E) -> None:
         with self._lock:

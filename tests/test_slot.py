@@ -176,8 +176,9 @@ def test_interrupt_wakes_without_a_write() -> None:
 
 
 def test_a_reader_that_woke_a_waiting_thread_yields_once_and_only_then() -> None:
-    """``yield_to_woken`` sleeps only after a ``set`` that released a thread blocked in ``wait``, on the thread
-    that called ``set``, and once."""
+    """``yield_to_woken`` sleeps only after a ``set(handoff=True)`` that released a thread blocked in ``wait``, on
+    the thread that called ``set``, and once; a plain ``set`` (a clock tick, the echo of our own move: nothing
+    urgent for the woken thread) owes no yield, so no timer wake-up is paid for it."""
     from bridge import slot
 
     slot.yield_to_woken()  # what earlier tests on this thread left owed
@@ -194,7 +195,7 @@ def test_a_reader_that_woke_a_waiting_thread_yields_once_and_only_then() -> None
     t = threading.Thread(target=waiter)
     t.start()
     wait_for(lambda: wake._waiting)
-    wake.set()
+    wake.set(handoff=True)
     assert slot._woke.waiter
     other: list[bool] = []
     reader = threading.Thread(target=lambda: other.append(slot._woke.waiter))
@@ -204,4 +205,18 @@ def test_a_reader_that_woke_a_waiting_thread_yields_once_and_only_then() -> None
     slot.yield_to_woken()
     assert not slot._woke.waiter
     assert woken.wait(5.0)
+    t.join(5.0)
+
+    calm = Mailbox[int, str]()  # a snapshot that is not urgent wakes the waiter and owes nothing
+    woken.clear()
+
+    def calm_waiter() -> None:
+        if calm.wait(5.0):
+            woken.set()
+
+    t = threading.Thread(target=calm_waiter)
+    t.start()
+    wait_for(lambda: calm.wake._waiting)
+    calm.put_snapshot(1)
+    assert woken.wait(5.0) and not slot._woke.waiter
     t.join(5.0)
