@@ -62,8 +62,12 @@ class Wake:
 HANDOFF = 50e-6  # seconds a reading thread sleeps after it woke a waiting one (the sleep takes ~0.1 ms in all)
 
 
+HANDOFF_SPACING = 0.02  # seconds between two yields of one reading thread, at the least (50 a second at most)
+
+
 class _Woke(threading.local):
     waiter = False
+    last = -1.0  # time.monotonic() of this thread's last yield
 
 
 _woke = _Woke()
@@ -75,10 +79,14 @@ def yield_to_woken() -> None:
     woken thread takes the GIL first. Otherwise the reader keeps the GIL through the messages it has already read
     (a move's clock comes in the same read as the move), and the woken game waits for it before it can ask its
     engine. Each yield is a timer wake-up (at 100 games, one after every wake-up cost ~10 % of the daemon's CPU),
-    hence only for urgent work. Measured with the scale benchmark (README, Scale benchmark)."""
+    hence only for urgent work, and at most once per :data:`HANDOFF_SPACING`: under load the reader's throughput
+    comes first. Measured with the scale benchmark (README, Scale benchmark)."""
     if _woke.waiter:
         _woke.waiter = False
-        time.sleep(HANDOFF)
+        now = time.monotonic()
+        if now - _woke.last >= HANDOFF_SPACING:
+            _woke.last = now
+            time.sleep(HANDOFF)
 
 
 class Latest(Generic[T]):
