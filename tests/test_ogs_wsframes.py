@@ -17,6 +17,7 @@ from bridge.adapters.ogs.wsframes import (
     ConnectionEnded,
     FrameError,
     FrameReader,
+    client_frame,
 )
 
 
@@ -125,3 +126,23 @@ def test_the_end_of_the_stream_between_or_inside_frames_is_the_connection_s_end(
     for cut in (1, 2, len(whole) - 1):
         with pytest.raises(ConnectionEnded):
             FrameReader(Reads(whole[:cut])).next()
+
+
+def test_our_frames_are_masked_as_rfc_6455_s_own_example() -> None:
+    """Section 5.7: a single-frame masked text message "Hello" with the key 37 fa 21 3d."""
+    assert client_frame(TEXT, b"Hello", mask=bytes((0x37, 0xFA, 0x21, 0x3D))) == bytes(
+        (0x81, 0x85, 0x37, 0xFA, 0x21, 0x3D, 0x7F, 0x9F, 0x4D, 0x51, 0x58))
+
+
+@pytest.mark.parametrize("payload", PAYLOADS, ids=lambda p: f"{len(p)}-bytes")
+def test_our_frames_of_every_length_unmask_to_their_payload(payload: bytes) -> None:
+    data = client_frame(TEXT, payload)
+    assert data[0] == 0x81 and data[1] & 0x80  # FIN + text, masked
+    length = data[1] & 0x7F
+    head = 2 if length < 126 else 4 if length == 126 else 10
+    if head > 2:
+        length = int.from_bytes(data[2:head], "big")
+    assert length == len(payload)
+    key, body = data[head:head + 4], data[head + 4:]
+    assert bytes(b ^ key[i % 4] for i, b in enumerate(body)) == payload
+    assert client_frame(TEXT, payload) != data or not payload  # a fresh random key each frame

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from bridge.adapters.ogs.wsframes import BINARY, CLOSE, PING, TEXT, FrameError, FrameReader
+from bridge.adapters.ogs.wsframes import BINARY, CLOSE, PING, PONG, TEXT, FrameError, FrameReader, client_frame
 from bridge.errors import ServerError
 from bridge.redact import redact
 from bridge.slot import yield_to_woken
@@ -160,6 +160,7 @@ class WebSocketTransport(Transport):
         self._waiters_lock = threading.Lock()
         self._reader: threading.Thread | None = None
         self._frames: FrameReader | None = None
+        self._sock: socket.socket | None = None
         self._closing = threading.Event()
         self._open = False
 
@@ -177,6 +178,7 @@ class WebSocketTransport(Transport):
         if sock is None:  # websocket-client returned without a socket: not connected after all
             raise TransportError(f"cannot open a WebSocket to {target}: no connection after the handshake")
         self._ws = ws
+        self._sock = sock
         self._frames = FrameReader(sock.recv)
         self._open = True
         self._reader = threading.Thread(target=self._read_loop, name="ogs-ws-reader", daemon=True)
@@ -189,10 +191,10 @@ class WebSocketTransport(Transport):
     def _write(self, frame: list[Any]) -> None:
         if not self.connected:
             raise TransportClosed("not connected")
-        text = json.dumps(frame, separators=(",", ":"))
+        data = client_frame(TEXT, json.dumps(frame, separators=(",", ":")).encode("utf-8"))
         try:
             with self._send_lock:
-                self._ws.send(text)
+                self._sock.sendall(data)  # type: ignore[union-attr]  # connected: set with _open
         except Exception as exc:
             self._lost(f"send failed: {exc}")
             raise TransportClosed(f"connection lost while sending {frame[0]!r}") from None
@@ -260,7 +262,7 @@ class WebSocketTransport(Transport):
     def _pong(self, payload: bytes) -> None:
         try:
             with self._send_lock:
-                self._ws.pong(payload)
+                self._sock.sendall(client_frame(PONG, payload))  # type: ignore[union-attr]
         except Exception as exc:  # the connection is going: the next read says so
             log.debug("answering the server's ping failed: %s", exc)
 

@@ -1,9 +1,10 @@
-"""The server-to-client half of WebSocket framing (RFC 6455 section 5), read from a connected socket.
+"""WebSocket framing (RFC 6455 section 5) on a connected socket: the server's frames read, ours built.
 
-websocket-client opens the connection (handshake, TLS, proxies) and sends our frames; the frames the server sends
-are read here. The library's reader asks the socket for each frame's header and payload separately and builds
-several objects a frame behind a lock, which was a quarter of the OGS reader thread's time (four frames a bot move).
-This reader takes whatever has arrived in one read and cuts every complete frame out of it.
+websocket-client opens the connection (handshake, TLS, proxies); the frames are read and written here. The
+library's reader asks the socket for each frame's header and payload separately and builds several objects a frame
+behind a lock, which was a quarter of the OGS reader thread's time (four frames a bot move); :class:`FrameReader`
+takes whatever has arrived in one read and cuts every complete frame out of it. :func:`client_frame` builds one of
+our frames (masked, as a client's must be) in one call, where the library's send took ~60 us cold.
 
 What it checks, as a client must (section 5.1, 5.2, 5.4, 5.5): no reserved bits (no extension is negotiated), no
 masked frame from the server, no reserved opcode, control frames whole (FIN set) and at most 125 bytes, continuation
@@ -14,12 +15,31 @@ frames only inside a fragmented message and no new message inside one, and a mes
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 _KNOWN = frozenset((CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG))
 READ_CHUNK = 65536  # bytes asked of the socket at once: every frame that has arrived, not a header at a time
 MAX_MESSAGE = 64 * 1024 * 1024  # OGS's largest frames (game data of a long game) are tens of kilobytes
+
+
+def client_frame(opcode: int, payload: bytes, mask: bytes | None = None) -> bytes:
+    """One whole frame from the client (FIN set), masked as section 5.3 requires: ``mask`` (4 bytes) or 4 random
+    bytes, XORed over the payload."""
+    key = os.urandom(4) if mask is None else mask
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x80 | opcode, 0x80 | n))
+    elif n < 1 << 16:
+        head = bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x80 | opcode, 0x80 | 127)) + n.to_bytes(8, "big")
+    if not n:
+        return head + key
+    keys = (key * (n // 4 + 1))[:n]
+    masked = (int.from_bytes(payload, "little") ^ int.from_bytes(keys, "little")).to_bytes(n, "little")
+    return head + key + masked
 
 
 class FrameError(Exception):
