@@ -311,3 +311,51 @@ def test_frames_that_arrive_together_or_in_pieces_come_out_whole_and_in_order() 
     assert events[-1] == ("last", {"split": True})
     assert server.received[0] == (web.WSMsgType.PONG, b"are you there")
     assert 0 < reads < (len(texts) + 2) // 2, f"{reads} socket reads for {len(texts) + 2} frames"
+
+
+def test_a_server_that_stops_taking_our_frames_ends_the_connection_instead_of_blocking_every_sender(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server accepts the connection and then reads nothing: once the socket's buffers are full a send blocks.
+    Every sender shares the send lock (the games' moves, the adapter's pings, the reader's pongs, close), so one
+    blocked send would hold them all and the adapter would never get to notice the missing pongs. A send that
+    cannot go out within the transport's send timeout (here 1 s) ends the connection with one reason instead,
+    and the next send fails at once."""
+    monkeypatch.setattr(WebSocketTransport, "SEND_TIMEOUT", 1.0)
+
+    done = threading.Event()
+
+    async def script(ws: web.WebSocketResponse, server: WsServer) -> None:
+        while not done.is_set():  # reads nothing: aiohttp stops reading the socket once its own buffer is full
+            await asyncio.sleep(0.1)
+
+    with WsServer(script, max_msg_size=0) as server:
+        transport, _, reasons = _connected(server)
+        outcome: list[BaseException | None] = []
+
+        def flood() -> None:
+            try:
+                for _ in range(400):  # 400 MB at most; loopback buffers are a few MB
+                    transport.send("flood", {"pad": "x" * 1_000_000})
+                outcome.append(None)
+            except BaseException as exc:  # the test inspects it
+                outcome.append(exc)
+
+        sender = threading.Thread(target=flood, daemon=True)
+        started = time.monotonic()
+        sender.start()
+        sender.join(30)
+        try:
+            assert not sender.is_alive(), "a send blocked for 30 s on a server that reads nothing"
+            assert outcome and type(outcome[0]).__name__ == "TransportClosed", outcome
+            assert time.monotonic() - started < 20
+            wait_for(lambda: reasons)
+            assert reasons == ["send failed: the server has taken none of our frames for 1 s (its end of the "
+                               "connection is stuck)"], reasons
+            with pytest.raises(Exception, match="not connected"):
+                transport.send("after", {})
+        finally:
+            closing = threading.Thread(target=transport.close, daemon=True)
+            closing.start()
+            closing.join(10)
+            done.set()
+            assert not closing.is_alive(), "close() blocked"

@@ -18,6 +18,8 @@ import itertools
 import json
 import logging
 import socket
+import ssl
+import struct
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -150,6 +152,10 @@ class WebSocketTransport(Transport):
     """OGS's current transport: JSON arrays over a plain WebSocket (websocket-client) at the root."""
 
     name = "websocket"
+    # Seconds one frame may take to go out (the socket's send timeout, and the wait for the send lock). A server
+    # that stops reading fills the socket's buffers and then blocks the send; every sender shares the lock, so the
+    # adapter's pings would block too and the missing pongs would never be noticed. As long as three missed pongs.
+    SEND_TIMEOUT = 30.0
 
     def __init__(self) -> None:
         super().__init__()
@@ -177,6 +183,12 @@ class WebSocketTransport(Transport):
         sock = ws.sock
         if sock is None:  # websocket-client returned without a socket: not connected after all
             raise TransportError(f"cannot open a WebSocket to {target}: no connection after the handshake")
+        try:  # a send blocked longer than this fails (EAGAIN) instead of holding every sender
+            seconds = self.SEND_TIMEOUT
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                            struct.pack("ll", int(seconds), int((seconds % 1) * 1_000_000)))
+        except (OSError, AttributeError, struct.error) as exc:  # not Linux: the lock's timeout still bounds it
+            log.debug("no send timeout on the WebSocket's socket (%s)", exc)
         self._ws = ws
         self._sock = sock
         self._frames = FrameReader(sock.recv)
@@ -193,11 +205,26 @@ class WebSocketTransport(Transport):
             raise TransportClosed("not connected")
         data = client_frame(TEXT, json.dumps(frame, separators=(",", ":")).encode("utf-8"))
         try:
-            with self._send_lock:
-                self._sock.sendall(data)  # type: ignore[union-attr]  # connected: set with _open
+            self._send_frame(data)
         except Exception as exc:
-            self._lost(f"send failed: {exc}")
+            self._lost(f"send failed: {self._send_failure(exc)}")
             raise TransportClosed(f"connection lost while sending {frame[0]!r}") from None
+
+    def _send_frame(self, data: bytes) -> None:
+        """One whole frame on the socket, under the send lock; neither the lock nor the send waits longer than
+        SEND_TIMEOUT (TimeoutError, or the socket's BlockingIOError)."""
+        if not self._send_lock.acquire(timeout=self.SEND_TIMEOUT):
+            raise TimeoutError("another send has been blocked for longer")
+        try:
+            self._sock.sendall(data)  # type: ignore[union-attr]  # connected: set with _open
+        finally:
+            self._send_lock.release()
+
+    def _send_failure(self, exc: Exception) -> str:
+        if isinstance(exc, BlockingIOError | TimeoutError | ssl.SSLWantWriteError):
+            return (f"the server has taken none of our frames for {self.SEND_TIMEOUT:g} s (its end of the "
+                    f"connection is stuck)")
+        return str(exc) or type(exc).__name__
 
     def send(self, command: str, data: Any) -> None:
         self._write([command, data])
@@ -261,20 +288,26 @@ class WebSocketTransport(Transport):
 
     def _pong(self, payload: bytes) -> None:
         try:
-            with self._send_lock:
-                self._sock.sendall(client_frame(PONG, payload))  # type: ignore[union-attr]
-        except Exception as exc:  # the connection is going: the next read says so
-            log.debug("answering the server's ping failed: %s", exc)
+            self._send_frame(client_frame(PONG, payload))
+        except Exception as exc:  # the connection is going: the next read (or the adapter's pings) says so
+            log.debug("answering the server's ping failed: %s", self._send_failure(exc))
 
     def _answer_close(self, payload: bytes) -> None:
         """The server's close frame: logged at debug with its code, answered with ours (section 5.5.1)."""
         code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None
         log.debug("the server closed the WebSocket (code %s, %r)", code, payload[2:].decode("utf-8", "replace")[:200])
+        self._send_close()
+
+    def _send_close(self) -> None:
+        """Our close frame, if the send lock comes within a second (a blocked send must not hold up a close)."""
+        if not self._send_lock.acquire(timeout=1.0):
+            return
         try:
-            with self._send_lock:
-                self._ws.send_close()
+            self._ws.send_close()
         except Exception:
             pass
+        finally:
+            self._send_lock.release()
 
     def _dispatch(self, text: str) -> None:
         try:
@@ -334,11 +367,7 @@ class WebSocketTransport(Transport):
         self._closing.set()
         ws = self._ws
         if ws is not None and self._open:
-            try:
-                with self._send_lock:
-                    ws.send_close()
-            except Exception:
-                pass
+            self._send_close()
         self._open = False
         self._lost("closed by us")
         reader = self._reader
