@@ -213,3 +213,21 @@ def assert_record_matches(d: Daemon, game: dict[str, Any]) -> None:
     assert [m for _, m in read_sgf_moves(text)] == sandbox_moves(game)
     result = read_sgf_property(text, "RE")
     assert result is not None and result == game["score"], (result, game.get("score"), game.get("outcome"))
+
+
+def server_frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, masked: bool = False) -> bytes:
+    """One WebSocket frame as a server writes it (unmasked unless ``masked``: a breach), with the 7-, 16- or 64-bit
+    length encoding its size needs."""
+    n = len(payload)
+    first = (0x80 if fin else 0) | rsv | opcode
+    mask_bit = 0x80 if masked else 0
+    if n < 126:
+        head = bytes((first, mask_bit | n))
+    elif n < 1 << 16:
+        head = bytes((first, mask_bit | 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((first, mask_bit | 127)) + n.to_bytes(8, "big")
+    if masked:
+        key = b"\x01\x02\x03\x04"
+        return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return head + payload

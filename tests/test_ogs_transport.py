@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import socketio
 from aiohttp import web
-from helpers import wait_for
+from helpers import server_frame, wait_for
 
 from bridge.adapters.ogs.transport import SocketIOTransport, WebSocketTransport
 
@@ -265,18 +265,6 @@ def test_a_frame_that_breaks_the_framing_ends_the_connection_with_one_reason() -
     assert len(reasons) == 1 and reasons[0].startswith("connection lost:") and "rsv" in reasons[0].lower(), reasons
 
 
-def _frame(opcode: int, payload: bytes) -> bytes:
-    """One unmasked server frame (FIN set), with the 7-, 16- or 64-bit length encoding its size needs."""
-    n = len(payload)
-    if n < 126:
-        head = bytes((0x80 | opcode, n))
-    elif n < 1 << 16:
-        head = bytes((0x80 | opcode, 126)) + n.to_bytes(2, "big")
-    else:
-        head = bytes((0x80 | opcode, 127)) + n.to_bytes(8, "big")
-    return head + payload
-
-
 def test_frames_that_arrive_together_or_in_pieces_come_out_whole_and_in_order() -> None:
     """The socket is read a chunk at a time: 300 frames of every length encoding (and a ping among them) written
     in one go, then one frame whose header and payload come in three writes 50 ms apart, each come out once, in
@@ -287,10 +275,10 @@ def test_frames_that_arrive_together_or_in_pieces_come_out_whole_and_in_order() 
     async def script(ws: web.WebSocketResponse, server: WsServer) -> None:
         writer = ws._writer
         assert writer is not None
-        burst = [_frame(0x1, t.encode()) for t in texts[:150]] + [_frame(0x9, b"are you there")] + \
-            [_frame(0x1, t.encode()) for t in texts[150:]]
+        burst = [server_frame(0x1, t.encode()) for t in texts[:150]] + [server_frame(0x9, b"are you there")] + \
+            [server_frame(0x1, t.encode()) for t in texts[150:]]
         writer.transport.write(b"".join(burst))
-        last = _frame(0x1, b'["last", {"split": true}]')
+        last = server_frame(0x1, b'["last", {"split": true}]')
         for piece in (last[:1], last[1:9], last[9:]):
             await asyncio.sleep(0.05)
             writer.transport.write(piece)

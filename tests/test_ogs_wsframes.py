@@ -5,6 +5,7 @@ with what was wrong. The reader against a real aiohttp server: tests/test_ogs_tr
 from __future__ import annotations
 
 import pytest
+from helpers import server_frame as frame
 
 from bridge.adapters.ogs.wsframes import (
     BINARY,
@@ -19,22 +20,6 @@ from bridge.adapters.ogs.wsframes import (
     FrameReader,
     client_frame,
 )
-
-
-def frame(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, masked: bool = False) -> bytes:
-    n = len(payload)
-    first = (0x80 if fin else 0) | rsv | opcode
-    mask_bit = 0x80 if masked else 0
-    if n < 126:
-        head = bytes((first, mask_bit | n))
-    elif n < 1 << 16:
-        head = bytes((first, mask_bit | 126)) + n.to_bytes(2, "big")
-    else:
-        head = bytes((first, mask_bit | 127)) + n.to_bytes(8, "big")
-    if masked:
-        key = b"\x01\x02\x03\x04"
-        return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-    return head + payload
 
 
 class Reads:
