@@ -149,7 +149,8 @@ class _Waiter:
 
 
 class WebSocketTransport(Transport):
-    """OGS's current transport: JSON arrays over a plain WebSocket (websocket-client) at the root."""
+    """OGS's current transport: JSON arrays over a plain WebSocket at the root (the handshake websocket-client's,
+    the frames both ways :mod:`.wsframes`'s)."""
 
     name = "websocket"
     # Seconds one frame may take to go out (the socket's send timeout, and the wait for the send lock). A server
@@ -248,8 +249,8 @@ class WebSocketTransport(Transport):
         return waiter.data
 
     def _read_loop(self) -> None:
-        """The server's frames, in order: websocket-client opened the connection and sends; the frames are read
-        here (:mod:`.wsframes`), a socket read of whatever has arrived at a time."""
+        """The server's frames, in order (:mod:`.wsframes`, a socket read of whatever has arrived at a time);
+        websocket-client only opened the connection."""
         reason = "connection closed by the server"
         frames = self._frames
         assert frames is not None
