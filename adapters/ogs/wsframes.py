@@ -68,14 +68,22 @@ class FrameReader:
         self._fragment_size = 0
         self.reads = 0
 
-    def _more(self) -> None:
-        """Read once more, keeping the bytes not yet used."""
-        chunk = self._recv(READ_CHUNK)
-        self.reads += 1
-        if not chunk:
-            raise ConnectionEnded("the server closed the connection")
-        rest = self._buf[self._pos:]
-        self._buf = rest + chunk if rest else chunk
+    def _fill(self, size: int) -> None:
+        """Read until ``size`` bytes from the current position are at hand, keeping those not yet used. The reads
+        are joined once, however many a large frame takes (appending each read to the rest would copy a frame of n
+        bytes n / READ_CHUNK times)."""
+        have = len(self._buf) - self._pos
+        if have >= size:
+            return
+        pieces = [self._buf[self._pos:]] if have else []
+        while have < size:
+            chunk = self._recv(READ_CHUNK)
+            self.reads += 1
+            if not chunk:
+                raise ConnectionEnded("the server closed the connection")
+            pieces.append(chunk)
+            have += len(chunk)
+        self._buf = pieces[0] if len(pieces) == 1 else b"".join(pieces)
         self._pos = 0
 
     def next(self) -> tuple[int, bytes]:
@@ -103,8 +111,7 @@ class FrameReader:
 
     def _frame(self) -> tuple[int, bool, bytes]:
         """One frame: its opcode, FIN bit and payload."""
-        while len(self._buf) - self._pos < 2:
-            self._more()
+        self._fill(2)
         buf, pos = self._buf, self._pos
         first, second = buf[pos], buf[pos + 1]
         if first & 0x70:
@@ -118,8 +125,7 @@ class FrameReader:
         head = 2
         if length >= 126:
             head = 4 if length == 126 else 10
-            while len(self._buf) - self._pos < head:
-                self._more()
+            self._fill(head)
             buf, pos = self._buf, self._pos
             length = int.from_bytes(buf[pos + 2:pos + head], "big")
         fin = bool(first & 0x80)
@@ -128,14 +134,12 @@ class FrameReader:
                              f"{'' if fin else ', fragmented'}: control frames are whole and at most 125 bytes")
         if length > MAX_MESSAGE:
             raise FrameError(f"a frame of {length} bytes, beyond the {MAX_MESSAGE} this client accepts")
-        end = pos + head + length
-        while len(self._buf) < end:
-            self._more()
-            end = head + length  # _more moved the frame's start to 0
-        buf = self._buf
-        start = end - length
+        self._fill(head + length)
+        buf, start = self._buf, self._pos + head
+        end = start + length
         payload = buf[start:end]
-        self._pos = end
         if end == len(buf):
             self._buf, self._pos = b"", 0
+        else:
+            self._pos = end
         return opcode, fin, payload
