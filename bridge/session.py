@@ -135,7 +135,8 @@ class GameSession(threading.Thread):
                 self.game_over = True
                 stop_engine_soon(self, "the game is over")
             if isinstance(event, StateUpdate):
-                state = event.state  # our move to make: the reader lets this game's thread run first
+                state = event.state
+                # our move to make: the reader lets this game's thread run first (bridge/slot.py yield_to_woken)
                 self.inbox.put_snapshot(state, handoff=state.to_move == self.my_color and state.phase == "play")
             else:
                 self.inbox.push(event)

@@ -60,8 +60,6 @@ class Wake:
 
 
 HANDOFF = 50e-6  # seconds a reading thread sleeps after it woke a waiting one (the sleep takes ~0.1 ms in all)
-
-
 HANDOFF_SPACING = 0.02  # seconds between two yields of one reading thread, at the least (50 a second at most)
 
 
