@@ -60,7 +60,7 @@ class Sample:
     data_files: int
     data_mb: float
     fd_kinds: str = ""  # what the descriptors are: "3 pipe, 1 socket to 127.0.0.1:8080, ..."
-    sockets: int = 0  # of the descriptors, the TCP sockets (to the server)
+    sockets: int = 0  # of the descriptors, the sockets (TCP ones to the server, and any other kind)
 
 
 def threads_of(pid: int) -> int:
