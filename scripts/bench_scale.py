@@ -19,7 +19,11 @@ Three kinds of process, so that each one's CPU is its own:
   ``scripts/instant_gtp.py`` over pipes (one process a game, asyncio's subprocess API; the opponent's move and
   ``genmove`` in one write): the floor plus what any bridge to an engine process pays on this machine. Not a
   target's reference (the targets are against the floor); it tells the engine's round trip apart from the bridge's
-  own layers.
+  own layers;
+- the pipe relay (``--players pipe``; ``--pipe``): the engine relay with blocking reads and writes on the engine's
+  pipes instead of asyncio's (``os.write`` of the commands, ``os.read`` until the answer is whole): the thinnest
+  bridge to an engine process there can be, for one game (the loop waits while the engine thinks; with an instant
+  engine that stalls other games by a fraction of a millisecond a move). Information, as the engine relay.
 
 Per-move overhead = the sandbox's broadcast of the bot's move - its broadcast of the opponent's move before it - the
 engine's mean think time (0 for the floor), for the bot moves broadcast in the measuring window (which opens once
@@ -215,7 +219,7 @@ def stop_process(proc: subprocess.Popen[Any], grace: float) -> None:
 # --- one level, one player -------------------------------------------------------------------------------------
 @dataclass
 class Result:
-    player: str  # "floor", "relay" or "bridge"
+    player: str  # "floor", "relay", "pipe", "bridge" or "baseline"
     level: str
     games: int
     key: str  # the level's key for --levels
@@ -319,8 +323,8 @@ def run_level(sb: Sandbox, key: str, level: Level, player: str, workdir: Path, l
     out = open(workdir / f"{username}.log", "w")
     if player == "floor":
         cmd = [sys.executable, str(Path(__file__).resolve()), "--floor", sb.url, username]
-    elif player == "relay":
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--relay", sb.url, username, str(times_file)]
+    elif player in ("relay", "pipe"):
+        cmd = [sys.executable, str(Path(__file__).resolve()), f"--{player}", sb.url, username, str(times_file)]
     else:
         config = workdir / f"{username}.yaml"
         config.write_text(daemon_config(level, sb.url, username, times_file, workdir / username))
@@ -481,14 +485,50 @@ class RelayEngine:
             self.proc.kill()
 
 
-async def floor_client(url: str, username: str, key: str, times_file: str | None = None) -> None:
+class PipeEngine:
+    """One ``instant_gtp.py`` process for one game of the pipe relay: GTP over the pipes' file descriptors, a
+    blocking write and blocking reads (the event loop waits for the answer)."""
+
+    def __init__(self, times_file: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-S", str(ROOT / "scripts" / "instant_gtp.py"), "--times", times_file],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.stdin, self.stdout = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        self.pending = b""  # what was read beyond the last answer
+
+    async def ask(self, *commands: str) -> str:
+        """Send ``commands`` in one write; the last one's answer (each answer: ``= text`` then a blank line)."""
+        os.write(self.stdin, "".join(c + "\n" for c in commands).encode())
+        answer = ""
+        for _ in commands:
+            while b"\n\n" not in self.pending:
+                data = os.read(self.stdout, 65536)
+                if not data:
+                    raise RuntimeError(f"the engine closed its output after {commands}")
+                self.pending += data
+            reply, self.pending = self.pending.split(b"\n\n", 1)
+            if not reply.startswith((b"=", b"?")):
+                raise RuntimeError(f"the engine answered {reply!r} to {commands}")
+            answer = reply[1:].decode().strip()
+        return answer
+
+    def close(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        self.proc.wait()
+
+
+async def floor_client(url: str, username: str, key: str, times_file: str | None = None,
+                       blocking: bool = False) -> None:
     """Authenticate as ``username``, accept every challenge, answer every opponent move with the board's first
     legal point: the least a relay between OGS and a move generator can do. With ``times_file``, the engine
-    relay: each game's moves come from an ``instant_gtp.py`` process instead (its think times go to the file)."""
+    relay: each game's moves come from an ``instant_gtp.py`` process instead (its think times go to the file),
+    over asyncio's pipes, or with ``blocking`` over the pipes' descriptors (the pipe relay)."""
     import aiohttp
 
     boards: dict[int, tuple[Board, int]] = {}  # game id -> (board, my colour code)
-    engines: dict[int, RelayEngine] = {}
+    engines: dict[int, RelayEngine | PipeEngine] = {}
 
     def letter(color: int) -> str:  # a colour code as GTP writes it
         return "b" if color == 1 else "w"
@@ -559,7 +599,7 @@ async def floor_client(url: str, username: str, key: str, times_file: str | None
                     if times_file is not None:
                         if gid in engines:
                             engines.pop(gid).close()
-                        engines[gid] = await RelayEngine.start(times_file)
+                        engines[gid] = PipeEngine(times_file) if blocking else await RelayEngine.start(times_file)
                         await engines[gid].ask(*setup)
                     if color == me:
                         await move(gid)
@@ -709,7 +749,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a tenth of the moves (a smoke run)")
     ap.add_argument("--players", default="floor,bridge",
                     help="which players to run, in turn: floor, relay (the floor asking an instant engine "
-                         "process), bridge, baseline (the bridge of the --baseline checkout; default floor,bridge)")
+                         "process over asyncio's pipes), pipe (the same over blocking pipes), bridge, baseline (the "
+                         "bridge of the --baseline checkout; default floor,bridge)")
     ap.add_argument("--baseline", help="another checkout of this repository (e.g. a git worktree at another commit): "
                                        "the player 'baseline' runs its daemon, so that two versions take turns in "
                                        "one run and each run's bridge/baseline ratios are printed (an A/B test)")
@@ -723,17 +764,19 @@ def main() -> None:
                                          "included, to THREAD_CPU-LEVEL.json")
     ap.add_argument("--floor", nargs=2, metavar=("URL", "USERNAME"), help=argparse.SUPPRESS)
     ap.add_argument("--relay", nargs=3, metavar=("URL", "USERNAME", "TIMES"), help=argparse.SUPPRESS)
+    ap.add_argument("--pipe", nargs=3, metavar=("URL", "USERNAME", "TIMES"), help=argparse.SUPPRESS)
     ap.add_argument("--profiled", help=argparse.SUPPRESS)
     ap.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.profiled:
         profiled(Path(args.profiled), args.rest[1:] if args.rest[:1] == ["--"] else args.rest)
         return
-    if args.floor or args.relay:  # the floor (URL USERNAME) or the engine relay (URL USERNAME TIMES)
-        url, username, *times = args.floor or args.relay
+    if args.floor or args.relay or args.pipe:  # the floor (URL USERNAME) or a relay (URL USERNAME TIMES)
+        url, username, *times = args.floor or args.relay or args.pipe
         with contextlib.suppress(KeyboardInterrupt):
             signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-            asyncio.run(floor_client(url, username, os.environ["BENCH_SCALE_KEY"], times[0] if times else None))
+            asyncio.run(floor_client(url, username, os.environ["BENCH_SCALE_KEY"], times[0] if times else None,
+                                     blocking=bool(args.pipe)))
         return
     chosen = LEVELS if not args.quick else QUICK
     try:
@@ -741,8 +784,8 @@ def main() -> None:
     except KeyError:
         raise SystemExit(f"--levels: choose among {', '.join(map(str, LEVELS))}, got {args.levels!r}") from None
     players = [p for p in args.players.split(",") if p]
-    if not players or set(players) - {"floor", "relay", *DAEMONS}:
-        raise SystemExit(f"--players: among floor, relay, bridge and baseline, got {args.players!r}")
+    if not players or set(players) - {"floor", "relay", "pipe", *DAEMONS}:
+        raise SystemExit(f"--players: among floor, relay, pipe, bridge and baseline, got {args.players!r}")
     baseline = Path(args.baseline).resolve() if args.baseline else None
     if ("baseline" in players) != (baseline is not None):
         raise SystemExit("--baseline DIR and the player 'baseline' go together")
@@ -764,7 +807,7 @@ def main() -> None:
             runs: dict[str, list[Result]] = {}
             for rep in range(max(args.repeat, 1)):
                 for player in players:
-                    if player in ("floor", "relay") and key in ("500h", "500c"):
+                    if player in ("floor", "relay", "pipe") and key in ("500h", "500c"):
                         continue  # the same games as 500 for the floor (it holds no engine)
                     log(f"{level.name}: {player}" + (f" (run {rep + 1} of {args.repeat})" if args.repeat > 1 else ""))
                     prof = None
@@ -787,12 +830,13 @@ def main() -> None:
     print()
     for t, met, value in targets(results):
         print(f"- {t}: {'met' if met else 'NOT met'} ({value})")
-    relays = {r.key: r for r in results if r.player == "relay"}
-    for r in results:
-        relay = relays.get(r.key)
-        if r.player == "bridge" and relay is not None and relay.p50 > 0:
-            print(f"- {r.level}: the bridge's p50 is {r.p50 / relay.p50:.2f} x the engine relay's "
-                  f"({r.p50:.2f} vs {relay.p50:.2f} ms; information, not a target)")
+    for kind, what in (("relay", "engine relay"), ("pipe", "pipe relay")):
+        relays = {r.key: r for r in results if r.player == kind}
+        for r in results:
+            relay = relays.get(r.key)
+            if r.player == "bridge" and relay is not None and relay.p50 > 0:
+                print(f"- {r.level}: the bridge's p50 is {r.p50 / relay.p50:.2f} x the {what}'s "
+                      f"({r.p50:.2f} vs {relay.p50:.2f} ms; information, not a target)")
     bases = {r.key: r for r in results if r.player == "baseline"}
     for r in results:
         base = bases.get(r.key)

@@ -116,24 +116,26 @@ def test_sandbox_stamps_every_move_it_broadcasts(sandbox: SandboxServer) -> None
 @pytest.mark.alone  # it measures latencies
 @pytest.mark.timeout(180)
 def test_bench_scale_smoke_one_game(tmp_path: Path) -> None:
-    """The benchmark itself, one game with a few moves for the floor, the engine relay and a real `gamebridge run`."""
+    """The benchmark itself, one game with a few moves for the floor, the engine relay (asyncio's pipes), the pipe
+    relay (blocking pipes) and a real `gamebridge run`."""
     out = tmp_path / "bench.json"
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_scale.py"), "--quick", "--levels", "1",
-                           "--players", "floor,relay,bridge",
+                           "--players", "floor,relay,pipe,bridge",
                            "--json", str(out), "--workdir", str(tmp_path / "work")],
                           cwd=ROOT, capture_output=True, text=True, timeout=170)
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(out.read_text())
     by = {r["player"]: r for r in data["results"]}
-    assert set(by) == {"floor", "relay", "bridge"}
+    assert set(by) == {"floor", "relay", "pipe", "bridge"}
     for r in by.values():
         assert r["moves_measured"] >= 10, r
         assert 0 < r["p50"] <= r["p90"] <= r["p99"], r
         assert r["window_moves"] > 0 and r["rss_mb"] > 0, r
     assert by["bridge"]["engines_alive_max"] == 1, by["bridge"]
     assert by["bridge"]["engine_us"] > 0, by["bridge"]
-    assert by["relay"]["engine_us"] > 0 and by["floor"]["engine_us"] == 0, by  # the relay's moves were the engine's
-    assert "x the engine relay's" in proc.stdout
+    # the relays' moves were the engine's
+    assert by["relay"]["engine_us"] > 0 and by["pipe"]["engine_us"] > 0 and by["floor"]["engine_us"] == 0, by
+    assert "x the engine relay's" in proc.stdout and "x the pipe relay's" in proc.stdout
     assert "| 1 paced game | bridge |" in proc.stdout
     assert any(t["target"].startswith("1 game: p99") for t in data["targets"])
 
