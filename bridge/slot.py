@@ -78,7 +78,7 @@ def yield_to_woken() -> None:
     (a move's clock comes in the same read as the move), and the woken game waits for it before it can ask its
     engine. Each yield is a timer wake-up (at 100 games, one after every wake-up cost ~10 % of the daemon's CPU),
     hence only for urgent work, and at most once per :data:`HANDOFF_SPACING`: under load the reader's throughput
-    comes first. Measured with the scale benchmark (README, Scale benchmark)."""
+    comes first. Measured with the scale benchmark (docs/scale_history.md)."""
     if _woke.waiter:
         _woke.waiter = False
         now = time.monotonic()

@@ -376,7 +376,7 @@ def test_the_engine_s_answer_is_on_disk_once_the_move_is_sent_even_before_its_ec
 def test_only_a_snapshot_that_puts_us_to_move_asks_the_reader_to_hand_over(tmp_path: Path) -> None:
     """The adapter's reader yields to the game it woke (a timer wake-up, ~3 a bot move before) only when the
     snapshot is our move to make: not for a clock tick or our own move's echo (the opponent to move), nor in the
-    stone removal phase. At 100 games the three yields cost 15 % of the daemon's CPU (README, Scale benchmark)."""
+    stone removal phase. At 100 games the three yields cost 15 % of the daemon's CPU (docs/scale_history.md)."""
     server = ScriptedServer()
     session = session_with(tmp_path, ScriptedPlayer(), server, start=False)
     SESSIONS.remove(session)  # never started: nothing to stop
