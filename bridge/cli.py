@@ -44,12 +44,15 @@ def _install_signal_handlers(stop: Any, reload: Any = None) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bridge.daemon import Daemon
+    from bridge.malloc import limit_arenas
     from bridge.reload import apply_logging
     from bridge.systemd import Notifier
 
+    arenas = limit_arenas()  # before the daemon's threads: a long run's memory stays in fewer C heaps
     config = load_config(args.config)
     secrets = resolve_secrets(config)
     apply_logging(config)
+    logging.getLogger("bridge.cli").debug("%s", arenas)
     notifier = Notifier()  # reads (and removes from the environment) $NOTIFY_SOCKET and $WATCHDOG_USEC
     daemon = Daemon(config, notifier=notifier, config_path=args.config, secrets=secrets)
     _install_signal_handlers(daemon.stop, daemon.request_reload)
