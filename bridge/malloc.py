@@ -4,8 +4,9 @@ glibc's ``malloc`` gives threads that allocate at the same moment heaps of their
 and keeps the memory freed in each for reuse there. The daemon starts threads all the time (a game's thread, its
 engine's stderr reader, REST workers), so over thousands of games the freed memory spreads over many arenas: the
 endurance benchmark (README, Endurance) measured the daemon's RSS growing ~130 KB per 100 games with glibc's default
-and ~65 KB with at most two arenas, the Python objects alive staying the same (tracemalloc). Python's own allocator
-serves the small objects and the GIL serialises most allocations, so two arenas cost no contention worth measuring.
+and 65-77 KB with at most two arenas, the Python objects alive staying the same (tracemalloc). Python's own allocator
+serves the small objects and the GIL serialises most allocations: at 100 games the cap changed the CPU a move by
+0.998 x (scale benchmark, 3 pairs against the commit before).
 
 :func:`limit_arenas` sets the cap with ``mallopt`` in this process only: the engines it starts are new programs
 (``exec``) with glibc's defaults, so a multi-threaded engine (KataGo) keeps its per-thread arenas. An operator's own
