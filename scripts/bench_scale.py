@@ -22,8 +22,9 @@ Three kinds of process, so that each one's CPU is its own:
   own layers;
 - the pipe relay (``--players pipe``; ``--pipe``): the engine relay with blocking reads and writes on the engine's
   pipes instead of asyncio's (``os.write`` of the commands, ``os.read`` until the answer is whole): the thinnest
-  bridge to an engine process there can be, for one game (the loop waits while the engine thinks; with an instant
-  engine that stalls other games by a fraction of a millisecond a move). Information, as the engine relay.
+  bridge to an engine process the floor's client can be, for one game (the loop waits while the engine thinks;
+  with an instant engine that stalls other games by a fraction of a millisecond a move). Information, as the
+  engine relay.
 
 Per-move overhead = the sandbox's broadcast of the bot's move - its broadcast of the opponent's move before it - the
 engine's mean think time (0 for the floor), for the bot moves broadcast in the measuring window (which opens once
