@@ -95,6 +95,9 @@ import sys
 import bridge.cli, bridge.daemon, bridge.adapters.ogs.sandbox, bridge.adapters.reconchess, bridge.adapters.opengames
 from bridge.check import check_engine
 from bridge.config import load_config_text
+from bridge.malloc import limit_arenas
+arenas = limit_arenas()  # what `gamebridge run` does first: a plain ctypes call, no W+X memory
+assert arenas == "malloc arenas: at most 2" or "glibc" not in __import__("platform").libc_ver()[0], arenas
 engines = {
     "gtp": "  command: [/usr/games/gnugo, --mode, gtp, --level, '1']\n",
     "uci": "  protocol: uci\n  command: [/usr/games/stockfish]\n",
@@ -112,7 +115,8 @@ def test_python_and_the_engines_run_without_writable_executable_memory(gnugo_com
                                                                        stockfish: str) -> None:
     """MemoryDenyWriteExecute=yes is only in the unit because the daemon (CPython and every package it imports) and
     the engines (GNU Go, Stockfish, the reference Battleship engine) work without W+X memory: the same check as
-    `gamebridge check` runs here under the kernel's equivalent, prctl(PR_SET_MDWE), inherited by the engines."""
+    `gamebridge check` runs here under the kernel's equivalent, prctl(PR_SET_MDWE), inherited by the engines, after
+    the cap on malloc arenas that `gamebridge run` sets first (bridge/malloc.py)."""
     p = subprocess.run([sys.executable, "-c", MDWE_RUNNER, "-c", MDWE_CHECK], cwd=ROOT, capture_output=True,
                        text=True, timeout=120)
     if p.returncode == 77:
