@@ -17,17 +17,24 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 
 M_ARENA_MAX = -8  # glibc's malloc.h
 ARENAS = 2
+
+
+def glibc() -> bool:
+    """Whether this process runs on glibc (asked of the C library itself, not read from the executable's file)."""
+    try:
+        return (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+    except (ValueError, OSError, AttributeError):  # a C library without the name, or a system without confstr
+        return False
 
 
 def limit_arenas(arenas: int = ARENAS) -> str:
     """Cap this process's malloc arenas at ``arenas``; says what was done, for a debug line."""
     if os.environ.get("MALLOC_ARENA_MAX"):
         return f"malloc arenas: MALLOC_ARENA_MAX={os.environ['MALLOC_ARENA_MAX']} from the environment, kept"
-    if platform.libc_ver()[0] != "glibc":
+    if not glibc():
         return "malloc arenas: not glibc, left to the C library"
     try:
         mallopt = ctypes.CDLL(None).mallopt

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from bridge import cli
-from bridge.malloc import limit_arenas
+from bridge.malloc import glibc, limit_arenas
 
-glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the arena cap is glibc's")
+glibc_only = pytest.mark.skipif(not glibc(), reason="the arena cap is glibc's")
 
 # Eight threads allocate blocks above pymalloc's 512 bytes at the same moment, then glibc's malloc_info lists its
 # heaps (one <heap nr=...> per arena); with --cap, bridge.malloc.limit_arenas runs first; with --child, the same
@@ -24,7 +24,7 @@ glibc_only = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the a
 PROBE = textwrap.dedent("""
     import ctypes, re, subprocess, sys, tempfile, threading
     if "--cap" in sys.argv:
-        from bridge.malloc import limit_arenas
+        from bridge.malloc import glibc, limit_arenas
         print(limit_arenas())
     barrier = threading.Barrier(9)
     def work():
@@ -69,6 +69,11 @@ def test_threads_allocating_at_once_share_two_heaps_and_a_started_program_keeps_
     capped, child = _heaps(out)
     assert capped <= 2, out
     assert child > 2, f"a program started by the daemon (an engine) must keep glibc's default arenas: {out}"
+
+
+def test_glibc_is_told_as_python_reads_it_from_the_executable() -> None:
+    """The skips above and the systemd unit's test rely on it: it must not say "not glibc" on glibc."""
+    assert glibc() == (platform.libc_ver()[0] == "glibc")
 
 
 def test_an_operators_malloc_arena_max_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:

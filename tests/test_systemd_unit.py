@@ -95,9 +95,9 @@ import sys
 import bridge.cli, bridge.daemon, bridge.adapters.ogs.sandbox, bridge.adapters.reconchess, bridge.adapters.opengames
 from bridge.check import check_engine
 from bridge.config import load_config_text
-from bridge.malloc import limit_arenas
+from bridge.malloc import glibc, limit_arenas
 arenas = limit_arenas()  # what `gamebridge run` does first: a plain ctypes call, no W+X memory
-assert arenas == "malloc arenas: at most 2" or "glibc" not in __import__("platform").libc_ver()[0], arenas
+assert arenas == "malloc arenas: at most 2" or not glibc(), arenas
 engines = {
     "gtp": "  command: [/usr/games/gnugo, --mode, gtp, --level, '1']\n",
     "uci": "  protocol: uci\n  command: [/usr/games/stockfish]\n",
